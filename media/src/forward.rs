@@ -1,0 +1,789 @@
+//! The forwarding core: who receives which packet, and how it is rewritten.
+//!
+//! This is a pure state machine. It owns the room's up-tracks (what a participant
+//! publishes), down-tracks (one per subscriber per up-track) and the per-down-track
+//! sequence/timestamp munger. It never touches a socket, never reads the clock (every
+//! call that depends on time takes `now`), and never parses SDP. The transport adapter
+//! (`crate::sfu`) feeds it packets and carries out the [`Action`]s it returns.
+//!
+//! Rules enforced here, whatever the signaling layer says:
+//! - only a participant whose grant allows publishing can own an up-track;
+//! - only a participant whose grant allows subscribing gets down-tracks;
+//! - nobody receives their own tracks;
+//! - a video down-track forwards nothing until a keyframe starts, so a new subscriber's
+//!   decoder never sees a delta frame without its reference;
+//! - keyframe requests reach the publisher at most once per [`KEYFRAME_REQUEST_INTERVAL`]
+//!   per up-track, however many subscribers ask.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::ids::{DownTrackId, ParticipantId, UpTrackId};
+
+/// Minimum spacing of keyframe requests sent to one publisher for one track. Browsers
+/// answer every PLI with a full keyframe (10–50× a delta frame); a burst of new
+/// subscribers must not turn into a burst of keyframes.
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What kind of media a track carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// Audio (Opus).
+    Audio,
+    /// Video (VP8 for now).
+    Video,
+}
+
+/// What a participant may do with media, from their signed grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaGrant {
+    /// May send tracks into the room.
+    pub publish: bool,
+    /// May receive other participants' tracks.
+    pub subscribe: bool,
+}
+
+/// The facts about one incoming RTP packet that forwarding needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpMeta {
+    /// Sequence number as sent by the publisher.
+    pub sequence_number: u16,
+    /// RTP timestamp as sent by the publisher.
+    pub timestamp: u32,
+    /// Whether this packet starts a keyframe (always true for audio).
+    pub keyframe_start: bool,
+}
+
+/// One packet to send on one down-track, with its rewritten header fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The subscriber that receives it.
+    pub subscriber: ParticipantId,
+    /// The down-track it goes out on.
+    pub down_track: DownTrackId,
+    /// Sequence number in the down-track's own, gap-preserving numbering.
+    pub sequence_number: u16,
+    /// Timestamp in the down-track's own timeline.
+    pub timestamp: u32,
+}
+
+/// Something the transport adapter must do because the room changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create a sending track on the subscriber's connection (renegotiation follows).
+    AddDownTrack {
+        /// Who receives.
+        subscriber: ParticipantId,
+        /// The new down-track.
+        down_track: DownTrackId,
+        /// The up-track it carries.
+        up_track: UpTrackId,
+        /// Who publishes the up-track.
+        publisher: ParticipantId,
+        /// Audio or video.
+        kind: MediaKind,
+    },
+    /// Remove a sending track from the subscriber's connection.
+    RemoveDownTrack {
+        /// Who received.
+        subscriber: ParticipantId,
+        /// The down-track to remove.
+        down_track: DownTrackId,
+    },
+    /// Ask the publisher for a keyframe on this up-track (PLI).
+    RequestKeyframe {
+        /// Who publishes.
+        publisher: ParticipantId,
+        /// Which of their tracks.
+        up_track: UpTrackId,
+    },
+}
+
+/// Why the forwarder refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardError {
+    /// The participant is not in this room.
+    #[error("participant {0} is not in the room")]
+    UnknownParticipant(ParticipantId),
+    /// The participant is already in this room.
+    #[error("participant {0} is already in the room")]
+    AlreadyJoined(ParticipantId),
+    /// The participant's grant does not allow publishing.
+    #[error("participant {0} may not publish")]
+    PublishNotAllowed(ParticipantId),
+    /// The participant's grant does not allow subscribing.
+    #[error("participant {0} may not subscribe")]
+    SubscribeNotAllowed(ParticipantId),
+    /// No such up-track.
+    #[error("unknown up-track {0}")]
+    UnknownUpTrack(UpTrackId),
+    /// A participant asked for their own track.
+    #[error("participant {0} cannot subscribe to their own track")]
+    OwnTrack(ParticipantId),
+    /// The subscription exists already.
+    #[error("participant {0} already receives up-track {1}")]
+    AlreadySubscribed(ParticipantId, UpTrackId),
+}
+
+#[derive(Debug)]
+struct Participant {
+    grant: MediaGrant,
+    up_tracks: Vec<UpTrackId>,
+    down_tracks: Vec<DownTrackId>,
+}
+
+#[derive(Debug)]
+struct UpTrack {
+    publisher: ParticipantId,
+    kind: MediaKind,
+    down_tracks: Vec<DownTrackId>,
+    last_keyframe_request: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct DownTrack {
+    subscriber: ParticipantId,
+    up_track: UpTrackId,
+    munger: Munger,
+}
+
+/// Rewrites sequence numbers and timestamps for one down-track.
+///
+/// The down-track starts at the first forwardable packet (for video: the first packet
+/// of a keyframe). From then on the output keeps the input's gaps, so the subscriber
+/// sees real loss and can NACK it, and packets older than the start are dropped because
+/// the subscriber has no context for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Munger {
+    needs_keyframe: bool,
+    state: Option<MungerState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MungerState {
+    first_in_seq: u16,
+    seq_offset: u16,
+    ts_offset: u32,
+    highest_in_seq: u16,
+}
+
+impl Munger {
+    fn new(kind: MediaKind) -> Self {
+        Self {
+            needs_keyframe: kind == MediaKind::Video,
+            state: None,
+        }
+    }
+
+    /// Returns the rewritten (sequence, timestamp), or `None` to drop the packet.
+    fn rewrite(&mut self, meta: &RtpMeta, seq_base: u16, ts_base: u32) -> Option<(u16, u32)> {
+        let state = match self.state.as_mut() {
+            Some(state) => state,
+            None => {
+                if self.needs_keyframe && !meta.keyframe_start {
+                    return None;
+                }
+                self.state.insert(MungerState {
+                    first_in_seq: meta.sequence_number,
+                    seq_offset: seq_base.wrapping_sub(meta.sequence_number),
+                    ts_offset: ts_base.wrapping_sub(meta.timestamp),
+                    highest_in_seq: meta.sequence_number,
+                })
+            }
+        };
+        let since_start = meta.sequence_number.wrapping_sub(state.first_in_seq);
+        if since_start >= 0x8000 {
+            // Older than the packet this down-track started with.
+            return None;
+        }
+        if meta.sequence_number.wrapping_sub(state.highest_in_seq) < 0x8000 {
+            state.highest_in_seq = meta.sequence_number;
+        }
+        Some((
+            meta.sequence_number.wrapping_add(state.seq_offset),
+            meta.timestamp.wrapping_add(state.ts_offset),
+        ))
+    }
+}
+
+/// One room's forwarding state.
+#[derive(Debug, Default)]
+pub struct Forwarder {
+    participants: HashMap<ParticipantId, Participant>,
+    up_tracks: HashMap<UpTrackId, UpTrack>,
+    down_tracks: HashMap<DownTrackId, DownTrack>,
+    /// Up-tracks in publication order, so that a late joiner's subscriptions (and the
+    /// renegotiation they cause) come out in a stable order.
+    up_track_order: Vec<UpTrackId>,
+    next_up_track: u64,
+    next_down_track: u64,
+}
+
+impl Forwarder {
+    /// An empty room.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether nobody is in the room.
+    pub fn is_empty(&self) -> bool {
+        self.participants.is_empty()
+    }
+
+    /// Number of participants.
+    pub fn participant_count(&self) -> usize {
+        self.participants.len()
+    }
+
+    /// The publisher and kind of an up-track.
+    pub fn up_track(&self, id: UpTrackId) -> Option<(ParticipantId, MediaKind)> {
+        self.up_tracks.get(&id).map(|t| (t.publisher, t.kind))
+    }
+
+    /// The subscriber and source up-track of a down-track.
+    pub fn down_track(&self, id: DownTrackId) -> Option<(ParticipantId, UpTrackId)> {
+        self.down_tracks.get(&id).map(|t| (t.subscriber, t.up_track))
+    }
+
+    /// Adds a participant. If they may subscribe, they are subscribed to every
+    /// track already published in the room.
+    pub fn join(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        grant: MediaGrant,
+    ) -> Result<Vec<Action>, ForwardError> {
+        if self.participants.contains_key(&participant) {
+            return Err(ForwardError::AlreadyJoined(participant));
+        }
+        self.participants.insert(
+            participant,
+            Participant {
+                grant,
+                up_tracks: Vec::new(),
+                down_tracks: Vec::new(),
+            },
+        );
+        let mut actions = Vec::new();
+        if grant.subscribe {
+            for up in self.up_track_order.clone() {
+                actions.extend(self.subscribe(now, participant, up)?.1);
+            }
+        }
+        Ok(actions)
+    }
+
+    /// Registers a track the participant has started to send, and subscribes every
+    /// other participant who may subscribe.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        publisher: ParticipantId,
+        kind: MediaKind,
+    ) -> Result<(UpTrackId, Vec<Action>), ForwardError> {
+        let participant = self
+            .participants
+            .get_mut(&publisher)
+            .ok_or(ForwardError::UnknownParticipant(publisher))?;
+        if !participant.grant.publish {
+            return Err(ForwardError::PublishNotAllowed(publisher));
+        }
+        self.next_up_track += 1;
+        let id = UpTrackId(self.next_up_track);
+        participant.up_tracks.push(id);
+        self.up_tracks.insert(
+            id,
+            UpTrack {
+                publisher,
+                kind,
+                down_tracks: Vec::new(),
+                last_keyframe_request: None,
+            },
+        );
+        self.up_track_order.push(id);
+
+        let mut subscribers: Vec<ParticipantId> = self
+            .participants
+            .iter()
+            .filter(|(pid, p)| **pid != publisher && p.grant.subscribe)
+            .map(|(pid, _)| *pid)
+            .collect();
+        subscribers.sort();
+        let mut actions = Vec::new();
+        for subscriber in subscribers {
+            actions.extend(self.subscribe(now, subscriber, id)?.1);
+        }
+        Ok((id, actions))
+    }
+
+    /// Subscribes a participant to an up-track. For video this also asks the publisher
+    /// for a keyframe (throttled), since the new down-track waits for one.
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        up_track: UpTrackId,
+    ) -> Result<(DownTrackId, Vec<Action>), ForwardError> {
+        let participant = self
+            .participants
+            .get(&subscriber)
+            .ok_or(ForwardError::UnknownParticipant(subscriber))?;
+        if !participant.grant.subscribe {
+            return Err(ForwardError::SubscribeNotAllowed(subscriber));
+        }
+        let up = self
+            .up_tracks
+            .get(&up_track)
+            .ok_or(ForwardError::UnknownUpTrack(up_track))?;
+        if up.publisher == subscriber {
+            return Err(ForwardError::OwnTrack(subscriber));
+        }
+        if up
+            .down_tracks
+            .iter()
+            .any(|d| self.down_tracks.get(d).map(|t| t.subscriber) == Some(subscriber))
+        {
+            return Err(ForwardError::AlreadySubscribed(subscriber, up_track));
+        }
+        let (publisher, kind) = (up.publisher, up.kind);
+
+        self.next_down_track += 1;
+        let id = DownTrackId(self.next_down_track);
+        self.down_tracks.insert(
+            id,
+            DownTrack {
+                subscriber,
+                up_track,
+                munger: Munger::new(kind),
+            },
+        );
+        if let Some(up) = self.up_tracks.get_mut(&up_track) {
+            up.down_tracks.push(id);
+        }
+        if let Some(p) = self.participants.get_mut(&subscriber) {
+            p.down_tracks.push(id);
+        }
+
+        let mut actions = vec![Action::AddDownTrack {
+            subscriber,
+            down_track: id,
+            up_track,
+            publisher,
+            kind,
+        }];
+        if kind == MediaKind::Video {
+            actions.extend(self.throttled_keyframe_request(now, up_track));
+        }
+        Ok((id, actions))
+    }
+
+    /// Ends one subscription.
+    pub fn unsubscribe(&mut self, down_track: DownTrackId) -> Vec<Action> {
+        let Some(down) = self.down_tracks.remove(&down_track) else {
+            return Vec::new();
+        };
+        if let Some(up) = self.up_tracks.get_mut(&down.up_track) {
+            up.down_tracks.retain(|d| *d != down_track);
+        }
+        if let Some(p) = self.participants.get_mut(&down.subscriber) {
+            p.down_tracks.retain(|d| *d != down_track);
+        }
+        vec![Action::RemoveDownTrack {
+            subscriber: down.subscriber,
+            down_track,
+        }]
+    }
+
+    /// Stops an up-track: every subscriber loses its down-track.
+    pub fn unpublish(&mut self, up_track: UpTrackId) -> Vec<Action> {
+        let Some(up) = self.up_tracks.remove(&up_track) else {
+            return Vec::new();
+        };
+        self.up_track_order.retain(|u| *u != up_track);
+        if let Some(p) = self.participants.get_mut(&up.publisher) {
+            p.up_tracks.retain(|u| *u != up_track);
+        }
+        let mut actions = Vec::new();
+        for down_track in up.down_tracks {
+            if let Some(down) = self.down_tracks.remove(&down_track) {
+                if let Some(p) = self.participants.get_mut(&down.subscriber) {
+                    p.down_tracks.retain(|d| *d != down_track);
+                }
+                actions.push(Action::RemoveDownTrack {
+                    subscriber: down.subscriber,
+                    down_track,
+                });
+            }
+        }
+        actions
+    }
+
+    /// Removes a participant: their up-tracks disappear from everyone else, their own
+    /// down-tracks are dropped silently (their connection is going away).
+    pub fn leave(&mut self, participant: ParticipantId) -> Vec<Action> {
+        let Some(p) = self.participants.remove(&participant) else {
+            return Vec::new();
+        };
+        for down_track in p.down_tracks {
+            if let Some(down) = self.down_tracks.remove(&down_track)
+                && let Some(up) = self.up_tracks.get_mut(&down.up_track)
+            {
+                up.down_tracks.retain(|d| *d != down_track);
+            }
+        }
+        let mut actions = Vec::new();
+        for up in p.up_tracks {
+            actions.extend(self.unpublish(up));
+        }
+        actions
+    }
+
+    /// Decides where one incoming packet goes. `out` is cleared and filled, so the
+    /// caller can reuse one buffer for every packet.
+    pub fn on_rtp(&mut self, up_track: UpTrackId, meta: &RtpMeta, out: &mut Vec<Outgoing>) {
+        out.clear();
+        let Some(up) = self.up_tracks.get(&up_track) else {
+            return;
+        };
+        for down_id in &up.down_tracks {
+            let Some(down) = self.down_tracks.get_mut(down_id) else {
+                continue;
+            };
+            // Down-tracks start their own numbering at a base derived from their id:
+            // deterministic for tests, distinct per down-track.
+            let seq_base = (down_id.0 as u16).wrapping_mul(7919);
+            let ts_base = (down_id.0 as u32).wrapping_mul(104_729);
+            if let Some((sequence_number, timestamp)) = down.munger.rewrite(meta, seq_base, ts_base)
+            {
+                out.push(Outgoing {
+                    subscriber: down.subscriber,
+                    down_track: *down_id,
+                    sequence_number,
+                    timestamp,
+                });
+            }
+        }
+    }
+
+    /// A subscriber asked for a keyframe (PLI/FIR) on a down-track: route it to the
+    /// publisher, throttled.
+    pub fn on_keyframe_request(&mut self, now: Instant, down_track: DownTrackId) -> Option<Action> {
+        let up_track = self.down_tracks.get(&down_track)?.up_track;
+        self.throttled_keyframe_request(now, up_track)
+    }
+
+    fn throttled_keyframe_request(&mut self, now: Instant, up_track: UpTrackId) -> Option<Action> {
+        let up = self.up_tracks.get_mut(&up_track)?;
+        if up.kind != MediaKind::Video {
+            return None;
+        }
+        if let Some(last) = up.last_keyframe_request
+            && now.saturating_duration_since(last) < KEYFRAME_REQUEST_INTERVAL
+        {
+            return None;
+        }
+        up.last_keyframe_request = Some(now);
+        Some(Action::RequestKeyframe {
+            publisher: up.publisher,
+            up_track,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOTH: MediaGrant = MediaGrant {
+        publish: true,
+        subscribe: true,
+    };
+    const WATCH_ONLY: MediaGrant = MediaGrant {
+        publish: false,
+        subscribe: true,
+    };
+    const A: ParticipantId = ParticipantId(1);
+    const B: ParticipantId = ParticipantId(2);
+    const C: ParticipantId = ParticipantId(3);
+
+    fn meta(seq: u16, ts: u32, key: bool) -> RtpMeta {
+        RtpMeta {
+            sequence_number: seq,
+            timestamp: ts,
+            keyframe_start: key,
+        }
+    }
+
+    fn added(actions: &[Action]) -> Vec<(ParticipantId, UpTrackId)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::AddDownTrack {
+                    subscriber,
+                    up_track,
+                    ..
+                } => Some((*subscriber, *up_track)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn publishing_subscribes_everyone_else_who_may_subscribe() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        f.join(t0, B, BOTH).unwrap();
+        f.join(t0, C, WATCH_ONLY).unwrap();
+        let (up, actions) = f.publish(t0, A, MediaKind::Audio).unwrap();
+        assert_eq!(added(&actions), vec![(B, up), (C, up)]);
+    }
+
+    #[test]
+    fn late_joiner_is_subscribed_to_existing_tracks_and_keyframe_is_requested() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        let (audio, _) = f.publish(t0, A, MediaKind::Audio).unwrap();
+        let (video, _) = f.publish(t0, A, MediaKind::Video).unwrap();
+        let actions = f.join(t0, B, BOTH).unwrap();
+        assert_eq!(added(&actions), vec![(B, audio), (B, video)]);
+        assert!(actions.contains(&Action::RequestKeyframe {
+            publisher: A,
+            up_track: video
+        }));
+    }
+
+    #[test]
+    fn participant_without_publish_grant_cannot_publish() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, C, WATCH_ONLY).unwrap();
+        assert_eq!(
+            f.publish(t0, C, MediaKind::Video).unwrap_err(),
+            ForwardError::PublishNotAllowed(C)
+        );
+    }
+
+    #[test]
+    fn participant_without_subscribe_grant_receives_nothing() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        let publish_only = MediaGrant {
+            publish: true,
+            subscribe: false,
+        };
+        f.join(t0, A, BOTH).unwrap();
+        f.join(t0, B, publish_only).unwrap();
+        let (up, actions) = f.publish(t0, A, MediaKind::Audio).unwrap();
+        assert!(added(&actions).is_empty());
+        assert_eq!(
+            f.subscribe(t0, B, up).unwrap_err(),
+            ForwardError::SubscribeNotAllowed(B)
+        );
+    }
+
+    #[test]
+    fn nobody_receives_their_own_track_and_double_subscription_is_refused() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        f.join(t0, B, BOTH).unwrap();
+        let (up, _) = f.publish(t0, A, MediaKind::Audio).unwrap();
+        assert_eq!(
+            f.subscribe(t0, A, up).unwrap_err(),
+            ForwardError::OwnTrack(A)
+        );
+        assert_eq!(
+            f.subscribe(t0, B, up).unwrap_err(),
+            ForwardError::AlreadySubscribed(B, up)
+        );
+    }
+
+    #[test]
+    fn audio_is_forwarded_with_contiguous_rewritten_numbers() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        f.join(t0, B, BOTH).unwrap();
+        let (up, _) = f.publish(t0, A, MediaKind::Audio).unwrap();
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        // Input wraps around u16 and u32.
+        for i in 0..5u16 {
+            let seq = 65_534u16.wrapping_add(i);
+            let ts = (u32::MAX - 960).wrapping_add(u32::from(i) * 960);
+            f.on_rtp(up, &meta(seq, ts, false), &mut out);
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].subscriber, B);
+            seen.push((out[0].sequence_number, out[0].timestamp));
+        }
+        for pair in seen.windows(2) {
+            assert_eq!(pair[1].0, pair[0].0.wrapping_add(1));
+            assert_eq!(pair[1].1, pair[0].1.wrapping_add(960));
+        }
+    }
+
+    #[test]
+    fn gaps_are_preserved_and_packets_before_the_start_are_dropped() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        f.join(t0, B, BOTH).unwrap();
+        let (up, _) = f.publish(t0, A, MediaKind::Audio).unwrap();
+        let mut out = Vec::new();
+        f.on_rtp(up, &meta(100, 0, false), &mut out);
+        let first = out[0].sequence_number;
+        f.on_rtp(up, &meta(103, 0, false), &mut out);
+        assert_eq!(out[0].sequence_number, first.wrapping_add(3));
+        // A late retransmission of 101 still maps into the gap.
+        f.on_rtp(up, &meta(101, 0, false), &mut out);
+        assert_eq!(out[0].sequence_number, first.wrapping_add(1));
+        // 99 predates the down-track's start.
+        f.on_rtp(up, &meta(99, 0, false), &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn video_down_track_waits_for_a_keyframe() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        f.join(t0, B, BOTH).unwrap();
+        let (up, _) = f.publish(t0, A, MediaKind::Video).unwrap();
+        let mut out = Vec::new();
+        f.on_rtp(up, &meta(10, 3000, false), &mut out);
+        assert!(out.is_empty(), "delta frame before any keyframe");
+        f.on_rtp(up, &meta(11, 6000, true), &mut out);
+        assert_eq!(out.len(), 1);
+        f.on_rtp(up, &meta(12, 6000, false), &mut out);
+        assert_eq!(out.len(), 1, "after the keyframe everything flows");
+    }
+
+    #[test]
+    fn unsubscribe_stops_forwarding_to_that_subscriber_only() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        f.join(t0, B, BOTH).unwrap();
+        f.join(t0, C, BOTH).unwrap();
+        let (up, actions) = f.publish(t0, A, MediaKind::Audio).unwrap();
+        let down_b = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::AddDownTrack {
+                    subscriber: B,
+                    down_track,
+                    ..
+                } => Some(*down_track),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            f.unsubscribe(down_b),
+            vec![Action::RemoveDownTrack {
+                subscriber: B,
+                down_track: down_b
+            }]
+        );
+        let mut out = Vec::new();
+        f.on_rtp(up, &meta(1, 0, false), &mut out);
+        assert_eq!(
+            out.iter().map(|o| o.subscriber).collect::<Vec<_>>(),
+            vec![C]
+        );
+        assert!(f.unsubscribe(down_b).is_empty(), "second unsubscribe is a no-op");
+    }
+
+    #[test]
+    fn leaving_removes_the_leavers_tracks_from_everyone() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        f.join(t0, B, BOTH).unwrap();
+        f.join(t0, C, BOTH).unwrap();
+        let (a_up, _) = f.publish(t0, A, MediaKind::Video).unwrap();
+        let (b_up, _) = f.publish(t0, B, MediaKind::Video).unwrap();
+        let actions = f.leave(A);
+        let removed: Vec<ParticipantId> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::RemoveDownTrack { subscriber, .. } => Some(*subscriber),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(removed.len(), 2);
+        assert!(removed.contains(&B) && removed.contains(&C));
+        assert!(f.up_track(a_up).is_none());
+        // B's track now reaches only C, and nothing is sent to the departed A.
+        let mut out = Vec::new();
+        f.on_rtp(b_up, &meta(1, 0, true), &mut out);
+        assert_eq!(
+            out.iter().map(|o| o.subscriber).collect::<Vec<_>>(),
+            vec![C]
+        );
+        assert_eq!(f.participant_count(), 2);
+        assert!(f.leave(A).is_empty());
+    }
+
+    #[test]
+    fn keyframe_request_is_routed_to_the_publisher_and_throttled() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        let (up, _) = f.publish(t0, A, MediaKind::Video).unwrap();
+        // B's subscription itself requests a keyframe at t0.
+        let actions = f.join(t0, B, BOTH).unwrap();
+        let down = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::AddDownTrack { down_track, .. } => Some(*down_track),
+                _ => None,
+            })
+            .unwrap();
+        let expected = Action::RequestKeyframe {
+            publisher: A,
+            up_track: up,
+        };
+        assert!(actions.contains(&expected));
+        // A PLI from B 100 ms later is absorbed by the throttle ...
+        assert_eq!(
+            f.on_keyframe_request(t0 + Duration::from_millis(100), down),
+            None
+        );
+        // ... and passes once the interval is over.
+        assert_eq!(
+            f.on_keyframe_request(t0 + KEYFRAME_REQUEST_INTERVAL, down),
+            Some(expected)
+        );
+    }
+
+    #[test]
+    fn keyframe_requests_for_audio_or_unknown_tracks_go_nowhere() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        f.join(t0, B, BOTH).unwrap();
+        let (_, actions) = f.publish(t0, A, MediaKind::Audio).unwrap();
+        let down = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::AddDownTrack { down_track, .. } => Some(*down_track),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(f.on_keyframe_request(t0, down), None);
+        assert_eq!(f.on_keyframe_request(t0, DownTrackId(999)), None);
+    }
+
+    #[test]
+    fn joining_twice_is_refused() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, A, BOTH).unwrap();
+        assert_eq!(
+            f.join(t0, A, BOTH).unwrap_err(),
+            ForwardError::AlreadyJoined(A)
+        );
+    }
+}

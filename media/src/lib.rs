@@ -1,0 +1,24 @@
+//! Viva's media plane.
+//!
+//! # Layout
+//! - [`forward`]: the forwarding core, a pure state machine with time passed in: rooms'
+//!   up-tracks and down-tracks, who receives what, sequence/timestamp rewriting,
+//!   keyframe-request throttling. Tested without sockets.
+//! - [`sfu`]: the transport adapter. One thread, one UDP port for all participants,
+//!   webrtc-rs's sans-IO `rtc` peer connections; carries out the forwarder's decisions.
+//! - [`stun`]: reads the ICE ufrag from STUN checks, to demultiplex the one port.
+//! - [`codec`]: facts read from payloads without decoding (VP8 keyframe starts).
+//! - [`recorder`]: GStreamer set-up and capability checks for recording.
+//! - [`ids`]: identifier newtypes.
+//!
+//! This crate knows nothing of sessions, people or the database; `viva` wires it in.
+
+pub mod codec;
+pub mod forward;
+pub mod ids;
+pub mod recorder;
+pub mod sfu;
+pub mod stun;
+
+pub use forward::{MediaGrant, MediaKind};
+pub use sfu::{JoinRequest, PeerEvent, PeerHandle, Sfu, SfuConfig, SfuStats};

@@ -1,0 +1,932 @@
+//! The transport adapter: webrtc-rs's sans-IO `rtc` peer connections on one UDP port.
+//!
+//! One thread owns the socket, every participant's `RTCPeerConnection` and every room's
+//! [`Forwarder`]; nothing here is shared or locked. The signaling layer talks to it
+//! through [`Sfu::join`] and the returned [`PeerHandle`] (commands in, [`PeerEvent`]s
+//! out). This module moves bytes and translates between `rtc` and the forwarder; the
+//! decisions (who gets what, sequence rewriting, keyframe throttling) are the
+//! forwarder's.
+//!
+//! Demultiplexing: every connection gets its own ICE ufrag. A datagram from a known
+//! address goes to that address's connection; a STUN check from a new address is
+//! routed by the ufrag in its USERNAME, and its address is learnt. The SFU is ICE-lite:
+//! browsers always control and always send the checks, which is what makes the learnt
+//! addresses trustworthy (the check is authenticated by the connection's ICE agent).
+//!
+//! Negotiation: the SFU always makes the offers, so there is never glare. A change to a
+//! participant's tracks while an offer is outstanding waits for the answer and then
+//! triggers one more offer.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    Registry, configure_nack, configure_rtcp_reports,
+};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{
+    RTCRtpReceiverId, RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::codec::is_vp8_keyframe_start;
+use crate::forward::{Action, Forwarder, MediaGrant, MediaKind, Outgoing, RtpMeta};
+use crate::ids::{DownTrackId, ParticipantId, UpTrackId};
+use crate::stun;
+
+/// Payload type of Opus in every SDP the SFU writes.
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// Payload type of VP8 in every SDP the SFU writes.
+pub const VP8_PAYLOAD_TYPE: u8 = 96;
+
+/// Where the media plane listens and what it announces.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The one UDP socket for all participants.
+    pub udp_bind: SocketAddr,
+    /// The address put into ICE candidates (what browsers send to). Its port is the
+    /// bound port.
+    pub announce_ip: IpAddr,
+}
+
+/// What a participant's connection reports to the signaling layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// A new offer for the browser to answer.
+    Offer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// Something the client sent could not be applied; the connection goes on.
+    Rejected {
+        /// A message for the client.
+        reason: String,
+    },
+    /// The connection failed or closed; the participant should rejoin.
+    Closed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A request to place a participant in a room.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    /// Room key (one per session).
+    pub room: String,
+    /// Stable label of the participant, used as the media stream id in SDP, so that
+    /// browsers can tell whose tracks they receive.
+    pub label: String,
+    /// What they may do.
+    pub grant: MediaGrant,
+}
+
+enum Command {
+    Join {
+        id: ParticipantId,
+        request: JoinRequest,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    },
+    Answer {
+        id: ParticipantId,
+        sdp: String,
+    },
+    Leave {
+        id: ParticipantId,
+    },
+    Stats {
+        reply: tokio::sync::oneshot::Sender<SfuStats>,
+    },
+}
+
+/// Counters of the media plane.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SfuStats {
+    /// Connected participants.
+    pub participants: usize,
+    /// Rooms with anyone in them.
+    pub rooms: usize,
+    /// RTP packets handed to subscribers' connections.
+    pub forwarded_packets: u64,
+    /// Datagrams that matched no participant.
+    pub unroutable_datagrams: u64,
+}
+
+/// Handle to the media thread.
+#[derive(Debug, Clone)]
+pub struct Sfu {
+    commands: mpsc::UnboundedSender<Command>,
+    local_addr: SocketAddr,
+    next_id: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Join { id, .. } => write!(f, "Join({id})"),
+            Command::Answer { id, .. } => write!(f, "Answer({id})"),
+            Command::Leave { id } => write!(f, "Leave({id})"),
+            Command::Stats { .. } => write!(f, "Stats"),
+        }
+    }
+}
+
+impl Sfu {
+    /// Binds the UDP port and starts the media thread.
+    pub fn start(config: SfuConfig) -> io::Result<Self> {
+        let socket = std::net::UdpSocket::bind(config.udp_bind)?;
+        socket.set_nonblocking(true)?;
+        let bound = socket.local_addr()?;
+        let local_addr = SocketAddr::new(config.announce_ip, bound.port());
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("viva-media".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        warn!(error = %e, "media runtime could not start");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let socket = match tokio::net::UdpSocket::from_std(socket) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            warn!(error = %e, "media socket could not be registered");
+                            return;
+                        }
+                    };
+                    MediaLoop::new(socket, local_addr).run(command_rx).await;
+                });
+            })?;
+        info!(%bound, announced = %local_addr, "media plane listening (UDP)");
+        Ok(Self {
+            commands,
+            local_addr,
+            next_id: Arc::new(AtomicU64::new(1)),
+        })
+    }
+
+    /// The address browsers send media to.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Places a participant in a room. The first [`PeerEvent::Offer`] follows on the
+    /// handle.
+    pub fn join(&self, request: JoinRequest) -> PeerHandle {
+        let id = ParticipantId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let _ = self.commands.send(Command::Join {
+            id,
+            request,
+            events: events_tx,
+        });
+        PeerHandle {
+            id,
+            events,
+            commands: self.commands.clone(),
+        }
+    }
+
+    /// A snapshot of the media plane's counters.
+    pub async fn stats(&self) -> Option<SfuStats> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.commands.send(Command::Stats { reply }).ok()?;
+        rx.await.ok()
+    }
+}
+
+/// One participant's end of the media plane. Dropping it removes the participant.
+#[derive(Debug)]
+pub struct PeerHandle {
+    id: ParticipantId,
+    events: mpsc::UnboundedReceiver<PeerEvent>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl PeerHandle {
+    /// The media plane's id of this participant.
+    pub fn id(&self) -> ParticipantId {
+        self.id
+    }
+
+    /// The next event, or `None` once the media plane has stopped.
+    pub async fn next_event(&mut self) -> Option<PeerEvent> {
+        self.events.recv().await
+    }
+
+    /// The browser's answer to the latest offer.
+    pub fn answer(&self, sdp: String) {
+        let _ = self.commands.send(Command::Answer { id: self.id, sdp });
+    }
+}
+
+impl Drop for PeerHandle {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Leave { id: self.id });
+    }
+}
+
+struct IncomingTrack {
+    up_track: UpTrackId,
+    kind: MediaKind,
+    receiver_id: RTCRtpReceiverId,
+    ssrc: u32,
+}
+
+struct OutgoingTrack {
+    sender_id: RTCRtpSenderId,
+    ssrc: u32,
+}
+
+struct Peer {
+    room: String,
+    label: String,
+    ufrag: String,
+    pc: RTCPeerConnection,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    addrs: Vec<SocketAddr>,
+    awaiting_answer: bool,
+    needs_offer: bool,
+    incoming: HashMap<String, IncomingTrack>,
+    outgoing: HashMap<DownTrackId, OutgoingTrack>,
+    outgoing_by_track: HashMap<String, DownTrackId>,
+}
+
+struct MediaLoop {
+    socket: tokio::net::UdpSocket,
+    local_addr: SocketAddr,
+    peers: HashMap<ParticipantId, Peer>,
+    by_ufrag: HashMap<String, ParticipantId>,
+    by_addr: HashMap<SocketAddr, ParticipantId>,
+    rooms: HashMap<String, Forwarder>,
+    /// Reused for every packet so forwarding allocates nothing per packet.
+    scratch: Vec<Outgoing>,
+    stats: SfuStats,
+}
+
+impl MediaLoop {
+    fn new(socket: tokio::net::UdpSocket, local_addr: SocketAddr) -> Self {
+        Self {
+            socket,
+            local_addr,
+            peers: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            rooms: HashMap::new(),
+            scratch: Vec::new(),
+            stats: SfuStats::default(),
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let deadline = self
+                .peers
+                .values_mut()
+                .filter_map(|p| p.pc.poll_timeout())
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let sleep = tokio::time::sleep_until(deadline.into());
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(command) = command else { break };
+                    self.on_command(command);
+                }
+                received = self.socket.recv_from(&mut buf) => {
+                    match received {
+                        Ok((n, from)) => self.on_datagram(&buf[..n], from),
+                        Err(e) => debug!(error = %e, "udp receive error"),
+                    }
+                }
+                () = sleep => self.on_timers(),
+            }
+        }
+        for (_, mut peer) in self.peers.drain() {
+            let _ = peer.pc.close();
+        }
+        info!("media plane stopped");
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::Join {
+                id,
+                request,
+                events,
+            } => {
+                if let Err(reason) = self.add_peer(now, id, request, events.clone()) {
+                    warn!(participant = %id, %reason, "could not create connection");
+                    let _ = events.send(PeerEvent::Closed { reason });
+                }
+            }
+            Command::Answer { id, sdp } => self.on_answer(now, id, sdp),
+            Command::Leave { id } => self.remove_peer(now, id),
+            Command::Stats { reply } => {
+                let mut stats = self.stats;
+                stats.participants = self.peers.len();
+                stats.rooms = self.rooms.len();
+                let _ = reply.send(stats);
+            }
+        }
+    }
+
+    fn add_peer(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        request: JoinRequest,
+        events: mpsc::UnboundedSender<PeerEvent>,
+    ) -> Result<(), String> {
+        let ufrag = format!("v{}{}", id.0, random_token(8));
+        let mut pc = build_peer_connection(now, &ufrag).map_err(|e| e.to_string())?;
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: self.local_addr.ip().to_string(),
+                port: self.local_addr.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .map_err(|e| e.to_string())?;
+        let init = RTCIceCandidate::from(&candidate)
+            .to_json()
+            .map_err(|e| e.to_string())?;
+        pc.add_local_candidate(init).map_err(|e| e.to_string())?;
+
+        if request.grant.publish {
+            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+                pc.add_transceiver_from_kind(
+                    kind,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        streams: vec![],
+                        send_encodings: vec![],
+                    }),
+                )
+                .map_err(|e| e.to_string())?;
+            }
+        }
+        self.by_ufrag.insert(ufrag.clone(), id);
+        self.peers.insert(
+            id,
+            Peer {
+                room: request.room.clone(),
+                label: request.label,
+                ufrag,
+                pc,
+                events,
+                addrs: Vec::new(),
+                awaiting_answer: false,
+                needs_offer: true,
+                incoming: HashMap::new(),
+                outgoing: HashMap::new(),
+                outgoing_by_track: HashMap::new(),
+            },
+        );
+        let forwarder = self.rooms.entry(request.room).or_default();
+        let actions = forwarder
+            .join(now, id, request.grant)
+            .map_err(|e| e.to_string())?;
+        debug!(participant = %id, "joined media room");
+        self.apply(now, actions);
+        self.negotiate(now, id);
+        self.drain(now, id);
+        Ok(())
+    }
+
+    fn remove_peer(&mut self, now: Instant, id: ParticipantId) {
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
+        self.by_ufrag.remove(&peer.ufrag);
+        for addr in &peer.addrs {
+            if self.by_addr.get(addr) == Some(&id) {
+                self.by_addr.remove(addr);
+            }
+        }
+        let _ = peer.pc.close();
+        let actions = match self.rooms.get_mut(&peer.room) {
+            Some(forwarder) => {
+                let actions = forwarder.leave(id);
+                if forwarder.is_empty() {
+                    self.rooms.remove(&peer.room);
+                }
+                actions
+            }
+            None => Vec::new(),
+        };
+        debug!(participant = %id, "left media room");
+        self.apply(now, actions);
+    }
+
+    fn on_answer(&mut self, now: Instant, id: ParticipantId, sdp: String) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if !peer.awaiting_answer {
+            let _ = peer.events.send(PeerEvent::Rejected {
+                reason: "no offer is waiting for an answer".into(),
+            });
+            return;
+        }
+        let result = RTCSessionDescription::answer(sdp)
+            .and_then(|answer| peer.pc.set_remote_description(now, answer));
+        match result {
+            Ok(()) => {
+                peer.awaiting_answer = false;
+                self.negotiate(now, id);
+            }
+            Err(e) => {
+                debug!(participant = %id, error = %e, "answer rejected");
+                let _ = peer.events.send(PeerEvent::Rejected {
+                    reason: format!("the answer could not be applied: {e}"),
+                });
+            }
+        }
+        self.drain(now, id);
+    }
+
+    /// Sends a new offer if the participant's tracks changed and no offer is pending.
+    fn negotiate(&mut self, now: Instant, id: ParticipantId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.awaiting_answer || !peer.needs_offer {
+            return;
+        }
+        let offer = peer
+            .pc
+            .create_offer(None)
+            .and_then(|offer| peer.pc.set_local_description(now, offer));
+        let sdp = match offer {
+            Ok(()) => peer.pc.local_description().map(|d| d.sdp),
+            Err(e) => {
+                warn!(participant = %id, error = %e, "could not create offer");
+                None
+            }
+        };
+        if let Some(sdp) = sdp {
+            peer.needs_offer = false;
+            peer.awaiting_answer = true;
+            let _ = peer.events.send(PeerEvent::Offer { sdp });
+        }
+    }
+
+    fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
+        let now = Instant::now();
+        let by_ufrag = stun::local_ufrag(datagram).and_then(|u| self.by_ufrag.get(u).copied());
+        let id = match by_ufrag {
+            Some(id) => {
+                if self.by_addr.insert(from, id) != Some(id)
+                    && let Some(peer) = self.peers.get_mut(&id)
+                {
+                    peer.addrs.push(from);
+                }
+                id
+            }
+            None => match self.by_addr.get(&from) {
+                Some(id) => *id,
+                None => {
+                    self.stats.unroutable_datagrams += 1;
+                    return;
+                }
+            },
+        };
+        let local_addr = self.local_addr;
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let read = peer.pc.handle_read(TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr,
+                peer_addr: from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(datagram),
+        });
+        if let Err(e) = read {
+            debug!(participant = %id, error = %e, "datagram rejected by connection");
+        }
+        self.drain(now, id);
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ParticipantId> = self
+            .peers
+            .iter_mut()
+            .filter_map(|(id, p)| p.pc.poll_timeout().is_some_and(|t| t <= now).then_some(*id))
+            .collect();
+        for id in due {
+            if let Some(peer) = self.peers.get_mut(&id) {
+                let _ = peer.pc.handle_timeout(now);
+            }
+            self.drain(now, id);
+        }
+    }
+
+    /// Flushes one connection: datagrams out, events and media in, repeatedly until it
+    /// has nothing more to say. Media it received is forwarded (and those connections
+    /// flushed) on the way.
+    fn drain(&mut self, now: Instant, id: ParticipantId) {
+        loop {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                return;
+            };
+            let mut progressed = false;
+            while let Some(out) = peer.pc.poll_write() {
+                progressed = true;
+                let _ = self
+                    .socket
+                    .try_send_to(&out.message, out.transport.peer_addr);
+            }
+            let mut events = Vec::new();
+            while let Some(event) = peer.pc.poll_event() {
+                events.push(event);
+            }
+            let mut messages = Vec::new();
+            while let Some(TaggedRTCMessage { message, .. }) = peer.pc.poll_read() {
+                messages.push(message);
+            }
+            progressed |= !events.is_empty() || !messages.is_empty();
+            for event in events {
+                self.on_peer_event(now, id, event);
+            }
+            for message in messages {
+                self.on_peer_message(now, id, message);
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn on_peer_event(&mut self, now: Instant, id: ParticipantId, event: RTCPeerConnectionEvent) {
+        match event {
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                let Some(peer) = self.peers.get_mut(&id) else {
+                    return;
+                };
+                let kind = match peer.pc.rtp_receiver(init.receiver_id) {
+                    Some(receiver) => match receiver.track().kind() {
+                        RtpCodecKind::Audio => MediaKind::Audio,
+                        _ => MediaKind::Video,
+                    },
+                    None => return,
+                };
+                let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
+                    return;
+                };
+                match forwarder.publish(now, id, kind) {
+                    Ok((up_track, actions)) => {
+                        debug!(participant = %id, ?kind, %up_track, "track published");
+                        peer.incoming.insert(
+                            init.track_id,
+                            IncomingTrack {
+                                up_track,
+                                kind,
+                                receiver_id: init.receiver_id,
+                                ssrc: init.ssrc,
+                            },
+                        );
+                        self.apply(now, actions);
+                    }
+                    Err(e) => warn!(participant = %id, error = %e, "publish refused"),
+                }
+            }
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id)) => {
+                let Some(peer) = self.peers.get_mut(&id) else {
+                    return;
+                };
+                if let Some(track) = peer.incoming.remove(&track_id)
+                    && let Some(forwarder) = self.rooms.get_mut(&peer.room)
+                {
+                    let actions = forwarder.unpublish(track.up_track);
+                    self.apply(now, actions);
+                }
+            }
+            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                debug!(participant = %id, %state, "connection state");
+                if matches!(
+                    state,
+                    RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                ) {
+                    if let Some(peer) = self.peers.get(&id) {
+                        let _ = peer.events.send(PeerEvent::Closed {
+                            reason: format!("media connection {state}"),
+                        });
+                    }
+                    self.remove_peer(now, id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_peer_message(&mut self, now: Instant, id: ParticipantId, message: RTCMessage) {
+        match message {
+            RTCMessage::RtpPacket(track_id, packet) => self.forward(now, id, &track_id, packet),
+            RTCMessage::RtcpPacket(track_id, packets) => {
+                let Some(peer) = self.peers.get(&id) else {
+                    return;
+                };
+                let Some(down_track) = peer.outgoing_by_track.get(&track_id).copied() else {
+                    return;
+                };
+                let wants_keyframe = packets.iter().any(|p| {
+                    let any = p.as_any();
+                    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+                });
+                if !wants_keyframe {
+                    return;
+                }
+                let room = peer.room.clone();
+                if let Some(action) = self
+                    .rooms
+                    .get_mut(&room)
+                    .and_then(|f| f.on_keyframe_request(now, down_track))
+                {
+                    self.apply(now, vec![action]);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn forward(
+        &mut self,
+        now: Instant,
+        from: ParticipantId,
+        track_id: &str,
+        packet: rtc::rtp::Packet,
+    ) {
+        let Some(peer) = self.peers.get(&from) else {
+            return;
+        };
+        let Some(track) = peer.incoming.get(track_id) else {
+            return;
+        };
+        let meta = RtpMeta {
+            sequence_number: packet.header.sequence_number,
+            timestamp: packet.header.timestamp,
+            keyframe_start: match track.kind {
+                MediaKind::Audio => true,
+                MediaKind::Video => is_vp8_keyframe_start(&packet.payload),
+            },
+        };
+        let up_track = track.up_track;
+        let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
+            return;
+        };
+        let mut outgoing = std::mem::take(&mut self.scratch);
+        forwarder.on_rtp(up_track, &meta, &mut outgoing);
+        for out in &outgoing {
+            let Some(subscriber) = self.peers.get_mut(&out.subscriber) else {
+                continue;
+            };
+            let Some(down) = subscriber.outgoing.get(&out.down_track) else {
+                continue;
+            };
+            let mut copy = packet.clone();
+            copy.header.ssrc = down.ssrc;
+            copy.header.sequence_number = out.sequence_number;
+            copy.header.timestamp = out.timestamp;
+            // Header extension ids are negotiated per connection; none are negotiated
+            // on the SFU's sending legs, so none may be carried over.
+            copy.header.extension = false;
+            copy.header.extensions.clear();
+            copy.header.padding = false;
+            if let Some(mut sender) = subscriber.pc.rtp_sender(down.sender_id) {
+                match sender.write_rtp(now, copy) {
+                    Ok(()) => self.stats.forwarded_packets += 1,
+                    Err(e) => debug!(subscriber = %out.subscriber, error = %e, "write_rtp"),
+                }
+            }
+            while let Some(datagram) = subscriber.pc.poll_write() {
+                let _ = self
+                    .socket
+                    .try_send_to(&datagram.message, datagram.transport.peer_addr);
+            }
+        }
+        self.scratch = outgoing;
+    }
+
+    fn apply(&mut self, now: Instant, actions: Vec<Action>) {
+        let mut renegotiate = Vec::new();
+        for action in actions {
+            match action {
+                Action::AddDownTrack {
+                    subscriber,
+                    down_track,
+                    publisher,
+                    kind,
+                    ..
+                } => {
+                    let label = self
+                        .peers
+                        .get(&publisher)
+                        .map(|p| p.label.clone())
+                        .unwrap_or_default();
+                    let Some(peer) = self.peers.get_mut(&subscriber) else {
+                        continue;
+                    };
+                    let ssrc = rand::random::<u32>();
+                    let (codec_kind, codec) = codec_for(kind);
+                    let kind_name = match kind {
+                        MediaKind::Audio => "audio",
+                        MediaKind::Video => "video",
+                    };
+                    let track_id = format!("{label}-{kind_name}-{down_track}");
+                    let track = MediaStreamTrack::new(
+                        label.clone(),
+                        track_id.clone(),
+                        label,
+                        codec_kind,
+                        vec![RTCRtpEncodingParameters {
+                            rtp_coding_parameters: RTCRtpCodingParameters {
+                                ssrc: Some(ssrc),
+                                ..Default::default()
+                            },
+                            codec: codec.rtp_codec,
+                            ..Default::default()
+                        }],
+                    );
+                    match peer.pc.add_track(track) {
+                        Ok(sender_id) => {
+                            peer.outgoing
+                                .insert(down_track, OutgoingTrack { sender_id, ssrc });
+                            peer.outgoing_by_track.insert(track_id, down_track);
+                            peer.needs_offer = true;
+                            renegotiate.push(subscriber);
+                        }
+                        Err(e) => warn!(%subscriber, error = %e, "add_track failed"),
+                    }
+                }
+                Action::RemoveDownTrack {
+                    subscriber,
+                    down_track,
+                } => {
+                    let Some(peer) = self.peers.get_mut(&subscriber) else {
+                        continue;
+                    };
+                    if let Some(out) = peer.outgoing.remove(&down_track) {
+                        peer.outgoing_by_track.retain(|_, d| *d != down_track);
+                        if let Err(e) = peer.pc.remove_track(out.sender_id) {
+                            debug!(%subscriber, error = %e, "remove_track failed");
+                        }
+                        peer.needs_offer = true;
+                        renegotiate.push(subscriber);
+                    }
+                }
+                Action::RequestKeyframe {
+                    publisher,
+                    up_track,
+                } => {
+                    let Some(peer) = self.peers.get_mut(&publisher) else {
+                        continue;
+                    };
+                    let Some(track) = peer.incoming.values().find(|t| t.up_track == up_track)
+                    else {
+                        continue;
+                    };
+                    let (receiver_id, media_ssrc) = (track.receiver_id, track.ssrc);
+                    if let Some(mut receiver) = peer.pc.rtp_receiver(receiver_id) {
+                        let _ = receiver.write_rtcp(
+                            now,
+                            vec![Box::new(PictureLossIndication {
+                                sender_ssrc: 0,
+                                media_ssrc,
+                            })],
+                        );
+                    }
+                    renegotiate.push(publisher);
+                }
+            }
+        }
+        renegotiate.sort();
+        renegotiate.dedup();
+        for id in renegotiate {
+            self.negotiate(now, id);
+            // Flush without recursing into `drain`'s event handling: anything the
+            // connection has to say beyond datagrams is picked up on its next drain.
+            if let Some(peer) = self.peers.get_mut(&id) {
+                while let Some(out) = peer.pc.poll_write() {
+                    let _ = self
+                        .socket
+                        .try_send_to(&out.message, out.transport.peer_addr);
+                }
+            }
+        }
+    }
+}
+
+fn codec_for(kind: MediaKind) -> (RtpCodecKind, RTCRtpCodecParameters) {
+    match kind {
+        MediaKind::Audio => (
+            RtpCodecKind::Audio,
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_OPUS.to_owned(),
+                    clock_rate: 48000,
+                    channels: 2,
+                    sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: OPUS_PAYLOAD_TYPE,
+            },
+        ),
+        MediaKind::Video => (
+            RtpCodecKind::Video,
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_VP8.to_owned(),
+                    clock_rate: 90000,
+                    channels: 0,
+                    sdp_fmtp_line: String::new(),
+                    rtcp_feedback: vec![
+                        feedback("ccm", "fir"),
+                        feedback("nack", ""),
+                        feedback("nack", "pli"),
+                    ],
+                },
+                payload_type: VP8_PAYLOAD_TYPE,
+            },
+        ),
+    }
+}
+
+fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
+    RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    }
+}
+
+/// Builds a connection with the SFU's codec set: Opus and VP8 only, no RTX (the SFU
+/// answers NACKs itself from the sending leg's history) and no header extensions.
+fn build_peer_connection(
+    now: Instant,
+    ufrag: &str,
+) -> Result<RTCPeerConnection, rtc::shared::error::Error> {
+    let mut media_engine = MediaEngine::default();
+    for kind in [MediaKind::Audio, MediaKind::Video] {
+        let (codec_kind, codec) = codec_for(kind);
+        media_engine.register_codec(codec, codec_kind)?;
+    }
+    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+    let settings = SettingEngineBuilder::new()
+        .with_lite(true)
+        .with_ice_credentials(ufrag.to_owned(), random_token(24))
+        .build();
+    RTCPeerConnectionBuilder::new()
+        .with_setting_engine(settings)
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .build(now)
+}
+
+fn random_token(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
