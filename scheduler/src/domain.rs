@@ -1,0 +1,362 @@
+//! Booking domain types. Every value that comes from outside (API bodies, CSV rows) is
+//! parsed here into a type that can only hold valid data; the rest of Viva takes these
+//! types and never re-validates.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Why a raw value was refused. The message names the field and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// A field's value breaks a rule.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field (API name).
+        field: &'static str,
+        /// What is wrong, for the person who sent it.
+        reason: String,
+    },
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
+    DomainError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// A participant's role in a session. It decides what they may publish and see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The secretary who runs the session.
+    Host,
+    /// The person defending a project.
+    Applicant,
+    /// A panel member.
+    Expert,
+    /// Watches silently; publishes nothing.
+    Observer,
+    /// Presents a training session.
+    Trainer,
+    /// Watches a training session.
+    Trainee,
+}
+
+impl Role {
+    /// Every role, in a stable order.
+    pub const ALL: [Role; 6] = [
+        Role::Host,
+        Role::Applicant,
+        Role::Expert,
+        Role::Observer,
+        Role::Trainer,
+        Role::Trainee,
+    ];
+
+    /// The role's stable wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Host => "host",
+            Role::Applicant => "applicant",
+            Role::Expert => "expert",
+            Role::Observer => "observer",
+            Role::Trainer => "trainer",
+            Role::Trainee => "trainee",
+        }
+    }
+
+    /// Whether a participant in this role may send audio/video by default.
+    pub fn may_publish(self) -> bool {
+        !matches!(self, Role::Observer | Role::Trainee)
+    }
+
+    /// Whether a participant in this role receives others' media by default.
+    pub fn may_subscribe(self) -> bool {
+        true
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                invalid(
+                    "role",
+                    format!(
+                        "unknown role {s:?}; expected one of host, applicant, expert, observer, trainer, trainee"
+                    ),
+                )
+            })
+    }
+}
+
+/// Defense or training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    /// A project defense before an expert panel.
+    #[default]
+    Defense,
+    /// An envoy training session.
+    Training,
+}
+
+impl SessionKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Defense => "defense",
+            SessionKind::Training => "training",
+        }
+    }
+}
+
+impl FromStr for SessionKind {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "defense" => Ok(SessionKind::Defense),
+            "training" => Ok(SessionKind::Training),
+            other => Err(invalid(
+                "kind",
+                format!("unknown session kind {other:?}; expected defense or training"),
+            )),
+        }
+    }
+}
+
+fn parse_text(field: &'static str, raw: &str, max_chars: usize) -> Result<String, DomainError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > max_chars {
+        return Err(invalid(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A session title: 1–200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Title(String);
+
+impl Title {
+    /// Parses a raw title (surrounding white space is trimmed).
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        parse_text("title", raw, 200).map(Self)
+    }
+    /// The title text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A person's display name: 1–100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PersonName(String);
+
+impl PersonName {
+    /// Parses a raw name (surrounding white space is trimmed).
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        parse_text("name", raw, 100).map(Self)
+    }
+    /// The name text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Parses an IANA time zone name; an empty value means the institute's default,
+/// Asia/Shanghai.
+pub fn parse_time_zone(raw: Option<&str>) -> Result<Tz, DomainError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(chrono_tz::Asia::Shanghai),
+        Some(name) => name
+            .parse::<Tz>()
+            .map_err(|_| invalid("timeZone", format!("unknown IANA time zone {name:?}"))),
+    }
+}
+
+/// A participant to invite, already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewParticipant {
+    /// Display name.
+    pub name: PersonName,
+    /// Role in the session.
+    pub role: Role,
+}
+
+/// A session to book, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// Title.
+    pub title: Title,
+    /// Defense or training.
+    pub kind: SessionKind,
+    /// Start, UTC.
+    pub starts_at: DateTime<Utc>,
+    /// Length.
+    pub duration: Duration,
+    /// Time zone the session is presented in.
+    pub time_zone: Tz,
+    /// Invitees, in the order given.
+    pub participants: Vec<NewParticipant>,
+}
+
+/// Longest bookable session: a whole panel-day.
+pub const MAX_DURATION_MINUTES: i64 = 720;
+/// Largest invitation list for one session (a training broadcast).
+pub const MAX_PARTICIPANTS: usize = 1000;
+
+impl NewSession {
+    /// Checks the rules that involve several fields.
+    pub fn parse(
+        title: Title,
+        kind: SessionKind,
+        starts_at: DateTime<Utc>,
+        duration_minutes: i64,
+        time_zone: Tz,
+        participants: Vec<NewParticipant>,
+    ) -> Result<Self, DomainError> {
+        if !(1..=MAX_DURATION_MINUTES).contains(&duration_minutes) {
+            return Err(invalid(
+                "durationMinutes",
+                format!("must be between 1 and {MAX_DURATION_MINUTES}"),
+            ));
+        }
+        if participants.is_empty() {
+            return Err(invalid("participants", "at least one participant is needed"));
+        }
+        if participants.len() > MAX_PARTICIPANTS {
+            return Err(invalid(
+                "participants",
+                format!("at most {MAX_PARTICIPANTS} participants per session"),
+            ));
+        }
+        Ok(Self {
+            title,
+            kind,
+            starts_at,
+            duration: Duration::minutes(duration_minutes),
+            time_zone,
+            participants,
+        })
+    }
+}
+
+/// A booked session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    /// Id.
+    pub id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Defense or training.
+    pub kind: SessionKind,
+    /// Start, UTC.
+    pub starts_at: DateTime<Utc>,
+    /// Length in minutes.
+    pub duration_minutes: i64,
+    /// IANA time zone name.
+    pub time_zone: String,
+}
+
+impl Session {
+    /// End, UTC.
+    pub fn ends_at(&self) -> DateTime<Utc> {
+        self.starts_at + Duration::minutes(self.duration_minutes)
+    }
+}
+
+/// A person invited to a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    /// Id (appears in their join link's grant).
+    pub id: Uuid,
+    /// The session.
+    pub session_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_and_unknown_roles_are_named() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        let err = "judge".parse::<Role>().unwrap_err();
+        assert!(err.to_string().contains("judge"));
+    }
+
+    #[test]
+    fn observers_and_trainees_do_not_publish() {
+        assert!(!Role::Observer.may_publish());
+        assert!(!Role::Trainee.may_publish());
+        assert!(Role::Applicant.may_publish() && Role::Expert.may_publish());
+    }
+
+    #[test]
+    fn text_fields_are_trimmed_and_bounded() {
+        assert_eq!(Title::parse("  答辩 1  ").unwrap().as_str(), "答辩 1");
+        assert!(Title::parse("   ").is_err());
+        assert!(Title::parse(&"字".repeat(201)).is_err());
+        assert!(Title::parse(&"字".repeat(200)).is_ok());
+        assert!(PersonName::parse("a\u{0007}b").is_err());
+    }
+
+    #[test]
+    fn time_zone_defaults_to_shanghai_and_rejects_unknown_names() {
+        assert_eq!(parse_time_zone(None).unwrap(), chrono_tz::Asia::Shanghai);
+        assert_eq!(
+            parse_time_zone(Some("Europe/Berlin")).unwrap(),
+            chrono_tz::Europe::Berlin
+        );
+        assert!(parse_time_zone(Some("Mars/Olympus")).is_err());
+    }
+
+    #[test]
+    fn durations_and_participant_counts_are_bounded() {
+        let p = vec![NewParticipant {
+            name: PersonName::parse("张三").unwrap(),
+            role: Role::Host,
+        }];
+        let t = Title::parse("t").unwrap();
+        let tz = chrono_tz::Asia::Shanghai;
+        let now = Utc::now();
+        assert!(NewSession::parse(t.clone(), SessionKind::Defense, now, 0, tz, p.clone()).is_err());
+        assert!(
+            NewSession::parse(t.clone(), SessionKind::Defense, now, 721, tz, p.clone()).is_err()
+        );
+        assert!(NewSession::parse(t.clone(), SessionKind::Defense, now, 30, tz, vec![]).is_err());
+        assert!(NewSession::parse(t, SessionKind::Defense, now, 720, tz, p).is_ok());
+    }
+}

@@ -1,0 +1,71 @@
+//! The storage boundary. Every backend implements [`Store`]; the server holds an
+//! `Arc<dyn Store>` and never knows which database is behind it.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::domain::{NewSession, Participant, Session};
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness or integrity rule of the database refused the change.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The row was not found.
+    #[error("not found")]
+    NotFound,
+    /// The stored data could not be read back into domain types (corruption or a
+    /// schema mismatch). Details are for the log, not for clients.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The database itself failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A password-login account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Id.
+    pub id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+}
+
+/// Everything Viva stores about bookings and accounts.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Books a session with its participants, atomically.
+    async fn create_session(
+        &self,
+        session: &NewSession,
+    ) -> Result<(Session, Vec<Participant>), StoreError>;
+    /// One session.
+    async fn session(&self, id: Uuid) -> Result<Session, StoreError>;
+    /// A session's participants, in invitation order.
+    async fn participants(&self, session_id: Uuid) -> Result<Vec<Participant>, StoreError>;
+    /// One participant.
+    async fn participant(&self, id: Uuid) -> Result<Participant, StoreError>;
+    /// Sessions starting in `[from, to)`, by start.
+    async fn sessions_between(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Session>, StoreError>;
+    /// Number of administrator accounts.
+    async fn administrator_count(&self) -> Result<i64, StoreError>;
+    /// Creates an administrator account.
+    async fn create_administrator(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<UserRecord, StoreError>;
+    /// Replaces an administrator's password hash.
+    async fn set_password_hash(&self, username: &str, password_hash: &str)
+    -> Result<(), StoreError>;
+    /// Looks up an account by login name.
+    async fn user_by_username(&self, username: &str) -> Result<UserRecord, StoreError>;
+}
