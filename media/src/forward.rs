@@ -242,7 +242,9 @@ impl Forwarder {
 
     /// The subscriber and source up-track of a down-track.
     pub fn down_track(&self, id: DownTrackId) -> Option<(ParticipantId, UpTrackId)> {
-        self.down_tracks.get(&id).map(|t| (t.subscriber, t.up_track))
+        self.down_tracks
+            .get(&id)
+            .map(|t| (t.subscriber, t.up_track))
     }
 
     /// Adds a participant. If they may subscribe, they are subscribed to every
@@ -692,7 +694,10 @@ mod tests {
             out.iter().map(|o| o.subscriber).collect::<Vec<_>>(),
             vec![C]
         );
-        assert!(f.unsubscribe(down_b).is_empty(), "second unsubscribe is a no-op");
+        assert!(
+            f.unsubscribe(down_b).is_empty(),
+            "second unsubscribe is a no-op"
+        );
     }
 
     #[test]

@@ -73,8 +73,12 @@ mod tests {
 
     #[test]
     fn rtp_and_dtls_are_not_stun() {
-        let rtp = [0x80u8, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
-        let dtls = [22u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let rtp = [
+            0x80u8, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let dtls = [
+            22u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         assert!(!is_stun(&rtp));
         assert!(!is_stun(&dtls));
         assert_eq!(local_ufrag(&rtp), None);

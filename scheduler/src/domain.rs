@@ -246,7 +246,10 @@ impl NewSession {
             ));
         }
         if participants.is_empty() {
-            return Err(invalid("participants", "at least one participant is needed"));
+            return Err(invalid(
+                "participants",
+                "at least one participant is needed",
+            ));
         }
         if participants.len() > MAX_PARTICIPANTS {
             return Err(invalid(

@@ -14,8 +14,8 @@ pub mod sqlite;
 pub mod store;
 
 pub use domain::{
-    DomainError, NewParticipant, NewSession, Participant, PersonName, Role, Session,
-    SessionKind, Title,
+    DomainError, NewParticipant, NewSession, Participant, PersonName, Role, Session, SessionKind,
+    Title,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Store, StoreError, UserRecord};

@@ -64,8 +64,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         password_hash: &str,
     ) -> Result<UserRecord, StoreError>;
     /// Replaces an administrator's password hash.
-    async fn set_password_hash(&self, username: &str, password_hash: &str)
-    -> Result<(), StoreError>;
+    async fn set_password_hash(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError>;
     /// Looks up an account by login name.
     async fn user_by_username(&self, username: &str) -> Result<UserRecord, StoreError>;
 }

@@ -1,0 +1,180 @@
+//! Building and running the server: [`Application::build`] wires configuration,
+//! database, signing key, media plane and routes, binds the listener, and exposes the
+//! bound ports so tests can run on port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use media::{Sfu, SfuConfig};
+use scheduler::{SqliteStore, Store};
+use tokio::net::TcpListener;
+
+use crate::auth::{Signer, password};
+use crate::config::Config;
+use crate::signaling::presence::Presence;
+use crate::state::{AppState, Settings};
+
+/// A built, bound, not yet running server.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    /// The administrator password, when it was generated at this start.
+    generated_admin_password: Option<String>,
+}
+
+impl Application {
+    /// Prepares everything and binds the ports.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
+            format!(
+                "creating data directory {}",
+                config.storage.data_dir.display()
+            )
+        })?;
+        let key = signing_key(&config)?;
+        let store = SqliteStore::open(&config.database.url)
+            .await
+            .with_context(|| "opening the database")?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let generated_admin_password = bootstrap_administrator(&*store, &config).await?;
+
+        let sfu = Sfu::start(SfuConfig {
+            udp_bind: config.media.udp_listen,
+            announce_ip: config.media.announce_ip,
+        })
+        .with_context(|| format!("binding media UDP {}", config.media.udp_listen))?;
+        let recorder = media::recorder::probe();
+        match &recorder {
+            Ok(r) if r.can_record() => {
+                tracing::info!(gstreamer = %r.gstreamer_version, "recorder ready")
+            }
+            Ok(r) => {
+                tracing::warn!(missing = ?r.missing_elements, "recorder elements missing; recording unavailable")
+            }
+            Err(e) => tracing::warn!(error = %e, "GStreamer unavailable; recording unavailable"),
+        }
+
+        let listener = TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("binding HTTP {}", config.http.listen))?;
+        let state = AppState {
+            store,
+            signer: Arc::new(Signer::new(&key)),
+            sfu,
+            presence: Arc::new(Presence::default()),
+            recorder: Arc::new(recorder),
+            settings: Arc::new(Settings {
+                public_url: config.http.public_url.clone(),
+                join_opens_minutes_before: config.auth.join_opens_minutes_before,
+                admin_session_hours: config.auth.admin_session_hours,
+                web_dir: config.web.dir.clone(),
+            }),
+        };
+        Ok(Self {
+            listener,
+            state,
+            generated_admin_password,
+        })
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The media address announced to browsers.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.state.sfu.media_addr()
+    }
+
+    /// Shared state (tests use it to sign tokens).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The administrator password generated at this start, if any.
+    pub fn generated_admin_password(&self) -> Option<&str> {
+        self.generated_admin_password.as_deref()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = crate::http::router(self.state);
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// The signing key: configured, or generated once into the data directory.
+fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if !config.auth.signing_key.is_empty() {
+        return Ok(config.auth.signing_key.expose().as_bytes().to_vec());
+    }
+    let path = config.storage.data_dir.join("signing.key");
+    if path.exists() {
+        let key = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        anyhow::ensure!(
+            key.len() >= 32,
+            "{} is shorter than 32 bytes; delete it to generate a new one (all join links change)",
+            path.display()
+        );
+        return Ok(key);
+    }
+    let key: [u8; 32] = rand::random();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, hex.as_bytes())?;
+    tracing::info!(path = %path.display(), "generated a new signing key");
+    Ok(hex.into_bytes())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Creates the first administrator if there is none. Returns the password when it was
+/// generated (so it can be shown once).
+async fn bootstrap_administrator(
+    store: &dyn Store,
+    config: &Config,
+) -> anyhow::Result<Option<String>> {
+    if store.administrator_count().await? > 0 {
+        return Ok(None);
+    }
+    let (password_text, generated) = if config.auth.admin_password.is_empty() {
+        (password::generate(), true)
+    } else {
+        (config.auth.admin_password.expose().to_owned(), false)
+    };
+    let to_hash = password_text.clone();
+    let hash = tokio::task::spawn_blocking(move || password::hash(&to_hash))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    store
+        .create_administrator(&config.auth.admin_username, &hash)
+        .await?;
+    tracing::info!(username = %config.auth.admin_username, "created the administrator account");
+    Ok(generated.then_some(password_text))
+}

@@ -1,0 +1,244 @@
+//! Configuration: built-in defaults, then an optional TOML file, then environment
+//! variables (`VIVA_<SECTION>__<KEY>`, e.g. `VIVA_HTTP__LISTEN=0.0.0.0:8080`).
+//! Secrets are held in [`Secret`], which never prints its value.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A configuration value that must never reach a log or an error message.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Whether no value was given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "Secret(unset)"
+        } else {
+            "Secret(***)"
+        })
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Config {
+    /// HTTP and WebSocket listener.
+    pub http: HttpConfig,
+    /// Media plane.
+    pub media: MediaConfig,
+    /// Database.
+    pub database: DatabaseConfig,
+    /// Local files.
+    pub storage: StorageConfig,
+    /// Web client.
+    pub web: WebConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL people reach this server at; join links are built from it.
+    pub public_url: String,
+}
+
+/// Media plane settings.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// The one UDP port for all participants' media.
+    pub udp_listen: SocketAddr,
+    /// The address announced to browsers in ICE candidates.
+    pub announce_ip: IpAddr,
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db`.
+    pub url: String,
+}
+
+/// Where local state lives.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// Data directory (database, signing key, recordings).
+    pub data_dir: PathBuf,
+}
+
+/// Web client settings.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct WebConfig {
+    /// Directory with the built web client (`web/dist`).
+    pub dir: PathBuf,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Key that signs join links and admin sessions (at least 32 characters). When
+    /// unset, one is generated once and kept in `<data_dir>/signing.key`.
+    pub signing_key: Secret,
+    /// Administrator login name created at first start.
+    pub admin_username: String,
+    /// Administrator password at first start; generated and printed once when unset.
+    pub admin_password: Secret,
+    /// How long before a session's start its join links open.
+    pub join_opens_minutes_before: i64,
+    /// Lifetime of an administrator's sign-in.
+    pub admin_session_hours: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig {
+                listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
+                public_url: "http://127.0.0.1:8080".into(),
+            },
+            media: MediaConfig {
+                udp_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50000),
+                announce_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            },
+            database: DatabaseConfig {
+                url: "sqlite://data/viva.db".into(),
+            },
+            storage: StorageConfig {
+                data_dir: PathBuf::from("data"),
+            },
+            web: WebConfig {
+                dir: PathBuf::from("web/dist"),
+            },
+            auth: AuthConfig {
+                signing_key: Secret::default(),
+                admin_username: "admin".into(),
+                admin_password: Secret::default(),
+                join_opens_minutes_before: 30,
+                admin_session_hours: 12,
+            },
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A source could not be read or a value has the wrong type.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is out of range.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults → `file` (if given; it must exist) → environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("VIVA_").split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.auth.signing_key.is_empty() && self.auth.signing_key.expose().len() < 32 {
+            return Err(ConfigError::Invalid(
+                "auth.signing_key must be at least 32 characters".into(),
+            ));
+        }
+        if !(0..=24 * 60).contains(&self.auth.join_opens_minutes_before) {
+            return Err(ConfigError::Invalid(
+                "auth.join_opens_minutes_before must be between 0 and 1440".into(),
+            ));
+        }
+        if !(1..=24 * 7).contains(&self.auth.admin_session_hours) {
+            return Err(ConfigError::Invalid(
+                "auth.admin_session_hours must be between 1 and 168".into(),
+            ));
+        }
+        if !(self.http.public_url.starts_with("http://")
+            || self.http.public_url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(
+                "http.public_url must start with http:// or https://".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2-hunter2-hunter2-hunter2-x");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let mut c = Config::default();
+        c.auth.admin_password = Secret::new("hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "viva.toml",
+                "[http]\nlisten = \"127.0.0.1:9000\"\n[auth]\nadmin_username = \"secretary\"\n",
+            )?;
+            jail.set_env("VIVA_HTTP__LISTEN", "127.0.0.1:9001");
+            let c = Config::load(Some(Path::new("viva.toml"))).expect("loads");
+            assert_eq!(c.http.listen.port(), 9001, "environment wins over file");
+            assert_eq!(c.auth.admin_username, "secretary", "file wins over default");
+            assert_eq!(c.media.udp_listen.port(), 50000, "default kept");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VIVA_AUTH__SIGNING_KEY", "short");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("signing_key"), "{err}");
+            Ok(())
+        });
+        assert!(Config::load(Some(Path::new("/nonexistent/viva.toml"))).is_err());
+    }
+}

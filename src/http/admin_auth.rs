@@ -1,0 +1,102 @@
+//! Administrator sign-in (`POST /api/v1/auth/login`) and the [`Admin`] extractor that
+//! every administrator-only handler takes.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiJson};
+use crate::auth::{AdminClaims, password};
+use crate::state::AppState;
+use crate::telemetry::Pii;
+
+/// Routes of this area.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/auth/login", post(login))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginResponse {
+    token: String,
+    expires_at: chrono::DateTime<Utc>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    let refused = || ApiError::Unauthorized {
+        code: "bad_credentials",
+        message: "wrong user name or password".into(),
+    };
+    let user = match state.store.user_by_username(&body.username).await {
+        Ok(user) => Some(user),
+        Err(scheduler::StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    // Unknown names are checked against a dummy hash so that response time does not
+    // reveal which names exist.
+    let stored = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| password::DUMMY_HASH.clone());
+    let candidate = body.password;
+    let ok = tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let Some(user) = user.filter(|_| ok) else {
+        tracing::warn!(user = %Pii(&body.username), "sign-in refused");
+        return Err(refused());
+    };
+    let now = Utc::now();
+    let expires_at = now + Duration::hours(state.settings.admin_session_hours);
+    let token = state.signer.sign_admin(&AdminClaims {
+        uid: user.id,
+        nbf: now.timestamp(),
+        exp: expires_at.timestamp(),
+    });
+    tracing::info!(user = %Pii(&user.username), "administrator signed in");
+    Ok(Json(LoginResponse { token, expires_at }))
+}
+
+/// A request made by a signed-in administrator.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin {
+    /// The account.
+    pub user_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(ApiError::missing_credentials)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(ApiError::missing_credentials)?;
+        let claims = state
+            .signer
+            .verify_admin(token.trim(), Utc::now())
+            .map_err(|e| ApiError::from_token(&e))?;
+        Ok(Admin {
+            user_id: claims.uid,
+        })
+    }
+}

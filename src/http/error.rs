@@ -1,0 +1,113 @@
+//! The API's error type. Clients get a stable JSON body `{code, message}`; internal
+//! details are logged with the request's span and never returned.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use scheduler::{DomainError, StoreError};
+use serde::Serialize;
+
+use crate::auth::TokenError;
+
+/// Errors the HTTP API returns.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing, forged, expired or not-yet-valid credentials.
+    #[error("{message}")]
+    Unauthorized {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
+    /// The thing does not exist (or the caller may not know it does).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A field breaks a domain rule.
+    #[error(transparent)]
+    Validation(#[from] DomainError),
+    /// The body is not what the endpoint takes.
+    #[error("{0}")]
+    MalformedBody(String),
+    /// The change conflicts with stored data.
+    #[error("{0}")]
+    Conflict(String),
+    /// Anything else; the cause goes to the log only.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl ApiError {
+    /// A 401 from a token error.
+    pub fn from_token(e: &TokenError) -> Self {
+        ApiError::Unauthorized {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+
+    /// A 401 for a request with no credentials at all.
+    pub fn missing_credentials() -> Self {
+        ApiError::Unauthorized {
+            code: "missing_credentials",
+            message: "sign in first".into(),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_body"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = ?cause, "request failed");
+        }
+        (
+            status,
+            Json(ErrorBody {
+                code,
+                message: self.to_string(),
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("record"),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        ApiError::MalformedBody(rejection.body_text())
+    }
+}
+
+/// `Json` whose rejection is an [`ApiError`] (so malformed bodies get the same JSON
+/// error shape as everything else).
+#[derive(Debug, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);

@@ -1,0 +1,32 @@
+//! `GET /healthz`: liveness plus what the deployment can do.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Routes of this area.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz))
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let database_ok = state.store.administrator_count().await.is_ok();
+    let media = state.sfu.stats().await;
+    Json(json!({
+        "status": if database_ok && media.is_some() { "ok" } else { "degraded" },
+        "database": database_ok,
+        "media": {
+            "udp": state.sfu.media_addr().to_string(),
+            "running": media.is_some(),
+            "participants": media.map(|m| m.participants),
+        },
+        "recorder": {
+            "gstreamer": state.recorder.as_ref().as_ref().map(|r| r.gstreamer_version.clone()).ok(),
+            "canRecord": state.recorder.as_ref().as_ref().map(|r| r.can_record()).unwrap_or(false),
+        },
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}

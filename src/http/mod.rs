@@ -1,0 +1,43 @@
+//! The HTTP surface: one router per area, merged in [`router`]. Handlers parse input
+//! into domain types, call the domain, and map the result; they hold no rules.
+
+pub mod admin_auth;
+pub mod error;
+pub mod health;
+pub mod pages;
+pub mod sessions;
+
+use axum::Router;
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+/// Largest request body accepted (CSV imports will get their own, larger limit).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole application's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(admin_auth::router())
+        .merge(sessions::router())
+        .merge(crate::signaling::ws::router())
+        .merge(pages::router(&state))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(
+            // Spans name the route pattern, never the concrete URI: join tokens live
+            // in paths and query strings and must not reach the logs.
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str)
+                    .unwrap_or("unmatched");
+                tracing::info_span!("http", method = %request.method(), route)
+            }),
+        )
+        .with_state(state)
+}

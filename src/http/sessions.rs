@@ -1,0 +1,169 @@
+//! Booking API: `POST /api/v1/sessions` books a session and returns one personal join
+//! link per participant; `GET /api/v1/sessions/{id}` shows it with fresh links.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use scheduler::domain::parse_time_zone;
+use scheduler::{
+    NewParticipant, NewSession, Participant, PersonName, Role, Session, SessionKind, Title,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::admin_auth::Admin;
+use super::error::{ApiError, ApiJson};
+use crate::auth::JoinGrant;
+use crate::state::AppState;
+
+/// Routes of this area.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sessions", post(create_session))
+        .route("/api/v1/sessions/{id}", get(show_session))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateSessionRequest {
+    title: String,
+    #[serde(default)]
+    kind: Option<String>,
+    /// RFC 3339 with an offset, e.g. `2026-12-01T09:00:00+08:00`.
+    start: String,
+    duration_minutes: i64,
+    #[serde(default)]
+    time_zone: Option<String>,
+    participants: Vec<ParticipantRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParticipantRequest {
+    name: String,
+    role: String,
+}
+
+impl CreateSessionRequest {
+    fn parse(self) -> Result<NewSession, ApiError> {
+        let starts_at = DateTime::parse_from_rfc3339(self.start.trim())
+            .map_err(|_| scheduler::DomainError::Invalid {
+                field: "start",
+                reason: "must be an RFC 3339 time with offset, e.g. 2026-12-01T09:00:00+08:00"
+                    .into(),
+            })?
+            .with_timezone(&Utc);
+        let participants = self
+            .participants
+            .into_iter()
+            .map(|p| {
+                Ok(NewParticipant {
+                    name: PersonName::parse(&p.name)?,
+                    role: p.role.parse::<Role>()?,
+                })
+            })
+            .collect::<Result<Vec<_>, scheduler::DomainError>>()?;
+        Ok(NewSession::parse(
+            Title::parse(&self.title)?,
+            match self.kind.as_deref() {
+                None => SessionKind::Defense,
+                Some(kind) => kind.parse()?,
+            },
+            starts_at,
+            self.duration_minutes,
+            parse_time_zone(self.time_zone.as_deref())?,
+            participants,
+        )?)
+    }
+}
+
+/// A personal join link.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinLink {
+    participant_id: Uuid,
+    name: String,
+    role: Role,
+    url: String,
+    valid_from: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionResponse {
+    session: Session,
+    join_links: Vec<JoinLink>,
+}
+
+/// Issues a participant's join link: valid from shortly before the start (configured)
+/// until the session's end.
+pub fn issue_join_link(state: &AppState, session: &Session, participant: &Participant) -> JoinLink {
+    let valid_from =
+        session.starts_at - Duration::minutes(state.settings.join_opens_minutes_before);
+    let valid_until = session.ends_at();
+    let token = state.signer.sign_join(&JoinGrant {
+        sid: session.id,
+        pid: participant.id,
+        role: participant.role,
+        may_publish: participant.role.may_publish(),
+        may_subscribe: participant.role.may_subscribe(),
+        nbf: valid_from.timestamp(),
+        exp: valid_until.timestamp(),
+    });
+    JoinLink {
+        participant_id: participant.id,
+        name: participant.name.clone(),
+        role: participant.role,
+        url: format!(
+            "{}/j/{token}",
+            state.settings.public_url.trim_end_matches('/')
+        ),
+        valid_from,
+        valid_until,
+    }
+}
+
+async fn create_session(
+    admin: Admin,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateSessionRequest>,
+) -> Result<(StatusCode, Json<SessionResponse>), ApiError> {
+    let new = body.parse()?;
+    let (session, participants) = state.store.create_session(&new).await?;
+    tracing::info!(session = %session.id, by = %admin.user_id, participants = participants.len(), "session booked");
+    let join_links = participants
+        .iter()
+        .map(|p| issue_join_link(&state, &session, p))
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionResponse {
+            session,
+            join_links,
+        }),
+    ))
+}
+
+async fn show_session(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionResponse>, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("session"))?;
+    let session = state.store.session(id).await.map_err(|e| match e {
+        scheduler::StoreError::NotFound => ApiError::NotFound("session"),
+        other => other.into(),
+    })?;
+    let participants = state.store.participants(id).await?;
+    let join_links = participants
+        .iter()
+        .map(|p| issue_join_link(&state, &session, p))
+        .collect();
+    Ok(Json(SessionResponse {
+        session,
+        join_links,
+    }))
+}

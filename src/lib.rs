@@ -1,0 +1,22 @@
+//! The `viva` server: books project-defense and training sessions, relays their media,
+//! and (in later parts) records them and measures their stability.
+//!
+//! # Layout
+//! - [`app`]: builds the server from a [`config::Config`] and runs it.
+//! - [`config`]: defaults → TOML file → environment; secrets that cannot print.
+//! - [`telemetry`]: logging, and the [`telemetry::Pii`] wrapper for personal data.
+//! - [`auth`]: signed join grants and administrator sign-ins; password hashing.
+//! - [`http`]: one router per area (health, sign-in, sessions, pages), typed errors.
+//! - [`signaling`]: the WebSocket protocol, presence, and the adapter to the SFU.
+//! - [`state`]: what handlers share.
+//!
+//! The media plane lives in the `media` crate, bookings and storage in `scheduler`;
+//! this crate wires them together and holds no media or booking rules itself.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod signaling;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,7 @@
+//! WebSocket signaling: the versioned JSON protocol ([`protocol`]), who is present in
+//! which session ([`presence`]), and the adapter that joins a WebSocket to the media
+//! plane ([`ws`]).
+
+pub mod presence;
+pub mod protocol;
+pub mod ws;

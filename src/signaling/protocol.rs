@@ -1,0 +1,226 @@
+//! The signaling protocol, version 1. Messages are JSON objects tagged by `type`, with
+//! camelCase fields. The client's first message must be `join` carrying the protocol
+//! version it speaks; the server answers `welcome` or an `error` and closes.
+//!
+//! Client → server: `join`, `answer`, `candidate` (accepted and ignored: the SFU is
+//! ICE-lite and learns the browser's address from its checks), `leave`.
+//! Server → client: `welcome`, `offer`, `participantJoined`, `participantLeft`, `error`.
+
+use scheduler::Role;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The protocol version this server speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest message the server reads. An SDP answer for a few dozen tracks is ~20 KB.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// A message from the browser.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First message: the protocol version the client speaks.
+    Join {
+        /// Must equal [`PROTOCOL_VERSION`].
+        protocol: u32,
+    },
+    /// The answer to the latest `offer`.
+    Answer {
+        /// SDP.
+        sdp: String,
+    },
+    /// A trickled ICE candidate (ignored; see module docs).
+    #[serde(rename_all = "camelCase")]
+    Candidate {
+        /// The candidate line.
+        candidate: String,
+        /// Its m-line id.
+        #[serde(default)]
+        sdp_mid: Option<String>,
+        /// Its m-line index.
+        #[serde(default)]
+        sdp_m_line_index: Option<u32>,
+    },
+    /// The participant leaves.
+    Leave,
+}
+
+/// Someone in the session, as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerInfo {
+    /// Participant id; also the stream id of their media in SDP.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// A message to the browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ServerMessage {
+    /// The join succeeded.
+    #[serde(rename_all = "camelCase")]
+    Welcome {
+        /// The protocol version in use.
+        protocol: u32,
+        /// The joining participant.
+        me: PeerInfo,
+        /// Session id.
+        session_id: Uuid,
+        /// Session title.
+        session_title: String,
+        /// Everyone else present.
+        participants: Vec<PeerInfo>,
+    },
+    /// An SDP offer to answer.
+    Offer {
+        /// SDP.
+        sdp: String,
+    },
+    /// Someone arrived.
+    ParticipantJoined {
+        /// Who.
+        participant: PeerInfo,
+    },
+    /// Someone left.
+    ParticipantLeft {
+        /// Who.
+        id: Uuid,
+    },
+    /// Something went wrong; `fatal` errors are followed by the server closing.
+    Error {
+        /// Stable code.
+        code: String,
+        /// Human-readable explanation.
+        message: String,
+        /// Whether the connection is closing.
+        fatal: bool,
+    },
+}
+
+/// Why a client message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// Not JSON, not an object of a known type, or with wrong fields.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// Bigger than [`MAX_MESSAGE_BYTES`].
+    #[error("message larger than {MAX_MESSAGE_BYTES} bytes")]
+    TooLarge,
+    /// Binary frames are not part of the protocol.
+    #[error("binary messages are not supported")]
+    Binary,
+}
+
+impl ProtocolError {
+    /// Stable code for the `error` message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProtocolError::Malformed(_) => "malformed_message",
+            ProtocolError::TooLarge => "message_too_large",
+            ProtocolError::Binary => "binary_not_supported",
+        }
+    }
+}
+
+/// Parses one text frame.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(ProtocolError::TooLarge);
+    }
+    serde_json::from_str(text).map_err(|e| {
+        // serde's message names the field or variant but never echoes the whole input.
+        let mut reason = e.to_string();
+        reason.truncate(200);
+        ProtocolError::Malformed(reason)
+    })
+}
+
+impl ServerMessage {
+    /// An `error` message.
+    pub fn error(code: &str, message: impl Into<String>, fatal: bool) -> Self {
+        ServerMessage::Error {
+            code: code.to_owned(),
+            message: message.into(),
+            fatal,
+        }
+    }
+
+    /// JSON text.
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","code":"internal","message":"encoding failed","fatal":true}"#
+                .to_owned()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_parse() {
+        assert_eq!(
+            parse_client_message(r#"{"type":"join","protocol":1}"#).unwrap(),
+            ClientMessage::Join { protocol: 1 }
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"answer","sdp":"v=0"}"#).unwrap(),
+            ClientMessage::Answer { sdp: "v=0".into() }
+        );
+        assert!(matches!(
+            parse_client_message(
+                r#"{"type":"candidate","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0","sdpMLineIndex":0}"#
+            )
+            .unwrap(),
+            ClientMessage::Candidate { .. }
+        ));
+        assert_eq!(
+            parse_client_message(r#"{"type":"leave"}"#).unwrap(),
+            ClientMessage::Leave
+        );
+    }
+
+    #[test]
+    fn hostile_messages_are_refused_with_a_code() {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            "{}",
+            r#"{"type":"offer","sdp":"x"}"#,
+            r#"{"type":"answer"}"#,
+            r#"{"type":"answer","sdp":42}"#,
+            r#"{"type":"join","protocol":-1}"#,
+            r#"{"type":"join","protocol":1,"role":"host"}"#,
+            "{\"type\":\"answer\",\"sdp\":\"\\ud800\"}",
+        ] {
+            let err = parse_client_message(bad).unwrap_err();
+            assert_eq!(err.code(), "malformed_message", "{bad:?}");
+        }
+        let huge = format!(
+            r#"{{"type":"answer","sdp":"{}"}}"#,
+            "a".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert_eq!(
+            parse_client_message(&huge).unwrap_err(),
+            ProtocolError::TooLarge
+        );
+    }
+
+    #[test]
+    fn server_messages_are_tagged_camel_case() {
+        let text = ServerMessage::ParticipantLeft { id: Uuid::nil() }.to_text();
+        assert_eq!(
+            text,
+            r#"{"type":"participantLeft","id":"00000000-0000-0000-0000-000000000000"}"#
+        );
+        let text = ServerMessage::error("bad", "no", false).to_text();
+        assert!(text.contains(r#""fatal":false"#));
+    }
+}

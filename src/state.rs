@@ -1,0 +1,42 @@
+//! The state every handler shares. Cloning is cheap (everything is behind `Arc`s or is
+//! a channel handle).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use media::Sfu;
+use media::recorder::RecorderCapability;
+use scheduler::Store;
+
+use crate::auth::Signer;
+use crate::signaling::presence::Presence;
+
+/// Settings handlers need, copied out of the configuration at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base of join links.
+    pub public_url: String,
+    /// Join links open this many minutes before the start.
+    pub join_opens_minutes_before: i64,
+    /// Lifetime of an administrator sign-in.
+    pub admin_session_hours: i64,
+    /// Built web client.
+    pub web_dir: PathBuf,
+}
+
+/// Shared application state.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Bookings and accounts.
+    pub store: Arc<dyn Store>,
+    /// Signs and checks tokens.
+    pub signer: Arc<Signer>,
+    /// The media plane.
+    pub sfu: Sfu,
+    /// Who is connected where.
+    pub presence: Arc<Presence>,
+    /// Whether this machine can record (checked once at start).
+    pub recorder: Arc<Result<RecorderCapability, String>>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+}
