@@ -256,6 +256,7 @@ impl Drop for PeerHandle {
     }
 }
 
+#[derive(Clone, Copy)]
 struct IncomingTrack {
     up_track: UpTrackId,
     kind: MediaKind,
@@ -604,6 +605,21 @@ impl MediaLoop {
                 let Some(peer) = self.peers.get_mut(&id) else {
                     return;
                 };
+                // `rtc` reports every receiving track again after each renegotiation;
+                // a receiver is published once.
+                if let Some(existing) = peer
+                    .incoming
+                    .values()
+                    .find(|t| t.receiver_id == init.receiver_id)
+                {
+                    if !peer.incoming.contains_key(&init.track_id) {
+                        let again = IncomingTrack { ..*existing };
+                        peer.incoming
+                            .retain(|_, t| t.receiver_id != init.receiver_id);
+                        peer.incoming.insert(init.track_id, again);
+                    }
+                    return;
+                }
                 let kind = match peer.pc.rtp_receiver(init.receiver_id) {
                     Some(receiver) => match receiver.track().kind() {
                         RtpCodecKind::Audio => MediaKind::Audio,
@@ -788,7 +804,18 @@ impl MediaLoop {
                             ..Default::default()
                         }],
                     );
-                    match peer.pc.add_track(track) {
+                    // A transceiver of its own: `add_track` would reuse the
+                    // participant's receive-only publish slot of the same kind (JSEP
+                    // reuse rules), which the browser answers as send-only.
+                    let added = peer.pc.add_transceiver_from_track(
+                        track,
+                        Some(RTCRtpTransceiverInit {
+                            direction: RTCRtpTransceiverDirection::Sendonly,
+                            streams: vec![],
+                            send_encodings: vec![],
+                        }),
+                    );
+                    match added.map(RTCRtpSenderId::from) {
                         Ok(sender_id) => {
                             peer.outgoing
                                 .insert(down_track, OutgoingTrack { sender_id, ssrc });

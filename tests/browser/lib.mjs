@@ -1,0 +1,58 @@
+// Shared helpers for the browser scenarios: launching Debian's Chromium with a fake
+// camera and microphone, and reading WebRTC statistics from a page.
+import { chromium } from "playwright-core";
+
+export const CHROMIUM = process.env.VIVA_CHROMIUM ?? "/usr/bin/chromium";
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--allow-loopback-in-peer-connection",
+      "--disable-features=WebRtcHideLocalIpsWithMdns",
+      "--autoplay-policy=no-user-gesture-required",
+    ],
+  });
+}
+
+/** Inbound RTP totals of a page's peer connection, by kind. */
+export async function inboundStats(page) {
+  return page.evaluate(async () => {
+    const pc = window.viva?.pc;
+    const out = { video: { framesDecoded: 0, packetsReceived: 0, bytesReceived: 0, tracks: 0 },
+                  audio: { packetsReceived: 0, bytesReceived: 0, tracks: 0 },
+                  connectionState: pc ? pc.connectionState : "none" };
+    if (!pc) return out;
+    const report = await pc.getStats();
+    report.forEach((s) => {
+      if (s.type !== "inbound-rtp") return;
+      const k = s.kind === "video" ? out.video : out.audio;
+      k.tracks += 1;
+      k.packetsReceived += s.packetsReceived ?? 0;
+      k.bytesReceived += s.bytesReceived ?? 0;
+      if (s.kind === "video") k.framesDecoded += s.framesDecoded ?? 0;
+    });
+    return out;
+  });
+}
+
+/** Polls `check` every 250 ms until it returns a truthy value or `ms` elapse. */
+export async function waitFor(check, ms) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last?.ok) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return last;
+}
