@@ -61,6 +61,11 @@ impl Application {
         let listener = TcpListener::bind(config.http.listen)
             .await
             .with_context(|| format!("binding HTTP {}", config.http.listen))?;
+        let public_url = if config.http.public_url.is_empty() {
+            format!("http://{}", listener.local_addr()?)
+        } else {
+            config.http.public_url.clone()
+        };
         let state = AppState {
             store,
             signer: Arc::new(Signer::new(&key)),
@@ -68,7 +73,7 @@ impl Application {
             presence: Arc::new(Presence::default()),
             recorder: Arc::new(recorder),
             settings: Arc::new(Settings {
-                public_url: config.http.public_url.clone(),
+                public_url,
                 join_opens_minutes_before: config.auth.join_opens_minutes_before,
                 admin_session_hours: config.auth.admin_session_hours,
                 web_dir: config.web.dir.clone(),
@@ -96,6 +101,11 @@ impl Application {
     /// Shared state (tests use it to sign tokens).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The URL join links are built from.
+    pub fn public_url(&self) -> &str {
+        &self.state.settings.public_url
     }
 
     /// The administrator password generated at this start, if any.

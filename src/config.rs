@@ -62,7 +62,8 @@ pub struct Config {
 pub struct HttpConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// The URL people reach this server at; join links are built from it.
+    /// The URL people reach this server at; join links are built from it. Empty means
+    /// `http://<bound address>`.
     pub public_url: String,
 }
 
@@ -203,6 +204,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's test jail returns figment::Error
 mod tests {
     use super::*;
 

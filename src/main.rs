@@ -38,10 +38,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let public_url = config.http.public_url.clone();
     let username = config.auth.admin_username.clone();
     let app = Application::build(config).await?;
     let http = app.http_addr();
+    let public_url = app.public_url().to_owned();
     tracing::info!(%http, media = %app.media_addr(), "viva is running");
     println!(
         "Viva is running: {public_url} (listening on {http}, media UDP {})",

@@ -10,8 +10,11 @@
 //! - only a participant whose grant allows publishing can own an up-track;
 //! - only a participant whose grant allows subscribing gets down-tracks;
 //! - nobody receives their own tracks;
+//! - a down-track forwards nothing until it is bound (the adapter binds it once the
+//!   subscriber has negotiated it and is connected, so nothing is sent into the void);
 //! - a video down-track forwards nothing until a keyframe starts, so a new subscriber's
-//!   decoder never sees a delta frame without its reference;
+//!   decoder never sees a delta frame without its reference, and while it waits it keeps
+//!   asking the publisher for one;
 //! - keyframe requests reach the publisher at most once per [`KEYFRAME_REQUEST_INTERVAL`]
 //!   per up-track, however many subscribers ask.
 
@@ -144,6 +147,7 @@ struct UpTrack {
 struct DownTrack {
     subscriber: ParticipantId,
     up_track: UpTrackId,
+    bound: bool,
     munger: Munger,
 }
 
@@ -318,8 +322,8 @@ impl Forwarder {
         Ok((id, actions))
     }
 
-    /// Subscribes a participant to an up-track. For video this also asks the publisher
-    /// for a keyframe (throttled), since the new down-track waits for one.
+    /// Subscribes a participant to an up-track. The down-track forwards nothing until
+    /// [`Forwarder::bind`] is called for it.
     pub fn subscribe(
         &mut self,
         now: Instant,
@@ -356,6 +360,7 @@ impl Forwarder {
             DownTrack {
                 subscriber,
                 up_track,
+                bound: false,
                 munger: Munger::new(kind),
             },
         );
@@ -366,17 +371,27 @@ impl Forwarder {
             p.down_tracks.push(id);
         }
 
-        let mut actions = vec![Action::AddDownTrack {
+        let _ = now;
+        let actions = vec![Action::AddDownTrack {
             subscriber,
             down_track: id,
             up_track,
             publisher,
             kind,
         }];
-        if kind == MediaKind::Video {
-            actions.extend(self.throttled_keyframe_request(now, up_track));
-        }
         Ok((id, actions))
+    }
+
+    /// Marks a down-track ready: its subscriber has negotiated it and the connection is
+    /// up. Forwarding starts (for video at the next keyframe, which is requested here).
+    pub fn bind(&mut self, now: Instant, down_track: DownTrackId) -> Option<Action> {
+        let down = self.down_tracks.get_mut(&down_track)?;
+        if down.bound {
+            return None;
+        }
+        down.bound = true;
+        let up_track = down.up_track;
+        self.throttled_keyframe_request(now, up_track)
     }
 
     /// Ends one subscription.
@@ -441,16 +456,25 @@ impl Forwarder {
     }
 
     /// Decides where one incoming packet goes. `out` is cleared and filled, so the
-    /// caller can reuse one buffer for every packet.
-    pub fn on_rtp(&mut self, up_track: UpTrackId, meta: &RtpMeta, out: &mut Vec<Outgoing>) {
+    /// caller can reuse one buffer for every packet. Returns a keyframe request when a
+    /// bound down-track is still waiting for a keyframe (throttled).
+    pub fn on_rtp(
+        &mut self,
+        now: Instant,
+        up_track: UpTrackId,
+        meta: &RtpMeta,
+        out: &mut Vec<Outgoing>,
+    ) -> Option<Action> {
         out.clear();
-        let Some(up) = self.up_tracks.get(&up_track) else {
-            return;
-        };
+        let up = self.up_tracks.get(&up_track)?;
+        let mut waiting_for_keyframe = false;
         for down_id in &up.down_tracks {
             let Some(down) = self.down_tracks.get_mut(down_id) else {
                 continue;
             };
+            if !down.bound {
+                continue;
+            }
             // Down-tracks start their own numbering at a base derived from their id:
             // deterministic for tests, distinct per down-track.
             let seq_base = (down_id.0 as u16).wrapping_mul(7919);
@@ -463,7 +487,14 @@ impl Forwarder {
                     sequence_number,
                     timestamp,
                 });
+            } else if down.munger.state.is_none() {
+                waiting_for_keyframe = true;
             }
+        }
+        if waiting_for_keyframe {
+            self.throttled_keyframe_request(now, up_track)
+        } else {
+            None
         }
     }
 
@@ -516,6 +547,12 @@ mod tests {
         }
     }
 
+    /// Binds every down-track, as the adapter does once subscribers are connected.
+    fn bind_all(f: &mut Forwarder, now: Instant) -> Vec<Action> {
+        let ids: Vec<DownTrackId> = f.down_tracks.keys().copied().collect();
+        ids.into_iter().filter_map(|d| f.bind(now, d)).collect()
+    }
+
     fn added(actions: &[Action]) -> Vec<(ParticipantId, UpTrackId)> {
         actions
             .iter()
@@ -542,7 +579,7 @@ mod tests {
     }
 
     #[test]
-    fn late_joiner_is_subscribed_to_existing_tracks_and_keyframe_is_requested() {
+    fn late_joiner_is_subscribed_to_existing_tracks_and_binding_requests_a_keyframe() {
         let t0 = Instant::now();
         let mut f = Forwarder::new();
         f.join(t0, A, BOTH).unwrap();
@@ -550,10 +587,20 @@ mod tests {
         let (video, _) = f.publish(t0, A, MediaKind::Video).unwrap();
         let actions = f.join(t0, B, BOTH).unwrap();
         assert_eq!(added(&actions), vec![(B, audio), (B, video)]);
-        assert!(actions.contains(&Action::RequestKeyframe {
-            publisher: A,
-            up_track: video
-        }));
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::RequestKeyframe { .. })),
+            "no keyframe before the subscriber can receive it"
+        );
+        assert_eq!(
+            bind_all(&mut f, t0),
+            vec![Action::RequestKeyframe {
+                publisher: A,
+                up_track: video
+            }],
+            "binding asks for a keyframe, once per video track"
+        );
     }
 
     #[test]
@@ -609,13 +656,14 @@ mod tests {
         f.join(t0, A, BOTH).unwrap();
         f.join(t0, B, BOTH).unwrap();
         let (up, _) = f.publish(t0, A, MediaKind::Audio).unwrap();
+        bind_all(&mut f, t0);
         let mut out = Vec::new();
         let mut seen = Vec::new();
         // Input wraps around u16 and u32.
         for i in 0..5u16 {
             let seq = 65_534u16.wrapping_add(i);
             let ts = (u32::MAX - 960).wrapping_add(u32::from(i) * 960);
-            f.on_rtp(up, &meta(seq, ts, false), &mut out);
+            f.on_rtp(t0, up, &meta(seq, ts, false), &mut out);
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].subscriber, B);
             seen.push((out[0].sequence_number, out[0].timestamp));
@@ -633,16 +681,17 @@ mod tests {
         f.join(t0, A, BOTH).unwrap();
         f.join(t0, B, BOTH).unwrap();
         let (up, _) = f.publish(t0, A, MediaKind::Audio).unwrap();
+        bind_all(&mut f, t0);
         let mut out = Vec::new();
-        f.on_rtp(up, &meta(100, 0, false), &mut out);
+        f.on_rtp(t0, up, &meta(100, 0, false), &mut out);
         let first = out[0].sequence_number;
-        f.on_rtp(up, &meta(103, 0, false), &mut out);
+        f.on_rtp(t0, up, &meta(103, 0, false), &mut out);
         assert_eq!(out[0].sequence_number, first.wrapping_add(3));
         // A late retransmission of 101 still maps into the gap.
-        f.on_rtp(up, &meta(101, 0, false), &mut out);
+        f.on_rtp(t0, up, &meta(101, 0, false), &mut out);
         assert_eq!(out[0].sequence_number, first.wrapping_add(1));
         // 99 predates the down-track's start.
-        f.on_rtp(up, &meta(99, 0, false), &mut out);
+        f.on_rtp(t0, up, &meta(99, 0, false), &mut out);
         assert!(out.is_empty());
     }
 
@@ -653,12 +702,13 @@ mod tests {
         f.join(t0, A, BOTH).unwrap();
         f.join(t0, B, BOTH).unwrap();
         let (up, _) = f.publish(t0, A, MediaKind::Video).unwrap();
+        bind_all(&mut f, t0);
         let mut out = Vec::new();
-        f.on_rtp(up, &meta(10, 3000, false), &mut out);
+        f.on_rtp(t0, up, &meta(10, 3000, false), &mut out);
         assert!(out.is_empty(), "delta frame before any keyframe");
-        f.on_rtp(up, &meta(11, 6000, true), &mut out);
+        f.on_rtp(t0, up, &meta(11, 6000, true), &mut out);
         assert_eq!(out.len(), 1);
-        f.on_rtp(up, &meta(12, 6000, false), &mut out);
+        f.on_rtp(t0, up, &meta(12, 6000, false), &mut out);
         assert_eq!(out.len(), 1, "after the keyframe everything flows");
     }
 
@@ -688,8 +738,9 @@ mod tests {
                 down_track: down_b
             }]
         );
+        bind_all(&mut f, t0);
         let mut out = Vec::new();
-        f.on_rtp(up, &meta(1, 0, false), &mut out);
+        f.on_rtp(t0, up, &meta(1, 0, false), &mut out);
         assert_eq!(
             out.iter().map(|o| o.subscriber).collect::<Vec<_>>(),
             vec![C]
@@ -721,8 +772,9 @@ mod tests {
         assert!(removed.contains(&B) && removed.contains(&C));
         assert!(f.up_track(a_up).is_none());
         // B's track now reaches only C, and nothing is sent to the departed A.
+        bind_all(&mut f, t0);
         let mut out = Vec::new();
-        f.on_rtp(b_up, &meta(1, 0, true), &mut out);
+        f.on_rtp(t0, b_up, &meta(1, 0, true), &mut out);
         assert_eq!(
             out.iter().map(|o| o.subscriber).collect::<Vec<_>>(),
             vec![C]
@@ -737,7 +789,7 @@ mod tests {
         let mut f = Forwarder::new();
         f.join(t0, A, BOTH).unwrap();
         let (up, _) = f.publish(t0, A, MediaKind::Video).unwrap();
-        // B's subscription itself requests a keyframe at t0.
+        // Binding B's subscription requests a keyframe at t0.
         let actions = f.join(t0, B, BOTH).unwrap();
         let down = actions
             .iter()
@@ -750,7 +802,8 @@ mod tests {
             publisher: A,
             up_track: up,
         };
-        assert!(actions.contains(&expected));
+        assert_eq!(f.bind(t0, down), Some(expected.clone()));
+        assert_eq!(f.bind(t0, down), None, "binding twice is a no-op");
         // A PLI from B 100 ms later is absorbed by the throttle ...
         assert_eq!(
             f.on_keyframe_request(t0 + Duration::from_millis(100), down),
@@ -789,6 +842,96 @@ mod tests {
         assert_eq!(
             f.join(t0, A, BOTH).unwrap_err(),
             ForwardError::AlreadyJoined(A)
+        );
+    }
+}
+
+#[cfg(test)]
+mod binding_tests {
+    use super::*;
+
+    const BOTH: MediaGrant = MediaGrant {
+        publish: true,
+        subscribe: true,
+    };
+
+    fn meta(seq: u16, key: bool) -> RtpMeta {
+        RtpMeta {
+            sequence_number: seq,
+            timestamp: u32::from(seq) * 3000,
+            keyframe_start: key,
+        }
+    }
+
+    #[test]
+    fn unbound_down_tracks_receive_nothing() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, ParticipantId(1), BOTH).unwrap();
+        f.join(t0, ParticipantId(2), BOTH).unwrap();
+        let (up, actions) = f.publish(t0, ParticipantId(1), MediaKind::Audio).unwrap();
+        let mut out = Vec::new();
+        f.on_rtp(t0, up, &meta(1, true), &mut out);
+        assert!(out.is_empty());
+        let Action::AddDownTrack { down_track, .. } = actions[0] else {
+            panic!("expected a down-track");
+        };
+        assert_eq!(f.bind(t0, down_track), None, "audio needs no keyframe");
+        f.on_rtp(t0, up, &meta(2, false), &mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn a_bound_video_down_track_keeps_asking_for_a_keyframe_until_one_comes() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        let (a, b) = (ParticipantId(1), ParticipantId(2));
+        f.join(t0, a, BOTH).unwrap();
+        f.join(t0, b, BOTH).unwrap();
+        let (up, actions) = f.publish(t0, a, MediaKind::Video).unwrap();
+        let Action::AddDownTrack { down_track, .. } = actions[0] else {
+            panic!("expected a down-track");
+        };
+        let request = Some(Action::RequestKeyframe {
+            publisher: a,
+            up_track: up,
+        });
+        assert_eq!(f.bind(t0, down_track), request);
+        let mut out = Vec::new();
+        // The keyframe that answered the request was lost: deltas keep coming.
+        assert_eq!(
+            f.on_rtp(
+                t0 + Duration::from_millis(100),
+                up,
+                &meta(1, false),
+                &mut out
+            ),
+            None,
+            "throttled"
+        );
+        assert_eq!(
+            f.on_rtp(
+                t0 + KEYFRAME_REQUEST_INTERVAL,
+                up,
+                &meta(2, false),
+                &mut out
+            ),
+            request,
+            "asks again once the interval has passed"
+        );
+        assert!(out.is_empty());
+        // A keyframe arrives: forwarding starts and the requests stop.
+        let later = t0 + 10 * KEYFRAME_REQUEST_INTERVAL;
+        assert_eq!(f.on_rtp(later, up, &meta(3, true), &mut out), None);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            f.on_rtp(
+                later + KEYFRAME_REQUEST_INTERVAL,
+                up,
+                &meta(4, false),
+                &mut out
+            ),
+            None
         );
     }
 }

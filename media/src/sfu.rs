@@ -267,6 +267,12 @@ struct IncomingTrack {
 struct OutgoingTrack {
     sender_id: RTCRtpSenderId,
     ssrc: u32,
+    /// Included in an offer sent to the browser.
+    offered: bool,
+    /// The browser's answer to an offer including it has been applied.
+    negotiated: bool,
+    /// Handed to the forwarder as ready.
+    bound: bool,
 }
 
 struct Peer {
@@ -276,6 +282,7 @@ struct Peer {
     pc: RTCPeerConnection,
     events: mpsc::UnboundedSender<PeerEvent>,
     addrs: Vec<SocketAddr>,
+    connected: bool,
     awaiting_answer: bool,
     needs_offer: bool,
     incoming: HashMap<String, IncomingTrack>,
@@ -412,6 +419,7 @@ impl MediaLoop {
                 pc,
                 events,
                 addrs: Vec::new(),
+                connected: false,
                 awaiting_answer: false,
                 needs_offer: true,
                 incoming: HashMap::new(),
@@ -470,6 +478,10 @@ impl MediaLoop {
         match result {
             Ok(()) => {
                 peer.awaiting_answer = false;
+                for track in peer.outgoing.values_mut() {
+                    track.negotiated |= track.offered;
+                }
+                self.bind_ready(now, id);
                 self.negotiate(now, id);
             }
             Err(e) => {
@@ -504,8 +516,33 @@ impl MediaLoop {
         if let Some(sdp) = sdp {
             peer.needs_offer = false;
             peer.awaiting_answer = true;
+            for track in peer.outgoing.values_mut() {
+                track.offered = true;
+            }
             let _ = peer.events.send(PeerEvent::Offer { sdp });
         }
+    }
+
+    /// Tells the forwarder which of a participant's down-tracks can now receive: those
+    /// the browser has negotiated, once its connection is up.
+    fn bind_ready(&mut self, now: Instant, id: ParticipantId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if !peer.connected {
+            return;
+        }
+        let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
+            return;
+        };
+        let mut actions = Vec::new();
+        for (down_track, track) in peer.outgoing.iter_mut() {
+            if track.negotiated && !track.bound {
+                track.bound = true;
+                actions.extend(forwarder.bind(now, *down_track));
+            }
+        }
+        self.apply(now, actions);
     }
 
     fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
@@ -660,6 +697,12 @@ impl MediaLoop {
             }
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                 debug!(participant = %id, %state, "connection state");
+                if state == RTCPeerConnectionState::Connected {
+                    if let Some(peer) = self.peers.get_mut(&id) {
+                        peer.connected = true;
+                    }
+                    self.bind_ready(now, id);
+                }
                 if matches!(
                     state,
                     RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
@@ -732,7 +775,7 @@ impl MediaLoop {
             return;
         };
         let mut outgoing = std::mem::take(&mut self.scratch);
-        forwarder.on_rtp(up_track, &meta, &mut outgoing);
+        let keyframe_request = forwarder.on_rtp(now, up_track, &meta, &mut outgoing);
         for out in &outgoing {
             let Some(subscriber) = self.peers.get_mut(&out.subscriber) else {
                 continue;
@@ -762,6 +805,9 @@ impl MediaLoop {
             }
         }
         self.scratch = outgoing;
+        if let Some(action) = keyframe_request {
+            self.apply(now, vec![action]);
+        }
     }
 
     fn apply(&mut self, now: Instant, actions: Vec<Action>) {
@@ -817,8 +863,16 @@ impl MediaLoop {
                     );
                     match added.map(RTCRtpSenderId::from) {
                         Ok(sender_id) => {
-                            peer.outgoing
-                                .insert(down_track, OutgoingTrack { sender_id, ssrc });
+                            peer.outgoing.insert(
+                                down_track,
+                                OutgoingTrack {
+                                    sender_id,
+                                    ssrc,
+                                    offered: false,
+                                    negotiated: false,
+                                    bound: false,
+                                },
+                            );
                             peer.outgoing_by_track.insert(track_id, down_track);
                             peer.needs_offer = true;
                             renegotiate.push(subscriber);

@@ -35,6 +35,11 @@ pub fn generate() -> String {
         .collect()
 }
 
+/// A valid hash of a throwaway password, verified against when a user name does not
+/// exist so that a refused sign-in costs the same time either way.
+pub static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash("viva-dummy-password").unwrap_or_default());
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,8 +60,3 @@ mod tests {
         assert_ne!(a, generate());
     }
 }
-
-/// A valid hash of a throwaway password, verified against when a user name does not
-/// exist so that a refused sign-in costs the same time either way.
-pub static DUMMY_HASH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| hash("viva-dummy-password").unwrap_or_default());

@@ -1,0 +1,14 @@
+//! End-to-end tests of the built server: each test starts its own `viva` on port 0
+//! with a temporary SQLite database (see `helpers::spawn_app`). One binary, so the
+//! server crate is linked once.
+
+// Test helpers fail loudly by design.
+#![allow(clippy::unwrap_used)]
+
+mod browser;
+mod helpers;
+mod join_links;
+mod media_relay;
+mod rtc_client;
+mod sessions;
+mod signaling;

@@ -1,0 +1,279 @@
+//! A participant written in Rust on webrtc-rs's sans-IO `rtc` core: joins through a
+//! real join link over the real signaling WebSocket, answers the SFU's offers,
+//! publishes synthetic Opus and VP8 RTP whose payloads encode who sent them and a
+//! counter, and checks every payload it receives byte for byte.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::RTCPeerConnectionBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    Registry, configure_nack, configure_rtcp_reports,
+};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+};
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const OPUS_PT: u8 = 111;
+const VP8_PT: u8 = 96;
+
+/// What one participant received from the others.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Intact video payloads per sender tag.
+    pub video_from: HashMap<u8, usize>,
+    /// Intact audio payloads per sender tag.
+    pub audio_from: HashMap<u8, usize>,
+    /// Payloads that were not exactly what some sender sent.
+    pub corrupt: usize,
+    /// Whether the media connection reached `connected`.
+    pub connected: bool,
+    /// Server `error` messages seen.
+    pub errors: Vec<Value>,
+}
+
+/// The payload sender `tag` puts in its `counter`-th packet of `kind`. Video payloads
+/// start with a minimal VP8 descriptor marking a keyframe start, so the SFU forwards
+/// from the first packet.
+pub fn payload(kind: RtpCodecKind, tag: u8, counter: u16) -> Vec<u8> {
+    let [hi, lo] = counter.to_be_bytes();
+    let (mut p, body) = match kind {
+        RtpCodecKind::Video => (vec![0x10, 0x00, b'V', tag, hi, lo], 200usize),
+        _ => (vec![b'A', tag, hi, lo], 60usize),
+    };
+    p.extend((0..body).map(|i| (i as u8) ^ tag ^ lo));
+    p
+}
+
+fn classify(data: &[u8]) -> Option<(RtpCodecKind, u8)> {
+    let (kind, tag, hi, lo) = match data {
+        [0x10, 0x00, b'V', tag, hi, lo, ..] => (RtpCodecKind::Video, *tag, *hi, *lo),
+        [b'A', tag, hi, lo, ..] => (RtpCodecKind::Audio, *tag, *hi, *lo),
+        _ => return None,
+    };
+    (payload(kind, tag, u16::from_be_bytes([hi, lo])) == data).then_some((kind, tag))
+}
+
+fn codec(kind: RtpCodecKind) -> RTCRtpCodecParameters {
+    match kind {
+        RtpCodecKind::Video => RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: MIME_TYPE_VP8.to_owned(),
+                clock_rate: 90000,
+                channels: 0,
+                sdp_fmtp_line: String::new(),
+                rtcp_feedback: vec![RTCPFeedback {
+                    typ: "nack".into(),
+                    parameter: "pli".into(),
+                }],
+            },
+            payload_type: VP8_PT,
+        },
+        _ => RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: OPUS_PT,
+        },
+    }
+}
+
+/// Joins with `ws_url`, publishes as `tag`, and runs until it has received
+/// `want_each` intact audio and video packets from every tag in `expect_from`, or
+/// `limit` passes.
+pub async fn run_participant(
+    ws_url: &str,
+    tag: u8,
+    expect_from: &[u8],
+    want_each: usize,
+    limit: Duration,
+) -> Received {
+    let mut received = Received::default();
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .expect("signaling connects");
+    ws.send(Message::Text(
+        json!({"type":"join","protocol":1}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local_addr = socket.local_addr().unwrap();
+    let mut media_engine = MediaEngine::default();
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        media_engine.register_codec(codec(kind), kind).unwrap();
+    }
+    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .build(Instant::now())
+        .unwrap();
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".into(),
+            address: local_addr.ip().to_string(),
+            port: local_addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()
+    .unwrap();
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
+        .unwrap();
+
+    let ssrcs = (rand::random::<u32>(), rand::random::<u32>());
+    let mut senders: Option<(RTCRtpSenderId, RTCRtpSenderId)> = None;
+    let mut counter: u16 = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut deadline = tokio::time::Instant::now() + limit;
+    let mut satisfied = false;
+    let mut buf = vec![0u8; 2048];
+
+    loop {
+        while let Some(out) = pc.poll_write() {
+            let _ = socket.send_to(&out.message, out.transport.peer_addr).await;
+        }
+        while let Some(event) = pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                RTCPeerConnectionState::Connected,
+            ) = event
+            {
+                received.connected = true;
+            }
+        }
+        while let Some(TaggedRTCMessage { message, .. }) = pc.poll_read() {
+            if let RTCMessage::RtpPacket(_, packet) = message {
+                match classify(&packet.payload) {
+                    Some((RtpCodecKind::Video, from)) => {
+                        *received.video_from.entry(from).or_default() += 1
+                    }
+                    Some((_, from)) => *received.audio_from.entry(from).or_default() += 1,
+                    None => received.corrupt += 1,
+                }
+            }
+        }
+        let done = expect_from.iter().all(|t| {
+            received.video_from.get(t).copied().unwrap_or(0) >= want_each
+                && received.audio_from.get(t).copied().unwrap_or(0) >= want_each
+        });
+        if done && !satisfied {
+            // Keep publishing a little longer: the others may still be counting.
+            satisfied = true;
+            deadline = deadline.min(tokio::time::Instant::now() + Duration::from_secs(3));
+        }
+        let timer = pc
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or(deadline);
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => break,
+            () = tokio::time::sleep_until(timer) => { let _ = pc.handle_timeout(Instant::now()); }
+            msg = ws.next() => {
+                let Some(Ok(Message::Text(text))) = msg else { break };
+                let msg: Value = serde_json::from_str(&text).unwrap();
+                match msg["type"].as_str() {
+                    Some("offer") => {
+                        let offer = RTCSessionDescription::offer(msg["sdp"].as_str().unwrap().to_owned()).unwrap();
+                        pc.set_remote_description(Instant::now(), offer).unwrap();
+                        if senders.is_none() {
+                            let mut ids = Vec::new();
+                            for (kind, ssrc) in [(RtpCodecKind::Audio, ssrcs.0), (RtpCodecKind::Video, ssrcs.1)] {
+                                let track = MediaStreamTrack::new(
+                                    format!("client-{tag}"),
+                                    format!("client-{tag}-{kind}"),
+                                    format!("client-{tag}"),
+                                    kind,
+                                    vec![RTCRtpEncodingParameters {
+                                        rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                                        codec: codec(kind).rtp_codec,
+                                        ..Default::default()
+                                    }],
+                                );
+                                ids.push(pc.add_track(track).unwrap());
+                            }
+                            senders = Some((ids[0], ids[1]));
+                        }
+                        let answer = pc.create_answer(None).unwrap();
+                        pc.set_local_description(Instant::now(), answer).unwrap();
+                        let sdp = pc.local_description().unwrap().sdp;
+                        ws.send(Message::Text(json!({"type":"answer","sdp":sdp}).to_string().into())).await.unwrap();
+                    }
+                    Some("error") => received.errors.push(msg),
+                    _ => {}
+                }
+            }
+            r = socket.recv_from(&mut buf) => {
+                if let Ok((n, peer_addr)) = r {
+                    let _ = pc.handle_read(TaggedBytesMut {
+                        now: Instant::now(),
+                        transport: TransportContext { local_addr, peer_addr, ecn: None, transport_protocol: TransportProtocol::UDP },
+                        message: BytesMut::from(&buf[..n]),
+                    });
+                }
+            }
+            _ = tick.tick() => {
+                if let (true, Some((audio, video))) = (received.connected, senders) {
+                    counter = counter.wrapping_add(1);
+                    for (sender, kind, ssrc, pt) in [(audio, RtpCodecKind::Audio, ssrcs.0, OPUS_PT), (video, RtpCodecKind::Video, ssrcs.1, VP8_PT)] {
+                        let packet = rtc::rtp::Packet {
+                            header: rtc::rtp::header::Header {
+                                version: 2,
+                                marker: true,
+                                payload_type: pt,
+                                sequence_number: counter,
+                                timestamp: u32::from(counter) * 960,
+                                ssrc,
+                                ..Default::default()
+                            },
+                            payload: payload(kind, tag, counter).into(),
+                        };
+                        if let Some(mut s) = pc.rtp_sender(sender) {
+                            let _ = s.write_rtp(Instant::now(), packet);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+    let _ = pc.close();
+    received
+}
+
+#[test]
+fn payloads_classify_only_when_intact() {
+    let p = payload(RtpCodecKind::Video, 7, 300);
+    assert_eq!(classify(&p), Some((RtpCodecKind::Video, 7)));
+    let mut bad = p.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    assert_eq!(classify(&bad), None);
+    assert_eq!(
+        classify(&payload(RtpCodecKind::Audio, 2, 1)),
+        Some((RtpCodecKind::Audio, 2))
+    );
+}
