@@ -28,12 +28,22 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     viva::telemetry::init();
-    let config = Config::load(cli.config.as_deref())?;
-    match cli.command {
-        Command::Serve => serve(config).await,
+    let result = match Config::load(cli.config.as_deref()) {
+        Ok(config) => match cli.command {
+            Command::Serve => serve(config).await,
+        },
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable line (with its causes), not a backtrace.
+            eprintln!("viva: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

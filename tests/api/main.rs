@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod browser;
+mod cli;
 mod helpers;
 mod join_links;
 mod media_relay;

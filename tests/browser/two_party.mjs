@@ -1,6 +1,7 @@
 // Two participants of one session open their join links; each must decode the other's
-// video (framesDecoded > 30) and receive the other's audio within 20 s. Then one
-// closes the tab and must disappear from the other's page.
+// video (framesDecoded > 30) and receive the other's audio within 20 s. Then B presses
+// Leave (and disappears for A), opens the link again (and reappears with video), and
+// finally closes the tab (and disappears for A).
 // Usage: node two_party.mjs <join-url-1> <join-url-2>
 // Prints one JSON line with the observations; exit code 0 when every check held.
 import { inboundStats, launch, waitFor } from "./lib.mjs";
@@ -23,15 +24,31 @@ try {
   }, 20_000);
   result.media = media;
 
-  const tilesBefore = await pageA.locator("figure.tile").count();
+  const tiles = () => pageA.locator("figure.tile").count();
+  const tilesBefore = await tiles();
+
+  await pageB.click("#leave");
+  result.leave = await waitFor(async () => {
+    const n = await tiles();
+    const status = await pageB.locator("#status").getAttribute("data-kind");
+    return { ok: n === tilesBefore - 1 && status === "left", tiles: n, status };
+  }, 10_000);
+
+  await pageB.goto(urlB);
+  result.rejoin = await waitFor(async () => {
+    const n = await tiles();
+    const b = await inboundStats(pageB);
+    return { ok: n === tilesBefore && b.video.framesDecoded > 10, tiles: n, b };
+  }, 20_000);
+
   await pageB.close();
   const departure = await waitFor(async () => {
-    const tiles = await pageA.locator("figure.tile").count();
-    return { ok: tiles === tilesBefore - 1, tilesBefore, tiles };
+    const n = await tiles();
+    return { ok: n === tilesBefore - 1, tilesBefore, tiles: n };
   }, 10_000);
   result.departure = departure;
   result.captions = await pageA.locator("figcaption").allTextContents();
-  result.ok = Boolean(media?.ok && departure?.ok);
+  result.ok = Boolean(media?.ok && result.leave?.ok && result.rejoin?.ok && departure?.ok);
 } catch (e) {
   result.error = String(e?.stack ?? e);
 } finally {

@@ -1,0 +1,94 @@
+//! The `viva` binary itself: `viva serve` starts with only environment configuration,
+//! applies migrations, prints how to sign in, and stops cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn serve_prints_the_admin_password_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let http_port = free_tcp_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("VIVA_HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
+        .env("VIVA_HTTP__PUBLIC_URL", format!("http://127.0.0.1:{http_port}"))
+        .env("VIVA_MEDIA__UDP_LISTEN", "127.0.0.1:0")
+        .env_remove("VIVA_AUTH__ADMIN_PASSWORD")
+        .env_remove("VIVA_AUTH__SIGNING_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !printed.contains("password:") && Instant::now() < deadline {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        printed.push_str(&line);
+    }
+    let password = printed
+        .split("password: ")
+        .nth(1)
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+        .unwrap_or_else(|| panic!("no password printed: {printed}"));
+    assert_eq!(password.len(), 20, "{printed}");
+    assert!(dir.path().join("data/viva.db").exists(), "database created under ./data");
+    assert!(dir.path().join("data/signing.key").exists());
+
+    // The printed password signs in.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{http_port}/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": "admin", "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "viva did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[test]
+fn a_bad_setting_is_reported_in_one_line_and_nothing_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("VIVA_AUTH__SIGNING_KEY", "too-short")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("signing_key"), "{stderr}");
+    assert!(!stderr.contains("too-short"), "the secret's value is never echoed: {stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
