@@ -66,7 +66,10 @@ async fn two_chromium_participants_see_and_hear_each_other() {
             "page {page} received no audio: {result}"
         );
     }
-    assert_eq!(result["leave"]["ok"], true, "Leave must remove B for A: {result}");
+    assert_eq!(
+        result["leave"]["ok"], true,
+        "Leave must remove B for A: {result}"
+    );
     assert_eq!(
         result["rejoin"]["ok"], true,
         "opening the link again must bring B back with video: {result}"

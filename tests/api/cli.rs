@@ -13,7 +13,10 @@ fn serve_prints_the_admin_password_and_stops_on_sigterm() {
         .arg("serve")
         .current_dir(dir.path())
         .env("VIVA_HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
-        .env("VIVA_HTTP__PUBLIC_URL", format!("http://127.0.0.1:{http_port}"))
+        .env(
+            "VIVA_HTTP__PUBLIC_URL",
+            format!("http://127.0.0.1:{http_port}"),
+        )
         .env("VIVA_MEDIA__UDP_LISTEN", "127.0.0.1:0")
         .env_remove("VIVA_AUTH__ADMIN_PASSWORD")
         .env_remove("VIVA_AUTH__SIGNING_KEY")
@@ -37,7 +40,10 @@ fn serve_prints_the_admin_password_and_stops_on_sigterm() {
         .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
         .unwrap_or_else(|| panic!("no password printed: {printed}"));
     assert_eq!(password.len(), 20, "{printed}");
-    assert!(dir.path().join("data/viva.db").exists(), "database created under ./data");
+    assert!(
+        dir.path().join("data/viva.db").exists(),
+        "database created under ./data"
+    );
     assert!(dir.path().join("data/signing.key").exists());
 
     // The printed password signs in.
@@ -81,7 +87,10 @@ fn a_bad_setting_is_reported_in_one_line_and_nothing_starts() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("signing_key"), "{stderr}");
-    assert!(!stderr.contains("too-short"), "the secret's value is never echoed: {stderr}");
+    assert!(
+        !stderr.contains("too-short"),
+        "the secret's value is never echoed: {stderr}"
+    );
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
 
