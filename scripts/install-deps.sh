@@ -14,6 +14,9 @@ packages=(
 if [[ "${1:-}" == "--with-test-tools" ]]; then
   # Debian's Chromium is the browser the end-to-end tests drive (never a downloaded one).
   packages+=(chromium)
+  # A throwaway PostgreSQL cluster runs the storage conformance suite (btree_gist is in
+  # postgresql-contrib on Debian 12; newer releases ship it in the server package).
+  packages+=(postgresql postgresql-contrib)
 fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -10,4 +10,11 @@ scripts/build-web.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 (cd web && npm run typecheck --silent)
+
+# A throwaway PostgreSQL server (Unix socket only) for the storage conformance suite.
+pg_dir=$(mktemp -d -u /tmp/viva-test-pg.XXXXXX)
+trap 'scripts/pg-test-cluster.sh stop "$pg_dir"' EXIT
+VIVA_TEST_POSTGRES_URL=$(scripts/pg-test-cluster.sh start "$pg_dir")
+export VIVA_TEST_POSTGRES_URL
+
 cargo test --workspace --locked

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use media::{Sfu, SfuConfig};
-use scheduler::{SqliteStore, Store};
+use scheduler::{PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 
 use crate::auth::{Signer, password};
@@ -36,10 +36,19 @@ impl Application {
             )
         })?;
         let key = signing_key(&config)?;
-        let store = SqliteStore::open(&config.database.url)
-            .await
-            .with_context(|| "opening the database")?;
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store: Arc<dyn Store> = if config.database.url.starts_with("postgres") {
+            Arc::new(
+                PgStore::open(&config.database.url)
+                    .await
+                    .with_context(|| "opening the PostgreSQL database")?,
+            )
+        } else {
+            Arc::new(
+                SqliteStore::open(&config.database.url)
+                    .await
+                    .with_context(|| "opening the SQLite database")?,
+            )
+        };
         let generated_admin_password = bootstrap_administrator(&*store, &config).await?;
 
         let sfu = Sfu::start(SfuConfig {

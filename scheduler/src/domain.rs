@@ -205,6 +205,9 @@ pub struct NewParticipant {
     pub name: PersonName,
     /// Role in the session.
     pub role: Role,
+    /// The registered person, when known. Experts, applicants and trainers with a
+    /// person are held exclusively for the session's time (see `model::role_claims_time`).
+    pub person: Option<Uuid>,
 }
 
 /// A session to book, already validated.
@@ -222,7 +225,16 @@ pub struct NewSession {
     pub time_zone: Tz,
     /// Invitees, in the order given.
     pub participants: Vec<NewParticipant>,
+    /// The project defended (defenses).
+    pub project: Option<Uuid>,
+    /// The virtual room.
+    pub room: Option<Uuid>,
+    /// Time after the end during which the participants and room stay held.
+    pub buffer: Duration,
 }
+
+/// Longest buffer after a session.
+pub const MAX_BUFFER_MINUTES: i64 = 240;
 
 /// Longest bookable session: a whole panel-day.
 pub const MAX_DURATION_MINUTES: i64 = 720;
@@ -264,7 +276,39 @@ impl NewSession {
             duration: Duration::minutes(duration_minutes),
             time_zone,
             participants,
+            project: None,
+            room: None,
+            buffer: Duration::zero(),
         })
+    }
+
+    /// Adds the project, room and buffer of a defense or training booking.
+    pub fn with_booking(
+        mut self,
+        project: Option<Uuid>,
+        room: Option<Uuid>,
+        buffer_minutes: i64,
+    ) -> Result<Self, DomainError> {
+        if !(0..=MAX_BUFFER_MINUTES).contains(&buffer_minutes) {
+            return Err(invalid(
+                "bufferMinutes",
+                format!("must be between 0 and {MAX_BUFFER_MINUTES}"),
+            ));
+        }
+        self.project = project;
+        self.room = room;
+        self.buffer = Duration::minutes(buffer_minutes);
+        Ok(self)
+    }
+
+    /// End of the session itself.
+    pub fn ends_at(&self) -> DateTime<Utc> {
+        self.starts_at + self.duration
+    }
+
+    /// End of the time the participants and room are held (end plus buffer).
+    pub fn held_until(&self) -> DateTime<Utc> {
+        self.ends_at() + self.buffer
     }
 }
 
@@ -284,6 +328,16 @@ pub struct Session {
     pub duration_minutes: i64,
     /// IANA time zone name.
     pub time_zone: String,
+    /// The project defended.
+    pub project_id: Option<Uuid>,
+    /// The virtual room.
+    pub room_id: Option<Uuid>,
+    /// Buffer after the end, minutes.
+    pub buffer_minutes: i64,
+    /// Incremented on every change (the invitations' SEQUENCE).
+    pub sequence: i64,
+    /// Whether it was cancelled.
+    pub cancelled: bool,
 }
 
 impl Session {
@@ -305,6 +359,8 @@ pub struct Participant {
     pub name: String,
     /// Role.
     pub role: Role,
+    /// The registered person, if any.
+    pub person_id: Option<Uuid>,
 }
 
 #[cfg(test)]
@@ -351,6 +407,7 @@ mod tests {
         let p = vec![NewParticipant {
             name: PersonName::parse("张三").unwrap(),
             role: Role::Host,
+            person: None,
         }];
         let t = Title::parse("t").unwrap();
         let tz = chrono_tz::Asia::Shanghai;

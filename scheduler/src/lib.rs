@@ -4,12 +4,21 @@
 //! - [`domain`]: the types of the booking world (roles, sessions, participants), each
 //!   parsed from raw input at the edge so that the rest of the system only ever sees
 //!   valid values.
+//! - [`model`]: organisations, people, programmes, projects, conflicts of interest,
+//!   rooms, and the typed reasons a booking is refused.
 //! - [`store`]: the [`Store`] trait every storage backend implements, and its errors.
 //! - [`sqlite`]: the embedded SQLite backend (the default).
+//! - [`postgres`]: the PostgreSQL backend for larger deployments.
+//!
+//! Booking integrity lives in the database in both backends: overlapping claims on one
+//! person or room are refused by a trigger (SQLite) or an exclusion constraint
+//! (PostgreSQL), and an expert with a conflict of interest is refused by a trigger.
 //!
 //! This crate knows nothing about media, HTTP or signaling.
 
 pub mod domain;
+pub mod model;
+pub mod postgres;
 pub mod sqlite;
 pub mod store;
 
@@ -17,5 +26,7 @@ pub use domain::{
     DomainError, NewParticipant, NewSession, Participant, PersonName, Role, Session, SessionKind,
     Title,
 };
+pub use model::BookingConflict;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use store::{Store, StoreError, UserRecord};

@@ -11,6 +11,10 @@ use sqlx::sqlite::{
 use uuid::Uuid;
 
 use crate::domain::{NewSession, Participant, Role, Session, SessionKind};
+use crate::model::{
+    BookingConflict, ConflictTarget, NewPerson, NewProject, Organisation, Person, Programme,
+    Project, person_resource, role_claims_time, room_resource,
+};
 use crate::store::{Store, StoreError, UserRecord};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -65,7 +69,18 @@ fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
             .with_timezone(&Utc),
         duration_minutes: row.try_get("duration_minutes")?,
         time_zone: row.try_get("time_zone")?,
+        project_id: opt_uuid_col(row, "project_id")?,
+        room_id: opt_uuid_col(row, "room_id")?,
+        buffer_minutes: row.try_get("buffer_minutes")?,
+        sequence: row.try_get("sequence")?,
+        cancelled: row.try_get::<Option<String>, _>("cancelled_at")?.is_some(),
     })
+}
+
+fn opt_uuid_col(row: &SqliteRow, col: &str) -> Result<Option<Uuid>, StoreError> {
+    let raw: Option<String> = row.try_get(col)?;
+    raw.map(|r| Uuid::parse_str(&r).map_err(|e| corrupt(col, e)))
+        .transpose()
 }
 
 fn participant_from_row(row: &SqliteRow) -> Result<Participant, StoreError> {
@@ -75,6 +90,7 @@ fn participant_from_row(row: &SqliteRow) -> Result<Participant, StoreError> {
         session_id: uuid_col(row, "session_id")?,
         name: row.try_get("display_name")?,
         role: Role::from_str(&role).map_err(|e| corrupt("role", e))?,
+        person_id: opt_uuid_col(row, "person_id")?,
     })
 }
 
@@ -96,7 +112,235 @@ fn map_write_error(e: sqlx::Error) -> StoreError {
     StoreError::Database(e)
 }
 
-const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone";
+const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at";
+const PARTICIPANT_COLUMNS: &str = "id, session_id, display_name, role, person_id";
+
+/// The trigger that refused a write, if it was one of the booking-integrity triggers.
+fn trigger_refusal(e: &sqlx::Error) -> Option<&'static str> {
+    let sqlx::Error::Database(db) = e else {
+        return None;
+    };
+    match db.message() {
+        "double_booking" => Some("double_booking"),
+        "conflict_of_interest" => Some("conflict_of_interest"),
+        _ => None,
+    }
+}
+
+/// One exclusive claim a booking makes.
+struct Claim {
+    resource: String,
+    starts_at: i64,
+    ends_at: i64,
+}
+
+fn claims_of(new: &NewSession) -> Vec<Claim> {
+    let (starts_at, ends_at) = (new.starts_at.timestamp(), new.held_until().timestamp());
+    let mut claims: Vec<Claim> = new
+        .participants
+        .iter()
+        .filter(|p| role_claims_time(p.role))
+        .filter_map(|p| p.person)
+        .map(|id| Claim {
+            resource: person_resource(id),
+            starts_at,
+            ends_at,
+        })
+        .collect();
+    if let Some(room) = new.room {
+        claims.push(Claim {
+            resource: room_resource(room),
+            starts_at,
+            ends_at,
+        });
+    }
+    // A person listed twice (e.g. expert and applicant) holds the time once.
+    claims.sort_by(|a, b| a.resource.cmp(&b.resource));
+    claims.dedup_by(|a, b| a.resource == b.resource);
+    claims
+}
+
+fn utc_from_unix(secs: i64) -> String {
+    DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .to_rfc3339()
+}
+
+impl SqliteStore {
+    /// Refuses a defense whose panel is outside its programme's size limits.
+    async fn check_panel_size(
+        tx: &mut sqlx::SqliteConnection,
+        new: &NewSession,
+    ) -> Result<(), StoreError> {
+        let Some(project) = new.project else {
+            return Ok(());
+        };
+        let row = sqlx::query(
+            "SELECT g.name, g.min_panel_size, g.max_panel_size FROM projects p
+             JOIN programmes g ON g.id = p.programme_id WHERE p.id = ?",
+        )
+        .bind(project.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let (programme, min, max): (String, i64, i64) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let experts = new
+            .participants
+            .iter()
+            .filter(|p| p.role == Role::Expert)
+            .count();
+        if (experts as i64) < min || (experts as i64) > max {
+            return Err(BookingConflict::PanelSize {
+                experts,
+                programme,
+                min,
+                max,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    async fn insert_claims(
+        tx: &mut sqlx::SqliteConnection,
+        session: Uuid,
+        claims: &[Claim],
+    ) -> Result<(), sqlx::Error> {
+        for claim in claims {
+            sqlx::query(
+                "INSERT INTO resource_claims (session_id, resource, starts_at, ends_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(session.to_string())
+            .bind(&claim.resource)
+            .bind(claim.starts_at)
+            .bind(claim.ends_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Names the first conflicting claim, after the database refused `claims`.
+    async fn describe_double_booking(&self, session: Uuid, claims: &[Claim]) -> StoreError {
+        for claim in claims {
+            let other = sqlx::query(
+                "SELECT c.session_id, s.title, c.starts_at, c.ends_at FROM resource_claims c
+                 JOIN sessions s ON s.id = c.session_id
+                 WHERE c.resource = ? AND c.session_id <> ? AND c.starts_at < ? AND ? < c.ends_at
+                 ORDER BY c.starts_at LIMIT 1",
+            )
+            .bind(&claim.resource)
+            .bind(session.to_string())
+            .bind(claim.ends_at)
+            .bind(claim.starts_at)
+            .fetch_optional(&self.pool)
+            .await;
+            let Ok(Some(row)) = other else { continue };
+            let resource = self.resource_name(&claim.resource).await;
+            let other_session = uuid_col(&row, "session_id").unwrap_or_default();
+            return BookingConflict::DoubleBooked {
+                resource,
+                other_session,
+                other_title: row.try_get("title").unwrap_or_default(),
+                from: utc_from_unix(row.try_get("starts_at").unwrap_or_default()),
+                until: utc_from_unix(row.try_get("ends_at").unwrap_or_default()),
+            }
+            .into();
+        }
+        // The other booking was cancelled between the refusal and this look-up.
+        StoreError::Conflict("a participant or the room was booked concurrently; try again".into())
+    }
+
+    async fn resource_name(&self, resource: &str) -> String {
+        let (table, id) = match resource.split_once(':') {
+            Some(("person", id)) => ("people", id),
+            Some(("room", id)) => ("rooms", id),
+            _ => return resource.to_owned(),
+        };
+        sqlx::query_scalar::<_, String>(&format!("SELECT name FROM {table} WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| resource.to_owned())
+    }
+
+    /// Names the expert with a conflict of interest, after the database refused one.
+    async fn describe_conflict_of_interest(&self, new: &NewSession) -> StoreError {
+        let project = new.project.map(|p| p.to_string()).unwrap_or_default();
+        for p in new.participants.iter().filter(|p| p.role == Role::Expert) {
+            let Some(person) = p.person else { continue };
+            let hit = sqlx::query(
+                "SELECT pr.code FROM projects pr JOIN people e ON e.id = ?
+                 WHERE pr.id = ? AND (e.organisation_id = pr.organisation_id OR EXISTS (
+                   SELECT 1 FROM conflicts_of_interest c WHERE c.expert_id = e.id
+                   AND (c.project_id = pr.id OR c.organisation_id = pr.organisation_id)))",
+            )
+            .bind(person.to_string())
+            .bind(&project)
+            .fetch_optional(&self.pool)
+            .await;
+            if let Ok(Some(row)) = hit {
+                return BookingConflict::ConflictOfInterest {
+                    expert: p.name.as_str().to_owned(),
+                    project: row.try_get(0).unwrap_or_default(),
+                }
+                .into();
+            }
+        }
+        StoreError::Conflict("conflict of interest".into())
+    }
+
+    async fn insert_session(
+        tx: &mut sqlx::SqliteConnection,
+        session: &Session,
+        new: &NewSession,
+    ) -> Result<Vec<Participant>, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO sessions (id, title, kind, starts_at, duration_minutes, time_zone, created_at,
+                                   project_id, room_id, buffer_minutes)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(session.id.to_string())
+        .bind(&session.title)
+        .bind(session.kind.as_str())
+        .bind(session.starts_at.to_rfc3339())
+        .bind(session.duration_minutes)
+        .bind(&session.time_zone)
+        .bind(Utc::now().to_rfc3339())
+        .bind(session.project_id.map(|p| p.to_string()))
+        .bind(session.room_id.map(|r| r.to_string()))
+        .bind(session.buffer_minutes)
+        .execute(&mut *tx)
+        .await?;
+        let mut participants = Vec::with_capacity(new.participants.len());
+        for (position, p) in new.participants.iter().enumerate() {
+            let participant = Participant {
+                id: Uuid::new_v4(),
+                session_id: session.id,
+                name: p.name.as_str().to_owned(),
+                role: p.role,
+                person_id: p.person,
+            };
+            sqlx::query(
+                "INSERT INTO session_participants (id, session_id, display_name, role, position, person_id)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(participant.id.to_string())
+            .bind(session.id.to_string())
+            .bind(&participant.name)
+            .bind(participant.role.as_str())
+            .bind(position as i64)
+            .bind(p.person.map(|id| id.to_string()))
+            .execute(&mut *tx)
+            .await?;
+            participants.push(participant);
+        }
+        Ok(participants)
+    }
+}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -111,46 +355,39 @@ impl Store for SqliteStore {
             starts_at: new.starts_at,
             duration_minutes: new.duration.num_minutes(),
             time_zone: new.time_zone.name().to_owned(),
+            project_id: new.project,
+            room_id: new.room,
+            buffer_minutes: new.buffer.num_minutes(),
+            sequence: 0,
+            cancelled: false,
         };
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, title, kind, starts_at, duration_minutes, time_zone, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(session.id.to_string())
-        .bind(&session.title)
-        .bind(session.kind.as_str())
-        .bind(session.starts_at.to_rfc3339())
-        .bind(session.duration_minutes)
-        .bind(&session.time_zone)
-        .bind(Utc::now().to_rfc3339())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_write_error)?;
-        let mut participants = Vec::with_capacity(new.participants.len());
-        for (position, p) in new.participants.iter().enumerate() {
-            let participant = Participant {
-                id: Uuid::new_v4(),
-                session_id: session.id,
-                name: p.name.as_str().to_owned(),
-                role: p.role,
-            };
-            sqlx::query(
-                "INSERT INTO session_participants (id, session_id, display_name, role, position)
-                 VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(participant.id.to_string())
-            .bind(session.id.to_string())
-            .bind(&participant.name)
-            .bind(participant.role.as_str())
-            .bind(position as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_write_error)?;
-            participants.push(participant);
+        let claims = claims_of(new);
+        // IMMEDIATE takes the write lock up front, so concurrent bookings queue instead
+        // of failing to upgrade a read lock; the triggers then see every committed claim.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Self::check_panel_size(&mut tx, new).await?;
+        let written = match Self::insert_session(&mut tx, &session, new).await {
+            Ok(participants) => Self::insert_claims(&mut tx, session.id, &claims)
+                .await
+                .map(|()| participants),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(participants) => {
+                tx.commit().await?;
+                Ok((session, participants))
+            }
+            Err(e) => {
+                drop(tx);
+                Err(match trigger_refusal(&e) {
+                    Some("double_booking") => {
+                        self.describe_double_booking(session.id, &claims).await
+                    }
+                    Some(_) => self.describe_conflict_of_interest(new).await,
+                    None => map_write_error(e),
+                })
+            }
         }
-        tx.commit().await?;
-        Ok((session, participants))
     }
 
     async fn session(&self, id: Uuid) -> Result<Session, StoreError> {
@@ -165,10 +402,10 @@ impl Store for SqliteStore {
     }
 
     async fn participants(&self, session_id: Uuid) -> Result<Vec<Participant>, StoreError> {
-        sqlx::query(
-            "SELECT id, session_id, display_name, role FROM session_participants
-             WHERE session_id = ? ORDER BY position",
-        )
+        sqlx::query(&format!(
+            "SELECT {PARTICIPANT_COLUMNS} FROM session_participants
+             WHERE session_id = ? ORDER BY position"
+        ))
         .bind(session_id.to_string())
         .fetch_all(&self.pool)
         .await?
@@ -178,9 +415,9 @@ impl Store for SqliteStore {
     }
 
     async fn participant(&self, id: Uuid) -> Result<Participant, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, session_id, display_name, role FROM session_participants WHERE id = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {PARTICIPANT_COLUMNS} FROM session_participants WHERE id = ?"
+        ))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?
@@ -261,6 +498,252 @@ impl Store for SqliteStore {
             .ok_or(StoreError::NotFound)?;
         user_from_row(&row)
     }
+
+    async fn create_organisation(&self, name: &str) -> Result<Organisation, StoreError> {
+        let org = Organisation {
+            id: Uuid::new_v4(),
+            name: name.trim().to_owned(),
+        };
+        sqlx::query("INSERT INTO organisations (id, name) VALUES (?, ?)")
+            .bind(org.id.to_string())
+            .bind(&org.name)
+            .execute(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        Ok(org)
+    }
+
+    async fn create_person(&self, new: &NewPerson) -> Result<Person, StoreError> {
+        let person = Person {
+            id: Uuid::new_v4(),
+            name: new.name.as_str().to_owned(),
+            email: new.email.clone(),
+            organisation_id: new.organisation,
+            roles: new.roles.clone(),
+            fields: new.fields.clone(),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO people (id, name, email, organisation_id, fields) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(person.id.to_string())
+        .bind(&person.name)
+        .bind(&person.email)
+        .bind(person.organisation_id.map(|o| o.to_string()))
+        .bind(person.fields.join("|"))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_write_error)?;
+        for role in &person.roles {
+            sqlx::query("INSERT INTO person_roles (person_id, role) VALUES (?, ?)")
+                .bind(person.id.to_string())
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_write_error)?;
+        }
+        tx.commit().await?;
+        Ok(person)
+    }
+
+    async fn person(&self, id: Uuid) -> Result<Person, StoreError> {
+        let row =
+            sqlx::query("SELECT id, name, email, organisation_id, fields FROM people WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        let roles: Vec<String> =
+            sqlx::query_scalar("SELECT role FROM person_roles WHERE person_id = ? ORDER BY role")
+                .bind(id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        let fields: String = row.try_get("fields")?;
+        Ok(Person {
+            id,
+            name: row.try_get("name")?,
+            email: row.try_get("email")?,
+            organisation_id: opt_uuid_col(&row, "organisation_id")?,
+            roles: roles
+                .iter()
+                .filter_map(|r| Role::from_str(r).ok())
+                .collect(),
+            fields: fields
+                .split('|')
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+
+    async fn create_programme(
+        &self,
+        name: &str,
+        min_panel_size: i64,
+        max_panel_size: i64,
+    ) -> Result<Programme, StoreError> {
+        let programme = Programme {
+            id: Uuid::new_v4(),
+            name: name.trim().to_owned(),
+            min_panel_size,
+            max_panel_size,
+        };
+        sqlx::query(
+            "INSERT INTO programmes (id, name, min_panel_size, max_panel_size) VALUES (?, ?, ?, ?)",
+        )
+        .bind(programme.id.to_string())
+        .bind(&programme.name)
+        .bind(min_panel_size)
+        .bind(max_panel_size)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(programme)
+    }
+
+    async fn create_project(&self, new: &NewProject) -> Result<Project, StoreError> {
+        let project = Project {
+            id: Uuid::new_v4(),
+            code: new.code.clone(),
+            title: new.title.clone(),
+            programme_id: new.programme,
+            applicant_id: new.applicant,
+            organisation_id: new.organisation,
+            field: new.field.clone(),
+        };
+        sqlx::query(
+            "INSERT INTO projects (id, code, title, programme_id, applicant_id, organisation_id, field)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(project.id.to_string())
+        .bind(&project.code)
+        .bind(&project.title)
+        .bind(project.programme_id.to_string())
+        .bind(project.applicant_id.to_string())
+        .bind(project.organisation_id.to_string())
+        .bind(&project.field)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(project)
+    }
+
+    async fn declare_conflict(
+        &self,
+        expert: Uuid,
+        target: ConflictTarget,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let (project, organisation) = match target {
+            ConflictTarget::Project(p) => (Some(p.to_string()), None),
+            ConflictTarget::Organisation(o) => (None, Some(o.to_string())),
+        };
+        sqlx::query(
+            "INSERT INTO conflicts_of_interest (id, expert_id, project_id, organisation_id, reason)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(expert.to_string())
+        .bind(project)
+        .bind(organisation)
+        .bind(reason)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn create_room(&self, name: &str) -> Result<Uuid, StoreError> {
+        let id = Uuid::new_v4();
+        sqlx::query("INSERT INTO rooms (id, name) VALUES (?, ?)")
+            .bind(id.to_string())
+            .bind(name.trim())
+            .execute(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        Ok(id)
+    }
+
+    async fn reschedule_session(
+        &self,
+        id: Uuid,
+        starts_at: DateTime<Utc>,
+        duration_minutes: i64,
+    ) -> Result<Session, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET starts_at = ?, duration_minutes = ?, sequence = sequence + 1
+             WHERE id = ? AND cancelled_at IS NULL",
+        )
+        .bind(starts_at.to_rfc3339())
+        .bind(duration_minutes)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_write_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let buffer: i64 = sqlx::query_scalar("SELECT buffer_minutes FROM sessions WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let (from, until) = (
+            starts_at.timestamp(),
+            starts_at.timestamp() + (duration_minutes + buffer) * 60,
+        );
+        let resources: Vec<String> =
+            sqlx::query_scalar("SELECT resource FROM resource_claims WHERE session_id = ?")
+                .bind(id.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+        let claims: Vec<Claim> = resources
+            .into_iter()
+            .map(|resource| Claim {
+                resource,
+                starts_at: from,
+                ends_at: until,
+            })
+            .collect();
+        let moved = sqlx::query(
+            "UPDATE resource_claims SET starts_at = ?, ends_at = ? WHERE session_id = ?",
+        )
+        .bind(from)
+        .bind(until)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = moved {
+            drop(tx);
+            return Err(match trigger_refusal(&e) {
+                Some(_) => self.describe_double_booking(id, &claims).await,
+                None => map_write_error(e),
+            });
+        }
+        tx.commit().await?;
+        self.session(id).await
+    }
+
+    async fn cancel_session(&self, id: Uuid) -> Result<Session, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET cancelled_at = ?, sequence = sequence + 1
+             WHERE id = ? AND cancelled_at IS NULL",
+        )
+        .bind(Utc::now().to_rfc3339())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM resource_claims WHERE session_id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.session(id).await
+    }
 }
 
 #[cfg(test)]
@@ -283,10 +766,12 @@ mod tests {
                 NewParticipant {
                     name: PersonName::parse("秘书").unwrap(),
                     role: Role::Host,
+                    person: None,
                 },
                 NewParticipant {
                     name: PersonName::parse("申请人").unwrap(),
                     role: Role::Applicant,
+                    person: None,
                 },
             ],
         )

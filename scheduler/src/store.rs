@@ -4,7 +4,13 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::{NewSession, Participant, Session};
+use crate::model::{
+    BookingConflict, ConflictTarget, NewPerson, NewProject, Organisation, Person, Programme,
+    Project,
+};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +25,9 @@ pub enum StoreError {
     /// schema mismatch). Details are for the log, not for clients.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The booking breaks a scheduling rule; the database refused it.
+    #[error(transparent)]
+    Booking(#[from] BookingConflict),
     /// The database itself failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -71,4 +80,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Looks up an account by login name.
     async fn user_by_username(&self, username: &str) -> Result<UserRecord, StoreError>;
+
+    /// Creates an organisation (names are unique).
+    async fn create_organisation(&self, name: &str) -> Result<Organisation, StoreError>;
+    /// Creates a person.
+    async fn create_person(&self, person: &NewPerson) -> Result<Person, StoreError>;
+    /// One person.
+    async fn person(&self, id: Uuid) -> Result<Person, StoreError>;
+    /// Creates a programme with its panel-size limits.
+    async fn create_programme(
+        &self,
+        name: &str,
+        min_panel_size: i64,
+        max_panel_size: i64,
+    ) -> Result<Programme, StoreError>;
+    /// Creates a project (codes are unique).
+    async fn create_project(&self, project: &NewProject) -> Result<Project, StoreError>;
+    /// Records that an expert may not judge a project or an organisation's projects.
+    async fn declare_conflict(
+        &self,
+        expert: Uuid,
+        target: ConflictTarget,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+    /// Creates a virtual room (names are unique).
+    async fn create_room(&self, name: &str) -> Result<Uuid, StoreError>;
+
+    /// Moves a session to a new start and length. Participants and room are held for
+    /// the new time under the same rules as a new booking; SEQUENCE goes up by one.
+    async fn reschedule_session(
+        &self,
+        id: Uuid,
+        starts_at: DateTime<Utc>,
+        duration_minutes: i64,
+    ) -> Result<Session, StoreError>;
+    /// Cancels a session: its participants and room are released; SEQUENCE goes up.
+    async fn cancel_session(&self, id: Uuid) -> Result<Session, StoreError>;
 }

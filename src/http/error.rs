@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use scheduler::{DomainError, StoreError};
+use scheduler::{BookingConflict, DomainError, StoreError};
 use serde::Serialize;
 
 use crate::auth::TokenError;
@@ -33,6 +33,10 @@ pub enum ApiError {
     /// The change conflicts with stored data.
     #[error("{0}")]
     Conflict(String),
+    /// A booking rule refused the change (double booking, conflict of interest, panel
+    /// size); the message names the conflict.
+    #[error(transparent)]
+    Booking(BookingConflict),
     /// Anything else; the cause goes to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -68,6 +72,10 @@ impl ApiError {
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_body"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Booking(c @ BookingConflict::PanelSize { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, c.code())
+            }
+            ApiError::Booking(c) => (StatusCode::CONFLICT, c.code()),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -95,6 +103,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound("record"),
             StoreError::Conflict(message) => ApiError::Conflict(message),
+            StoreError::Booking(conflict) => ApiError::Booking(conflict),
             other => ApiError::Internal(other.into()),
         }
     }

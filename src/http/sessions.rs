@@ -37,13 +37,26 @@ struct CreateSessionRequest {
     #[serde(default)]
     time_zone: Option<String>,
     participants: Vec<ParticipantRequest>,
+    /// The project defended (defenses).
+    #[serde(default)]
+    project_id: Option<Uuid>,
+    /// The virtual room.
+    #[serde(default)]
+    room_id: Option<Uuid>,
+    /// Minutes after the end during which participants and room stay held.
+    #[serde(default)]
+    buffer_minutes: i64,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ParticipantRequest {
     name: String,
     role: String,
+    /// The registered person, when known (needed for double-booking and
+    /// conflict-of-interest checks).
+    #[serde(default)]
+    person_id: Option<Uuid>,
 }
 
 impl CreateSessionRequest {
@@ -62,6 +75,7 @@ impl CreateSessionRequest {
                 Ok(NewParticipant {
                     name: PersonName::parse(&p.name)?,
                     role: p.role.parse::<Role>()?,
+                    person: p.person_id,
                 })
             })
             .collect::<Result<Vec<_>, scheduler::DomainError>>()?;
@@ -75,7 +89,8 @@ impl CreateSessionRequest {
             self.duration_minutes,
             parse_time_zone(self.time_zone.as_deref())?,
             participants,
-        )?)
+        )?
+        .with_booking(self.project_id, self.room_id, self.buffer_minutes)?)
     }
 }
 

@@ -1,0 +1,547 @@
+//! One behaviour suite for every `Store` backend: each rule of booking integrity, its
+//! allowed edge cases, and a 100-way concurrent booking race. Runs against SQLite
+//! always and against PostgreSQL when `VIVA_TEST_POSTGRES_URL` names a server
+//! (`scripts/test.sh` starts a throwaway one; under CI the variable is required).
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use scheduler::domain::{NewParticipant, NewSession, PersonName, Role, SessionKind, Title};
+use scheduler::model::{ConflictTarget, NewPerson, NewProject};
+use scheduler::{BookingConflict, PgStore, SqliteStore, Store, StoreError};
+use uuid::Uuid;
+
+struct Backend {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("conformance.db").display());
+    Backend {
+        store: Arc::new(SqliteStore::open(&url).await.unwrap()),
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres() -> Option<Backend> {
+    let Ok(url) = std::env::var("VIVA_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "VIVA_TEST_POSTGRES_URL must be set under CI (scripts/test.sh sets it)"
+        );
+        eprintln!("PostgreSQL conformance skipped: VIVA_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    // A fresh database per test keeps tests independent.
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let name = format!("viva_test_{}", Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let db_url = if let Some((base, query)) = url.split_once('?') {
+        format!("{}/{name}?{query}", base.trim_end_matches("/postgres"))
+    } else {
+        format!("{}/{name}", url.trim_end_matches("/postgres"))
+    };
+    Some(Backend {
+        store: Arc::new(PgStore::open(&db_url).await.unwrap()),
+        _dir: None,
+    })
+}
+
+/// A small institute: two organisations, a programme (panels of 3–5), experts,
+/// applicants with projects, and two rooms.
+struct World {
+    store: Arc<dyn Store>,
+    org_a: Uuid,
+    org_b: Uuid,
+    /// Experts of organisation B.
+    experts: Vec<(Uuid, String)>,
+    /// An expert of organisation A (the applicants' organisation).
+    expert_same_org: (Uuid, String),
+    applicants: Vec<(Uuid, String)>,
+    projects: Vec<Uuid>,
+    trainer: (Uuid, String),
+    host: (Uuid, String),
+    rooms: Vec<Uuid>,
+}
+
+async fn person(store: &Arc<dyn Store>, name: &str, org: Uuid, role: Role) -> (Uuid, String) {
+    let p = store
+        .create_person(&NewPerson {
+            name: PersonName::parse(name).unwrap(),
+            email: Some(format!("{}@example.org", Uuid::new_v4().simple())),
+            organisation: Some(org),
+            roles: vec![role],
+            fields: vec!["农业".into()],
+        })
+        .await
+        .unwrap();
+    (p.id, p.name)
+}
+
+async fn world(store: Arc<dyn Store>) -> World {
+    let org_a = store.create_organisation("甲农业大学").await.unwrap().id;
+    let org_b = store.create_organisation("乙科学院").await.unwrap().id;
+    let programme = store.create_programme("重点研发", 3, 5).await.unwrap().id;
+    let mut experts = Vec::new();
+    for i in 0..6 {
+        experts.push(person(&store, &format!("专家{i}"), org_b, Role::Expert).await);
+    }
+    let expert_same_org = person(&store, "同单位专家", org_a, Role::Expert).await;
+    let mut applicants = Vec::new();
+    let mut projects = Vec::new();
+    for i in 0..3 {
+        let applicant = person(&store, &format!("申请人{i}"), org_a, Role::Applicant).await;
+        let project = store
+            .create_project(&NewProject {
+                code: format!("2026-NY-{i:04}"),
+                title: format!("项目{i}"),
+                programme,
+                applicant: applicant.0,
+                organisation: org_a,
+                field: "农业".into(),
+            })
+            .await
+            .unwrap();
+        applicants.push(applicant);
+        projects.push(project.id);
+    }
+    let trainer = person(&store, "培训讲师", org_b, Role::Trainer).await;
+    let host = person(&store, "秘书", org_b, Role::Host).await;
+    let rooms = vec![
+        store.create_room("第一会议室").await.unwrap(),
+        store.create_room("第二会议室").await.unwrap(),
+    ];
+    World {
+        store,
+        org_a,
+        org_b,
+        experts,
+        expert_same_org,
+        applicants,
+        projects,
+        trainer,
+        host,
+        rooms,
+    }
+}
+
+fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+    format!("2026-12-01T{hour:02}:{minute:02}:00Z")
+        .parse()
+        .unwrap()
+}
+
+fn participant(who: &(Uuid, String), role: Role) -> NewParticipant {
+    NewParticipant {
+        name: PersonName::parse(&who.1).unwrap(),
+        role,
+        person: Some(who.0),
+    }
+}
+
+impl World {
+    /// A defense of project `p` with experts `e` (indices into `experts`).
+    fn defense(
+        &self,
+        p: usize,
+        e: &[usize],
+        start: DateTime<Utc>,
+        minutes: i64,
+        buffer: i64,
+    ) -> NewSession {
+        let mut participants = vec![
+            participant(&self.host, Role::Host),
+            participant(&self.applicants[p], Role::Applicant),
+        ];
+        participants.extend(
+            e.iter()
+                .map(|i| participant(&self.experts[*i], Role::Expert)),
+        );
+        NewSession::parse(
+            Title::parse(&format!("项目{p}答辩")).unwrap(),
+            SessionKind::Defense,
+            start,
+            minutes,
+            chrono_tz::Asia::Shanghai,
+            participants,
+        )
+        .unwrap()
+        .with_booking(Some(self.projects[p]), None, buffer)
+        .unwrap()
+    }
+
+    fn in_room(mut s: NewSession, room: Uuid) -> NewSession {
+        s.room = Some(room);
+        s
+    }
+
+    fn training(&self, start: DateTime<Utc>, minutes: i64) -> NewSession {
+        NewSession::parse(
+            Title::parse("种植技术培训").unwrap(),
+            SessionKind::Training,
+            start,
+            minutes,
+            chrono_tz::Asia::Shanghai,
+            vec![
+                participant(&self.trainer, Role::Trainer),
+                participant(&self.host, Role::Host),
+            ],
+        )
+        .unwrap()
+    }
+}
+
+fn double_booked(result: Result<impl std::fmt::Debug, StoreError>) -> BookingConflict {
+    match result {
+        Err(StoreError::Booking(c @ BookingConflict::DoubleBooked { .. })) => c,
+        other => panic!("expected a double booking refusal, got {other:?}"),
+    }
+}
+
+async fn an_expert_in_two_overlapping_defenses_is_refused_by_name(b: Backend) {
+    let w = world(b.store).await;
+    let (first, _) = w
+        .store
+        .create_session(&w.defense(0, &[0, 1, 2], at(1, 0), 40, 0))
+        .await
+        .unwrap();
+    let refused = double_booked(
+        w.store
+            .create_session(&w.defense(1, &[2, 3, 4], at(1, 30), 40, 0))
+            .await,
+    );
+    let BookingConflict::DoubleBooked {
+        resource,
+        other_session,
+        other_title,
+        ..
+    } = &refused
+    else {
+        unreachable!()
+    };
+    assert_eq!(resource, "专家2");
+    assert_eq!(*other_session, first.id);
+    assert_eq!(other_title, "项目0答辩");
+    assert!(refused.to_string().contains("专家2"), "{refused}");
+    // Nothing of the refused booking was stored.
+    let stored = w.store.sessions_between(at(0, 0), at(23, 0)).await.unwrap();
+    assert_eq!(stored.len(), 1);
+}
+
+async fn back_to_back_defenses_share_experts(b: Backend) {
+    let w = world(b.store).await;
+    w.store
+        .create_session(&w.defense(0, &[0, 1, 2], at(1, 0), 40, 0))
+        .await
+        .unwrap();
+    w.store
+        .create_session(&w.defense(1, &[0, 1, 2], at(1, 40), 40, 0))
+        .await
+        .unwrap();
+}
+
+async fn the_buffer_counts_as_booked_time(b: Backend) {
+    let w = world(b.store).await;
+    w.store
+        .create_session(&w.defense(0, &[0, 1, 2], at(1, 0), 40, 10))
+        .await
+        .unwrap();
+    double_booked(
+        w.store
+            .create_session(&w.defense(1, &[0, 3, 4], at(1, 45), 40, 0))
+            .await,
+    );
+    w.store
+        .create_session(&w.defense(1, &[0, 3, 4], at(1, 50), 40, 0))
+        .await
+        .unwrap();
+}
+
+async fn a_room_cannot_host_two_sessions_at_once(b: Backend) {
+    let w = world(b.store).await;
+    let room = w.rooms[0];
+    w.store
+        .create_session(&World::in_room(
+            w.defense(0, &[0, 1, 2], at(2, 0), 40, 0),
+            room,
+        ))
+        .await
+        .unwrap();
+    let refused = double_booked(
+        w.store
+            .create_session(&World::in_room(
+                w.defense(1, &[3, 4, 5], at(2, 20), 40, 0),
+                room,
+            ))
+            .await,
+    );
+    assert!(refused.to_string().contains("第一会议室"), "{refused}");
+    w.store
+        .create_session(&World::in_room(
+            w.defense(1, &[3, 4, 5], at(2, 20), 40, 0),
+            w.rooms[1],
+        ))
+        .await
+        .unwrap();
+}
+
+async fn an_applicant_cannot_defend_twice_at_once(b: Backend) {
+    let w = world(b.store).await;
+    w.store
+        .create_session(&w.defense(0, &[0, 1, 2], at(3, 0), 40, 0))
+        .await
+        .unwrap();
+    let mut again = w.defense(0, &[3, 4, 5], at(3, 10), 40, 0);
+    again.project = Some(w.projects[0]);
+    let refused = double_booked(w.store.create_session(&again).await);
+    assert!(refused.to_string().contains("申请人0"), "{refused}");
+}
+
+async fn a_trainer_is_held_but_hosts_are_not(b: Backend) {
+    let w = world(b.store).await;
+    w.store
+        .create_session(&w.training(at(4, 0), 60))
+        .await
+        .unwrap();
+    let refused = double_booked(w.store.create_session(&w.training(at(4, 30), 60)).await);
+    assert!(refused.to_string().contains("培训讲师"), "{refused}");
+    // The same host runs an overlapping defense: allowed (secretaries are not held).
+    w.store
+        .create_session(&w.defense(0, &[0, 1, 2], at(4, 15), 40, 0))
+        .await
+        .unwrap();
+}
+
+async fn experts_with_a_conflict_of_interest_are_refused(b: Backend) {
+    let w = world(b.store).await;
+    // Same organisation as the applicant's project.
+    let mut same_org = w.defense(0, &[0, 1], at(5, 0), 40, 0);
+    same_org
+        .participants
+        .push(participant(&w.expert_same_org, Role::Expert));
+    match w.store.create_session(&same_org).await {
+        Err(StoreError::Booking(BookingConflict::ConflictOfInterest { expert, project })) => {
+            assert_eq!(expert, "同单位专家");
+            assert_eq!(project, "2026-NY-0000");
+        }
+        other => panic!("expected a conflict of interest, got {other:?}"),
+    }
+    // Declared conflict with one project.
+    w.store
+        .declare_conflict(
+            w.experts[5].0,
+            ConflictTarget::Project(w.projects[1]),
+            "合作者",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.store
+            .create_session(&w.defense(1, &[0, 1, 5], at(6, 0), 40, 0))
+            .await,
+        Err(StoreError::Booking(
+            BookingConflict::ConflictOfInterest { .. }
+        ))
+    ));
+    // ... which does not extend to other projects.
+    w.store
+        .create_session(&w.defense(2, &[0, 1, 5], at(6, 0), 40, 0))
+        .await
+        .unwrap();
+    // Declared conflict with a whole organisation.
+    w.store
+        .declare_conflict(
+            w.experts[4].0,
+            ConflictTarget::Organisation(w.org_a),
+            "前雇主",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.store
+            .create_session(&w.defense(1, &[2, 3, 4], at(7, 0), 40, 0))
+            .await,
+        Err(StoreError::Booking(
+            BookingConflict::ConflictOfInterest { .. }
+        ))
+    ));
+    let _ = w.org_b;
+    // Nothing of the refused bookings remains.
+    assert_eq!(
+        w.store
+            .sessions_between(at(0, 0), at(23, 0))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn panel_size_follows_the_programme(b: Backend) {
+    let w = world(b.store).await;
+    for (experts, ok) in [
+        (&[0usize, 1][..], false),
+        (&[0, 1, 2][..], true),
+        (&[0, 1, 2, 3, 4, 5][..], false),
+    ] {
+        let result = w
+            .store
+            .create_session(&w.defense(0, experts, at(8, 0), 40, 0))
+            .await;
+        match (ok, result) {
+            (true, Ok(_)) => {}
+            (
+                false,
+                Err(StoreError::Booking(BookingConflict::PanelSize {
+                    experts: n,
+                    min,
+                    max,
+                    ..
+                })),
+            ) => {
+                assert_eq!((n, min, max), (experts.len(), 3, 5));
+            }
+            (ok, other) => panic!("{} experts: expected ok={ok}, got {other:?}", experts.len()),
+        }
+    }
+}
+
+async fn cancelling_releases_everyone_and_raises_the_sequence(b: Backend) {
+    let w = world(b.store).await;
+    let (s, _) = w
+        .store
+        .create_session(&w.defense(0, &[0, 1, 2], at(9, 0), 40, 0))
+        .await
+        .unwrap();
+    assert_eq!(s.sequence, 0);
+    let cancelled = w.store.cancel_session(s.id).await.unwrap();
+    assert!(cancelled.cancelled);
+    assert_eq!(cancelled.sequence, 1);
+    w.store
+        .create_session(&w.defense(1, &[0, 1, 2], at(9, 0), 40, 0))
+        .await
+        .unwrap();
+    assert!(matches!(
+        w.store.cancel_session(s.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn rescheduling_is_checked_like_a_new_booking(b: Backend) {
+    let w = world(b.store).await;
+    let (a, _) = w
+        .store
+        .create_session(&w.defense(0, &[0, 1, 2], at(10, 0), 40, 0))
+        .await
+        .unwrap();
+    let (b2, _) = w
+        .store
+        .create_session(&w.defense(1, &[0, 3, 4], at(11, 0), 40, 0))
+        .await
+        .unwrap();
+    double_booked(w.store.reschedule_session(b2.id, at(10, 20), 40).await);
+    let unchanged = w.store.session(b2.id).await.unwrap();
+    assert_eq!(
+        (unchanged.starts_at, unchanged.sequence),
+        (at(11, 0), 0),
+        "refused move changes nothing"
+    );
+    let moved = w
+        .store
+        .reschedule_session(b2.id, at(10, 40), 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        (moved.starts_at, moved.duration_minutes, moved.sequence),
+        (at(10, 40), 30, 1)
+    );
+    let _ = a;
+}
+
+async fn a_hundred_concurrent_requests_for_one_expert_slot_yield_exactly_one_booking(b: Backend) {
+    let w = Arc::new(world(b.store).await);
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let w = w.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every request wants expert 0 at overlapping times, with other experts.
+            let others = [1 + (i % 5), 1 + ((i + 1) % 5)];
+            let mut s = w.defense(
+                i % 3,
+                &[0, others[0], others[1]],
+                at(12, (i % 20) as u32),
+                40,
+                0,
+            );
+            // Different applicants' projects must not be what collides: give each request
+            // its own applicant-free booking by dropping the applicant.
+            s.participants.retain(|p| p.role != Role::Applicant);
+            w.store.create_session(&s).await
+        }));
+    }
+    let (mut ok, mut conflicts, mut other) = (0, 0, Vec::new());
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Booking(BookingConflict::DoubleBooked { .. })) => conflicts += 1,
+            Err(e) => other.push(e.to_string()),
+        }
+    }
+    assert_eq!(
+        (ok, conflicts, other.len()),
+        (1, 99, 0),
+        "unexpected errors: {other:?}"
+    );
+    assert_eq!(
+        w.store
+            .sessions_between(at(0, 0), at(23, 0))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    if let Some(backend) = super::postgres().await {
+                        super::$test(backend).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    an_expert_in_two_overlapping_defenses_is_refused_by_name,
+    back_to_back_defenses_share_experts,
+    the_buffer_counts_as_booked_time,
+    a_room_cannot_host_two_sessions_at_once,
+    an_applicant_cannot_defend_twice_at_once,
+    a_trainer_is_held_but_hosts_are_not,
+    experts_with_a_conflict_of_interest_are_refused,
+    panel_size_follows_the_programme,
+    cancelling_releases_everyone_and_raises_the_sequence,
+    rescheduling_is_checked_like_a_new_booking,
+    a_hundred_concurrent_requests_for_one_expert_slot_yield_exactly_one_booking,
+);
