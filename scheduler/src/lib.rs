@@ -6,6 +6,7 @@
 //!   valid values.
 //! - [`model`]: organisations, people, programmes, projects, conflicts of interest,
 //!   rooms, and the typed reasons a booking is refused.
+//! - [`planner`]: places a defense day's projects into panels' slots (pure).
 //! - [`store`]: the [`Store`] trait every storage backend implements, and its errors.
 //! - [`sqlite`]: the embedded SQLite backend (the default).
 //! - [`postgres`]: the PostgreSQL backend for larger deployments.
@@ -18,6 +19,7 @@
 
 pub mod domain;
 pub mod model;
+pub mod planner;
 pub mod postgres;
 pub mod sqlite;
 pub mod store;
