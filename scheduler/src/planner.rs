@@ -305,8 +305,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan, PlanError> {
     }
 
     let mut result = Plan::default();
-    for j in 0..input.projects.len() {
-        match state.placed[j] {
+    for (j, placed) in state.placed.iter().enumerate() {
+        match *placed {
             Some((panel, slot)) => result.placements.push(Placement {
                 project: j,
                 panel,
