@@ -4,6 +4,7 @@
 //! - [`domain`]: the types of the booking world (roles, sessions, participants), each
 //!   parsed from raw input at the edge so that the rest of the system only ever sees
 //!   valid values.
+//! - [`ics`]: iCalendar invitations (stable UID, SEQUENCE, CANCEL).
 //! - [`model`]: organisations, people, programmes, projects, conflicts of interest,
 //!   rooms, and the typed reasons a booking is refused.
 //! - [`planner`]: places a defense day's projects into panels' slots (pure).
@@ -18,6 +19,7 @@
 //! This crate knows nothing about media, HTTP or signaling.
 
 pub mod domain;
+pub mod ics;
 pub mod model;
 pub mod planner;
 pub mod postgres;

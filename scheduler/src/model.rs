@@ -193,3 +193,56 @@ pub fn room_resource(id: Uuid) -> String {
 pub fn role_claims_time(role: Role) -> bool {
     matches!(role, Role::Expert | Role::Applicant | Role::Trainer)
 }
+
+/// What a notification tells its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationKind {
+    /// First invitation.
+    Invite,
+    /// The booking changed.
+    Update,
+    /// The booking was cancelled.
+    Cancel,
+}
+
+impl NotificationKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Invite => "invite",
+            NotificationKind::Update => "update",
+            NotificationKind::Cancel => "cancel",
+        }
+    }
+
+    /// Parses the stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "invite" => Some(NotificationKind::Invite),
+            "update" => Some(NotificationKind::Update),
+            "cancel" => Some(NotificationKind::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// A notification sent or logged to one participant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// Id.
+    pub id: Uuid,
+    /// The session.
+    pub session_id: Uuid,
+    /// The recipient.
+    pub participant_id: Uuid,
+    /// Invite, update or cancel.
+    pub kind: NotificationKind,
+    /// The booking's SEQUENCE at the time.
+    pub sequence: i64,
+    /// `email` when sent by SMTP, `log` when only logged.
+    pub channel: String,
+    /// The calendar object.
+    pub ics: String,
+}

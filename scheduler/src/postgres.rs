@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::domain::{NewSession, Participant, Role, Session, SessionKind};
 use crate::model::{
-    BookingConflict, ConflictTarget, NewPerson, NewProject, Organisation, Person, Programme,
-    Project, person_resource, role_claims_time, room_resource,
+    BookingConflict, ConflictTarget, NewPerson, NewProject, Notification, NotificationKind,
+    Organisation, Person, Programme, Project, person_resource, role_claims_time, room_resource,
 };
 use crate::store::{Store, StoreError, UserRecord};
 
@@ -746,5 +746,48 @@ impl Store for PgStore {
             .await?;
         tx.commit().await?;
         self.session(id).await
+    }
+
+    async fn record_notifications(&self, notifications: &[Notification]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for n in notifications {
+            sqlx::query(
+                "INSERT INTO notifications (id, session_id, participant_id, kind, sequence, channel, ics)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(n.id)
+            .bind(n.session_id)
+            .bind(n.participant_id)
+            .bind(n.kind.as_str())
+            .bind(n.sequence as i32)
+            .bind(&n.channel)
+            .bind(&n.ics)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn notifications(&self, session_id: Uuid) -> Result<Vec<Notification>, StoreError> {
+        sqlx::query("SELECT id, session_id, participant_id, kind, sequence, channel, ics FROM notifications WHERE session_id = $1 ORDER BY created_at, id")
+            .bind(session_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(Notification {
+                    id: row.try_get("id")?,
+                    session_id: row.try_get("session_id")?,
+                    participant_id: row.try_get("participant_id")?,
+                    kind: NotificationKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                    sequence: i64::from(row.try_get::<i32, _>("sequence")?),
+                    channel: row.try_get("channel")?,
+                    ics: row.try_get("ics")?,
+                })
+            })
+            .collect()
     }
 }

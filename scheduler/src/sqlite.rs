@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::domain::{NewSession, Participant, Role, Session, SessionKind};
 use crate::model::{
-    BookingConflict, ConflictTarget, NewPerson, NewProject, Organisation, Person, Programme,
-    Project, person_resource, role_claims_time, room_resource,
+    BookingConflict, ConflictTarget, NewPerson, NewProject, Notification, NotificationKind,
+    Organisation, Person, Programme, Project, person_resource, role_claims_time, room_resource,
 };
 use crate::store::{Store, StoreError, UserRecord};
 
@@ -743,6 +743,50 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         self.session(id).await
+    }
+
+    async fn record_notifications(&self, notifications: &[Notification]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for n in notifications {
+            sqlx::query(
+                "INSERT INTO notifications (id, session_id, participant_id, kind, sequence, channel, ics, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(n.id.to_string())
+            .bind(n.session_id.to_string())
+            .bind(n.participant_id.to_string())
+            .bind(n.kind.as_str())
+            .bind(n.sequence)
+            .bind(&n.channel)
+            .bind(&n.ics)
+            .bind(Utc::now().to_rfc3339())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn notifications(&self, session_id: Uuid) -> Result<Vec<Notification>, StoreError> {
+        sqlx::query("SELECT id, session_id, participant_id, kind, sequence, channel, ics FROM notifications WHERE session_id = ? ORDER BY created_at, rowid")
+            .bind(session_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(Notification {
+                    id: uuid_col(row, "id")?,
+                    session_id: uuid_col(row, "session_id")?,
+                    participant_id: uuid_col(row, "participant_id")?,
+                    kind: NotificationKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                    sequence: row.try_get("sequence")?,
+                    channel: row.try_get("channel")?,
+                    ics: row.try_get("ics")?,
+                })
+            })
+            .collect()
     }
 }
 

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{NewSession, Participant, Session};
 use crate::model::{
-    BookingConflict, ConflictTarget, NewPerson, NewProject, Organisation, Person, Programme,
-    Project,
+    BookingConflict, ConflictTarget, NewPerson, NewProject, Notification, Organisation, Person,
+    Programme, Project,
 };
 
 /// Why a storage call failed.
@@ -116,4 +116,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Session, StoreError>;
     /// Cancels a session: its participants and room are released; SEQUENCE goes up.
     async fn cancel_session(&self, id: Uuid) -> Result<Session, StoreError>;
+
+    /// Records notifications (all or none).
+    async fn record_notifications(&self, notifications: &[Notification]) -> Result<(), StoreError>;
+    /// A session's notifications, oldest first.
+    async fn notifications(&self, session_id: Uuid) -> Result<Vec<Notification>, StoreError>;
 }

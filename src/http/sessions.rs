@@ -17,12 +17,22 @@ use super::admin_auth::Admin;
 use super::error::{ApiError, ApiJson};
 use crate::auth::JoinGrant;
 use crate::state::AppState;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use scheduler::model::{Notification, NotificationKind};
 
 /// Routes of this area.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/sessions", post(create_session))
         .route("/api/v1/sessions/{id}", get(show_session))
+        .route("/api/v1/sessions/{id}/reschedule", post(reschedule_session))
+        .route("/api/v1/sessions/{id}/cancel", post(cancel_session))
+        .route(
+            "/api/v1/sessions/{id}/notifications",
+            get(list_notifications),
+        )
+        .route("/j/{token}/invitation.ics", get(own_invitation))
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,7 +111,7 @@ pub struct JoinLink {
     participant_id: Uuid,
     name: String,
     role: Role,
-    url: String,
+    pub(crate) url: String,
     valid_from: DateTime<Utc>,
     valid_until: DateTime<Utc>,
 }
@@ -149,6 +159,7 @@ async fn create_session(
     let new = body.parse()?;
     let (session, participants) = state.store.create_session(&new).await?;
     tracing::info!(session = %session.id, by = %admin.user_id, participants = participants.len(), "session booked");
+    crate::notify::notify(&state, &session, &participants, NotificationKind::Invite).await?;
     let join_links = participants
         .iter()
         .map(|p| issue_join_link(&state, &session, p))
@@ -181,4 +192,117 @@ async fn show_session(
         session,
         join_links,
     }))
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("session"))
+}
+
+async fn load_session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
+    state.store.session(id).await.map_err(|e| match e {
+        scheduler::StoreError::NotFound => ApiError::NotFound("session"),
+        other => other.into(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RescheduleRequest {
+    start: String,
+    duration_minutes: i64,
+}
+
+/// Moves a session. Everyone in it is affected by a new time, so everyone gets an
+/// updated invitation (same UID, higher SEQUENCE).
+async fn reschedule_session(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RescheduleRequest>,
+) -> Result<Json<Session>, ApiError> {
+    let id = parse_id(&id)?;
+    let starts_at = DateTime::parse_from_rfc3339(body.start.trim())
+        .map_err(|_| scheduler::DomainError::Invalid {
+            field: "start",
+            reason: "must be an RFC 3339 time with offset".into(),
+        })?
+        .with_timezone(&Utc);
+    if !(1..=scheduler::domain::MAX_DURATION_MINUTES).contains(&body.duration_minutes) {
+        return Err(scheduler::DomainError::Invalid {
+            field: "durationMinutes",
+            reason: format!(
+                "must be between 1 and {}",
+                scheduler::domain::MAX_DURATION_MINUTES
+            ),
+        }
+        .into());
+    }
+    load_session(&state, id).await?;
+    let session = state
+        .store
+        .reschedule_session(id, starts_at, body.duration_minutes)
+        .await?;
+    tracing::info!(session = %id, by = %admin.user_id, sequence = session.sequence, "session rescheduled");
+    let participants = state.store.participants(id).await?;
+    crate::notify::notify(&state, &session, &participants, NotificationKind::Update).await?;
+    Ok(Json(session))
+}
+
+/// Cancels a session and sends everyone a cancellation.
+async fn cancel_session(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Session>, ApiError> {
+    let id = parse_id(&id)?;
+    load_session(&state, id).await?;
+    let session = state.store.cancel_session(id).await.map_err(|e| match e {
+        scheduler::StoreError::NotFound => {
+            ApiError::Conflict("the session is already cancelled".into())
+        }
+        other => other.into(),
+    })?;
+    tracing::info!(session = %id, by = %admin.user_id, "session cancelled");
+    let participants = state.store.participants(id).await?;
+    crate::notify::notify(&state, &session, &participants, NotificationKind::Cancel).await?;
+    Ok(Json(session))
+}
+
+async fn list_notifications(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Notification>>, ApiError> {
+    let id = parse_id(&id)?;
+    load_session(&state, id).await?;
+    Ok(Json(state.store.notifications(id).await?))
+}
+
+/// A participant downloads their own current invitation with their join link's token.
+async fn own_invitation(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, ApiError> {
+    let grant = state
+        .signer
+        .verify_join(&token, Utc::now())
+        .map_err(|e| ApiError::from_token(&e))?;
+    let participant = state
+        .store
+        .participant(grant.pid)
+        .await
+        .map_err(|_| ApiError::NotFound("invitation"))?;
+    if participant.session_id != grant.sid {
+        return Err(ApiError::NotFound("invitation"));
+    }
+    let session = load_session(&state, grant.sid).await?;
+    let ics = crate::notify::invitation_for(&state, &session, &participant).await;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        ics,
+    )
+        .into_response())
 }

@@ -11,5 +11,6 @@ mod helpers;
 mod join_links;
 mod media_relay;
 mod rtc_client;
+mod scheduling;
 mod sessions;
 mod signaling;
