@@ -36,19 +36,7 @@ impl Application {
             )
         })?;
         let key = signing_key(&config)?;
-        let store: Arc<dyn Store> = if config.database.url.starts_with("postgres") {
-            Arc::new(
-                PgStore::open(&config.database.url)
-                    .await
-                    .with_context(|| "opening the PostgreSQL database")?,
-            )
-        } else {
-            Arc::new(
-                SqliteStore::open(&config.database.url)
-                    .await
-                    .with_context(|| "opening the SQLite database")?,
-            )
-        };
+        let store = open_store(&config.database.url).await?;
         let generated_admin_password = bootstrap_administrator(&*store, &config).await?;
 
         let sfu = Sfu::start(SfuConfig {
@@ -132,6 +120,24 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
     }
+}
+
+/// Opens the configured database: PostgreSQL for `postgres://` URLs, SQLite otherwise.
+/// Migrations are applied.
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(if url.starts_with("postgres") {
+        Arc::new(
+            PgStore::open(url)
+                .await
+                .with_context(|| "opening the PostgreSQL database")?,
+        )
+    } else {
+        Arc::new(
+            SqliteStore::open(url)
+                .await
+                .with_context(|| "opening the SQLite database")?,
+        )
+    })
 }
 
 /// The signing key: configured, or generated once into the data directory.

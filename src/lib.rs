@@ -7,6 +7,7 @@
 //! - [`telemetry`]: logging, and the [`telemetry::Pii`] wrapper for personal data.
 //! - [`auth`]: signed join grants and administrator sign-ins; password hashing.
 //! - [`http`]: one router per area (health, sign-in, sessions, pages), typed errors.
+//! - [`import`]: CSV import shared by `viva import` and the admin upload.
 //! - [`notify`]: per-participant invitations (.ics), recorded and logged.
 //! - [`signaling`]: the WebSocket protocol, presence, and the adapter to the SFU.
 //! - [`state`]: what handlers share.
@@ -18,6 +19,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod notify;
 pub mod signaling;
 pub mod state;

@@ -5,6 +5,7 @@
 //!   parsed from raw input at the edge so that the rest of the system only ever sees
 //!   valid values.
 //! - [`ics`]: iCalendar invitations (stable UID, SEQUENCE, CANCEL).
+//! - [`import`]: CSV (UTF-8 with or without BOM, GBK) parsed and validated, all-or-nothing.
 //! - [`model`]: organisations, people, programmes, projects, conflicts of interest,
 //!   rooms, and the typed reasons a booking is refused.
 //! - [`planner`]: places a defense day's projects into panels' slots (pure).
@@ -20,6 +21,7 @@
 
 pub mod domain;
 pub mod ics;
+pub mod import;
 pub mod model;
 pub mod planner;
 pub mod postgres;

@@ -790,4 +790,87 @@ impl Store for PgStore {
             })
             .collect()
     }
+
+    async fn import_snapshot(&self) -> Result<crate::import::Existing, StoreError> {
+        let mut existing = crate::import::Existing::default();
+        for row in sqlx::query("SELECT id, name FROM organisations")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            existing
+                .organisations
+                .insert(row.try_get("name")?, row.try_get("id")?);
+        }
+        for row in sqlx::query("SELECT id, name FROM programmes")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            existing
+                .programmes
+                .insert(row.try_get("name")?, row.try_get("id")?);
+        }
+        existing.project_codes = sqlx::query_scalar::<_, String>("SELECT code FROM projects")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .collect();
+        for row in
+            sqlx::query("SELECT id, lower(email) AS email FROM people WHERE email IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?
+        {
+            existing
+                .emails
+                .insert(row.try_get("email")?, row.try_get("id")?);
+        }
+        Ok(existing)
+    }
+
+    async fn apply_import(&self, batch: &crate::import::ImportBatch) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (id, name) in &batch.organisations {
+            sqlx::query("INSERT INTO organisations (id, name) VALUES ($1, $2)")
+                .bind(id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_write_error)?;
+        }
+        for p in &batch.people {
+            sqlx::query("INSERT INTO people (id, name, email, organisation_id, fields) VALUES ($1, $2, $3, $4, $5)")
+                .bind(p.id)
+                .bind(p.person.name.as_str())
+                .bind(&p.person.email)
+                .bind(p.person.organisation)
+                .bind(p.person.fields.join("|"))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_write_error)?;
+            for role in &p.person.roles {
+                sqlx::query("INSERT INTO person_roles (person_id, role) VALUES ($1, $2)")
+                    .bind(p.id)
+                    .bind(role.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_write_error)?;
+            }
+        }
+        for project in &batch.projects {
+            sqlx::query(
+                "INSERT INTO projects (id, code, title, programme_id, applicant_id, organisation_id, field) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(Uuid::new_v4())
+            .bind(&project.code)
+            .bind(&project.title)
+            .bind(project.programme)
+            .bind(project.applicant)
+            .bind(project.organisation)
+            .bind(&project.field)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }

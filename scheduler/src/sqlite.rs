@@ -788,6 +788,89 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn import_snapshot(&self) -> Result<crate::import::Existing, StoreError> {
+        let mut existing = crate::import::Existing::default();
+        for row in sqlx::query("SELECT id, name FROM organisations")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            existing
+                .organisations
+                .insert(row.try_get("name")?, uuid_col(&row, "id")?);
+        }
+        for row in sqlx::query("SELECT id, name FROM programmes")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            existing
+                .programmes
+                .insert(row.try_get("name")?, uuid_col(&row, "id")?);
+        }
+        existing.project_codes = sqlx::query_scalar::<_, String>("SELECT code FROM projects")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .collect();
+        for row in
+            sqlx::query("SELECT id, lower(email) AS email FROM people WHERE email IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?
+        {
+            existing
+                .emails
+                .insert(row.try_get("email")?, uuid_col(&row, "id")?);
+        }
+        Ok(existing)
+    }
+
+    async fn apply_import(&self, batch: &crate::import::ImportBatch) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (id, name) in &batch.organisations {
+            sqlx::query("INSERT INTO organisations (id, name) VALUES (?, ?)")
+                .bind(id.to_string())
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_write_error)?;
+        }
+        for p in &batch.people {
+            sqlx::query("INSERT INTO people (id, name, email, organisation_id, fields) VALUES (?, ?, ?, ?, ?)")
+                .bind(p.id.to_string())
+                .bind(p.person.name.as_str())
+                .bind(&p.person.email)
+                .bind(p.person.organisation.map(|v| v.to_string()))
+                .bind(p.person.fields.join("|"))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_write_error)?;
+            for role in &p.person.roles {
+                sqlx::query("INSERT INTO person_roles (person_id, role) VALUES (?, ?)")
+                    .bind(p.id.to_string())
+                    .bind(role.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_write_error)?;
+            }
+        }
+        for project in &batch.projects {
+            sqlx::query(
+                "INSERT INTO projects (id, code, title, programme_id, applicant_id, organisation_id, field) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(Uuid::new_v4().to_string())
+            .bind(&project.code)
+            .bind(&project.title)
+            .bind(project.programme.to_string())
+            .bind(project.applicant.to_string())
+            .bind(project.organisation.to_string())
+            .bind(&project.field)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

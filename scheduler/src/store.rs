@@ -121,4 +121,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn record_notifications(&self, notifications: &[Notification]) -> Result<(), StoreError>;
     /// A session's notifications, oldest first.
     async fn notifications(&self, session_id: Uuid) -> Result<Vec<Notification>, StoreError>;
+
+    /// What an import must not duplicate and may refer to.
+    async fn import_snapshot(&self) -> Result<crate::import::Existing, StoreError>;
+    /// Applies a validated import in one transaction: everything or nothing.
+    async fn apply_import(&self, batch: &crate::import::ImportBatch) -> Result<(), StoreError>;
 }

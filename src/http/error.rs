@@ -37,6 +37,9 @@ pub enum ApiError {
     /// size); the message names the conflict.
     #[error(transparent)]
     Booking(BookingConflict),
+    /// Rows of an uploaded file are wrong; each is listed with its line.
+    #[error("{} row(s) cannot be imported; nothing was imported", .0.len())]
+    InvalidRows(Vec<scheduler::import::RowError>),
     /// Anything else; the cause goes to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -46,6 +49,8 @@ pub enum ApiError {
 struct ErrorBody<'a> {
     code: &'a str,
     message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows: Option<&'a [scheduler::import::RowError]>,
 }
 
 impl ApiError {
@@ -76,6 +81,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, c.code())
             }
             ApiError::Booking(c) => (StatusCode::CONFLICT, c.code()),
+            ApiError::InvalidRows(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rows"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -87,11 +93,16 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = ?cause, "request failed");
         }
+        let rows = match &self {
+            ApiError::InvalidRows(rows) => Some(rows.as_slice()),
+            _ => None,
+        };
         (
             status,
             Json(ErrorBody {
                 code,
                 message: self.to_string(),
+                rows,
             }),
         )
             .into_response()

@@ -4,6 +4,7 @@
 pub mod admin_auth;
 pub mod error;
 pub mod health;
+pub mod import;
 pub mod pages;
 pub mod sessions;
 
@@ -27,6 +28,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::signaling::ws::router())
         .merge(pages::router(&state))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // Added after the 1 MiB limit so uploads get their own, larger one.
+        .merge(import::router())
         .layer(
             // Spans name the route pattern, never the concrete URI: join tokens live
             // in paths and query strings and must not reach the logs.

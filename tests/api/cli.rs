@@ -101,3 +101,62 @@ fn free_tcp_port() -> u16 {
         .unwrap()
         .port()
 }
+
+fn viva_import(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_viva"))
+        .arg("import")
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "VIVA_DATABASE__URL",
+            format!("sqlite://{}", dir.join("viva.db").display()),
+        )
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn viva_import_reads_gbk_and_refuses_a_file_with_any_bad_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gbk, _, _) = encoding_rs::GBK.encode("单位名称\n甲农业大学\n乙科学院\n");
+    std::fs::write(dir.path().join("orgs.csv"), &gbk).unwrap();
+    let out = viva_import(dir.path(), &["organisations", "orgs.csv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 organisation(s)"));
+
+    let experts = "\u{feff}姓名,邮箱,工作单位,专业领域\n张三,zhang@example.org,甲农业大学,作物\n李四,not-an-email,丙大学,果树\n";
+    std::fs::write(dir.path().join("experts.csv"), experts).unwrap();
+    let out = viva_import(dir.path(), &["experts", "experts.csv"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 3:") && stderr.contains("not-an-email"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("unknown organisation \"丙大学\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+
+    // The good row was not imported either: fixing the file imports both rows.
+    let fixed = experts.replace("not-an-email,丙大学", "li@example.org,乙科学院");
+    std::fs::write(dir.path().join("experts.csv"), fixed).unwrap();
+    let out = viva_import(dir.path(), &["experts", "experts.csv", "--dry-run"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 people"),
+        "{out:?}"
+    );
+    let out = viva_import(dir.path(), &["experts", "experts.csv"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Imported: 0 organisation(s), 2 people"),
+        "{out:?}"
+    );
+    // Importing the same file again finds the e-mails registered.
+    let out = viva_import(dir.path(), &["experts", "experts.csv"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already registered"));
+}

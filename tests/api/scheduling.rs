@@ -346,3 +346,69 @@ async fn a_participant_downloads_their_own_invitation_with_their_link() {
     let forged = format!("{}/j/v1.e30.AAAA/invitation.ics", app.base);
     assert_eq!(app.http.get(forged).send().await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn uploads_are_all_or_nothing_and_list_bad_rows() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let url = format!("{}/api/v1/import/organisations", app.base);
+    let unauthenticated = app
+        .http
+        .post(&url)
+        .body("单位名称\n甲\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+
+    let res = app
+        .http
+        .post(&url)
+        .bearer_auth(&token)
+        .body("单位名称\n甲大学\n乙大学\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let summary: Value = res.json().await.unwrap();
+    assert_eq!(summary["organisations"], 2);
+
+    let res = app
+        .http
+        .post(format!("{}/api/v1/import/experts", app.base))
+        .bearer_auth(&token)
+        .body("姓名,邮箱,工作单位,专业领域\n张三,zhang@example.org,甲大学,作物\n,bad,丁大学,\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["code"], "invalid_rows");
+    let rows = err["rows"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["line"] == 3), "{err}");
+    assert!(
+        rows.len() >= 3,
+        "name, e-mail and organisation are each reported: {err}"
+    );
+    let snapshot = app.state.store.import_snapshot().await.unwrap();
+    assert!(snapshot.emails.is_empty(), "nothing imported");
+
+    let missing = app
+        .http
+        .post(format!("{}/api/v1/import/experts", app.base))
+        .bearer_auth(&token)
+        .body(vec![0x80u8, 0xff, 0x81, 0xfe])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 422);
+    let unknown_kind = app
+        .http
+        .post(format!("{}/api/v1/import/spaceships", app.base))
+        .bearer_auth(&token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_kind.status(), 404);
+}
