@@ -246,3 +246,26 @@ pub struct Notification {
     /// The calendar object.
     pub ics: String,
 }
+
+/// An expert panel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Panel {
+    /// Id.
+    pub id: Uuid,
+    /// Name, unique.
+    pub name: String,
+    /// The chair (one of the members).
+    pub chair_id: Option<Uuid>,
+    /// Member experts.
+    pub members: Vec<Uuid>,
+}
+
+/// A virtual room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Room {
+    /// Id.
+    pub id: Uuid,
+    /// Name, unique.
+    pub name: String,
+}

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use crate::domain::{NewSession, Participant, Role, Session, SessionKind};
 use crate::model::{
     BookingConflict, ConflictTarget, NewPerson, NewProject, Notification, NotificationKind,
-    Organisation, Person, Programme, Project, person_resource, role_claims_time, room_resource,
+    Organisation, Panel, Person, Programme, Project, Room, person_resource, role_claims_time,
+    room_resource,
 };
 use crate::store::{Store, StoreError, UserRecord};
 
@@ -82,6 +83,13 @@ fn map_write_error(e: sqlx::Error) -> StoreError {
         && (db.is_unique_violation() || db.is_check_violation())
     {
         return StoreError::Conflict(db.message().to_owned());
+    }
+    if let sqlx::Error::Database(db) = &e
+        && db.is_foreign_key_violation()
+    {
+        return StoreError::UnknownReference(
+            "an id in the request names nothing that exists".to_owned(),
+        );
     }
     StoreError::Database(e)
 }
@@ -872,5 +880,196 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn organisations(&self) -> Result<Vec<Organisation>, StoreError> {
+        sqlx::query("SELECT id, name FROM organisations ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Organisation {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn people(&self) -> Result<Vec<Person>, StoreError> {
+        let mut roles: std::collections::HashMap<Uuid, Vec<Role>> =
+            std::collections::HashMap::new();
+        for row in sqlx::query("SELECT person_id, role FROM person_roles ORDER BY role")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let role: String = row.try_get("role")?;
+            if let Ok(role) = Role::from_str(&role) {
+                roles
+                    .entry(row.try_get("person_id")?)
+                    .or_default()
+                    .push(role);
+            }
+        }
+        sqlx::query("SELECT id, name, email, organisation_id, fields FROM people ORDER BY name, id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let id = row.try_get("id")?;
+                let fields: String = row.try_get("fields")?;
+                Ok(Person {
+                    id,
+                    name: row.try_get("name")?,
+                    email: row.try_get("email")?,
+                    organisation_id: row.try_get("organisation_id")?,
+                    roles: roles.remove(&id).unwrap_or_default(),
+                    fields: fields
+                        .split('|')
+                        .filter(|f| !f.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    async fn programmes(&self) -> Result<Vec<Programme>, StoreError> {
+        sqlx::query("SELECT id, name, min_panel_size, max_panel_size FROM programmes ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Programme {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    min_panel_size: i64::from(row.try_get::<i32, _>("min_panel_size")?),
+                    max_panel_size: i64::from(row.try_get::<i32, _>("max_panel_size")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn projects(&self) -> Result<Vec<Project>, StoreError> {
+        sqlx::query(
+            "SELECT id, code, title, programme_id, applicant_id, organisation_id, field FROM projects ORDER BY code",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Project {
+                id: row.try_get("id")?,
+                code: row.try_get("code")?,
+                title: row.try_get("title")?,
+                programme_id: row.try_get("programme_id")?,
+                applicant_id: row.try_get("applicant_id")?,
+                organisation_id: row.try_get("organisation_id")?,
+                field: row.try_get("field")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
+        sqlx::query("SELECT id, name FROM rooms ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Room {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_panel(
+        &self,
+        name: &str,
+        chair: Option<Uuid>,
+        members: &[Uuid],
+    ) -> Result<Panel, StoreError> {
+        if let Some(chair) = chair
+            && !members.contains(&chair)
+        {
+            return Err(StoreError::Conflict(
+                "the chair must be a member of the panel".into(),
+            ));
+        }
+        let panel = Panel {
+            id: Uuid::new_v4(),
+            name: name.trim().to_owned(),
+            chair_id: chair,
+            members: members.to_vec(),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO panels (id, name, chair_id) VALUES ($1, $2, $3)")
+            .bind(panel.id)
+            .bind(&panel.name)
+            .bind(panel.chair_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        for member in members {
+            sqlx::query("INSERT INTO panel_members (panel_id, person_id) VALUES ($1, $2)")
+                .bind(panel.id)
+                .bind(*member)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_write_error)?;
+        }
+        tx.commit().await?;
+        Ok(panel)
+    }
+
+    async fn panels(&self) -> Result<Vec<Panel>, StoreError> {
+        let mut members: std::collections::HashMap<Uuid, Vec<Uuid>> =
+            std::collections::HashMap::new();
+        for row in sqlx::query("SELECT panel_id, person_id FROM panel_members")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            members
+                .entry(row.try_get("panel_id")?)
+                .or_default()
+                .push(row.try_get("person_id")?);
+        }
+        sqlx::query("SELECT id, name, chair_id FROM panels ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let id = row.try_get("id")?;
+                let mut m = members.remove(&id).unwrap_or_default();
+                m.sort();
+                Ok(Panel {
+                    id,
+                    name: row.try_get("name")?,
+                    chair_id: row.try_get("chair_id")?,
+                    members: m,
+                })
+            })
+            .collect()
+    }
+
+    async fn conflicts(&self) -> Result<Vec<(Uuid, ConflictTarget)>, StoreError> {
+        sqlx::query("SELECT expert_id, project_id, organisation_id FROM conflicts_of_interest")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let expert = row.try_get("expert_id")?;
+                let project: Option<Uuid> = row.try_get("project_id")?;
+                let organisation: Option<Uuid> = row.try_get("organisation_id")?;
+                let target = match (project, organisation) {
+                    (Some(p), _) => ConflictTarget::Project(p),
+                    (None, Some(o)) => ConflictTarget::Organisation(o),
+                    (None, None) => return Err(corrupt("conflicts_of_interest", "no target")),
+                };
+                Ok((expert, target))
+            })
+            .collect()
     }
 }

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{NewSession, Participant, Session};
 use crate::model::{
-    BookingConflict, ConflictTarget, NewPerson, NewProject, Notification, Organisation, Person,
-    Programme, Project,
+    BookingConflict, ConflictTarget, NewPerson, NewProject, Notification, Organisation, Panel,
+    Person, Programme, Project, Room,
 };
 
 /// Why a storage call failed.
@@ -18,6 +18,9 @@ pub enum StoreError {
     /// A uniqueness or integrity rule of the database refused the change.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A referenced row (organisation, person, programme…) does not exist.
+    #[error("unknown reference: {0}")]
+    UnknownReference(String),
     /// The row was not found.
     #[error("not found")]
     NotFound,
@@ -121,6 +124,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn record_notifications(&self, notifications: &[Notification]) -> Result<(), StoreError>;
     /// A session's notifications, oldest first.
     async fn notifications(&self, session_id: Uuid) -> Result<Vec<Notification>, StoreError>;
+
+    /// Every organisation, by name.
+    async fn organisations(&self) -> Result<Vec<Organisation>, StoreError>;
+    /// Every person, by name.
+    async fn people(&self) -> Result<Vec<Person>, StoreError>;
+    /// Every programme, by name.
+    async fn programmes(&self) -> Result<Vec<Programme>, StoreError>;
+    /// Every project, by code.
+    async fn projects(&self) -> Result<Vec<Project>, StoreError>;
+    /// Every room, by name.
+    async fn rooms(&self) -> Result<Vec<Room>, StoreError>;
+    /// Creates a panel of experts (the chair must be a member).
+    async fn create_panel(
+        &self,
+        name: &str,
+        chair: Option<Uuid>,
+        members: &[Uuid],
+    ) -> Result<Panel, StoreError>;
+    /// Every panel, by name.
+    async fn panels(&self) -> Result<Vec<Panel>, StoreError>;
+    /// Declared conflicts of interest: (expert, target).
+    async fn conflicts(&self) -> Result<Vec<(Uuid, ConflictTarget)>, StoreError>;
 
     /// What an import must not duplicate and may refer to.
     async fn import_snapshot(&self) -> Result<crate::import::Existing, StoreError>;

@@ -115,6 +115,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound("record"),
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Booking(conflict) => ApiError::Booking(conflict),
+            StoreError::UnknownReference(what) => ApiError::Validation(DomainError::Invalid {
+                field: "id",
+                reason: what,
+            }),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -2,10 +2,12 @@
 //! into domain types, call the domain, and map the result; they hold no rules.
 
 pub mod admin_auth;
+pub mod directory;
 pub mod error;
 pub mod health;
 pub mod import;
 pub mod pages;
+pub mod planning;
 pub mod sessions;
 
 use axum::Router;
@@ -25,6 +27,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(admin_auth::router())
         .merge(sessions::router())
+        .merge(directory::router())
+        .merge(planning::router())
         .merge(crate::signaling::ws::router())
         .merge(pages::router(&state))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -10,6 +10,7 @@ mod cli;
 mod helpers;
 mod join_links;
 mod media_relay;
+mod planning;
 mod rtc_client;
 mod scheduling;
 mod sessions;

@@ -1,0 +1,167 @@
+//! The directory API and defense-day planning end to end: the world is created through
+//! the API, the planner respects conflicts of interest and applicants with two
+//! projects, booking writes sessions, and planning the same day again is refused by
+//! the database instead of double-booking.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+async fn create(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let res = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 201, "{path}: {body}");
+    body
+}
+
+#[tokio::test]
+async fn a_defense_day_is_planned_booked_and_never_double_booked() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let uni = create(
+        &app,
+        &token,
+        "/api/v1/organisations",
+        json!({"name": "甲农业大学"}),
+    )
+    .await["id"]
+        .clone();
+    let academy = create(
+        &app,
+        &token,
+        "/api/v1/organisations",
+        json!({"name": "乙科学院"}),
+    )
+    .await["id"]
+        .clone();
+    let programme = create(
+        &app,
+        &token,
+        "/api/v1/programmes",
+        json!({"name": "重点研发", "minPanelSize": 3, "maxPanelSize": 5}),
+    )
+    .await["id"]
+        .clone();
+    let mut experts = Vec::new();
+    for (i, org) in [&academy, &academy, &academy, &academy, &academy, &uni]
+        .iter()
+        .enumerate()
+    {
+        let e = create(&app, &token, "/api/v1/people", json!({"name": format!("专家{i}"), "email": format!("e{i}@example.org"), "organisationId": org, "roles": ["expert"], "fields": ["农业"]})).await;
+        experts.push(e["id"].clone());
+    }
+    // Panel A includes expert 5, who belongs to the applicants' university.
+    let panel_a = create(&app, &token, "/api/v1/panels", json!({"name": "第一组", "chairId": experts[0], "memberIds": [experts[0], experts[1], experts[5]]})).await["id"].clone();
+    let panel_b = create(
+        &app,
+        &token,
+        "/api/v1/panels",
+        json!({"name": "第二组", "memberIds": [experts[2], experts[3], experts[4]]}),
+    )
+    .await["id"]
+        .clone();
+    let applicant = create(&app, &token, "/api/v1/people", json!({"name": "王申请", "email": "wang@example.org", "organisationId": uni, "roles": ["applicant"]})).await["id"].clone();
+    let mut projects = Vec::new();
+    for i in 0..2 {
+        let p = create(&app, &token, "/api/v1/projects", json!({"code": format!("NY-{i}"), "title": format!("项目{i}"), "programmeId": programme, "applicantId": applicant, "organisationId": uni, "field": "农业"})).await;
+        projects.push(p["id"].clone());
+    }
+    let listed: Value = app
+        .http
+        .get(format!("{}/api/v1/panels", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    let request = json!({
+        "date": "2026-12-01", "timeZone": "Asia/Shanghai", "dayStart": "09:00",
+        "agenda": {"presentationMinutes": 15, "qaMinutes": 15, "deliberationMinutes": 10, "bufferMinutes": 5},
+        "slots": 4, "panelIds": [panel_a, panel_b], "projectIds": projects,
+        "book": true, "hostName": "秘书"
+    });
+    let res = app
+        .http
+        .post(format!("{}/api/v1/plan", app.base))
+        .bearer_auth(&token)
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let plan: Value = res.json().await.unwrap();
+    let placed = plan["placed"].as_array().unwrap();
+    assert_eq!(placed.len(), 2, "{plan}");
+    // Panel A has a conflict of interest with the university's projects.
+    assert!(placed.iter().all(|p| p["panelId"] == panel_b), "{plan}");
+    // One applicant, two projects: two different slots.
+    assert_ne!(placed[0]["slot"], placed[1]["slot"]);
+    assert_eq!(
+        placed[0]["startsAt"].as_str().unwrap(),
+        "2026-12-01T01:00:00Z",
+        "09:00 Shanghai"
+    );
+    assert!(placed.iter().all(|p| p["sessionId"].is_string()), "{plan}");
+
+    // Planning the same day again cannot double-book: the database refuses each one.
+    let again: Value = app
+        .http
+        .post(format!("{}/api/v1/plan", app.base))
+        .bearer_auth(&token)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again = again["placed"].as_array().unwrap();
+    assert!(
+        again.iter().all(|p| p["sessionId"].is_null()
+            && p["refused"].as_str().unwrap().contains("already booked")),
+        "{again:?}"
+    );
+
+    // Bad references and values are clear 422s, not server errors.
+    let bad = app.http.post(format!("{}/api/v1/projects", app.base)).bearer_auth(&token)
+        .json(&json!({"code": "NY-X", "title": "x", "programmeId": programme, "applicantId": applicant, "organisationId": "00000000-0000-0000-0000-000000000000"}))
+        .send().await.unwrap();
+    assert_eq!(bad.status(), 422);
+    let bad = app
+        .http
+        .post(format!("{}/api/v1/panels", app.base))
+        .bearer_auth(&token)
+        .json(&json!({"name": "第三组", "chairId": experts[2], "memberIds": [experts[0]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let dup = app
+        .http
+        .post(format!("{}/api/v1/organisations", app.base))
+        .bearer_auth(&token)
+        .json(&json!({"name": "甲农业大学"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dup.status(), 409);
+    let anonymous = app
+        .http
+        .get(format!("{}/api/v1/people", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
