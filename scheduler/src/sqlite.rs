@@ -887,7 +887,7 @@ impl Store for SqliteStore {
             .iter()
             .map(|row| {
                 Ok(Organisation {
-                    id: uuid_col(&row, "id")?,
+                    id: uuid_col(row, "id")?,
                     name: row.try_get("name")?,
                 })
             })
@@ -914,13 +914,13 @@ impl Store for SqliteStore {
             .await?
             .iter()
             .map(|row| {
-                let id = uuid_col(&row, "id")?;
+                let id = uuid_col(row, "id")?;
                 let fields: String = row.try_get("fields")?;
                 Ok(Person {
                     id,
                     name: row.try_get("name")?,
                     email: row.try_get("email")?,
-                    organisation_id: opt_uuid_col(&row, "organisation_id")?,
+                    organisation_id: opt_uuid_col(row, "organisation_id")?,
                     roles: roles.remove(&id).unwrap_or_default(),
                     fields: fields
                         .split('|')
@@ -939,7 +939,7 @@ impl Store for SqliteStore {
             .iter()
             .map(|row| {
                 Ok(Programme {
-                    id: uuid_col(&row, "id")?,
+                    id: uuid_col(row, "id")?,
                     name: row.try_get("name")?,
                     min_panel_size: row.try_get("min_panel_size")?,
                     max_panel_size: row.try_get("max_panel_size")?,
@@ -957,12 +957,12 @@ impl Store for SqliteStore {
         .iter()
         .map(|row| {
             Ok(Project {
-                id: uuid_col(&row, "id")?,
+                id: uuid_col(row, "id")?,
                 code: row.try_get("code")?,
                 title: row.try_get("title")?,
-                programme_id: uuid_col(&row, "programme_id")?,
-                applicant_id: uuid_col(&row, "applicant_id")?,
-                organisation_id: uuid_col(&row, "organisation_id")?,
+                programme_id: uuid_col(row, "programme_id")?,
+                applicant_id: uuid_col(row, "applicant_id")?,
+                organisation_id: uuid_col(row, "organisation_id")?,
                 field: row.try_get("field")?,
             })
         })
@@ -976,7 +976,7 @@ impl Store for SqliteStore {
             .iter()
             .map(|row| {
                 Ok(Room {
-                    id: uuid_col(&row, "id")?,
+                    id: uuid_col(row, "id")?,
                     name: row.try_get("name")?,
                 })
             })
@@ -1039,13 +1039,13 @@ impl Store for SqliteStore {
             .await?
             .iter()
             .map(|row| {
-                let id = uuid_col(&row, "id")?;
+                let id = uuid_col(row, "id")?;
                 let mut m = members.remove(&id).unwrap_or_default();
                 m.sort();
                 Ok(Panel {
                     id,
                     name: row.try_get("name")?,
-                    chair_id: opt_uuid_col(&row, "chair_id")?,
+                    chair_id: opt_uuid_col(row, "chair_id")?,
                     members: m,
                 })
             })
@@ -1058,9 +1058,9 @@ impl Store for SqliteStore {
             .await?
             .iter()
             .map(|row| {
-                let expert = uuid_col(&row, "expert_id")?;
-                let project: Option<Uuid> = opt_uuid_col(&row, "project_id")?;
-                let organisation: Option<Uuid> = opt_uuid_col(&row, "organisation_id")?;
+                let expert = uuid_col(row, "expert_id")?;
+                let project: Option<Uuid> = opt_uuid_col(row, "project_id")?;
+                let organisation: Option<Uuid> = opt_uuid_col(row, "organisation_id")?;
                 let target = match (project, organisation) {
                     (Some(p), _) => ConflictTarget::Project(p),
                     (None, Some(o)) => ConflictTarget::Organisation(o),
