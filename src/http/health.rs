@@ -9,7 +9,9 @@ use crate::state::AppState;
 
 /// Routes of this area.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/openapi.json", get(openapi))
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -29,4 +31,14 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
         },
         "version": env!("CARGO_PKG_VERSION"),
     }))
+}
+
+/// The API's OpenAPI 3.1 document (`docs/openapi.json`, compiled in).
+const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }

@@ -208,3 +208,46 @@ async fn malformed_and_invalid_bookings_get_clear_errors_and_store_nothing() {
         .unwrap();
     assert!(stored.is_empty(), "nothing was partially stored");
 }
+
+/// Every route the server registers is described in the OpenAPI document, with the
+/// same methods. Routes are read from the source, so a new route without
+/// documentation fails here.
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .http
+        .get(format!("{}/api/v1/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let root = crate::helpers::repo_root();
+    let mut routes = Vec::new();
+    for dir in ["src/http", "src/signaling"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for chunk in source.split(".route(\"").skip(1) {
+                let path = chunk.split('"').next().unwrap().to_owned();
+                let rest = &chunk[..chunk.find(".route(").unwrap_or(chunk.len()).min(200)];
+                for method in ["get", "post"] {
+                    if rest.contains(&format!("{method}(")) {
+                        routes.push((path.clone(), method));
+                    }
+                }
+            }
+        }
+    }
+    assert!(routes.len() >= 20, "found {routes:?}");
+    for (path, method) in routes {
+        let described = paths.get(&path).and_then(|p| p.get(method));
+        assert!(
+            described.is_some(),
+            "{method} {path} is not in docs/openapi.json"
+        );
+    }
+}
