@@ -24,7 +24,7 @@ use scheduler::model::{Notification, NotificationKind};
 /// Routes of this area.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/sessions", post(create_session))
+        .route("/api/v1/sessions", post(create_session).get(list_sessions))
         .route("/api/v1/sessions/{id}", get(show_session))
         .route("/api/v1/sessions/{id}/reschedule", post(reschedule_session))
         .route("/api/v1/sessions/{id}/cancel", post(cancel_session))
@@ -305,4 +305,52 @@ async fn own_invitation(
         ics,
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Range {
+    from: String,
+    to: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionWithPeople {
+    #[serde(flatten)]
+    session: Session,
+    participants: Vec<Participant>,
+}
+
+/// Sessions starting in `[from, to)` (RFC 3339), with their participants, for the day
+/// timeline.
+async fn list_sessions(
+    _admin: Admin,
+    State(state): State<AppState>,
+    axum::extract::Query(range): axum::extract::Query<Range>,
+) -> Result<Json<Vec<SessionWithPeople>>, ApiError> {
+    let parse = |field: &'static str, raw: &str| {
+        DateTime::parse_from_rfc3339(raw.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| scheduler::DomainError::Invalid {
+                field,
+                reason: "must be an RFC 3339 time with offset".into(),
+            })
+    };
+    let (from, to) = (parse("from", &range.from)?, parse("to", &range.to)?);
+    if to <= from || to - from > Duration::days(31) {
+        return Err(scheduler::DomainError::Invalid {
+            field: "to",
+            reason: "must be after from, at most 31 days later".into(),
+        }
+        .into());
+    }
+    let mut out = Vec::new();
+    for session in state.store.sessions_between(from, to).await? {
+        let participants = state.store.participants(session.id).await?;
+        out.push(SessionWithPeople {
+            session,
+            participants,
+        });
+    }
+    Ok(Json(out))
 }

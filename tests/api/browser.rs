@@ -27,6 +27,102 @@ fn require_browser_tooling() {
     );
 }
 
+async fn run_scenario(script: &str, args: &[String]) -> Value {
+    let child = tokio::process::Command::new("node")
+        .arg(repo_root().join("tests/browser").join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("browser scenario finishes within 90 s")
+        .expect("browser scenario output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    serde_json::from_str(stdout.lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|_| panic!("no result line; stdout: {stdout}\nstderr: {stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_pages_import_plan_book_and_refuse_a_clash() {
+    use serde_json::json;
+    require_browser_tooling();
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let post = async |path: &str, body: Value| -> Value {
+        let res = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{path}");
+        res.json().await.unwrap()
+    };
+    let uni = post("/api/v1/organisations", json!({"name": "甲农业大学"})).await["id"].clone();
+    let academy = post("/api/v1/organisations", json!({"name": "乙科学院"})).await["id"].clone();
+    let programme = post(
+        "/api/v1/programmes",
+        json!({"name": "重点研发", "minPanelSize": 3, "maxPanelSize": 5}),
+    )
+    .await["id"]
+        .clone();
+    let mut members = Vec::new();
+    for i in 0..3 {
+        members.push(
+            post(
+                "/api/v1/people",
+                json!({"name": format!("专家{i}"), "organisationId": academy, "roles": ["expert"]}),
+            )
+            .await["id"]
+                .clone(),
+        );
+    }
+    post(
+        "/api/v1/panels",
+        json!({"name": "第一组", "memberIds": members}),
+    )
+    .await;
+    let applicant = post(
+        "/api/v1/people",
+        json!({"name": "王申请", "organisationId": uni, "roles": ["applicant"]}),
+    )
+    .await["id"]
+        .clone();
+    for i in 0..2 {
+        post("/api/v1/projects", json!({"code": format!("NY-{i}"), "title": format!("项目{i}"), "programmeId": programme, "applicantId": applicant, "organisationId": uni})).await;
+    }
+    let result = run_scenario(
+        "admin.mjs",
+        &[app.base.clone(), crate::helpers::ADMIN_PASSWORD.to_owned()],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result}");
+    let errors = result["importErrors"].as_array().unwrap();
+    assert!(
+        errors
+            .iter()
+            .all(|row| row.as_str().unwrap().starts_with('3')),
+        "bad rows are on line 3: {result}"
+    );
+    assert!(
+        app.state
+            .store
+            .import_snapshot()
+            .await
+            .unwrap()
+            .emails
+            .is_empty(),
+        "nothing imported"
+    );
+    assert_eq!(result["timeline"], json!(["NY-0", "NY-1"]), "{result}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_chromium_participants_see_and_hear_each_other() {
     require_browser_tooling();

@@ -1,5 +1,8 @@
-// The admin page (/): sign in, book a session, get the personal join links.
+// The administrator's pages (/): sign in, then tabs for booking, people, panels,
+// projects, CSV import (with its error report) and the defense-day planner/timeline.
+// Every action goes through the REST API; the server checks every rule.
 
+import { h } from "./dom.js";
 import { languageToggle, roleName, t } from "./i18n.js";
 
 const app = document.getElementById("app")!;
@@ -7,80 +10,130 @@ languageToggle(document.getElementById("toolbar")!);
 document.title = t("adminTitle");
 document.getElementById("heading")!.textContent = t("adminTitle");
 
-function field(label: string, input: HTMLElement): HTMLLabelElement {
-  const el = document.createElement("label");
-  el.append(label, input);
-  return el;
+let token = sessionStorage.getItem("viva.adminToken") ?? "";
+
+interface Reply {
+  ok: boolean;
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
-function input(name: string, type = "text", value = ""): HTMLInputElement {
-  const el = document.createElement("input");
-  el.name = name;
-  el.type = type;
-  el.value = value;
-  el.required = true;
-  return el;
-}
-
-async function api(path: string, body: unknown, token?: string): Promise<Response> {
-  const headers: Record<string, string> = { "content-type": "application/json" };
+async function api(method: string, path: string, body?: unknown): Promise<Reply> {
+  const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;
-  return fetch(path, { method: "POST", headers, body: JSON.stringify(body) });
+  let payload: BodyInit | undefined;
+  if (body instanceof Blob || typeof body === "string") {
+    payload = body;
+  } else if (body !== undefined) {
+    headers["content-type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const res = await fetch(path, { method, headers, body: payload });
+  const text = await res.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = { message: text };
+  }
+  if (res.status === 401 && path !== "/api/v1/auth/login") {
+    token = "";
+    sessionStorage.removeItem("viva.adminToken");
+    loginForm();
+  }
+  return { ok: res.ok, status: res.status, body: parsed };
 }
 
-function showError(form: HTMLElement, text: string): void {
-  let el = form.querySelector<HTMLElement>(".error");
-  if (!el) {
-    el = document.createElement("p");
-    el.className = "error";
-    form.appendChild(el);
-  }
-  el.textContent = text;
+function message(target: HTMLElement, text: string, kind: "error" | "ok"): void {
+  target.replaceChildren(h("p", { class: kind }, text));
+}
+
+function field(label: string, input: HTMLElement): HTMLLabelElement {
+  return h("label", {}, label, input);
+}
+
+function table(headers: string[], rows: (string | Node)[][]): HTMLTableElement {
+  return h(
+    "table",
+    {},
+    h("thead", {}, h("tr", {}, ...headers.map((x) => h("th", {}, x)))),
+    h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
+  );
 }
 
 function loginForm(): void {
-  const form = document.createElement("form");
-  const username = input("username", "text", "admin");
-  const password = input("password", "password");
-  const submit = document.createElement("button");
-  submit.textContent = t("signIn");
-  form.append(field(t("username"), username), field(t("password"), password), submit);
+  const username = h("input", { name: "username", value: "admin", required: true });
+  const password = h("input", { name: "password", type: "password", required: true });
+  const status = h("div", {});
+  const form = h(
+    "form",
+    { id: "login" },
+    field(t("username"), username),
+    field(t("password"), password),
+    h("button", {}, t("signIn")),
+    status,
+  );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const res = await api("/api/v1/auth/login", { username: username.value, password: password.value });
-    const body = await res.json();
-    if (!res.ok) return showError(form, body.message);
-    sessionStorage.setItem("viva.adminToken", body.token);
-    bookingForm(body.token);
+    const res = await api("POST", "/api/v1/auth/login", { username: username.value, password: password.value });
+    if (!res.ok) return message(status, res.body?.message ?? String(res.status), "error");
+    token = res.body.token;
+    sessionStorage.setItem("viva.adminToken", token);
+    shell();
   });
   app.replaceChildren(form);
 }
+
+const tabs: [string, () => string, () => Promise<HTMLElement>][] = [
+  ["book", () => t("tabBook"), bookView],
+  ["people", () => t("tabPeople"), peopleView],
+  ["panels", () => t("tabPanels"), panelsView],
+  ["projects", () => t("tabProjects"), projectsView],
+  ["import", () => t("tabImport"), importView],
+  ["day", () => t("tabDay"), dayView],
+];
+
+async function shell(): Promise<void> {
+  const current = location.hash.slice(1) || "book";
+  const nav = h(
+    "nav",
+    { class: "tabs" },
+    ...tabs.map(([id, label]) =>
+      h("a", { href: `#${id}`, class: id === current ? "active" : "", "data-tab": id }, label()),
+    ),
+  );
+  const view = tabs.find(([id]) => id === current) ?? tabs[0];
+  app.replaceChildren(nav, await view[2]());
+}
+window.addEventListener("hashchange", () => {
+  if (token) void shell();
+});
+
+// ---- Book a session by hand -------------------------------------------------------
 
 function localDateTimeValue(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
 
-function bookingForm(token: string): void {
-  const form = document.createElement("form");
-  const heading = document.createElement("h2");
-  heading.textContent = t("bookSession");
-  const title = input("title", "text", "");
-  const start = input("start", "datetime-local", localDateTimeValue(new Date()));
-  const duration = input("duration", "number", "45");
-  const people = document.createElement("textarea");
-  people.rows = 6;
+async function bookView(): Promise<HTMLElement> {
+  const title = h("input", { name: "title", required: true });
+  const start = h("input", { name: "start", type: "datetime-local", value: localDateTimeValue(new Date()), required: true });
+  const duration = h("input", { name: "duration", type: "number", value: "45", required: true });
+  const people = h("textarea", { rows: 6 });
   people.value = "秘书,host\n申请人,applicant\n专家一,expert\n专家二,expert\n专家三,expert";
-  const submit = document.createElement("button");
-  submit.textContent = t("book");
-  const links = document.createElement("section");
-  form.append(
-    heading,
+  const links = h("section", {});
+  const status = h("div", {});
+  const form = h(
+    "form",
+    { id: "book" },
+    h("h2", {}, t("bookSession")),
     field(t("sessionTitle"), title),
     field(t("start"), start),
     field(t("duration"), duration),
     field(t("participantsHelp"), people),
-    submit,
+    h("button", {}, t("book")),
+    status,
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -92,37 +145,284 @@ function bookingForm(token: string): void {
         const [name, role] = line.split(/[,，]/).map((s) => s.trim());
         return { name, role };
       });
-    const res = await api(
-      "/api/v1/sessions",
-      {
-        title: title.value,
-        start: new Date(start.value).toISOString(),
-        durationMinutes: Number(duration.value),
-        timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-        participants,
-      },
-      token,
+    const res = await api("POST", "/api/v1/sessions", {
+      title: title.value,
+      start: new Date(start.value).toISOString(),
+      durationMinutes: Number(duration.value),
+      timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+      participants,
+    });
+    if (!res.ok) return message(status, res.body?.message ?? String(res.status), "error");
+    status.replaceChildren();
+    links.replaceChildren(
+      h("h3", {}, t("joinLinks")),
+      h(
+        "ul",
+        {},
+        ...res.body.joinLinks.map((link: { url: string; name: string; role: string }) =>
+          h("li", {}, h("a", { href: link.url, target: "_blank" }, `${link.name} · ${roleName(link.role)}`)),
+        ),
+      ),
     );
-    const body = await res.json();
-    if (res.status === 401) return loginForm();
-    if (!res.ok) return showError(form, body.message);
-    const list = document.createElement("ul");
-    for (const link of body.joinLinks) {
-      const item = document.createElement("li");
-      const a = document.createElement("a");
-      a.href = link.url;
-      a.textContent = `${link.name} · ${roleName(link.role)}`;
-      a.target = "_blank";
-      item.append(a);
-      list.append(item);
-    }
-    const h = document.createElement("h3");
-    h.textContent = t("joinLinks");
-    links.replaceChildren(h, list);
   });
-  app.replaceChildren(form, links);
+  return h("div", {}, form, links);
 }
 
-const saved = sessionStorage.getItem("viva.adminToken");
-if (saved) bookingForm(saved);
+// ---- Directory --------------------------------------------------------------------
+
+interface Named {
+  id: string;
+  name: string;
+}
+
+async function list<T>(path: string): Promise<T[]> {
+  const res = await api("GET", path);
+  return res.ok ? (res.body as T[]) : [];
+}
+
+async function peopleView(): Promise<HTMLElement> {
+  const [people, orgs] = await Promise.all([
+    list<Named & { email?: string; organisationId?: string; roles: string[]; fields: string[] }>("/api/v1/people"),
+    list<Named>("/api/v1/organisations"),
+  ]);
+  const orgName = new Map(orgs.map((o) => [o.id, o.name]));
+  const name = h("input", { required: true });
+  const email = h("input", { type: "email" });
+  const org = h("select", {}, h("option", { value: "" }, "—"), ...orgs.map((o) => h("option", { value: o.id }, o.name)));
+  const role = h("select", {}, ...["expert", "applicant", "host", "trainer", "trainee", "observer"].map((r) => h("option", { value: r }, roleName(r))));
+  const fields = h("input", {});
+  const status = h("div", {});
+  const form = h("form", { class: "inline" }, field(t("name"), name), field(t("email"), email), field(t("organisation"), org), field(t("roles"), role), field(t("fields"), fields), h("button", {}, t("create")), status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const res = await api("POST", "/api/v1/people", {
+      name: name.value,
+      email: email.value || undefined,
+      organisationId: org.value || undefined,
+      roles: [role.value],
+      fields: fields.value.split(/[,，、;；]/).map((s) => s.trim()).filter(Boolean),
+    });
+    if (!res.ok) return message(status, res.body?.message ?? String(res.status), "error");
+    void shell();
+  });
+  return h(
+    "section",
+    {},
+    form,
+    table(
+      [t("name"), t("email"), t("organisation"), t("roles"), t("fields")],
+      people.map((p) => [p.name, p.email ?? "", orgName.get(p.organisationId ?? "") ?? "", p.roles.map(roleName).join("、"), p.fields.join("、")]),
+    ),
+  );
+}
+
+async function panelsView(): Promise<HTMLElement> {
+  const [panels, people] = await Promise.all([
+    list<Named & { chairId?: string; members: string[] }>("/api/v1/panels"),
+    list<Named & { roles: string[] }>("/api/v1/people"),
+  ]);
+  const personName = new Map(people.map((p) => [p.id, p.name]));
+  const experts = people.filter((p) => p.roles.includes("expert"));
+  const name = h("input", { required: true });
+  const members = h("select", { multiple: true, size: 8 }, ...experts.map((e) => h("option", { value: e.id }, e.name)));
+  const status = h("div", {});
+  const form = h("form", { class: "inline" }, field(t("name"), name), field(t("members"), members), h("button", {}, t("create")), status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const memberIds = Array.from(members.selectedOptions).map((o) => o.value);
+    const res = await api("POST", "/api/v1/panels", { name: name.value, chairId: memberIds[0], memberIds });
+    if (!res.ok) return message(status, res.body?.message ?? String(res.status), "error");
+    void shell();
+  });
+  return h(
+    "section",
+    {},
+    form,
+    table(
+      [t("name"), t("chair"), t("members")],
+      panels.map((p) => [p.name, personName.get(p.chairId ?? "") ?? "", p.members.map((m) => personName.get(m) ?? m).join("、")]),
+    ),
+  );
+}
+
+async function projectsView(): Promise<HTMLElement> {
+  const [projects, people, programmes, orgs] = await Promise.all([
+    list<{ id: string; code: string; title: string; programmeId: string; applicantId: string; organisationId: string; field: string }>("/api/v1/projects"),
+    list<Named>("/api/v1/people"),
+    list<Named>("/api/v1/programmes"),
+    list<Named>("/api/v1/organisations"),
+  ]);
+  const names = new Map([...people, ...programmes, ...orgs].map((x) => [x.id, x.name]));
+  return h(
+    "section",
+    {},
+    table(
+      [t("code"), t("name"), t("programme"), t("applicant"), t("organisation"), t("field")],
+      projects.map((p) => [p.code, p.title, names.get(p.programmeId) ?? "", names.get(p.applicantId) ?? "", names.get(p.organisationId) ?? "", p.field]),
+    ),
+  );
+}
+
+// ---- Import -------------------------------------------------------------------------
+
+async function importView(): Promise<HTMLElement> {
+  const kind = h("select", { name: "kind" }, ...["organisations", "experts", "projects"].map((k) => h("option", { value: k }, k)));
+  const file = h("input", { type: "file", name: "file", accept: ".csv,text/csv", required: true });
+  const report = h("section", { id: "import-report" });
+  const form = h("form", { id: "import" }, field(t("importKind"), kind), field(t("importFile"), file), h("button", {}, t("importRun")), report);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chosen = file.files?.[0];
+    if (!chosen) return;
+    const res = await api("POST", `/api/v1/import/${kind.value}`, chosen);
+    if (res.ok) {
+      const s = res.body;
+      return message(report, `${t("importDone")} ${s.organisations} / ${s.people} / ${s.projects}`, "ok");
+    }
+    const rows: { line: number; reason: string }[] = res.body?.rows ?? [];
+    report.replaceChildren(
+      h("p", { class: "error" }, rows.length ? t("importFailed") : res.body?.message ?? String(res.status)),
+      table([t("line"), t("reason")], rows.map((r) => [String(r.line), r.reason])),
+    );
+  });
+  return form;
+}
+
+// ---- Defense day: plan, book, see the timeline, move bookings ------------------------
+
+async function dayView(): Promise<HTMLElement> {
+  const [panels, projects] = await Promise.all([
+    list<Named>("/api/v1/panels"),
+    list<{ id: string; code: string; title: string }>("/api/v1/projects"),
+  ]);
+  const date = h("input", { type: "date", value: new Date().toISOString().slice(0, 10), required: true });
+  const dayStart = h("input", { type: "time", value: "09:00", required: true });
+  const slots = h("input", { type: "number", value: "8", min: 1, max: 128 });
+  const presentation = h("input", { type: "number", value: "15" });
+  const qa = h("input", { type: "number", value: "15" });
+  const deliberation = h("input", { type: "number", value: "10" });
+  const buffer = h("input", { type: "number", value: "5" });
+  const checks = (items: { id: string; label: string }[], name: string) =>
+    h("fieldset", {}, ...items.map((i) => h("label", { class: "check" }, h("input", { type: "checkbox", name, value: i.id, checked: true }), i.label)));
+  const panelBoxes = checks(panels.map((p) => ({ id: p.id, label: p.name })), "panel");
+  const projectBoxes = checks(projects.map((p) => ({ id: p.id, label: `${p.code} ${p.title}` })), "project");
+  const result = h("section", { id: "plan-result" });
+  const bookings = h("section", { id: "day-bookings" });
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const panelName = new Map(panels.map((p) => [p.id, p.name]));
+  const checked = (box: HTMLElement) => Array.from(box.querySelectorAll<HTMLInputElement>("input:checked")).map((i) => i.value);
+
+  const run = async (book: boolean) => {
+    const res = await api("POST", "/api/v1/plan", {
+      date: date.value,
+      timeZone: tz,
+      dayStart: dayStart.value,
+      agenda: {
+        presentationMinutes: Number(presentation.value),
+        qaMinutes: Number(qa.value),
+        deliberationMinutes: Number(deliberation.value),
+        bufferMinutes: Number(buffer.value),
+      },
+      slots: Number(slots.value),
+      panelIds: checked(panelBoxes),
+      projectIds: checked(projectBoxes),
+      book,
+      hostName: "秘书",
+    });
+    if (!res.ok) return message(result, res.body?.message ?? String(res.status), "error");
+    result.replaceChildren(timeline(res.body.placed, Number(slots.value), panelName));
+    if (res.body.unplaced.length) {
+      result.append(
+        h("h3", {}, t("unplaced")),
+        table([t("code"), t("reason")], res.body.unplaced.map((u: { code: string; reason: string }) => [u.code, u.reason])),
+      );
+    }
+    await showBookings();
+  };
+
+  const showBookings = async () => {
+    const from = new Date(`${date.value}T00:00:00`);
+    const to = new Date(from.getTime() + 24 * 3600 * 1000);
+    const res = await api("GET", `/api/v1/sessions?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
+    if (!res.ok) return;
+    const rows = (res.body as { id: string; title: string; startsAt: string; durationMinutes: number; cancelled: boolean }[])
+      .filter((s) => !s.cancelled)
+      .map((s) => {
+        const when = h("input", { type: "datetime-local", value: localDateTimeValue(new Date(s.startsAt)) });
+        const note = h("span", {});
+        const move = h("button", { type: "button" }, t("move"));
+        move.addEventListener("click", async () => {
+          const r = await api("POST", `/api/v1/sessions/${s.id}/reschedule`, {
+            start: new Date(when.value).toISOString(),
+            durationMinutes: s.durationMinutes,
+          });
+          note.className = r.ok ? "ok" : "error";
+          note.textContent = r.ok ? t("moved") : `${t("refused")}: ${r.body?.message ?? r.status}`;
+        });
+        return [s.title, h("span", {}, when, move, note)];
+      });
+    bookings.replaceChildren(h("h3", {}, t("booked")), table([t("sessionTitle"), t("start")], rows));
+  };
+
+  const preview = h("button", { type: "button" }, t("previewPlan"));
+  const book = h("button", { type: "button", class: "primary" }, t("bookPlan"));
+  preview.addEventListener("click", () => void run(false));
+  book.addEventListener("click", () => void run(true));
+  void showBookings();
+  return h(
+    "section",
+    { id: "day" },
+    h(
+      "form",
+      { class: "inline" },
+      field(t("date"), date),
+      field(t("dayStart"), dayStart),
+      field(t("slots"), slots),
+      field(t("presentation"), presentation),
+      field(t("qa"), qa),
+      field(t("deliberation"), deliberation),
+      field(t("buffer"), buffer),
+    ),
+    h("h3", {}, t("tabPanels")),
+    panelBoxes,
+    h("h3", {}, t("tabProjects")),
+    projectBoxes,
+    h("p", {}, preview, " ", book),
+    result,
+    bookings,
+  );
+}
+
+/** One lane per panel, one column per slot; refused bookings are marked. */
+function timeline(
+  placed: { code: string; panelId: string; slot: number; startsAt: string; refused?: string; sessionId?: string }[],
+  slots: number,
+  panelName: Map<string, string>,
+): HTMLElement {
+  const lanes = [...new Set(placed.map((p) => p.panelId))];
+  const grid = h("div", { class: "timeline", style: `grid-template-columns: 8rem repeat(${slots}, minmax(5rem, 1fr))` });
+  for (const lane of lanes) {
+    grid.append(h("div", { class: "lane" }, panelName.get(lane) ?? lane));
+    for (let slot = 0; slot < slots; slot++) {
+      const item = placed.find((p) => p.panelId === lane && p.slot === slot);
+      if (!item) {
+        grid.append(h("div", { class: "slot empty" }));
+        continue;
+      }
+      const time = new Date(item.startsAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      grid.append(
+        h(
+          "div",
+          { class: item.refused ? "slot refused" : "slot", title: item.refused ?? "", "data-code": item.code },
+          h("strong", {}, item.code),
+          h("small", {}, time),
+          item.refused ? h("small", {}, t("refused")) : null,
+        ),
+      );
+    }
+  }
+  return grid;
+}
+
+if (token) void shell();
 else loginForm();
