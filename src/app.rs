@@ -69,6 +69,7 @@ impl Application {
             sfu,
             presence: Arc::new(Presence::default()),
             recorder: Arc::new(recorder),
+            mailer: crate::notify::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {
                 public_url,
                 join_opens_minutes_before: config.auth.join_opens_minutes_before,

@@ -55,6 +55,19 @@ pub struct Config {
     pub web: WebConfig,
     /// Authentication.
     pub auth: AuthConfig,
+    /// Outgoing e-mail (invitations).
+    pub smtp: SmtpConfig,
+}
+
+/// Outgoing e-mail. Without a host, invitations are recorded and logged only.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct SmtpConfig {
+    /// Relay host (plain SMTP, e.g. the institute's internal relay); empty = no e-mail.
+    pub host: String,
+    /// Relay port.
+    pub port: u16,
+    /// Sender address, e.g. `Viva <viva@institute.example>`.
+    pub from: String,
 }
 
 /// HTTP settings.
@@ -132,6 +145,11 @@ impl Default for Config {
             },
             web: WebConfig {
                 dir: PathBuf::from("web/dist"),
+            },
+            smtp: SmtpConfig {
+                host: String::new(),
+                port: 25,
+                from: "Viva <viva@localhost>".into(),
             },
             auth: AuthConfig {
                 signing_key: Secret::default(),

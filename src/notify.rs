@@ -1,13 +1,17 @@
 //! Invitations to participants: one `.ics` per person with their personal join link,
-//! recorded for every booking, change and cancellation. Without an SMTP server
-//! configured (the only mode so far) each notification is logged, with personal data
-//! fingerprinted, and stored with `channel = "log"`.
+//! recorded for every booking, change and cancellation. With an SMTP relay configured,
+//! participants with an e-mail address get it by mail (`channel = "email"`); otherwise,
+//! or when sending fails, it is logged with personal data fingerprinted
+//! (`channel = "log"`). A failed send never fails the booking.
 
 use chrono::Utc;
 use scheduler::ics::{self, Invitation, Method};
 use scheduler::model::{Notification, NotificationKind};
 use scheduler::{Participant, Session};
 use uuid::Uuid;
+
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::http::sessions::issue_join_link;
 use crate::state::AppState;
@@ -24,16 +28,97 @@ fn role_words(role: scheduler::Role) -> &'static str {
     }
 }
 
+/// Sends invitations through an SMTP relay.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("from", &self.from.to_string())
+            .finish()
+    }
+}
+
+impl Mailer {
+    /// A mailer for the configured relay, or `None` when no host is configured.
+    pub fn from_config(config: &crate::config::SmtpConfig) -> Option<Self> {
+        if config.host.is_empty() {
+            return None;
+        }
+        let from = config.from.parse().ok()?;
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .timeout(Some(std::time::Duration::from_secs(10)))
+            .build();
+        Some(Self { transport, from })
+    }
+
+    async fn send(
+        &self,
+        to: &str,
+        name: &str,
+        session: &Session,
+        kind: NotificationKind,
+        ics: &str,
+    ) -> Result<(), String> {
+        let to = Mailbox::new(
+            Some(name.to_owned()),
+            to.parse().map_err(|e| format!("{e}"))?,
+        );
+        let subject = match kind {
+            NotificationKind::Invite => format!("会议邀请 Invitation: {}", session.title),
+            NotificationKind::Update => format!("会议变更 Updated: {}", session.title),
+            NotificationKind::Cancel => format!("会议取消 Cancelled: {}", session.title),
+        };
+        let method = if kind == NotificationKind::Cancel {
+            "CANCEL"
+        } else {
+            "REQUEST"
+        };
+        let calendar =
+            ContentType::parse(&format!("text/calendar; charset=utf-8; method={method}"))
+                .map_err(|e| e.to_string())?;
+        let text = format!(
+            "{name}，您好：\n\n附件为会议日历邀请，其中包含您的个人入会链接（请勿转发）。\n\nThe attached calendar invitation contains your personal join link; please do not forward it.\n"
+        );
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(text))
+                    .singlepart(
+                        Attachment::new("invitation.ics".into()).body(ics.to_owned(), calendar),
+                    ),
+            )
+            .map_err(|e| e.to_string())?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+async fn email_of(state: &AppState, participant: &Participant) -> Option<String> {
+    match participant.person_id {
+        Some(id) => state.store.person(id).await.ok().and_then(|p| p.email),
+        None => None,
+    }
+}
+
 /// The calendar object for one participant of a session in its current state.
 pub async fn invitation_for(
     state: &AppState,
     session: &Session,
     participant: &Participant,
 ) -> String {
-    let email = match participant.person_id {
-        Some(id) => state.store.person(id).await.ok().and_then(|p| p.email),
-        None => None,
-    };
+    let email = email_of(state, participant).await;
     let link = issue_join_link(state, session, participant);
     ics::render(&Invitation {
         session_id: session.id,
@@ -68,12 +153,28 @@ pub async fn notify(
     let mut notifications = Vec::with_capacity(recipients.len());
     for participant in recipients {
         let ics = invitation_for(state, session, participant).await;
+        let mut channel = "log";
+        if let (Some(mailer), Some(address)) = (&state.mailer, email_of(state, participant).await) {
+            match mailer
+                .send(&address, &participant.name, session, kind, &ics)
+                .await
+            {
+                Ok(()) => channel = "email",
+                Err(e) => tracing::warn!(
+                    session = %session.id,
+                    recipient = %Pii(&address),
+                    error = %e,
+                    "invitation could not be e-mailed; recorded and logged instead"
+                ),
+            }
+        }
         tracing::info!(
             session = %session.id,
             recipient = %Pii(&participant.name),
             kind = kind.as_str(),
             sequence = session.sequence,
-            "invitation recorded (no SMTP configured: logged, not e-mailed)"
+            channel,
+            "invitation recorded"
         );
         notifications.push(Notification {
             id: Uuid::new_v4(),
@@ -81,7 +182,7 @@ pub async fn notify(
             participant_id: participant.id,
             kind,
             sequence: session.sequence,
-            channel: "log".into(),
+            channel: channel.into(),
             ics,
         });
     }

@@ -39,4 +39,6 @@ pub struct AppState {
     pub recorder: Arc<Result<RecorderCapability, String>>,
     /// Settings.
     pub settings: Arc<Settings>,
+    /// Outgoing e-mail, when an SMTP relay is configured.
+    pub mailer: Option<crate::notify::Mailer>,
 }

@@ -25,6 +25,11 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server with a configuration tweak (e.g. an SMTP relay).
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     if std::env::var_os("VIVA_TEST_LOG").is_some() {
         viva::telemetry::init();
     }
@@ -39,6 +44,7 @@ pub async fn spawn_app() -> TestApp {
     config.web.dir = repo_root().join("web/dist");
     config.auth.admin_password = Secret::new(ADMIN_PASSWORD);
     config.auth.signing_key = Secret::new(SIGNING_KEY);
+    tweak(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let base = app.public_url().to_owned();
     let state = app.state().clone();
