@@ -269,3 +269,37 @@ pub struct Room {
     /// Name, unique.
     pub name: String,
 }
+
+/// A window in a person's calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowKind {
+    /// They cannot attend.
+    Unavailable,
+    /// They would prefer this time (applicants).
+    Preferred,
+}
+
+impl WindowKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowKind::Unavailable => "unavailable",
+            WindowKind::Preferred => "preferred",
+        }
+    }
+}
+
+/// One availability window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailabilityWindow {
+    /// Whose.
+    pub person_id: Uuid,
+    /// Unavailable or preferred.
+    pub kind: WindowKind,
+    /// Start, UTC.
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    /// End, UTC (exclusive).
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+}

@@ -363,6 +363,67 @@ fn best_spot(
     best.map(|(_, panel, slot)| (panel, slot))
 }
 
+/// Forms `count` panels of `size` experts from a pool, for days without fixed panels.
+///
+/// Each panel is built around the most common remaining field (so projects of that
+/// field find a matching panel), preferring experts of organisations not yet on the
+/// panel: a panel drawn from few organisations is more often blocked by conflicts of
+/// interest. No expert sits on two panels. Returns fewer panels when the pool runs out.
+pub fn form_panels(
+    experts: &[ExpertSpec],
+    pool: &[usize],
+    size: usize,
+    count: usize,
+) -> Vec<PanelSpec> {
+    let mut left: Vec<usize> = pool
+        .iter()
+        .copied()
+        .filter(|&e| e < experts.len())
+        .collect();
+    left.sort();
+    left.dedup();
+    let mut panels = Vec::new();
+    while panels.len() < count && size > 0 && left.len() >= size {
+        let mut by_field: HashMap<&str, usize> = HashMap::new();
+        for &e in &left {
+            for f in &experts[e].fields {
+                *by_field.entry(f.as_str()).or_default() += 1;
+            }
+        }
+        let mut fields: Vec<(&str, usize)> = by_field.into_iter().collect();
+        fields.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let field = fields.first().map(|(f, _)| (*f).to_owned());
+        let mut members: Vec<usize> = Vec::with_capacity(size);
+        let mut orgs: Vec<u32> = Vec::new();
+        // Pass 1: field match and a new organisation; pass 2: new organisation; pass 3: anyone.
+        for pass in 0..3 {
+            for &e in &left {
+                if members.len() == size {
+                    break;
+                }
+                if members.contains(&e) {
+                    continue;
+                }
+                let fits_field = field.as_ref().is_none_or(|f| experts[e].fields.contains(f));
+                let new_org = !orgs.contains(&experts[e].organisation);
+                let take = match pass {
+                    0 => fits_field && new_org,
+                    1 => new_org,
+                    _ => true,
+                };
+                if take {
+                    members.push(e);
+                    orgs.push(experts[e].organisation);
+                }
+            }
+        }
+        left.retain(|e| !members.contains(e));
+        members.sort();
+        panels.push(PanelSpec { experts: members });
+    }
+    panels
+}
+
 /// A broken hard constraint, found by [`check`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {
@@ -602,6 +663,34 @@ mod tests {
         assert!(v.contains(&Violation::ApplicantDoubleBooked(1, 0)));
         assert!(v.contains(&Violation::ExpertDoubleBooked(0, 0)));
         assert!(v.contains(&Violation::OutOfRange(1)));
+    }
+
+    #[test]
+    fn panels_formed_from_a_pool_are_disjoint_field_grouped_and_diverse() {
+        let experts: Vec<ExpertSpec> = (0..10)
+            .map(|i| expert(i % 5, if i < 6 { "农业" } else { "林业" }))
+            .collect();
+        let pool: Vec<usize> = (0..10).collect();
+        let panels = form_panels(&experts, &pool, 3, 5);
+        assert_eq!(panels.len(), 3, "10 experts make three panels of 3");
+        let mut seen = std::collections::HashSet::new();
+        for p in &panels {
+            assert_eq!(p.experts.len(), 3);
+            assert!(
+                p.experts.iter().all(|e| seen.insert(*e)),
+                "an expert on two panels"
+            );
+            let orgs: std::collections::HashSet<u32> =
+                p.experts.iter().map(|&e| experts[e].organisation).collect();
+            assert_eq!(orgs.len(), 3, "organisations are spread: {p:?}");
+        }
+        assert!(
+            panels[0]
+                .experts
+                .iter()
+                .all(|&e| experts[e].fields[0] == "农业")
+        );
+        assert!(form_panels(&experts, &pool, 0, 3).is_empty());
     }
 
     #[test]

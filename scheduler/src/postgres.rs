@@ -1072,4 +1072,40 @@ impl Store for PgStore {
             })
             .collect()
     }
+
+    async fn add_window(&self, w: &crate::model::AvailabilityWindow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO availability_windows (id, person_id, kind, starts_at, ends_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(Uuid::new_v4())
+            .bind(w.person_id)
+            .bind(w.kind.as_str())
+            .bind(w.starts_at)
+            .bind(w.ends_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn windows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::model::AvailabilityWindow>, StoreError> {
+        sqlx::query("SELECT person_id, kind, starts_at, ends_at FROM availability_windows WHERE starts_at < $1 AND $2 < ends_at")
+            .bind(to)
+            .bind(from)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(crate::model::AvailabilityWindow {
+                    person_id: row.try_get("person_id")?,
+                    kind: if kind == "preferred" { crate::model::WindowKind::Preferred } else { crate::model::WindowKind::Unavailable },
+                    starts_at: row.try_get("starts_at")?,
+                    ends_at: row.try_get("ends_at")?,
+                })
+            })
+            .collect()
+    }
 }

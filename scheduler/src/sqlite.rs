@@ -1070,6 +1070,42 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn add_window(&self, w: &crate::model::AvailabilityWindow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO availability_windows (id, person_id, kind, starts_at, ends_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(Uuid::new_v4().to_string())
+            .bind(w.person_id.to_string())
+            .bind(w.kind.as_str())
+            .bind(w.starts_at.timestamp())
+            .bind(w.ends_at.timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn windows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::model::AvailabilityWindow>, StoreError> {
+        sqlx::query("SELECT person_id, kind, starts_at, ends_at FROM availability_windows WHERE starts_at < ? AND ? < ends_at")
+            .bind(to.timestamp())
+            .bind(from.timestamp())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(crate::model::AvailabilityWindow {
+                    person_id: uuid_col(row, "person_id")?,
+                    kind: if kind == "preferred" { crate::model::WindowKind::Preferred } else { crate::model::WindowKind::Unavailable },
+                    starts_at: DateTime::from_timestamp(row.try_get("starts_at")?, 0).unwrap_or_default(),
+                    ends_at: DateTime::from_timestamp(row.try_get("ends_at")?, 0).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

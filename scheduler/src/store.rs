@@ -147,6 +147,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Declared conflicts of interest: (expert, target).
     async fn conflicts(&self) -> Result<Vec<(Uuid, ConflictTarget)>, StoreError>;
 
+    /// Records an availability window.
+    async fn add_window(&self, window: &crate::model::AvailabilityWindow)
+    -> Result<(), StoreError>;
+    /// Windows overlapping `[from, to)`.
+    async fn windows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::model::AvailabilityWindow>, StoreError>;
+
     /// What an import must not duplicate and may refer to.
     async fn import_snapshot(&self) -> Result<crate::import::Existing, StoreError>;
     /// Applies a validated import in one transaction: everything or nothing.

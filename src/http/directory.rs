@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/rooms", get(list_rooms).post(create_room))
         .route("/api/v1/panels", get(list_panels).post(create_panel))
         .route("/api/v1/conflicts", post(declare_conflict))
+        .route("/api/v1/people/{id}/windows", post(add_window))
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
@@ -297,6 +298,41 @@ async fn declare_conflict(
     }
     s.store
         .declare_conflict(body.expert_id, target, reason)
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WindowBody {
+    kind: scheduler::model::WindowKind,
+    start: String,
+    end: String,
+}
+
+/// Records when a person cannot attend (or, for applicants, would prefer to).
+async fn add_window(
+    _: Admin,
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<Uuid>,
+    ApiJson(body): ApiJson<WindowBody>,
+) -> Result<StatusCode, ApiError> {
+    let parse = |field: &'static str, raw: &str| {
+        chrono::DateTime::parse_from_rfc3339(raw.trim())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| invalid(field, "must be an RFC 3339 time with offset"))
+    };
+    let (starts_at, ends_at) = (parse("start", &body.start)?, parse("end", &body.end)?);
+    if ends_at <= starts_at || ends_at - starts_at > chrono::Duration::days(366) {
+        return Err(invalid("end", "must be after start, within a year"));
+    }
+    s.store
+        .add_window(&scheduler::model::AvailabilityWindow {
+            person_id: id,
+            kind: body.kind,
+            starts_at,
+            ends_at,
+        })
         .await?;
     Ok(StatusCode::CREATED)
 }

@@ -2,8 +2,9 @@
 //! `"book": true` books every placement (each booking still checked by the database,
 //! so a conflict with an existing booking is reported, never written).
 //!
-//! Not yet modelled: people's availability windows and applicants' preferred times
-//! (everyone is taken as available all day), and forming panels from a pool.
+//! People's unavailable windows exclude slots; applicants' preferred windows are
+//! preferred. Instead of stored panels a pool of experts can be given, from which
+//! panels are formed for the day (`planner::form_panels`).
 
 use std::collections::HashMap;
 
@@ -51,13 +52,33 @@ struct PlanRequest {
     agenda: Agenda,
     /// Slots per panel.
     slots: usize,
+    #[serde(default)]
     panel_ids: Vec<Uuid>,
+    /// Form panels from these experts instead of using stored panels.
+    #[serde(default)]
+    pool: Option<Pool>,
     project_ids: Vec<Uuid>,
     #[serde(default)]
     book: bool,
     /// The secretary's name on booked sessions.
     #[serde(default)]
     host_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Pool {
+    expert_ids: Vec<Uuid>,
+    panel_count: usize,
+    panel_size: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FormedPanel {
+    id: Uuid,
+    name: String,
+    members: Vec<Uuid>,
 }
 
 #[derive(Serialize)]
@@ -86,6 +107,8 @@ struct UnplacedDefense {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PlanResponse {
+    /// Panels formed from the pool (empty when stored panels were used).
+    formed_panels: Vec<FormedPanel>,
     placed: Vec<PlacedDefense>,
     unplaced: Vec<UnplacedDefense>,
 }
@@ -150,7 +173,7 @@ async fn plan_day(
     let all_projects = state.store.projects().await?;
     let programmes = state.store.programmes().await?;
     let conflicts = state.store.conflicts().await?;
-    let panels: Vec<_> = req
+    let mut panels: Vec<_> = req
         .panel_ids
         .iter()
         .map(|id| {
@@ -174,10 +197,26 @@ async fn plan_day(
         .collect::<Result<_, _>>()?;
 
     // Keys: experts by index; organisations and applicants by small integers.
+    if req.pool.is_some() && !panels.is_empty() {
+        return Err(invalid("pool", "give either panelIds or a pool, not both"));
+    }
     let mut expert_ids: Vec<Uuid> = panels
         .iter()
         .flat_map(|p| p.members.iter().copied())
         .collect();
+    if let Some(pool) = &req.pool {
+        if pool.panel_size == 0
+            || pool.panel_size > 50
+            || pool.panel_count == 0
+            || pool.panel_count > 500
+        {
+            return Err(invalid("pool", "1–500 panels of 1–50 experts"));
+        }
+        if let Some(unknown) = pool.expert_ids.iter().find(|id| !people.contains_key(*id)) {
+            return Err(invalid("pool", format!("unknown expert {unknown}")));
+        }
+        expert_ids.extend(pool.expert_ids.iter().copied());
+    }
     expert_ids.sort();
     expert_ids.dedup();
     let expert_index: HashMap<Uuid, usize> = expert_ids
@@ -201,6 +240,27 @@ async fn plan_day(
     } else {
         (1u128 << req.slots) - 1
     };
+    let slot_start = |slot: usize| day_start + Duration::minutes(slot_minutes * slot as i64);
+    let day_end = slot_start(req.slots);
+    let windows = state.store.windows(day_start, day_end).await?;
+    // Slots that a person's windows of `kind` touch.
+    let mask = |person: Uuid, kind: scheduler::model::WindowKind| -> u128 {
+        let mut m = 0u128;
+        for w in windows
+            .iter()
+            .filter(|w| w.person_id == person && w.kind == kind)
+        {
+            for slot in 0..req.slots {
+                let from = slot_start(slot);
+                let to = from + Duration::minutes(session_minutes);
+                if w.starts_at < to && from < w.ends_at {
+                    m |= 1u128 << slot;
+                }
+            }
+        }
+        m
+    };
+    use scheduler::model::WindowKind::{Preferred, Unavailable};
     let experts: Vec<ExpertSpec> = expert_ids
         .iter()
         .map(|id| {
@@ -208,7 +268,7 @@ async fn plan_day(
             ExpertSpec {
                 organisation: org_key(person.and_then(|p| p.organisation_id)),
                 fields: person.map(|p| p.fields.clone()).unwrap_or_default(),
-                available: day,
+                available: day & !mask(*id, Unavailable),
             }
         })
         .collect();
@@ -230,8 +290,10 @@ async fn plan_day(
                     })
                     .filter_map(|(expert, _)| expert_index.get(expert).copied())
                     .collect(),
-                available: day,
-                preferred: 0,
+                available: day & !mask(p.applicant_id, Unavailable),
+                preferred: day
+                    & !mask(p.applicant_id, Unavailable)
+                    & mask(p.applicant_id, Preferred),
             }
         })
         .collect();
@@ -245,6 +307,31 @@ async fn plan_day(
                 hi.min(g.max_panel_size as usize),
             )
         });
+    let mut formed_panels = Vec::new();
+    if let Some(pool) = &req.pool {
+        let pool_indices: Vec<usize> = pool
+            .expert_ids
+            .iter()
+            .filter_map(|id| expert_index.get(id).copied())
+            .collect();
+        let formed =
+            planner::form_panels(&experts, &pool_indices, pool.panel_size, pool.panel_count);
+        for (i, spec) in formed.into_iter().enumerate() {
+            let members: Vec<Uuid> = spec.experts.iter().map(|&e| expert_ids[e]).collect();
+            let panel = scheduler::model::Panel {
+                id: Uuid::new_v4(),
+                name: format!("自动组 {} Panel {}", i + 1, i + 1),
+                chair_id: members.first().copied(),
+                members: members.clone(),
+            };
+            formed_panels.push(FormedPanel {
+                id: panel.id,
+                name: panel.name.clone(),
+                members,
+            });
+            panels.push(panel);
+        }
+    }
     let input = PlanInput {
         slots: req.slots,
         experts,
@@ -264,7 +351,6 @@ async fn plan_day(
     let plan = planner::plan(&input).map_err(|e| invalid("slots", e.to_string()))?;
     debug_assert!(planner::check(&input, &plan).is_empty());
 
-    let slot_start = |slot: usize| day_start + Duration::minutes(slot_minutes * slot as i64);
     let host = req
         .host_name
         .as_deref()
@@ -346,5 +432,9 @@ async fn plan_day(
         })
         .collect();
     tracing::info!(by = %admin.user_id, placed = placed.len(), book = req.book, "defense day planned");
-    Ok(Json(PlanResponse { placed, unplaced }))
+    Ok(Json(PlanResponse {
+        formed_panels,
+        placed,
+        unplaced,
+    }))
 }

@@ -165,3 +165,137 @@ async fn a_defense_day_is_planned_booked_and_never_double_booked() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test]
+async fn unavailable_and_preferred_windows_and_pool_formed_panels_are_honoured() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let uni = create(
+        &app,
+        &token,
+        "/api/v1/organisations",
+        json!({"name": "甲大学"}),
+    )
+    .await["id"]
+        .clone();
+    let programme = create(
+        &app,
+        &token,
+        "/api/v1/programmes",
+        json!({"name": "计划", "minPanelSize": 3, "maxPanelSize": 3}),
+    )
+    .await["id"]
+        .clone();
+    let mut experts = Vec::new();
+    for i in 0..6 {
+        let org = create(
+            &app,
+            &token,
+            "/api/v1/organisations",
+            json!({"name": format!("研究所{i}")}),
+        )
+        .await["id"]
+            .clone();
+        experts.push(create(&app, &token, "/api/v1/people", json!({"name": format!("专家{i}"), "organisationId": org, "roles": ["expert"], "fields": [if i < 3 { "农业" } else { "林业" }]})).await["id"].clone());
+    }
+    let mut projects = Vec::new();
+    let mut applicants = Vec::new();
+    for i in 0..2 {
+        let a = create(
+            &app,
+            &token,
+            "/api/v1/people",
+            json!({"name": format!("申请人{i}"), "organisationId": uni, "roles": ["applicant"]}),
+        )
+        .await["id"]
+            .clone();
+        applicants.push(a.clone());
+        projects.push(create(&app, &token, "/api/v1/projects", json!({"code": format!("W-{i}"), "title": "t", "programmeId": programme, "applicantId": a, "organisationId": uni, "field": "农业"})).await["id"].clone());
+    }
+    let window = |person: &Value, kind: &str, start: &str, end: &str| {
+        let (app, token) = (&app, &token);
+        let (person, kind, start, end) = (
+            person.clone(),
+            kind.to_owned(),
+            start.to_owned(),
+            end.to_owned(),
+        );
+        async move {
+            let res = app
+                .http
+                .post(format!(
+                    "{}/api/v1/people/{}/windows",
+                    app.base,
+                    person.as_str().unwrap()
+                ))
+                .bearer_auth(token)
+                .json(&json!({"kind": kind, "start": start, "end": end}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        }
+    };
+    // Slots are 45 minutes from 09:00 Shanghai (01:00 UTC). Applicant 0 cannot come
+    // before 10:30; applicant 1 prefers 11:15–12:00 (slot 3).
+    window(
+        &applicants[0],
+        "unavailable",
+        "2026-12-02T09:00:00+08:00",
+        "2026-12-02T10:30:00+08:00",
+    )
+    .await;
+    window(
+        &applicants[1],
+        "preferred",
+        "2026-12-02T11:15:00+08:00",
+        "2026-12-02T12:00:00+08:00",
+    )
+    .await;
+    let plan: Value = app
+        .http
+        .post(format!("{}/api/v1/plan", app.base))
+        .bearer_auth(&token)
+        .json(&json!({
+            "date": "2026-12-02", "timeZone": "Asia/Shanghai", "dayStart": "09:00",
+            "agenda": {"presentationMinutes": 15, "qaMinutes": 20, "deliberationMinutes": 10},
+            "slots": 6, "projectIds": projects,
+            "pool": {"expertIds": experts, "panelCount": 2, "panelSize": 3}
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let formed = plan["formedPanels"].as_array().unwrap();
+    assert_eq!(formed.len(), 2, "{plan}");
+    let mut all: Vec<&Value> = formed
+        .iter()
+        .flat_map(|p| p["members"].as_array().unwrap())
+        .collect();
+    all.sort_by_key(|v| v.as_str().unwrap().to_owned());
+    all.dedup();
+    assert_eq!(all.len(), 6, "no expert on two panels: {plan}");
+    let slot_of = |project: &Value| {
+        plan["placed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["projectId"] == *project)
+            .map(|p| p["slot"].as_u64().unwrap())
+    };
+    assert!(
+        slot_of(&projects[0]).unwrap() >= 2,
+        "applicant 0 is unavailable before 10:30: {plan}"
+    );
+    assert_eq!(
+        slot_of(&projects[1]),
+        Some(3),
+        "applicant 1's preferred slot: {plan}"
+    );
+
+    let bad = app.http.post(format!("{}/api/v1/people/{}/windows", app.base, applicants[0].as_str().unwrap()))
+        .bearer_auth(&token).json(&json!({"kind": "unavailable", "start": "2026-12-02T10:00:00+08:00", "end": "2026-12-02T09:00:00+08:00"})).send().await.unwrap();
+    assert_eq!(bad.status(), 422);
+}
