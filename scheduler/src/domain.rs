@@ -210,6 +210,45 @@ pub struct NewParticipant {
     pub person: Option<Uuid>,
 }
 
+/// The phases of a defense, in minutes. Their sum is the session's length; the buffer
+/// after it is booked separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Agenda {
+    /// The applicant presents.
+    pub presentation_minutes: i64,
+    /// The panel asks questions.
+    pub qa_minutes: i64,
+    /// The panel deliberates without the applicant.
+    pub deliberation_minutes: i64,
+}
+
+impl Agenda {
+    /// Checks each phase (0–240 minutes, a presentation of at least 1).
+    pub fn parse(presentation: i64, qa: i64, deliberation: i64) -> Result<Self, DomainError> {
+        if [presentation, qa, deliberation]
+            .iter()
+            .any(|m| !(0..=240).contains(m))
+            || presentation == 0
+        {
+            return Err(invalid(
+                "agenda",
+                "each phase is 0–240 minutes and the presentation at least 1",
+            ));
+        }
+        Ok(Self {
+            presentation_minutes: presentation,
+            qa_minutes: qa,
+            deliberation_minutes: deliberation,
+        })
+    }
+
+    /// Minutes of all phases together.
+    pub fn total_minutes(&self) -> i64 {
+        self.presentation_minutes + self.qa_minutes + self.deliberation_minutes
+    }
+}
+
 /// A session to book, already validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSession {
@@ -231,6 +270,8 @@ pub struct NewSession {
     pub room: Option<Uuid>,
     /// Time after the end during which the participants and room stay held.
     pub buffer: Duration,
+    /// The defense's phases, when known.
+    pub agenda: Option<Agenda>,
 }
 
 /// Longest buffer after a session.
@@ -279,6 +320,7 @@ impl NewSession {
             project: None,
             room: None,
             buffer: Duration::zero(),
+            agenda: None,
         })
     }
 
@@ -298,6 +340,22 @@ impl NewSession {
         self.project = project;
         self.room = room;
         self.buffer = Duration::minutes(buffer_minutes);
+        Ok(self)
+    }
+
+    /// Adds an agenda; its phases must fit in the session's length.
+    pub fn with_agenda(mut self, agenda: Agenda) -> Result<Self, DomainError> {
+        if agenda.total_minutes() > self.duration.num_minutes() {
+            return Err(invalid(
+                "agenda",
+                format!(
+                    "the phases take {} minutes, longer than the session's {}",
+                    agenda.total_minutes(),
+                    self.duration.num_minutes()
+                ),
+            ));
+        }
+        self.agenda = Some(agenda);
         Ok(self)
     }
 
@@ -338,6 +396,8 @@ pub struct Session {
     pub sequence: i64,
     /// Whether it was cancelled.
     pub cancelled: bool,
+    /// The defense's phases, when booked with them.
+    pub agenda: Option<Agenda>,
 }
 
 impl Session {

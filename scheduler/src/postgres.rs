@@ -41,7 +41,7 @@ impl PgStore {
     }
 }
 
-const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at";
+const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at, presentation_minutes, qa_minutes, deliberation_minutes";
 const PARTICIPANT_COLUMNS: &str = "id, session_id, display_name, role, person_id";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -64,6 +64,18 @@ fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
         cancelled: row
             .try_get::<Option<DateTime<Utc>>, _>("cancelled_at")?
             .is_some(),
+        agenda: match (
+            row.try_get::<Option<i32>, _>("presentation_minutes")?,
+            row.try_get::<Option<i32>, _>("qa_minutes")?,
+            row.try_get::<Option<i32>, _>("deliberation_minutes")?,
+        ) {
+            (Some(p), Some(q), Some(d)) => Some(crate::domain::Agenda {
+                presentation_minutes: i64::from(p),
+                qa_minutes: i64::from(q),
+                deliberation_minutes: i64::from(d),
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -298,8 +310,9 @@ impl PgStore {
         Self::lock_resources(&mut *tx, claims).await?;
         sqlx::query(
             "INSERT INTO sessions (id, title, kind, starts_at, duration_minutes, time_zone,
-                                   project_id, room_id, buffer_minutes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                   project_id, room_id, buffer_minutes,
+                                   presentation_minutes, qa_minutes, deliberation_minutes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(session.id)
         .bind(&session.title)
@@ -310,6 +323,9 @@ impl PgStore {
         .bind(session.project_id)
         .bind(session.room_id)
         .bind(session.buffer_minutes as i32)
+        .bind(session.agenda.map(|a| a.presentation_minutes as i32))
+        .bind(session.agenda.map(|a| a.qa_minutes as i32))
+        .bind(session.agenda.map(|a| a.deliberation_minutes as i32))
         .execute(&mut *tx)
         .await?;
         let mut participants = Vec::with_capacity(new.participants.len());
@@ -368,6 +384,7 @@ impl Store for PgStore {
             buffer_minutes: new.buffer.num_minutes(),
             sequence: 0,
             cancelled: false,
+            agenda: new.agenda,
         };
         let claims = claims_of(new);
         let mut attempt = 0;

@@ -75,6 +75,18 @@ fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
         buffer_minutes: row.try_get("buffer_minutes")?,
         sequence: row.try_get("sequence")?,
         cancelled: row.try_get::<Option<String>, _>("cancelled_at")?.is_some(),
+        agenda: match (
+            row.try_get::<Option<i64>, _>("presentation_minutes")?,
+            row.try_get::<Option<i64>, _>("qa_minutes")?,
+            row.try_get::<Option<i64>, _>("deliberation_minutes")?,
+        ) {
+            (Some(p), Some(q), Some(d)) => Some(crate::domain::Agenda {
+                presentation_minutes: p,
+                qa_minutes: q,
+                deliberation_minutes: d,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -120,7 +132,7 @@ fn map_write_error(e: sqlx::Error) -> StoreError {
     StoreError::Database(e)
 }
 
-const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at";
+const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at, presentation_minutes, qa_minutes, deliberation_minutes";
 const PARTICIPANT_COLUMNS: &str = "id, session_id, display_name, role, person_id";
 
 /// The trigger that refused a write, if it was one of the booking-integrity triggers.
@@ -308,8 +320,9 @@ impl SqliteStore {
     ) -> Result<Vec<Participant>, sqlx::Error> {
         sqlx::query(
             "INSERT INTO sessions (id, title, kind, starts_at, duration_minutes, time_zone, created_at,
-                                   project_id, room_id, buffer_minutes)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   project_id, room_id, buffer_minutes,
+                                   presentation_minutes, qa_minutes, deliberation_minutes)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(session.id.to_string())
         .bind(&session.title)
@@ -321,6 +334,9 @@ impl SqliteStore {
         .bind(session.project_id.map(|p| p.to_string()))
         .bind(session.room_id.map(|r| r.to_string()))
         .bind(session.buffer_minutes)
+        .bind(session.agenda.map(|a| a.presentation_minutes))
+        .bind(session.agenda.map(|a| a.qa_minutes))
+        .bind(session.agenda.map(|a| a.deliberation_minutes))
         .execute(&mut *tx)
         .await?;
         let mut participants = Vec::with_capacity(new.participants.len());
@@ -368,6 +384,7 @@ impl Store for SqliteStore {
             buffer_minutes: new.buffer.num_minutes(),
             sequence: 0,
             cancelled: false,
+            agenda: new.agenda,
         };
         let claims = claims_of(new);
         // IMMEDIATE takes the write lock up front, so concurrent bookings queue instead

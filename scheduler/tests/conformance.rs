@@ -587,6 +587,28 @@ async fn notifications_are_stored_in_order(b: Backend) {
     );
 }
 
+async fn the_agenda_is_kept_with_the_session(b: Backend) {
+    use scheduler::domain::Agenda;
+    let w = world(b.store).await;
+    let agenda = Agenda::parse(20, 15, 10).unwrap();
+    let new = w
+        .defense(0, &[0, 1, 2], at(14, 0), 45, 5)
+        .with_agenda(agenda)
+        .unwrap();
+    let (s, _) = w.store.create_session(&new).await.unwrap();
+    assert_eq!(w.store.session(s.id).await.unwrap().agenda, Some(agenda));
+    let too_long = w
+        .defense(1, &[3, 4, 5], at(15, 0), 30, 0)
+        .with_agenda(agenda);
+    assert!(too_long.is_err(), "45 minutes of phases do not fit in 30");
+    let (plain, _) = w
+        .store
+        .create_session(&w.defense(1, &[3, 4, 5], at(15, 0), 30, 0))
+        .await
+        .unwrap();
+    assert_eq!(w.store.session(plain.id).await.unwrap().agenda, None);
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -624,4 +646,5 @@ conformance!(
     a_hundred_concurrent_requests_for_one_expert_slot_yield_exactly_one_booking,
     an_import_is_applied_whole_or_not_at_all,
     notifications_are_stored_in_order,
+    the_agenda_is_kept_with_the_session,
 );

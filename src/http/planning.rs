@@ -153,7 +153,12 @@ async fn plan_day(
             "each part is 0–240 minutes, the presentation at least 1",
         ));
     }
-    let session_minutes = a.presentation_minutes + a.qa_minutes + a.deliberation_minutes;
+    let agenda = scheduler::domain::Agenda::parse(
+        a.presentation_minutes,
+        a.qa_minutes,
+        a.deliberation_minutes,
+    )?;
+    let session_minutes = agenda.total_minutes();
     let slot_minutes = session_minutes + a.buffer_minutes;
     if req.slots == 0 || req.slots > planner::MAX_SLOTS {
         return Err(invalid(
@@ -402,7 +407,8 @@ async fn plan_day(
                 tz,
                 participants,
             )?
-            .with_booking(Some(project.id), None, a.buffer_minutes)?;
+            .with_booking(Some(project.id), None, a.buffer_minutes)?
+            .with_agenda(agenda)?;
             match state.store.create_session(&new).await {
                 Ok((session, participants)) => {
                     crate::notify::notify(

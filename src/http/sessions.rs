@@ -56,6 +56,9 @@ struct CreateSessionRequest {
     /// Minutes after the end during which participants and room stay held.
     #[serde(default)]
     buffer_minutes: i64,
+    /// The defense's phases (presentation, Q&A, deliberation), in minutes.
+    #[serde(default)]
+    agenda: Option<scheduler::domain::Agenda>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,7 +103,15 @@ impl CreateSessionRequest {
             parse_time_zone(self.time_zone.as_deref())?,
             participants,
         )?
-        .with_booking(self.project_id, self.room_id, self.buffer_minutes)?)
+        .with_booking(self.project_id, self.room_id, self.buffer_minutes)
+        .and_then(|new| match self.agenda {
+            Some(a) => new.with_agenda(scheduler::domain::Agenda::parse(
+                a.presentation_minutes,
+                a.qa_minutes,
+                a.deliberation_minutes,
+            )?),
+            None => Ok(new),
+        })?)
     }
 }
 

@@ -114,6 +114,26 @@ async fn a_defense_day_is_planned_booked_and_never_double_booked() {
         "09:00 Shanghai"
     );
     assert!(placed.iter().all(|p| p["sessionId"].is_string()), "{plan}");
+    let booked: Value = app
+        .http
+        .get(format!(
+            "{}/api/v1/sessions/{}",
+            app.base,
+            placed[0]["sessionId"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        booked["session"]["agenda"],
+        json!({"presentationMinutes": 15, "qaMinutes": 15, "deliberationMinutes": 10}),
+        "the day's agenda is kept with each booking"
+    );
+    assert_eq!(booked["session"]["bufferMinutes"], 5);
 
     // Planning the same day again cannot double-book: the database refuses each one.
     let again: Value = app
