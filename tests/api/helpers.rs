@@ -139,3 +139,26 @@ pub fn join_tokens(body: &Value) -> Vec<String> {
         .map(|u| u.rsplit('/').next().unwrap().to_owned())
         .collect()
 }
+
+/// A new, empty database on the test PostgreSQL server (`VIVA_TEST_POSTGRES_URL`, set by
+/// `scripts/test.sh`); `None` outside CI when no server is configured.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let Ok(url) = std::env::var("VIVA_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "VIVA_TEST_POSTGRES_URL must be set under CI (scripts/test.sh sets it)"
+        );
+        eprintln!("PostgreSQL variant skipped: VIVA_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let name = format!("viva_api_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    Some(match url.split_once('?') {
+        Some((base, query)) => format!("{}/{name}?{query}", base.trim_end_matches("/postgres")),
+        None => format!("{}/{name}", url.trim_end_matches("/postgres")),
+    })
+}

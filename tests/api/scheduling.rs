@@ -175,7 +175,19 @@ async fn refusals_name_the_conflict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_bookings_of_one_slot_succeed_once() {
-    let app = spawn_app().await;
+    race_for_one_slot(spawn_app().await).await;
+}
+
+/// The same race with the server running on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_bookings_of_one_slot_succeed_once_on_postgres() {
+    let Some(url) = crate::helpers::fresh_postgres_database().await else {
+        return;
+    };
+    race_for_one_slot(crate::helpers::spawn_app_with(|c| c.database.url = url).await).await;
+}
+
+async fn race_for_one_slot(app: TestApp) {
     let f = fixture(&app).await;
     let token = app.admin_token().await;
     let start = Utc::now() + Duration::days(3);
