@@ -294,6 +294,7 @@ pub fn parse(
                             organisation: Some(organisation),
                             roles: vec![Role::Expert],
                             fields: split_fields(get("fields")),
+                            time_zone: chrono_tz::Asia::Shanghai,
                         },
                     });
                 }
@@ -363,6 +364,7 @@ pub fn parse(
                                         organisation: Some(organisation),
                                         roles: vec![Role::Applicant],
                                         fields: vec![],
+                                        time_zone: chrono_tz::Asia::Shanghai,
                                     },
                                 });
                                 id

@@ -29,6 +29,8 @@ pub struct NewPerson {
     pub roles: Vec<Role>,
     /// Expertise fields (experts).
     pub fields: Vec<String>,
+    /// Their IANA time zone (invitations and pages show times in it).
+    pub time_zone: chrono_tz::Tz,
 }
 
 /// A stored person.
@@ -47,6 +49,8 @@ pub struct Person {
     pub roles: Vec<Role>,
     /// Expertise fields.
     pub fields: Vec<String>,
+    /// IANA time zone.
+    pub time_zone: String,
 }
 
 /// A funding programme; it sets the allowed panel size.

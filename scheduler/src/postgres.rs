@@ -547,16 +547,18 @@ impl Store for PgStore {
             organisation_id: new.organisation,
             roles: new.roles.clone(),
             fields: new.fields.clone(),
+            time_zone: new.time_zone.name().to_owned(),
         };
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO people (id, name, email, organisation_id, fields) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO people (id, name, email, organisation_id, fields, time_zone) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(person.id)
         .bind(&person.name)
         .bind(&person.email)
         .bind(person.organisation_id)
         .bind(person.fields.join("|"))
+        .bind(&person.time_zone)
         .execute(&mut *tx)
         .await
         .map_err(map_write_error)?;
@@ -574,7 +576,7 @@ impl Store for PgStore {
 
     async fn person(&self, id: Uuid) -> Result<Person, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, email, organisation_id, fields FROM people WHERE id = $1",
+            "SELECT id, name, email, organisation_id, fields, time_zone FROM people WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -600,6 +602,7 @@ impl Store for PgStore {
                 .filter(|f| !f.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            time_zone: row.try_get("time_zone")?,
         })
     }
 
@@ -862,12 +865,13 @@ impl Store for PgStore {
                 .map_err(map_write_error)?;
         }
         for p in &batch.people {
-            sqlx::query("INSERT INTO people (id, name, email, organisation_id, fields) VALUES ($1, $2, $3, $4, $5)")
+            sqlx::query("INSERT INTO people (id, name, email, organisation_id, fields, time_zone) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(p.id)
                 .bind(p.person.name.as_str())
                 .bind(&p.person.email)
                 .bind(p.person.organisation)
                 .bind(p.person.fields.join("|"))
+                .bind(p.person.time_zone.name())
                 .execute(&mut *tx)
                 .await
                 .map_err(map_write_error)?;
@@ -928,7 +932,7 @@ impl Store for PgStore {
                     .push(role);
             }
         }
-        sqlx::query("SELECT id, name, email, organisation_id, fields FROM people ORDER BY name, id")
+        sqlx::query("SELECT id, name, email, organisation_id, fields, time_zone FROM people ORDER BY name, id")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -946,6 +950,7 @@ impl Store for PgStore {
                         .filter(|f| !f.is_empty())
                         .map(str::to_owned)
                         .collect(),
+                    time_zone: row.try_get("time_zone")?,
                 })
             })
             .collect()

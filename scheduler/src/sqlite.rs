@@ -546,16 +546,18 @@ impl Store for SqliteStore {
             organisation_id: new.organisation,
             roles: new.roles.clone(),
             fields: new.fields.clone(),
+            time_zone: new.time_zone.name().to_owned(),
         };
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO people (id, name, email, organisation_id, fields) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO people (id, name, email, organisation_id, fields, time_zone) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(person.id.to_string())
         .bind(&person.name)
         .bind(&person.email)
         .bind(person.organisation_id.map(|o| o.to_string()))
         .bind(person.fields.join("|"))
+        .bind(&person.time_zone)
         .execute(&mut *tx)
         .await
         .map_err(map_write_error)?;
@@ -572,12 +574,13 @@ impl Store for SqliteStore {
     }
 
     async fn person(&self, id: Uuid) -> Result<Person, StoreError> {
-        let row =
-            sqlx::query("SELECT id, name, email, organisation_id, fields FROM people WHERE id = ?")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(
+            "SELECT id, name, email, organisation_id, fields, time_zone FROM people WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         let roles: Vec<String> =
             sqlx::query_scalar("SELECT role FROM person_roles WHERE person_id = ? ORDER BY role")
                 .bind(id.to_string())
@@ -598,6 +601,7 @@ impl Store for SqliteStore {
                 .filter(|f| !f.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            time_zone: row.try_get("time_zone")?,
         })
     }
 
@@ -860,12 +864,13 @@ impl Store for SqliteStore {
                 .map_err(map_write_error)?;
         }
         for p in &batch.people {
-            sqlx::query("INSERT INTO people (id, name, email, organisation_id, fields) VALUES (?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO people (id, name, email, organisation_id, fields, time_zone) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(p.id.to_string())
                 .bind(p.person.name.as_str())
                 .bind(&p.person.email)
                 .bind(p.person.organisation.map(|v| v.to_string()))
                 .bind(p.person.fields.join("|"))
+                .bind(p.person.time_zone.name())
                 .execute(&mut *tx)
                 .await
                 .map_err(map_write_error)?;
@@ -926,7 +931,7 @@ impl Store for SqliteStore {
                     .push(role);
             }
         }
-        sqlx::query("SELECT id, name, email, organisation_id, fields FROM people ORDER BY name, id")
+        sqlx::query("SELECT id, name, email, organisation_id, fields, time_zone FROM people ORDER BY name, id")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -944,6 +949,7 @@ impl Store for SqliteStore {
                         .filter(|f| !f.is_empty())
                         .map(str::to_owned)
                         .collect(),
+                    time_zone: row.try_get("time_zone")?,
                 })
             })
             .collect()

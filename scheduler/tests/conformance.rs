@@ -79,6 +79,7 @@ async fn person(store: &Arc<dyn Store>, name: &str, org: Uuid, role: Role) -> (U
             organisation: Some(org),
             roles: vec![role],
             fields: vec!["农业".into()],
+            time_zone: chrono_tz::Asia::Shanghai,
         })
         .await
         .unwrap();

@@ -93,6 +93,9 @@ struct PersonBody {
     roles: Vec<String>,
     #[serde(default)]
     fields: Vec<String>,
+    /// IANA time zone; Asia/Shanghai when absent.
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 async fn list_people(_: Admin, State(s): State<AppState>) -> Result<Json<Vec<Person>>, ApiError> {
@@ -137,6 +140,7 @@ async fn create_person(
             organisation: body.organisation_id,
             roles,
             fields,
+            time_zone: scheduler::domain::parse_time_zone(body.time_zone.as_deref())?,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(person)))

@@ -78,6 +78,7 @@ async fn invitations_are_emailed_with_the_calendar_attached() {
             organisation: None,
             roles: vec![Role::Expert],
             fields: vec![],
+            time_zone: chrono_tz::Asia::Shanghai,
         })
         .await
         .unwrap();
@@ -152,6 +153,7 @@ async fn a_dead_relay_does_not_fail_the_booking() {
             organisation: None,
             roles: vec![Role::Expert],
             fields: vec![],
+            time_zone: chrono_tz::Asia::Shanghai,
         })
         .await
         .unwrap();

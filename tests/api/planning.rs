@@ -68,7 +68,9 @@ async fn a_defense_day_is_planned_booked_and_never_double_booked() {
     )
     .await["id"]
         .clone();
-    let applicant = create(&app, &token, "/api/v1/people", json!({"name": "王申请", "email": "wang@example.org", "organisationId": uni, "roles": ["applicant"]})).await["id"].clone();
+    let applicant = create(&app, &token, "/api/v1/people", json!({"name": "王申请", "email": "wang@example.org", "organisationId": uni, "roles": ["applicant"], "timeZone": "Asia/Urumqi"})).await;
+    assert_eq!(applicant["timeZone"], "Asia/Urumqi");
+    let applicant = applicant["id"].clone();
     let mut projects = Vec::new();
     for i in 0..2 {
         let p = create(&app, &token, "/api/v1/projects", json!({"code": format!("NY-{i}"), "title": format!("项目{i}"), "programmeId": programme, "applicantId": applicant, "organisationId": uni, "field": "农业"})).await;

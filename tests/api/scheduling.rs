@@ -31,6 +31,7 @@ async fn fixture(app: &TestApp) -> Fixture {
                 organisation: Some(org),
                 roles: vec![role],
                 fields: vec![],
+                time_zone: chrono_tz::Asia::Shanghai,
             })
             .await
             .unwrap();
