@@ -272,6 +272,10 @@ pub struct NewSession {
     pub buffer: Duration,
     /// The defense's phases, when known.
     pub agenda: Option<Agenda>,
+    /// The panel judging it (defenses).
+    pub panel: Option<Uuid>,
+    /// The defense day it belongs to.
+    pub defense_day: Option<Uuid>,
 }
 
 /// Longest buffer after a session.
@@ -321,6 +325,8 @@ impl NewSession {
             room: None,
             buffer: Duration::zero(),
             agenda: None,
+            panel: None,
+            defense_day: None,
         })
     }
 
@@ -398,6 +404,10 @@ pub struct Session {
     pub cancelled: bool,
     /// The defense's phases, when booked with them.
     pub agenda: Option<Agenda>,
+    /// The panel judging it.
+    pub panel_id: Option<Uuid>,
+    /// The defense day it belongs to.
+    pub defense_day_id: Option<Uuid>,
 }
 
 impl Session {

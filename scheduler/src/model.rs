@@ -307,3 +307,23 @@ pub struct AvailabilityWindow {
     /// End, UTC (exclusive).
     pub ends_at: chrono::DateTime<chrono::Utc>,
 }
+
+/// A planned defense day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefenseDay {
+    /// Id.
+    pub id: Uuid,
+    /// The local date, `YYYY-MM-DD`.
+    pub date: chrono::NaiveDate,
+    /// IANA time zone of the day.
+    pub time_zone: String,
+    /// Local start of the first slot, `HH:MM`.
+    pub day_start: String,
+    /// Slots per panel.
+    pub slots: i64,
+    /// The defenses' phases.
+    pub agenda: crate::domain::Agenda,
+    /// Minutes between defenses.
+    pub buffer_minutes: i64,
+}

@@ -41,7 +41,7 @@ impl PgStore {
     }
 }
 
-const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at, presentation_minutes, qa_minutes, deliberation_minutes";
+const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at, presentation_minutes, qa_minutes, deliberation_minutes, panel_id, defense_day_id";
 const PARTICIPANT_COLUMNS: &str = "id, session_id, display_name, role, person_id";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -76,6 +76,8 @@ fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
             }),
             _ => None,
         },
+        panel_id: row.try_get("panel_id")?,
+        defense_day_id: row.try_get("defense_day_id")?,
     })
 }
 
@@ -311,8 +313,9 @@ impl PgStore {
         sqlx::query(
             "INSERT INTO sessions (id, title, kind, starts_at, duration_minutes, time_zone,
                                    project_id, room_id, buffer_minutes,
-                                   presentation_minutes, qa_minutes, deliberation_minutes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                   presentation_minutes, qa_minutes, deliberation_minutes,
+                                   panel_id, defense_day_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(session.id)
         .bind(&session.title)
@@ -326,6 +329,8 @@ impl PgStore {
         .bind(session.agenda.map(|a| a.presentation_minutes as i32))
         .bind(session.agenda.map(|a| a.qa_minutes as i32))
         .bind(session.agenda.map(|a| a.deliberation_minutes as i32))
+        .bind(session.panel_id)
+        .bind(session.defense_day_id)
         .execute(&mut *tx)
         .await?;
         let mut participants = Vec::with_capacity(new.participants.len());
@@ -385,6 +390,8 @@ impl Store for PgStore {
             sequence: 0,
             cancelled: false,
             agenda: new.agenda,
+            panel_id: new.panel,
+            defense_day_id: new.defense_day,
         };
         let claims = claims_of(new);
         let mut attempt = 0;
@@ -1129,5 +1136,26 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn create_defense_day(&self, day: &crate::model::DefenseDay) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO defense_days (id, date, time_zone, day_start, slots, presentation_minutes,
+                                       qa_minutes, deliberation_minutes, buffer_minutes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(day.id)
+        .bind(day.date)
+        .bind(&day.time_zone)
+        .bind(&day.day_start)
+        .bind(day.slots as i32)
+        .bind(day.agenda.presentation_minutes as i32)
+        .bind(day.agenda.qa_minutes as i32)
+        .bind(day.agenda.deliberation_minutes as i32)
+        .bind(day.buffer_minutes as i32)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
     }
 }

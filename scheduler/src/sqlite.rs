@@ -87,6 +87,8 @@ fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
             }),
             _ => None,
         },
+        panel_id: opt_uuid_col(row, "panel_id")?,
+        defense_day_id: opt_uuid_col(row, "defense_day_id")?,
     })
 }
 
@@ -132,7 +134,7 @@ fn map_write_error(e: sqlx::Error) -> StoreError {
     StoreError::Database(e)
 }
 
-const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at, presentation_minutes, qa_minutes, deliberation_minutes";
+const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at, presentation_minutes, qa_minutes, deliberation_minutes, panel_id, defense_day_id";
 const PARTICIPANT_COLUMNS: &str = "id, session_id, display_name, role, person_id";
 
 /// The trigger that refused a write, if it was one of the booking-integrity triggers.
@@ -321,8 +323,9 @@ impl SqliteStore {
         sqlx::query(
             "INSERT INTO sessions (id, title, kind, starts_at, duration_minutes, time_zone, created_at,
                                    project_id, room_id, buffer_minutes,
-                                   presentation_minutes, qa_minutes, deliberation_minutes)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   presentation_minutes, qa_minutes, deliberation_minutes,
+                                   panel_id, defense_day_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(session.id.to_string())
         .bind(&session.title)
@@ -337,6 +340,8 @@ impl SqliteStore {
         .bind(session.agenda.map(|a| a.presentation_minutes))
         .bind(session.agenda.map(|a| a.qa_minutes))
         .bind(session.agenda.map(|a| a.deliberation_minutes))
+        .bind(session.panel_id.map(|p| p.to_string()))
+        .bind(session.defense_day_id.map(|d| d.to_string()))
         .execute(&mut *tx)
         .await?;
         let mut participants = Vec::with_capacity(new.participants.len());
@@ -385,6 +390,8 @@ impl Store for SqliteStore {
             sequence: 0,
             cancelled: false,
             agenda: new.agenda,
+            panel_id: new.panel,
+            defense_day_id: new.defense_day,
         };
         let claims = claims_of(new);
         // IMMEDIATE takes the write lock up front, so concurrent bookings queue instead
@@ -1128,6 +1135,28 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn create_defense_day(&self, day: &crate::model::DefenseDay) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO defense_days (id, date, time_zone, day_start, slots, presentation_minutes,
+                                       qa_minutes, deliberation_minutes, buffer_minutes, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(day.id.to_string())
+        .bind(day.date.to_string())
+        .bind(&day.time_zone)
+        .bind(&day.day_start)
+        .bind(day.slots)
+        .bind(day.agenda.presentation_minutes)
+        .bind(day.agenda.qa_minutes)
+        .bind(day.agenda.deliberation_minutes)
+        .bind(day.buffer_minutes)
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
     }
 }
 

@@ -157,6 +157,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         to: DateTime<Utc>,
     ) -> Result<Vec<crate::model::AvailabilityWindow>, StoreError>;
 
+    /// Records a defense day.
+    async fn create_defense_day(&self, day: &crate::model::DefenseDay) -> Result<(), StoreError>;
+
     /// What an import must not duplicate and may refer to.
     async fn import_snapshot(&self) -> Result<crate::import::Existing, StoreError>;
     /// Applies a validated import in one transaction: everything or nothing.

@@ -107,6 +107,9 @@ struct UnplacedDefense {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PlanResponse {
+    /// The defense day record, when the plan was booked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    defense_day_id: Option<Uuid>,
     /// Panels formed from the pool (empty when stored panels were used).
     formed_panels: Vec<FormedPanel>,
     placed: Vec<PlacedDefense>,
@@ -356,6 +359,40 @@ async fn plan_day(
     let plan = planner::plan(&input).map_err(|e| invalid("slots", e.to_string()))?;
     debug_assert!(planner::check(&input, &plan).is_empty());
 
+    // Booking makes the day a record, and panels formed from the pool real panels.
+    let mut defense_day = None;
+    if req.book {
+        let first_formed = panels.len() - formed_panels.len();
+        for (i, formed) in formed_panels.iter_mut().enumerate() {
+            let stored = state
+                .store
+                .create_panel(
+                    &format!(
+                        "{} · {} · {}",
+                        formed.name,
+                        date,
+                        &Uuid::new_v4().simple().to_string()[..6]
+                    ),
+                    formed.members.first().copied(),
+                    &formed.members,
+                )
+                .await?;
+            formed.id = stored.id;
+            formed.name = stored.name.clone();
+            panels[first_formed + i] = stored;
+        }
+        let day = scheduler::model::DefenseDay {
+            id: Uuid::new_v4(),
+            date,
+            time_zone: tz.name().to_owned(),
+            day_start: start_time.format("%H:%M").to_string(),
+            slots: req.slots as i64,
+            agenda,
+            buffer_minutes: a.buffer_minutes,
+        };
+        state.store.create_defense_day(&day).await?;
+        defense_day = Some(day.id);
+    }
     let host = req
         .host_name
         .as_deref()
@@ -399,7 +436,7 @@ async fn plan_day(
             }
             let title = format!("{} {} 答辩", project.code, project.title);
             let title: String = title.chars().take(200).collect();
-            let new = NewSession::parse(
+            let mut new = NewSession::parse(
                 Title::parse(&title)?,
                 SessionKind::Defense,
                 starts_at,
@@ -409,6 +446,8 @@ async fn plan_day(
             )?
             .with_booking(Some(project.id), None, a.buffer_minutes)?
             .with_agenda(agenda)?;
+            new.panel = Some(panel.id);
+            new.defense_day = defense_day;
             match state.store.create_session(&new).await {
                 Ok((session, participants)) => {
                     crate::notify::notify(
@@ -439,6 +478,7 @@ async fn plan_day(
         .collect();
     tracing::info!(by = %admin.user_id, placed = placed.len(), book = req.book, "defense day planned");
     Ok(Json(PlanResponse {
+        defense_day_id: defense_day,
         formed_panels,
         placed,
         unplaced,

@@ -121,6 +121,11 @@ async fn the_admin_pages_import_plan_book_and_refuse_a_clash() {
         "nothing imported"
     );
     assert_eq!(result["timeline"], json!(["NY-0", "NY-1"]), "{result}");
+    assert_eq!(
+        result["lanes"],
+        json!(["第一组"]),
+        "bookings are drawn in their panel's lane: {result}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -136,6 +136,15 @@ async fn a_defense_day_is_planned_booked_and_never_double_booked() {
         "the day's agenda is kept with each booking"
     );
     assert_eq!(booked["session"]["bufferMinutes"], 5);
+    assert_eq!(
+        booked["session"]["panelId"], panel_b,
+        "booked with its panel"
+    );
+    assert_eq!(
+        booked["session"]["defenseDayId"], plan["defenseDayId"],
+        "and its defense day"
+    );
+    assert!(plan["defenseDayId"].is_string(), "{plan}");
 
     // Planning the same day again cannot double-book: the database refuses each one.
     let again: Value = app
@@ -315,6 +324,54 @@ async fn unavailable_and_preferred_windows_and_pool_formed_panels_are_honoured()
         slot_of(&projects[1]),
         Some(3),
         "applicant 1's preferred slot: {plan}"
+    );
+
+    // Booking the pool plan saves the formed panels and ties each defense to one.
+    let booked: Value = app
+        .http
+        .post(format!("{}/api/v1/plan", app.base))
+        .bearer_auth(&token)
+        .json(&json!({
+            "date": "2026-12-02", "timeZone": "Asia/Shanghai", "dayStart": "09:00",
+            "agenda": {"presentationMinutes": 15, "qaMinutes": 20, "deliberationMinutes": 10},
+            "slots": 6, "projectIds": projects, "book": true,
+            "pool": {"expertIds": experts, "panelCount": 2, "panelSize": 3}
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: Value = app
+        .http
+        .get(format!("{}/api/v1/panels", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored_ids: Vec<&Value> = stored
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["id"])
+        .collect();
+    for formed in booked["formedPanels"].as_array().unwrap() {
+        assert!(
+            stored_ids.contains(&&formed["id"]),
+            "formed panel saved: {booked}"
+        );
+    }
+    assert!(
+        booked["placed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["sessionId"].is_string()),
+        "{booked}"
     );
 
     let bad = app.http.post(format!("{}/api/v1/people/{}/windows", app.base, applicants[0].as_str().unwrap()))

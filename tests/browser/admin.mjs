@@ -30,14 +30,15 @@ try {
   await page.waitForSelector(".timeline .slot[data-code]");
   result.timeline = await page.locator(".timeline .slot[data-code]").evaluateAll((els) => els.map((e) => e.dataset.code));
   const bookings = await waitFor(async () => {
-    const n = await page.locator("#day-bookings tbody tr").count();
+    const n = await page.locator("#day-bookings .booking").count();
     return { ok: n >= 2, n };
   }, 10_000);
   result.bookings = bookings;
 
   // Move the second booking onto the first one's time: the applicant is shared, so the
   // server refuses and the page says why.
-  const rows = page.locator("#day-bookings tbody tr");
+  const rows = page.locator("#day-bookings .booking");
+  result.lanes = await page.locator("#day-bookings .lane-row .lane").allTextContents();
   const firstTime = await rows.nth(0).locator("input").inputValue();
   await rows.nth(1).locator("input").fill(firstTime);
   await rows.nth(1).locator("button").click();

@@ -343,25 +343,46 @@ async function dayView(): Promise<HTMLElement> {
   const showBookings = async () => {
     const from = new Date(`${date.value}T00:00:00`);
     const to = new Date(from.getTime() + 24 * 3600 * 1000);
-    const res = await api("GET", `/api/v1/sessions?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
+    const [res, allPanels] = await Promise.all([
+      api("GET", `/api/v1/sessions?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`),
+      list<Named>("/api/v1/panels"),
+    ]);
     if (!res.ok) return;
-    const rows = (res.body as { id: string; title: string; startsAt: string; durationMinutes: number; cancelled: boolean }[])
+    const names = new Map(allPanels.map((p) => [p.id, p.name]));
+    const sessions = (res.body as { id: string; title: string; startsAt: string; durationMinutes: number; cancelled: boolean; panelId?: string }[])
       .filter((s) => !s.cancelled)
-      .map((s) => {
-        const when = h("input", { type: "datetime-local", value: localDateTimeValue(new Date(s.startsAt)) });
-        const note = h("span", {});
-        const move = h("button", { type: "button" }, t("move"));
-        move.addEventListener("click", async () => {
-          const r = await api("POST", `/api/v1/sessions/${s.id}/reschedule`, {
-            start: new Date(when.value).toISOString(),
-            durationMinutes: s.durationMinutes,
-          });
-          note.className = r.ok ? "ok" : "error";
-          note.textContent = r.ok ? t("moved") : `${t("refused")}: ${r.body?.message ?? r.status}`;
-        });
-        return [s.title, h("span", {}, when, move, note)];
-      });
-    bookings.replaceChildren(h("h3", {}, t("booked")), table([t("sessionTitle"), t("start")], rows));
+      .sort((a, b) => a.startsAt.localeCompare(b.startsAt));
+    // One lane per panel (sessions booked by hand share a lane), in time order.
+    const lanes = new Map<string, typeof sessions>();
+    for (const s of sessions) {
+      const key = s.panelId ?? "";
+      lanes.set(key, [...(lanes.get(key) ?? []), s]);
+    }
+    const board = h("div", { class: "lanes" });
+    for (const [panel, items] of lanes) {
+      board.append(
+        h(
+          "div",
+          { class: "lane-row" },
+          h("div", { class: "lane" }, names.get(panel) ?? "—"),
+          ...items.map((s) => {
+            const when = h("input", { type: "datetime-local", value: localDateTimeValue(new Date(s.startsAt)) });
+            const note = h("span", {});
+            const move = h("button", { type: "button" }, t("move"));
+            move.addEventListener("click", async () => {
+              const r = await api("POST", `/api/v1/sessions/${s.id}/reschedule`, {
+                start: new Date(when.value).toISOString(),
+                durationMinutes: s.durationMinutes,
+              });
+              note.className = r.ok ? "ok" : "error";
+              note.textContent = r.ok ? t("moved") : `${t("refused")}: ${r.body?.message ?? r.status}`;
+            });
+            return h("div", { class: "booking", "data-session": s.id }, h("strong", {}, s.title), when, move, note);
+          }),
+        ),
+      );
+    }
+    bookings.replaceChildren(h("h3", {}, t("booked")), board);
   };
 
   const preview = h("button", { type: "button" }, t("previewPlan"));
