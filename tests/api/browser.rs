@@ -140,22 +140,7 @@ async fn two_chromium_participants_see_and_hear_each_other() {
         )
         .await;
     let urls = join_urls(&body);
-    let child = tokio::process::Command::new("node")
-        .arg(repo_root().join("tests/browser/two_party.mjs"))
-        .args(&urls)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .expect("browser scenario finishes within 90 s")
-        .expect("browser scenario output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))
-        .unwrap_or_else(|_| panic!("no result line; stdout: {stdout}\nstderr: {stderr}"));
+    let result = run_scenario("two_party.mjs", &urls).await;
     for page in ["a", "b"] {
         let stats = &result["media"][page];
         assert!(
@@ -185,5 +170,5 @@ async fn two_chromium_participants_see_and_hear_each_other() {
         Some(1),
         "{result}"
     );
-    assert!(output.status.success(), "{result}\n{stderr}");
+    assert_eq!(result["ok"], true, "{result}");
 }
