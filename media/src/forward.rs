@@ -16,7 +16,11 @@
 //!   decoder never sees a delta frame without its reference, and while it waits it keeps
 //!   asking the publisher for one;
 //! - keyframe requests reach the publisher at most once per [`KEYFRAME_REQUEST_INTERVAL`]
-//!   per up-track, however many subscribers ask.
+//!   per up-track, however many subscribers ask;
+//! - a participant marked absent (an applicant in the lobby) sends nothing into the
+//!   room and receives nothing from it; when they return, every affected down-track
+//!   resumes at a keyframe with its numbering continuing where it stopped, so the
+//!   subscriber sees a pause, not a jump.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -131,6 +135,7 @@ pub enum ForwardError {
 #[derive(Debug)]
 struct Participant {
     grant: MediaGrant,
+    present: bool,
     up_tracks: Vec<UpTrackId>,
     down_tracks: Vec<DownTrackId>,
 }
@@ -159,8 +164,13 @@ struct DownTrack {
 /// the subscriber has no context for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Munger {
+    kind: MediaKind,
     needs_keyframe: bool,
     state: Option<MungerState>,
+    /// The last packet sent (sequence, timestamp, when), to continue from after a pause.
+    last_out: Option<(u16, u32, Instant)>,
+    /// Paused: the next forwarded packet (a keyframe for video) re-anchors the mapping.
+    paused: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,39 +184,76 @@ struct MungerState {
 impl Munger {
     fn new(kind: MediaKind) -> Self {
         Self {
+            kind,
             needs_keyframe: kind == MediaKind::Video,
             state: None,
+            last_out: None,
+            paused: false,
+        }
+    }
+
+    /// Whether the down-track is waiting to (re)start.
+    fn waiting(&self) -> bool {
+        self.state.is_none() || self.paused
+    }
+
+    fn pause(&mut self) {
+        self.paused = true;
+    }
+
+    fn clock_rate(&self) -> u64 {
+        match self.kind {
+            MediaKind::Audio => 48_000,
+            MediaKind::Video => 90_000,
         }
     }
 
     /// Returns the rewritten (sequence, timestamp), or `None` to drop the packet.
-    fn rewrite(&mut self, meta: &RtpMeta, seq_base: u16, ts_base: u32) -> Option<(u16, u32)> {
-        let state = match self.state.as_mut() {
-            Some(state) => state,
-            None => {
-                if self.needs_keyframe && !meta.keyframe_start {
-                    return None;
-                }
-                self.state.insert(MungerState {
-                    first_in_seq: meta.sequence_number,
-                    seq_offset: seq_base.wrapping_sub(meta.sequence_number),
-                    ts_offset: ts_base.wrapping_sub(meta.timestamp),
-                    highest_in_seq: meta.sequence_number,
-                })
+    fn rewrite(
+        &mut self,
+        now: Instant,
+        meta: &RtpMeta,
+        seq_base: u16,
+        ts_base: u32,
+    ) -> Option<(u16, u32)> {
+        if self.waiting() {
+            if self.needs_keyframe && !meta.keyframe_start {
+                return None;
             }
-        };
+            // After a pause, continue right after the last packet sent, with the
+            // timestamp advanced by the time that passed; at the very start, use the base.
+            let (seq_next, ts_next) = match (self.paused, self.last_out) {
+                (true, Some((seq, ts, at))) => {
+                    let ticks = now.saturating_duration_since(at).as_micros() as u64
+                        * self.clock_rate()
+                        / 1_000_000;
+                    (seq.wrapping_add(1), ts.wrapping_add(ticks.max(1) as u32))
+                }
+                _ => (seq_base, ts_base),
+            };
+            self.paused = false;
+            self.state = Some(MungerState {
+                first_in_seq: meta.sequence_number,
+                seq_offset: seq_next.wrapping_sub(meta.sequence_number),
+                ts_offset: ts_next.wrapping_sub(meta.timestamp),
+                highest_in_seq: meta.sequence_number,
+            });
+        }
+        let state = self.state.as_mut()?;
         let since_start = meta.sequence_number.wrapping_sub(state.first_in_seq);
         if since_start >= 0x8000 {
             // Older than the packet this down-track started with.
             return None;
         }
-        if meta.sequence_number.wrapping_sub(state.highest_in_seq) < 0x8000 {
-            state.highest_in_seq = meta.sequence_number;
-        }
-        Some((
+        let out = (
             meta.sequence_number.wrapping_add(state.seq_offset),
             meta.timestamp.wrapping_add(state.ts_offset),
-        ))
+        );
+        if meta.sequence_number.wrapping_sub(state.highest_in_seq) < 0x8000 {
+            state.highest_in_seq = meta.sequence_number;
+            self.last_out = Some((out.0, out.1, now));
+        }
+        Some(out)
     }
 }
 
@@ -266,6 +313,7 @@ impl Forwarder {
             participant,
             Participant {
                 grant,
+                present: true,
                 up_tracks: Vec::new(),
                 down_tracks: Vec::new(),
             },
@@ -467,19 +515,32 @@ impl Forwarder {
     ) -> Option<Action> {
         out.clear();
         let up = self.up_tracks.get(&up_track)?;
+        if !self
+            .participants
+            .get(&up.publisher)
+            .is_some_and(|p| p.present)
+        {
+            return None;
+        }
         let mut waiting_for_keyframe = false;
         for down_id in &up.down_tracks {
             let Some(down) = self.down_tracks.get_mut(down_id) else {
                 continue;
             };
-            if !down.bound {
+            if !down.bound
+                || !self
+                    .participants
+                    .get(&down.subscriber)
+                    .is_some_and(|p| p.present)
+            {
                 continue;
             }
             // Down-tracks start their own numbering at a base derived from their id:
             // deterministic for tests, distinct per down-track.
             let seq_base = (down_id.0 as u16).wrapping_mul(7919);
             let ts_base = (down_id.0 as u32).wrapping_mul(104_729);
-            if let Some((sequence_number, timestamp)) = down.munger.rewrite(meta, seq_base, ts_base)
+            if let Some((sequence_number, timestamp)) =
+                down.munger.rewrite(now, meta, seq_base, ts_base)
             {
                 out.push(Outgoing {
                     subscriber: down.subscriber,
@@ -487,7 +548,7 @@ impl Forwarder {
                     sequence_number,
                     timestamp,
                 });
-            } else if down.munger.state.is_none() {
+            } else if down.munger.waiting() {
                 waiting_for_keyframe = true;
             }
         }
@@ -496,6 +557,56 @@ impl Forwarder {
         } else {
             None
         }
+    }
+
+    /// Marks a participant absent (in the lobby) or present. Absent participants send
+    /// nothing to the room and receive nothing from it. On return, the video they will
+    /// receive and the video they publish are asked for keyframes.
+    pub fn set_present(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        present: bool,
+    ) -> Result<Vec<Action>, ForwardError> {
+        let p = self
+            .participants
+            .get_mut(&participant)
+            .ok_or(ForwardError::UnknownParticipant(participant))?;
+        if p.present == present {
+            return Ok(Vec::new());
+        }
+        p.present = present;
+        let own_down: Vec<DownTrackId> = p.down_tracks.clone();
+        let own_up: Vec<UpTrackId> = p.up_tracks.clone();
+        let mut affected: Vec<DownTrackId> = own_down;
+        for up in &own_up {
+            if let Some(u) = self.up_tracks.get(up) {
+                affected.extend(u.down_tracks.iter().copied());
+            }
+        }
+        for d in &affected {
+            if let Some(down) = self.down_tracks.get_mut(d) {
+                down.munger.pause();
+            }
+        }
+        if !present {
+            return Ok(Vec::new());
+        }
+        let mut wanted: Vec<UpTrackId> = affected
+            .iter()
+            .filter_map(|d| {
+                self.down_tracks
+                    .get(d)
+                    .filter(|d| d.bound)
+                    .map(|d| d.up_track)
+            })
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        Ok(wanted
+            .into_iter()
+            .filter_map(|up| self.throttled_keyframe_request(now, up))
+            .collect())
     }
 
     /// A subscriber asked for a keyframe (PLI/FIR) on a down-track: route it to the
@@ -933,5 +1044,139 @@ mod binding_tests {
             ),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod presence_tests {
+    use super::*;
+
+    const BOTH: MediaGrant = MediaGrant {
+        publish: true,
+        subscribe: true,
+    };
+    const PANEL: ParticipantId = ParticipantId(1);
+    const APPLICANT: ParticipantId = ParticipantId(2);
+    const OTHER: ParticipantId = ParticipantId(3);
+
+    fn meta(seq: u16, ts: u32, key: bool) -> RtpMeta {
+        RtpMeta {
+            sequence_number: seq,
+            timestamp: ts,
+            keyframe_start: key,
+        }
+    }
+
+    fn room(t0: Instant) -> (Forwarder, UpTrackId, UpTrackId) {
+        let mut f = Forwarder::new();
+        for p in [PANEL, APPLICANT, OTHER] {
+            f.join(t0, p, BOTH).unwrap();
+        }
+        let (panel_video, _) = f.publish(t0, PANEL, MediaKind::Video).unwrap();
+        let (applicant_audio, _) = f.publish(t0, APPLICANT, MediaKind::Audio).unwrap();
+        let downs: Vec<DownTrackId> = f.down_tracks.keys().copied().collect();
+        for d in downs {
+            f.bind(t0, d);
+        }
+        (f, panel_video, applicant_audio)
+    }
+
+    fn receivers(out: &[Outgoing]) -> Vec<ParticipantId> {
+        let mut r: Vec<ParticipantId> = out.iter().map(|o| o.subscriber).collect();
+        r.sort();
+        r
+    }
+
+    #[test]
+    fn an_absent_participant_neither_sends_nor_receives() {
+        let t0 = Instant::now();
+        let (mut f, panel_video, applicant_audio) = room(t0);
+        let mut out = Vec::new();
+        f.on_rtp(t0, panel_video, &meta(1, 0, true), &mut out);
+        assert_eq!(receivers(&out), vec![APPLICANT, OTHER]);
+
+        assert!(f.set_present(t0, APPLICANT, false).unwrap().is_empty());
+        f.on_rtp(t0, panel_video, &meta(2, 3000, false), &mut out);
+        assert_eq!(receivers(&out), vec![OTHER], "the lobby receives nothing");
+        f.on_rtp(t0, applicant_audio, &meta(1, 0, false), &mut out);
+        assert!(out.is_empty(), "nothing from the lobby reaches the room");
+        assert_eq!(
+            f.set_present(t0, ParticipantId(99), false).unwrap_err(),
+            ForwardError::UnknownParticipant(ParticipantId(99))
+        );
+    }
+
+    #[test]
+    fn returning_resumes_at_a_keyframe_with_continuous_numbering() {
+        let t0 = Instant::now();
+        let (mut f, panel_video, _) = room(t0);
+        let mut out = Vec::new();
+        f.on_rtp(t0, panel_video, &meta(100, 9000, true), &mut out);
+        f.on_rtp(t0, panel_video, &meta(101, 9000, false), &mut out);
+        let last = out
+            .iter()
+            .find(|o| o.subscriber == APPLICANT)
+            .copied()
+            .unwrap();
+
+        f.set_present(t0, APPLICANT, false).unwrap();
+        for seq in 102..200 {
+            f.on_rtp(
+                t0,
+                panel_video,
+                &meta(seq, 9000 + u32::from(seq) * 30, false),
+                &mut out,
+            );
+        }
+        let back = t0 + Duration::from_secs(2);
+        let requests = f.set_present(back, APPLICANT, true).unwrap();
+        assert_eq!(
+            requests,
+            vec![Action::RequestKeyframe {
+                publisher: PANEL,
+                up_track: panel_video
+            }],
+            "the returning applicant needs a keyframe of the panel's video"
+        );
+        f.on_rtp(back, panel_video, &meta(200, 20_000, false), &mut out);
+        assert!(
+            !receivers(&out).contains(&APPLICANT),
+            "waits for a keyframe"
+        );
+        f.on_rtp(back, panel_video, &meta(201, 21_000, true), &mut out);
+        let resumed = out
+            .iter()
+            .find(|o| o.subscriber == APPLICANT)
+            .copied()
+            .unwrap();
+        assert_eq!(
+            resumed.sequence_number,
+            last.sequence_number.wrapping_add(1),
+            "no jump in sequence numbers"
+        );
+        let advanced = resumed.timestamp.wrapping_sub(last.timestamp);
+        assert!(
+            (179_000..=181_000).contains(&advanced),
+            "timestamp advanced by ~2 s of 90 kHz: {advanced}"
+        );
+        f.on_rtp(back, panel_video, &meta(202, 21_000, false), &mut out);
+        let next = out
+            .iter()
+            .find(|o| o.subscriber == APPLICANT)
+            .copied()
+            .unwrap();
+        assert_eq!(
+            next.sequence_number,
+            resumed.sequence_number.wrapping_add(1)
+        );
+    }
+
+    #[test]
+    fn marking_twice_changes_nothing() {
+        let t0 = Instant::now();
+        let (mut f, _, _) = room(t0);
+        assert!(f.set_present(t0, APPLICANT, true).unwrap().is_empty());
+        f.set_present(t0, APPLICANT, false).unwrap();
+        assert!(f.set_present(t0, APPLICANT, false).unwrap().is_empty());
     }
 }

@@ -118,6 +118,10 @@ enum Command {
     Leave {
         id: ParticipantId,
     },
+    SetPresent {
+        id: ParticipantId,
+        present: bool,
+    },
     Stats {
         reply: tokio::sync::oneshot::Sender<SfuStats>,
     },
@@ -150,6 +154,7 @@ impl std::fmt::Debug for Command {
             Command::Join { id, .. } => write!(f, "Join({id})"),
             Command::Answer { id, .. } => write!(f, "Answer({id})"),
             Command::Leave { id } => write!(f, "Leave({id})"),
+            Command::SetPresent { id, present } => write!(f, "SetPresent({id}, {present})"),
             Command::Stats { .. } => write!(f, "Stats"),
         }
     }
@@ -215,6 +220,11 @@ impl Sfu {
             events,
             commands: self.commands.clone(),
         }
+    }
+
+    /// Moves a participant between the lobby (`false`: no media in or out) and the room.
+    pub fn set_present(&self, id: ParticipantId, present: bool) {
+        let _ = self.commands.send(Command::SetPresent { id, present });
     }
 
     /// A snapshot of the media plane's counters.
@@ -361,6 +371,18 @@ impl MediaLoop {
             }
             Command::Answer { id, sdp } => self.on_answer(now, id, sdp),
             Command::Leave { id } => self.remove_peer(now, id),
+            Command::SetPresent { id, present } => {
+                let actions = self
+                    .peers
+                    .get(&id)
+                    .and_then(|peer| self.rooms.get_mut(&peer.room))
+                    .map(|forwarder| forwarder.set_present(now, id, present));
+                match actions {
+                    Some(Ok(actions)) => self.apply(now, actions),
+                    Some(Err(e)) => debug!(participant = %id, error = %e, "set_present refused"),
+                    None => {}
+                }
+            }
             Command::Stats { reply } => {
                 let mut stats = self.stats;
                 stats.participants = self.peers.len();
