@@ -68,6 +68,7 @@ impl Application {
             signer: Arc::new(Signer::new(&key)),
             sfu,
             presence: Arc::new(Presence::default()),
+            lobby: Arc::default(),
             recorder: Arc::new(recorder),
             mailer: crate::notify::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {

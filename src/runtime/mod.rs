@@ -3,3 +3,4 @@
 //! carry out their effects; nothing here does I/O.
 
 pub mod defense;
+pub mod lobby;

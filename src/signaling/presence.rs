@@ -19,12 +19,15 @@ pub enum PresenceEvent {
     Left(Uuid),
     /// This connection was replaced by a newer one of the same participant.
     Replaced,
+    /// This participant was moved into (`true`) or out of the lobby.
+    Lobby(bool),
 }
 
 #[derive(Debug)]
 struct Member {
     info: PeerInfo,
     connection: u64,
+    media: Option<media::ids::ParticipantId>,
     events: mpsc::UnboundedSender<PresenceEvent>,
 }
 
@@ -73,6 +76,7 @@ impl Presence {
             Member {
                 info: me,
                 connection,
+                media: None,
                 events: tx,
             },
         );
@@ -99,6 +103,39 @@ impl Presence {
         if members.is_empty() {
             inner.sessions.remove(&session);
         }
+    }
+
+    /// Records the media-plane id of a registered connection.
+    pub fn set_media(
+        &self,
+        session: Uuid,
+        participant: Uuid,
+        connection: u64,
+        id: media::ids::ParticipantId,
+    ) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(member) = inner
+            .sessions
+            .get_mut(&session)
+            .and_then(|m| m.get_mut(&participant))
+            .filter(|m| m.connection == connection)
+        {
+            member.media = Some(id);
+        }
+    }
+
+    /// Tells a connected participant something; returns their media-plane id if they
+    /// are connected.
+    pub fn tell(
+        &self,
+        session: Uuid,
+        participant: Uuid,
+        event: PresenceEvent,
+    ) -> Option<media::ids::ParticipantId> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let member = inner.sessions.get(&session)?.get(&participant)?;
+        let _ = member.events.send(event);
+        member.media
     }
 
     /// Number of connected participants across all sessions.

@@ -3,8 +3,10 @@
 //! version it speaks; the server answers `welcome` or an `error` and closes.
 //!
 //! Client → server: `join`, `answer`, `candidate` (accepted and ignored: the SFU is
-//! ICE-lite and learns the browser's address from its checks), `leave`.
-//! Server → client: `welcome`, `offer`, `participantJoined`, `participantLeft`, `error`.
+//! ICE-lite and learns the browser's address from its checks), `leave`, and for hosts
+//! `admit` / `returnToLobby`.
+//! Server → client: `welcome`, `offer`, `participantJoined`, `participantLeft`, `lobby`,
+//! `error`.
 
 use scheduler::Role;
 use serde::{Deserialize, Serialize};
@@ -44,6 +46,18 @@ pub enum ClientMessage {
     },
     /// The participant leaves.
     Leave,
+    /// Host only: let an applicant in from the lobby.
+    #[serde(rename_all = "camelCase")]
+    Admit {
+        /// The applicant's participant id.
+        participant_id: Uuid,
+    },
+    /// Host only: send an applicant back to the lobby.
+    #[serde(rename_all = "camelCase")]
+    ReturnToLobby {
+        /// The applicant's participant id.
+        participant_id: Uuid,
+    },
 }
 
 /// Someone in the session, as others see them.
@@ -85,6 +99,12 @@ pub enum ServerMessage {
     ParticipantJoined {
         /// Who.
         participant: PeerInfo,
+    },
+    /// Whether this participant is in the lobby (no media in or out).
+    #[serde(rename_all = "camelCase")]
+    Lobby {
+        /// In the lobby.
+        in_lobby: bool,
     },
     /// Someone left.
     ParticipantLeft {

@@ -14,7 +14,7 @@ use axum::routing::get;
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use media::{JoinRequest, MediaGrant, PeerEvent};
-use scheduler::{Participant, Session, StoreError};
+use scheduler::{Participant, Role, Session, StoreError};
 use serde::Deserialize;
 
 use super::presence::PresenceEvent;
@@ -157,6 +157,22 @@ async fn run(
         },
     });
     tracing::info!(media_id = %peer.id(), "joined");
+    state.presence.set_media(
+        session.id,
+        participant.id,
+        registration.connection,
+        peer.id(),
+    );
+    // An applicant of a defense waits in the lobby until the host admits them; the SFU
+    // enforces it. (The join above was queued first, so the forwarder knows them.)
+    let in_lobby = state.lobby.on_join(
+        session.id,
+        participant.id,
+        session.kind == scheduler::SessionKind::Defense && participant.role == Role::Applicant,
+    );
+    if in_lobby {
+        state.sfu.set_present(peer.id(), false);
+    }
     let welcome = ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
         me,
@@ -167,7 +183,9 @@ async fn run(
 
     // 3. Shuttle until someone leaves.
     let mut protocol_errors = 0u32;
-    if send(&mut sink, &welcome).await {
+    if send(&mut sink, &welcome).await
+        && (!in_lobby || send(&mut sink, &ServerMessage::Lobby { in_lobby: true }).await)
+    {
         loop {
             tokio::select! {
                 incoming = stream.next() => {
@@ -181,6 +199,18 @@ async fn run(
                         Ok(ClientMessage::Answer { sdp }) => peer.answer(sdp),
                         Ok(ClientMessage::Candidate { .. }) => {}
                         Ok(ClientMessage::Leave) => break,
+                        Ok(ClientMessage::Admit { participant_id }) => {
+                            let reply = move_between_lobby_and_room(&state, &session, &participant, participant_id, false);
+                            if let Some(reply) = reply && !send(&mut sink, &reply).await {
+                                break;
+                            }
+                        }
+                        Ok(ClientMessage::ReturnToLobby { participant_id }) => {
+                            let reply = move_between_lobby_and_room(&state, &session, &participant, participant_id, true);
+                            if let Some(reply) = reply && !send(&mut sink, &reply).await {
+                                break;
+                            }
+                        }
                         Ok(ClientMessage::Join { .. }) => {
                             if !send(&mut sink, &ServerMessage::error("already_joined", "join was already accepted", false)).await {
                                 break;
@@ -217,6 +247,7 @@ async fn run(
                     let msg = match presence {
                         Some(PresenceEvent::Joined(participant)) => ServerMessage::ParticipantJoined { participant },
                         Some(PresenceEvent::Left(id)) => ServerMessage::ParticipantLeft { id },
+                        Some(PresenceEvent::Lobby(in_lobby)) => ServerMessage::Lobby { in_lobby },
                         Some(PresenceEvent::Replaced) | None => {
                             let _ = send(&mut sink, &ServerMessage::error("replaced", "you joined again from another window", true)).await;
                             break;
@@ -235,4 +266,37 @@ async fn run(
     drop(peer);
     let _ = sink.close().await;
     tracing::info!("left");
+}
+
+/// A host moves a participant of the session into or out of the lobby. Anyone else is
+/// refused (and the attempt logged). Returns the reply for the sender, if any.
+fn move_between_lobby_and_room(
+    state: &AppState,
+    session: &Session,
+    by: &Participant,
+    target: uuid::Uuid,
+    to_lobby: bool,
+) -> Option<ServerMessage> {
+    if by.role != Role::Host {
+        tracing::warn!(
+            action = if to_lobby { "returnToLobby" } else { "admit" },
+            "grant refused: only the host moves people between lobby and room"
+        );
+        return Some(ServerMessage::error(
+            "forbidden",
+            "only the host may admit participants or return them to the lobby",
+            false,
+        ));
+    }
+    if !state.lobby.set(session.id, target, to_lobby) {
+        return None;
+    }
+    tracing::info!(%target, to_lobby, "lobby changed by host");
+    if let Some(media) = state
+        .presence
+        .tell(session.id, target, PresenceEvent::Lobby(to_lobby))
+    {
+        state.sfu.set_present(media, !to_lobby);
+    }
+    None
 }

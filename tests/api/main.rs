@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod helpers;
 mod join_links;
+mod lobby;
 mod mail;
 mod media_relay;
 mod planning;

@@ -9,7 +9,7 @@ use crate::rtc_client::run_participant;
 async fn two_clients_receive_each_others_audio_and_video_intact() {
     let app = spawn_app().await;
     let tokens = app
-        .book_now(&[("专家甲", "expert"), ("申请人乙", "applicant")])
+        .book_now(&[("专家甲", "expert"), ("秘书乙", "host")])
         .await;
     let (url_a, url_b) = (app.ws_url(&tokens[0]), app.ws_url(&tokens[1]));
     let limit = Duration::from_secs(20);

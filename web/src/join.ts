@@ -124,6 +124,10 @@ async function main(): Promise<void> {
         streams.delete(msg.id);
         removeTile(msg.id);
         break;
+      case "lobby":
+        document.body.classList.toggle("in-lobby", msg.inLobby);
+        setStatus(msg.inLobby ? t("inLobby") : t("connected"));
+        break;
       case "error":
         setStatus(`${t("error")}: ${msg.message}`, "error");
         break;

@@ -20,9 +20,12 @@ export type ServerMessage =
   | { type: "offer"; sdp: string }
   | { type: "participantJoined"; participant: PeerInfo }
   | { type: "participantLeft"; id: string }
+  | { type: "lobby"; inLobby: boolean }
   | { type: "error"; code: string; message: string; fatal: boolean };
 
 export type ClientMessage =
   | { type: "join"; protocol: number }
   | { type: "answer"; sdp: string }
-  | { type: "leave" };
+  | { type: "leave" }
+  | { type: "admit"; participantId: string }
+  | { type: "returnToLobby"; participantId: string };

@@ -1,0 +1,52 @@
+//! Who waits in a defense's lobby. An applicant of a defense starts there; the host
+//! admits them or sends them back. The state belongs to the participant, not to a
+//! connection, so a reconnect keeps it. The media plane enforces it
+//! (`Sfu::set_present`); pages only display it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+/// Lobby state per (session, participant).
+#[derive(Debug, Default)]
+pub struct Lobby {
+    waiting: Mutex<HashMap<(Uuid, Uuid), bool>>,
+}
+
+impl Lobby {
+    /// Whether the participant waits in the lobby, deciding it on first sight: an
+    /// applicant of a defense waits until admitted; everybody else is in the room.
+    pub fn on_join(&self, session: Uuid, participant: Uuid, starts_in_lobby: bool) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        *waiting
+            .entry((session, participant))
+            .or_insert(starts_in_lobby)
+    }
+
+    /// Moves a participant into (`true`) or out of the lobby. Returns whether this
+    /// changed anything.
+    pub fn set(&self, session: Uuid, participant: Uuid, in_lobby: bool) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.insert((session, participant), in_lobby) != Some(in_lobby)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_applicant_starts_in_the_lobby_and_admission_survives_a_reconnect() {
+        let lobby = Lobby::default();
+        let (s, a, e) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        assert!(lobby.on_join(s, a, true));
+        assert!(!lobby.on_join(s, e, false));
+        assert!(lobby.set(s, a, false));
+        assert!(!lobby.set(s, a, false), "no change the second time");
+        assert!(
+            !lobby.on_join(s, a, true),
+            "a reconnect keeps the admission"
+        );
+    }
+}
