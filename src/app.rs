@@ -69,6 +69,7 @@ impl Application {
             sfu,
             presence: Arc::new(Presence::default()),
             lobby: Arc::default(),
+            defenses: Arc::default(),
             recorder: Arc::new(recorder),
             mailer: crate::notify::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {
@@ -117,10 +118,24 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Countdown warnings and overtime for live defenses, once a second.
+        let ticker_state = self.state.clone();
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let now = std::time::Instant::now();
+                for (session, effects) in ticker_state.defenses.tick_all(now) {
+                    crate::signaling::ws::apply_effects(&ticker_state, session, effects);
+                }
+            }
+        });
         let router = crate::http::router(self.state);
-        axum::serve(self.listener, router)
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        ticker.abort();
+        served
     }
 }
 

@@ -35,6 +35,8 @@ pub struct AppState {
     pub sfu: Sfu,
     /// Who is connected where.
     pub presence: Arc<Presence>,
+    /// Live defenses (phases, countdowns, scores).
+    pub defenses: Arc<crate::runtime::registry::Defenses>,
     /// Who waits in a defense's lobby.
     pub lobby: Arc<crate::runtime::lobby::Lobby>,
     /// Whether this machine can record (checked once at start).

@@ -1158,4 +1158,30 @@ impl Store for PgStore {
         .map_err(map_write_error)?;
         Ok(())
     }
+
+    async fn record_phase(
+        &self,
+        session: Uuid,
+        phase: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO phase_changes (session_id, phase, at) VALUES ($1, $2, $3)")
+            .bind(session)
+            .bind(phase)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn phases(&self, session: Uuid) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        sqlx::query("SELECT phase, at FROM phase_changes WHERE session_id = $1 ORDER BY id")
+            .bind(session)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("phase")?, row.try_get("at")?)))
+            .collect()
+    }
 }

@@ -1158,6 +1158,40 @@ impl Store for SqliteStore {
         .map_err(map_write_error)?;
         Ok(())
     }
+
+    async fn record_phase(
+        &self,
+        session: Uuid,
+        phase: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO phase_changes (session_id, phase, at) VALUES (?, ?, ?)")
+            .bind(session.to_string())
+            .bind(phase)
+            .bind(at.to_rfc3339())
+            .execute(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn phases(&self, session: Uuid) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        sqlx::query("SELECT phase, at FROM phase_changes WHERE session_id = ? ORDER BY id")
+            .bind(session.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let at: String = row.try_get("at")?;
+                Ok((
+                    row.try_get("phase")?,
+                    DateTime::parse_from_rfc3339(&at)
+                        .map_err(|e| corrupt("at", e))?
+                        .with_timezone(&Utc),
+                ))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -157,6 +157,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         to: DateTime<Utc>,
     ) -> Result<Vec<crate::model::AvailabilityWindow>, StoreError>;
 
+    /// Records an agenda phase change of a session.
+    async fn record_phase(
+        &self,
+        session: Uuid,
+        phase: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A session's phase changes, in order.
+    async fn phases(&self, session: Uuid) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+
     /// Records a defense day.
     async fn create_defense_day(&self, day: &crate::model::DefenseDay) -> Result<(), StoreError>;
 

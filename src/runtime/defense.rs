@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Where the session is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Phase {
     /// Not started; the panel gathers, the applicant waits.
@@ -255,6 +257,11 @@ impl Defense {
         (self.seats.get(&who) == Some(&Seat::Host))
             .then_some(())
             .ok_or(RuleError::NotHost)
+    }
+
+    /// Whether `who` is the defense's applicant.
+    pub fn is_applicant(&self, who: Uuid) -> bool {
+        self.seats.get(&who) == Some(&Seat::Applicant)
     }
 
     fn applicant(&self) -> Option<Uuid> {

@@ -4,3 +4,4 @@
 
 pub mod defense;
 pub mod lobby;
+pub mod registry;

@@ -21,6 +21,8 @@ pub enum PresenceEvent {
     Replaced,
     /// This participant was moved into (`true`) or out of the lobby.
     Lobby(bool),
+    /// A message for everyone in the session (phase changes, alerts).
+    Notice(super::protocol::ServerMessage),
 }
 
 #[derive(Debug)]
@@ -136,6 +138,16 @@ impl Presence {
         let member = inner.sessions.get(&session)?.get(&participant)?;
         let _ = member.events.send(event);
         member.media
+    }
+
+    /// Sends `event` to everyone connected to the session.
+    pub fn broadcast(&self, session: Uuid, event: PresenceEvent) {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(members) = inner.sessions.get(&session) {
+            for member in members.values() {
+                let _ = member.events.send(event.clone());
+            }
+        }
     }
 
     /// Number of connected participants across all sessions.

@@ -52,6 +52,15 @@ pub enum ClientMessage {
         /// The applicant's participant id.
         participant_id: Uuid,
     },
+    /// Host only: the next agenda phase.
+    Advance,
+    /// Host only: back to the previous agenda phase.
+    Back,
+    /// Host only: more time for the current phase.
+    Extend {
+        /// Minutes (1–60).
+        minutes: u32,
+    },
     /// Host only: send an applicant back to the lobby.
     #[serde(rename_all = "camelCase")]
     ReturnToLobby {
@@ -105,6 +114,24 @@ pub enum ServerMessage {
     Lobby {
         /// In the lobby.
         in_lobby: bool,
+    },
+    /// The agenda phase (on join and on every change). `endsAt` is the server's end of
+    /// the phase's time (extensions included); clients count down to it. Time running
+    /// out ends nothing.
+    #[serde(rename_all = "camelCase")]
+    Phase {
+        /// Current phase.
+        phase: crate::runtime::defense::Phase,
+        /// When its time is up (none for the lobby and closed).
+        ends_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// One minute left, or the phase's time is used up.
+    #[serde(rename_all = "camelCase")]
+    PhaseAlert {
+        /// The phase.
+        phase: crate::runtime::defense::Phase,
+        /// `oneMinuteLeft` or `overtime`.
+        alert: String,
     },
     /// Someone left.
     ParticipantLeft {

@@ -173,6 +173,9 @@ async fn run(
     if in_lobby {
         state.sfu.set_present(peer.id(), false);
     }
+    if session.kind == scheduler::SessionKind::Defense {
+        ensure_defense(&state, &session).await;
+    }
     let welcome = ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
         me,
@@ -183,8 +186,13 @@ async fn run(
 
     // 3. Shuttle until someone leaves.
     let mut protocol_errors = 0u32;
+    let phase = phase_message(&state, session.id);
     if send(&mut sink, &welcome).await
         && (!in_lobby || send(&mut sink, &ServerMessage::Lobby { in_lobby: true }).await)
+        && match &phase {
+            Some(phase) => send(&mut sink, phase).await,
+            None => true,
+        }
     {
         loop {
             tokio::select! {
@@ -200,13 +208,34 @@ async fn run(
                         Ok(ClientMessage::Candidate { .. }) => {}
                         Ok(ClientMessage::Leave) => break,
                         Ok(ClientMessage::Admit { participant_id }) => {
-                            let reply = move_between_lobby_and_room(&state, &session, &participant, participant_id, false);
+                            let reply = admit_or_return(&state, &session, &participant, participant_id, false);
                             if let Some(reply) = reply && !send(&mut sink, &reply).await {
                                 break;
                             }
                         }
                         Ok(ClientMessage::ReturnToLobby { participant_id }) => {
-                            let reply = move_between_lobby_and_room(&state, &session, &participant, participant_id, true);
+                            let reply = admit_or_return(&state, &session, &participant, participant_id, true);
+                            if let Some(reply) = reply && !send(&mut sink, &reply).await {
+                                break;
+                            }
+                        }
+                        Ok(ClientMessage::Advance) => {
+                            let by = participant.id;
+                            let reply = run_rule(&state, session.id, |d, now| d.advance(by, now));
+                            if let Some(reply) = reply && !send(&mut sink, &reply).await {
+                                break;
+                            }
+                        }
+                        Ok(ClientMessage::Back) => {
+                            let by = participant.id;
+                            let reply = run_rule(&state, session.id, |d, now| d.back(by, now));
+                            if let Some(reply) = reply && !send(&mut sink, &reply).await {
+                                break;
+                            }
+                        }
+                        Ok(ClientMessage::Extend { minutes }) => {
+                            let by = participant.id;
+                            let reply = run_rule(&state, session.id, |d, _| d.extend(by, minutes));
                             if let Some(reply) = reply && !send(&mut sink, &reply).await {
                                 break;
                             }
@@ -248,6 +277,7 @@ async fn run(
                         Some(PresenceEvent::Joined(participant)) => ServerMessage::ParticipantJoined { participant },
                         Some(PresenceEvent::Left(id)) => ServerMessage::ParticipantLeft { id },
                         Some(PresenceEvent::Lobby(in_lobby)) => ServerMessage::Lobby { in_lobby },
+                        Some(PresenceEvent::Notice(message)) => message,
                         Some(PresenceEvent::Replaced) | None => {
                             let _ = send(&mut sink, &ServerMessage::error("replaced", "you joined again from another window", true)).await;
                             break;
@@ -299,4 +329,194 @@ fn move_between_lobby_and_room(
         state.sfu.set_present(media, !to_lobby);
     }
     None
+}
+
+/// Creates the session's defense state machine on first join: seats from the booking,
+/// phase budgets from its agenda (defaults when booked without one).
+async fn ensure_defense(state: &AppState, session: &Session) {
+    use crate::runtime::defense::{Defense, PhaseBudget, Seat};
+    use std::time::Duration;
+    let participants = match state.store.participants(session.id).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "participants could not be loaded");
+            return;
+        }
+    };
+    let seats = participants
+        .iter()
+        .map(|p| {
+            let seat = match p.role {
+                Role::Host => Seat::Host,
+                Role::Expert => Seat::Expert,
+                Role::Applicant => Seat::Applicant,
+                _ => Seat::Other,
+            };
+            (p.id, seat)
+        })
+        .collect();
+    let minutes = |m: i64| Duration::from_secs(u64::try_from(m).unwrap_or(0) * 60);
+    let budget = match session.agenda {
+        Some(a) => PhaseBudget {
+            presentation: minutes(a.presentation_minutes),
+            qa: minutes(a.qa_minutes),
+            deliberation: minutes(a.deliberation_minutes),
+            scoring: minutes(10),
+        },
+        None => PhaseBudget {
+            presentation: minutes(15),
+            qa: minutes(15),
+            deliberation: minutes(10),
+            scoring: minutes(10),
+        },
+    };
+    state
+        .defenses
+        .ensure(session.id, || Defense::new(budget, Vec::new(), seats));
+}
+
+/// The current phase as a message, with its end in server (UTC) time.
+fn phase_message(state: &AppState, session: uuid::Uuid) -> Option<ServerMessage> {
+    let now = std::time::Instant::now();
+    let (phase, remaining) = state.defenses.snapshot(session, now)?;
+    let ends_at = remaining.map(|r| match r {
+        Ok(left) => Utc::now() + chrono::Duration::from_std(left).unwrap_or_default(),
+        Err(over) => Utc::now() - chrono::Duration::from_std(over).unwrap_or_default(),
+    });
+    Some(ServerMessage::Phase { phase, ends_at })
+}
+
+/// Runs a host command on the session's defense; errors become the sender's reply.
+fn run_rule(
+    state: &AppState,
+    session: uuid::Uuid,
+    rule: impl FnOnce(
+        &mut crate::runtime::defense::Defense,
+        std::time::Instant,
+    ) -> Result<
+        Vec<crate::runtime::defense::Effect>,
+        crate::runtime::defense::RuleError,
+    >,
+) -> Option<ServerMessage> {
+    let now = std::time::Instant::now();
+    match state.defenses.with(session, |d| rule(d, now)) {
+        None => Some(ServerMessage::error(
+            "not_a_defense",
+            "this session has no agenda to control",
+            false,
+        )),
+        Some(Ok(effects)) => {
+            apply_effects(state, session, effects);
+            None
+        }
+        Some(Err(e)) => {
+            let code = match e {
+                crate::runtime::defense::RuleError::NotHost => {
+                    tracing::warn!(error = %e, "grant refused");
+                    "forbidden"
+                }
+                crate::runtime::defense::RuleError::AdmissionClosed(_) => "admission_closed",
+                _ => "refused",
+            };
+            Some(ServerMessage::error(code, e.to_string(), false))
+        }
+    }
+}
+
+/// Admits or returns a participant: through the defense's rules in a defense (the
+/// applicant only, never during deliberation or scoring), directly otherwise.
+fn admit_or_return(
+    state: &AppState,
+    session: &Session,
+    by: &Participant,
+    target: uuid::Uuid,
+    to_lobby: bool,
+) -> Option<ServerMessage> {
+    if session.kind != scheduler::SessionKind::Defense {
+        return move_between_lobby_and_room(state, session, by, target, to_lobby);
+    }
+    let by_id = by.id;
+    let is_applicant = state
+        .defenses
+        .with(session.id, |d| d.is_applicant(target))
+        .unwrap_or(false);
+    if !is_applicant {
+        return Some(ServerMessage::error(
+            "refused",
+            "only the applicant waits in a defense's lobby",
+            false,
+        ));
+    }
+    run_rule(state, session.id, |d, _| {
+        if to_lobby {
+            d.return_to_lobby(by_id)
+        } else {
+            d.admit(by_id)
+        }
+    })
+}
+
+/// Carries out what the defense's rules decided: phase broadcasts (and their record),
+/// moving the applicant between lobby and room in the SFU, countdown alerts.
+pub fn apply_effects(
+    state: &AppState,
+    session: uuid::Uuid,
+    effects: Vec<crate::runtime::defense::Effect>,
+) {
+    use crate::runtime::defense::Effect;
+    for effect in effects {
+        match effect {
+            Effect::PhaseChanged { phase, .. } => {
+                let store = state.store.clone();
+                let name = serde_json::to_value(phase)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let at = Utc::now();
+                tokio::spawn(async move {
+                    if let Err(e) = store.record_phase(session, &name, at).await {
+                        tracing::error!(error = %e, "phase change not recorded");
+                    }
+                });
+                if let Some(message) = phase_message(state, session) {
+                    state
+                        .presence
+                        .broadcast(session, PresenceEvent::Notice(message));
+                }
+            }
+            Effect::Extended { .. } => {
+                if let Some(message) = phase_message(state, session) {
+                    state
+                        .presence
+                        .broadcast(session, PresenceEvent::Notice(message));
+                }
+            }
+            Effect::ToLobby(who) | Effect::ToRoom(who) => {
+                let to_lobby = matches!(effect, Effect::ToLobby(_));
+                state.lobby.set(session, who, to_lobby);
+                if let Some(media) =
+                    state
+                        .presence
+                        .tell(session, who, PresenceEvent::Lobby(to_lobby))
+                {
+                    state.sfu.set_present(media, !to_lobby);
+                }
+            }
+            Effect::OneMinuteLeft(phase) | Effect::Overtime(phase) => {
+                let alert = if matches!(effect, Effect::Overtime(_)) {
+                    "overtime"
+                } else {
+                    "oneMinuteLeft"
+                };
+                state.presence.broadcast(
+                    session,
+                    PresenceEvent::Notice(ServerMessage::PhaseAlert {
+                        phase,
+                        alert: alert.into(),
+                    }),
+                );
+            }
+            Effect::ScoreSubmitted(_) | Effect::ScoreReopened { .. } => {}
+        }
+    }
 }

@@ -105,3 +105,142 @@ async fn an_applicant_gets_no_media_until_the_host_admits_them() {
         "{expert:?}"
     );
 }
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn joined(app: &crate::helpers::TestApp, token: &str) -> Ws {
+    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url(token))
+        .await
+        .unwrap();
+    ws.send(Message::Text(r#"{"type":"join","protocol":1}"#.into()))
+        .await
+        .unwrap();
+    ws
+}
+
+async fn say(ws: &mut Ws, text: &str) {
+    ws.send(Message::Text(text.to_owned().into()))
+        .await
+        .unwrap();
+}
+
+/// The next message matching `pred` within 5 s.
+async fn expect(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("expected message within 5 s")
+            .expect("socket open")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_host_runs_the_agenda_and_deliberation_returns_the_applicant_to_the_lobby() {
+    let app = spawn_app().await;
+    let body = app
+        .book(
+            chrono::Utc::now() - chrono::Duration::minutes(1),
+            60,
+            &[
+                ("秘书", "host"),
+                ("专家", "expert"),
+                ("申请人", "applicant"),
+            ],
+        )
+        .await;
+    let session: uuid::Uuid = body["session"]["id"].as_str().unwrap().parse().unwrap();
+    let tokens = join_tokens(&body);
+    let applicant_id = body["joinLinks"][2]["participantId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut host = joined(&app, &tokens[0]).await;
+    let mut expert = joined(&app, &tokens[1]).await;
+    let mut applicant = joined(&app, &tokens[2]).await;
+    // On joining, the applicant hears it is in the lobby, then the phase.
+    let in_lobby = expect(&mut applicant, |v| v["type"] == "lobby").await;
+    assert_eq!(in_lobby["inLobby"], true);
+    let first = expect(&mut applicant, |v| v["type"] == "phase").await;
+    assert_eq!(first["phase"], "lobby");
+
+    // Only the host moves the agenda.
+    say(&mut expert, r#"{"type":"advance"}"#).await;
+    let refused = expect(&mut expert, |v| v["type"] == "error").await;
+    assert_eq!(refused["code"], "forbidden");
+
+    say(
+        &mut host,
+        &format!(r#"{{"type":"admit","participantId":"{applicant_id}"}}"#),
+    )
+    .await;
+    let admitted = expect(&mut applicant, |v| v["type"] == "lobby").await;
+    assert_eq!(admitted["inLobby"], false);
+
+    say(&mut host, r#"{"type":"advance"}"#).await;
+    let presentation = expect(&mut expert, |v| {
+        v["type"] == "phase" && v["phase"] == "presentation"
+    })
+    .await;
+    let ends: chrono::DateTime<chrono::Utc> =
+        presentation["endsAt"].as_str().unwrap().parse().unwrap();
+    let left = ends - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::minutes(14) && left <= chrono::Duration::minutes(15),
+        "15-minute presentation: {left}"
+    );
+    say(&mut host, r#"{"type":"extend","minutes":5}"#).await;
+    let extended = expect(&mut applicant, |v| {
+        v["type"] == "phase"
+            && v["phase"] == "presentation"
+            && v["endsAt"] != presentation["endsAt"]
+    })
+    .await;
+    let new_ends: chrono::DateTime<chrono::Utc> =
+        extended["endsAt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        new_ends - ends >= chrono::Duration::seconds(299),
+        "extended by 5 minutes"
+    );
+
+    say(&mut host, r#"{"type":"advance"}"#).await; // Q&A
+    say(&mut host, r#"{"type":"advance"}"#).await; // deliberation
+    let back_in_lobby = expect(&mut applicant, |v| v["type"] == "lobby").await;
+    assert_eq!(
+        back_in_lobby["inLobby"], true,
+        "deliberation returns the applicant to the lobby"
+    );
+    expect(&mut expert, |v| {
+        v["type"] == "phase" && v["phase"] == "deliberation"
+    })
+    .await;
+
+    say(
+        &mut host,
+        &format!(r#"{{"type":"admit","participantId":"{applicant_id}"}}"#),
+    )
+    .await;
+    let closed = expect(&mut host, |v| v["type"] == "error").await;
+    assert_eq!(closed["code"], "admission_closed");
+
+    // Every change is stored with its time (chapters of the recording).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let phases = loop {
+        let phases = app.state.store.phases(session).await.unwrap();
+        if phases.len() >= 3 || tokio::time::Instant::now() > deadline {
+            break phases;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let names: Vec<&str> = phases.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(names, vec!["presentation", "qa", "deliberation"]);
+    assert!(phases.windows(2).all(|w| w[0].1 <= w[1].1));
+}

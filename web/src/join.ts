@@ -33,6 +33,25 @@ leaveButton.textContent = t("leave");
 document.title = `${t("joinTitle")} · Viva`;
 
 const roster = new Map<string, PeerInfo>();
+const agendaEl = document.getElementById("agenda")!;
+let phaseEndsAt: number | null = null;
+let phaseName = "";
+
+/** Server-authoritative countdown: counts to the end time the server sent; running out
+ *  only shows overtime, it ends nothing. */
+function renderAgenda(): void {
+  if (!phaseName) return;
+  if (phaseEndsAt === null) {
+    agendaEl.textContent = phaseName;
+    return;
+  }
+  const left = Math.round((phaseEndsAt - Date.now()) / 1000);
+  const abs = Math.abs(left);
+  const clock = `${Math.floor(abs / 60)}:${String(abs % 60).padStart(2, "0")}`;
+  agendaEl.textContent = left >= 0 ? `${phaseName} · ${clock}` : `${phaseName} · ${t("overtime")} +${clock}`;
+  agendaEl.dataset.warning = String(left <= 60);
+}
+setInterval(renderAgenda, 1000);
 const streams = new Map<string, MediaStream>();
 
 function setStatus(text: string, kind: "info" | "error" = "info"): void {
@@ -123,6 +142,14 @@ async function main(): Promise<void> {
         roster.delete(msg.id);
         streams.delete(msg.id);
         removeTile(msg.id);
+        break;
+      case "phase":
+        phaseName = t(`phase_${msg.phase}` as Parameters<typeof t>[0]);
+        phaseEndsAt = msg.endsAt ? Date.parse(msg.endsAt) : null;
+        renderAgenda();
+        break;
+      case "phaseAlert":
+        agendaEl.dataset.warning = "true";
         break;
       case "lobby":
         document.body.classList.toggle("in-lobby", msg.inLobby);

@@ -2,6 +2,8 @@
 
 export const PROTOCOL_VERSION = 1;
 
+export type Phase = "lobby" | "presentation" | "qa" | "deliberation" | "scoring" | "closed";
+
 export interface PeerInfo {
   id: string;
   name: string;
@@ -21,6 +23,8 @@ export type ServerMessage =
   | { type: "participantJoined"; participant: PeerInfo }
   | { type: "participantLeft"; id: string }
   | { type: "lobby"; inLobby: boolean }
+  | { type: "phase"; phase: Phase; endsAt: string | null }
+  | { type: "phaseAlert"; phase: Phase; alert: "oneMinuteLeft" | "overtime" }
   | { type: "error"; code: string; message: string; fatal: boolean };
 
 export type ClientMessage =
@@ -28,4 +32,7 @@ export type ClientMessage =
   | { type: "answer"; sdp: string }
   | { type: "leave" }
   | { type: "admit"; participantId: string }
+  | { type: "advance" }
+  | { type: "back" }
+  | { type: "extend"; minutes: number }
   | { type: "returnToLobby"; participantId: string };
