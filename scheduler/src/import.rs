@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
-use crate::domain::{PersonName, Role};
+use crate::domain::{PersonName, Role, parse_email};
 use crate::model::{NewPerson, NewProject, parse_project_code};
 
 /// What a file contains.
@@ -181,13 +181,6 @@ fn column_map(
     }
 }
 
-fn valid_email(raw: &str) -> bool {
-    let mut parts = raw.split('@');
-    matches!((parts.next(), parts.next(), parts.next()), (Some(local), Some(domain), None)
-        if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-            && !raw.chars().any(char::is_whitespace))
-}
-
 fn split_fields(raw: &str) -> Vec<String> {
     raw.split(['；', ';', '、', '，', ',', '|'])
         .map(str::trim)
@@ -263,17 +256,21 @@ pub fn parse(
             }
             ImportKind::Experts => {
                 let name = PersonName::parse(get("name"));
-                let email = get("email").to_lowercase();
+                let email = parse_email("email", get("email"));
                 let org = get("organisation");
                 if let Err(e) = &name {
                     fail(e.to_string());
                 }
-                if !valid_email(&email) {
-                    fail(format!("\"{}\" is not an e-mail address", get("email")));
-                } else if existing.emails.contains_key(&email) {
-                    fail(format!("{email} is already registered"));
-                } else if let Some((first, _)) = emails_seen.get(&email) {
-                    fail(format!("{email} also appears on line {first}"));
+                match &email {
+                    Err(e) => fail(e.to_string()),
+                    Ok(email) if existing.emails.contains_key(email) => {
+                        fail(format!("{email} is already registered"))
+                    }
+                    Ok(email) => {
+                        if let Some((first, _)) = emails_seen.get(email) {
+                            fail(format!("{email} also appears on line {first}"));
+                        }
+                    }
                 }
                 let organisation = existing.organisations.get(org).copied();
                 if organisation.is_none() {
@@ -281,8 +278,8 @@ pub fn parse(
                         "unknown organisation \"{org}\" (import organisations first)"
                     ));
                 }
-                if let (Ok(name), Some(organisation), true) =
-                    (name, organisation, row_errors.is_empty())
+                if let (Ok(name), Ok(email), Some(organisation), true) =
+                    (name, email, organisation, row_errors.is_empty())
                 {
                     let id = Uuid::new_v4();
                     emails_seen.insert(email.clone(), (line, id));
@@ -305,7 +302,7 @@ pub fn parse(
                 let programme = existing.programmes.get(get("programme")).copied();
                 let organisation = existing.organisations.get(get("organisation")).copied();
                 let applicant_name = PersonName::parse(get("applicant"));
-                let email = get("applicant_email").to_lowercase();
+                let email = parse_email("applicant_email", get("applicant_email"));
                 match &code {
                     Err(e) => fail(e.to_string()),
                     Ok(code) if existing.project_codes.contains(code) => {
@@ -334,17 +331,15 @@ pub fn parse(
                 if let Err(e) = &applicant_name {
                     fail(e.to_string());
                 }
-                if !valid_email(&email) {
-                    fail(format!(
-                        "\"{}\" is not an e-mail address",
-                        get("applicant_email")
-                    ));
+                if let Err(e) = &email {
+                    fail(e.to_string());
                 }
-                if let (Ok(code), Some(programme), Some(organisation), Ok(name), true) = (
+                if let (Ok(code), Some(programme), Some(organisation), Ok(name), Ok(email), true) = (
                     code,
                     programme,
                     organisation,
                     applicant_name,
+                    email,
                     row_errors.is_empty(),
                 ) {
                     codes_seen.insert(code.clone(), line);

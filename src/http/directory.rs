@@ -6,12 +6,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use scheduler::Role;
 use scheduler::domain::PersonName;
 use scheduler::model::{
     ConflictTarget, NewPerson, NewProject, Organisation, Panel, Person, Programme, Project, Room,
     parse_project_code,
 };
-use scheduler::{DomainError, Role};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -38,18 +38,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/people/{id}/windows", post(add_window))
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
-    ApiError::Validation(DomainError::Invalid {
-        field,
-        reason: reason.into(),
-    })
-}
-
 fn name_field(field: &'static str, raw: &str, max: usize) -> Result<String, ApiError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.chars().count() > max || trimmed.chars().any(char::is_control)
     {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             field,
             format!("must be 1–{max} characters without control characters"),
         ));
@@ -107,17 +100,9 @@ async fn create_person(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<PersonBody>,
 ) -> Result<(StatusCode, Json<Person>), ApiError> {
-    let email = match body.email.map(|e| e.trim().to_lowercase()) {
-        Some(e) if e.is_empty() => None,
-        Some(e)
-            if e.split('@').count() != 2 || !e.contains('.') || e.contains(char::is_whitespace) =>
-        {
-            return Err(invalid(
-                "email",
-                format!("\"{e}\" is not an e-mail address"),
-            ));
-        }
-        other => other,
+    let email = match body.email.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => Some(scheduler::domain::parse_email("email", raw)?),
     };
     let roles = body
         .roles
@@ -125,7 +110,7 @@ async fn create_person(
         .map(|r| r.parse::<Role>())
         .collect::<Result<Vec<_>, _>>()?;
     if roles.is_empty() {
-        return Err(invalid("roles", "at least one role"));
+        return Err(ApiError::invalid("roles", "at least one role"));
     }
     let fields = body
         .fields
@@ -171,7 +156,7 @@ async fn create_programme(
         || body.max_panel_size < body.min_panel_size
         || body.max_panel_size > 50
     {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "minPanelSize",
             "panel sizes must satisfy 1 ≤ min ≤ max ≤ 50",
         ));
@@ -258,10 +243,16 @@ async fn create_panel(
     members.sort();
     members.dedup();
     if members.is_empty() || members.len() > 50 {
-        return Err(invalid("memberIds", "a panel has 1 to 50 experts"));
+        return Err(ApiError::invalid(
+            "memberIds",
+            "a panel has 1 to 50 experts",
+        ));
     }
     if body.chair_id.is_some_and(|c| !members.contains(&c)) {
-        return Err(invalid("chairId", "the chair must be one of the members"));
+        return Err(ApiError::invalid(
+            "chairId",
+            "the chair must be one of the members",
+        ));
     }
     Ok((
         StatusCode::CREATED,
@@ -290,7 +281,7 @@ async fn declare_conflict(
         (Some(p), None) => ConflictTarget::Project(p),
         (None, Some(o)) => ConflictTarget::Organisation(o),
         _ => {
-            return Err(invalid(
+            return Err(ApiError::invalid(
                 "projectId",
                 "give exactly one of projectId and organisationId",
             ));
@@ -298,7 +289,7 @@ async fn declare_conflict(
     };
     let reason = body.reason.trim();
     if reason.chars().count() > 500 {
-        return Err(invalid("reason", "at most 500 characters"));
+        return Err(ApiError::invalid("reason", "at most 500 characters"));
     }
     s.store
         .declare_conflict(body.expert_id, target, reason)
@@ -321,14 +312,13 @@ async fn add_window(
     axum::extract::Path(id): axum::extract::Path<Uuid>,
     ApiJson(body): ApiJson<WindowBody>,
 ) -> Result<StatusCode, ApiError> {
-    let parse = |field: &'static str, raw: &str| {
-        chrono::DateTime::parse_from_rfc3339(raw.trim())
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .map_err(|_| invalid(field, "must be an RFC 3339 time with offset"))
-    };
-    let (starts_at, ends_at) = (parse("start", &body.start)?, parse("end", &body.end)?);
+    let starts_at = scheduler::domain::parse_utc_time("start", &body.start)?;
+    let ends_at = scheduler::domain::parse_utc_time("end", &body.end)?;
     if ends_at <= starts_at || ends_at - starts_at > chrono::Duration::days(366) {
-        return Err(invalid("end", "must be after start, within a year"));
+        return Err(ApiError::invalid(
+            "end",
+            "must be after start, within a year",
+        ));
     }
     s.store
         .add_window(&scheduler::model::AvailabilityWindow {

@@ -54,6 +54,14 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
+    /// A 422 for one field.
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        ApiError::Validation(DomainError::Invalid {
+            field,
+            reason: reason.into(),
+        })
+    }
+
     /// A 401 from a token error.
     pub fn from_token(e: &TokenError) -> Self {
         ApiError::Unauthorized {

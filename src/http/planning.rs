@@ -12,12 +12,12 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use scheduler::Role;
 use scheduler::domain::{
     NewParticipant, NewSession, PersonName, SessionKind, Title, parse_time_zone,
 };
 use scheduler::model::{ConflictTarget, NotificationKind};
 use scheduler::planner::{self, ExpertSpec, PanelSpec, PlanInput, ProjectSpec};
-use scheduler::{DomainError, Role};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -116,13 +116,6 @@ struct PlanResponse {
     unplaced: Vec<UnplacedDefense>,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
-    ApiError::Validation(DomainError::Invalid {
-        field,
-        reason: reason.into(),
-    })
-}
-
 async fn plan_day(
     admin: Admin,
     State(state): State<AppState>,
@@ -130,14 +123,14 @@ async fn plan_day(
 ) -> Result<Json<PlanResponse>, ApiError> {
     let tz = parse_time_zone(req.time_zone.as_deref())?;
     let date = NaiveDate::parse_from_str(req.date.trim(), "%Y-%m-%d")
-        .map_err(|_| invalid("date", "must be YYYY-MM-DD"))?;
+        .map_err(|_| ApiError::invalid("date", "must be YYYY-MM-DD"))?;
     let start_time = NaiveTime::parse_from_str(req.day_start.trim(), "%H:%M")
-        .map_err(|_| invalid("dayStart", "must be HH:MM"))?;
+        .map_err(|_| ApiError::invalid("dayStart", "must be HH:MM"))?;
     let day_start = tz
         .from_local_datetime(&date.and_time(start_time))
         .single()
         .ok_or_else(|| {
-            invalid(
+            ApiError::invalid(
                 "dayStart",
                 "does not exist or is ambiguous in this time zone",
             )
@@ -151,7 +144,7 @@ async fn plan_day(
         a.buffer_minutes,
     ];
     if parts.iter().any(|m| !(0..=240).contains(m)) || a.presentation_minutes == 0 {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "agenda",
             "each part is 0–240 minutes, the presentation at least 1",
         ));
@@ -164,7 +157,7 @@ async fn plan_day(
     let session_minutes = agenda.total_minutes();
     let slot_minutes = session_minutes + a.buffer_minutes;
     if req.slots == 0 || req.slots > planner::MAX_SLOTS {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "slots",
             format!("1 to {} slots", planner::MAX_SLOTS),
         ));
@@ -189,7 +182,7 @@ async fn plan_day(
                 .iter()
                 .find(|p| p.id == *id)
                 .cloned()
-                .ok_or_else(|| invalid("panelIds", format!("unknown panel {id}")))
+                .ok_or_else(|| ApiError::invalid("panelIds", format!("unknown panel {id}")))
         })
         .collect::<Result<_, _>>()?;
     let projects: Vec<_> = req
@@ -200,13 +193,16 @@ async fn plan_day(
                 .iter()
                 .find(|p| p.id == *id)
                 .cloned()
-                .ok_or_else(|| invalid("projectIds", format!("unknown project {id}")))
+                .ok_or_else(|| ApiError::invalid("projectIds", format!("unknown project {id}")))
         })
         .collect::<Result<_, _>>()?;
 
     // Keys: experts by index; organisations and applicants by small integers.
     if req.pool.is_some() && !panels.is_empty() {
-        return Err(invalid("pool", "give either panelIds or a pool, not both"));
+        return Err(ApiError::invalid(
+            "pool",
+            "give either panelIds or a pool, not both",
+        ));
     }
     let mut expert_ids: Vec<Uuid> = panels
         .iter()
@@ -218,10 +214,13 @@ async fn plan_day(
             || pool.panel_count == 0
             || pool.panel_count > 500
         {
-            return Err(invalid("pool", "1–500 panels of 1–50 experts"));
+            return Err(ApiError::invalid("pool", "1–500 panels of 1–50 experts"));
         }
         if let Some(unknown) = pool.expert_ids.iter().find(|id| !people.contains_key(*id)) {
-            return Err(invalid("pool", format!("unknown expert {unknown}")));
+            return Err(ApiError::invalid(
+                "pool",
+                format!("unknown expert {unknown}"),
+            ));
         }
         expert_ids.extend(pool.expert_ids.iter().copied());
     }
@@ -356,7 +355,7 @@ async fn plan_day(
         projects: project_specs,
         panel_size: limits,
     };
-    let plan = planner::plan(&input).map_err(|e| invalid("slots", e.to_string()))?;
+    let plan = planner::plan(&input).map_err(|e| ApiError::invalid("slots", e.to_string()))?;
     debug_assert!(planner::check(&input, &plan).is_empty());
 
     // Booking makes the day a record, and panels formed from the pool real panels.

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
-use scheduler::domain::parse_time_zone;
+use scheduler::domain::{parse_time_zone, parse_utc_time};
 use scheduler::{
     NewParticipant, NewSession, Participant, PersonName, Role, Session, SessionKind, Title,
 };
@@ -74,13 +74,7 @@ struct ParticipantRequest {
 
 impl CreateSessionRequest {
     fn parse(self) -> Result<NewSession, ApiError> {
-        let starts_at = DateTime::parse_from_rfc3339(self.start.trim())
-            .map_err(|_| scheduler::DomainError::Invalid {
-                field: "start",
-                reason: "must be an RFC 3339 time with offset, e.g. 2026-12-01T09:00:00+08:00"
-                    .into(),
-            })?
-            .with_timezone(&Utc);
+        let starts_at = parse_utc_time("start", &self.start)?;
         let participants = self
             .participants
             .into_iter()
@@ -232,12 +226,7 @@ async fn reschedule_session(
     ApiJson(body): ApiJson<RescheduleRequest>,
 ) -> Result<Json<Session>, ApiError> {
     let id = parse_id(&id)?;
-    let starts_at = DateTime::parse_from_rfc3339(body.start.trim())
-        .map_err(|_| scheduler::DomainError::Invalid {
-            field: "start",
-            reason: "must be an RFC 3339 time with offset".into(),
-        })?
-        .with_timezone(&Utc);
+    let starts_at = parse_utc_time("start", &body.start)?;
     if !(1..=scheduler::domain::MAX_DURATION_MINUTES).contains(&body.duration_minutes) {
         return Err(scheduler::DomainError::Invalid {
             field: "durationMinutes",
@@ -339,15 +328,10 @@ async fn list_sessions(
     State(state): State<AppState>,
     axum::extract::Query(range): axum::extract::Query<Range>,
 ) -> Result<Json<Vec<SessionWithPeople>>, ApiError> {
-    let parse = |field: &'static str, raw: &str| {
-        DateTime::parse_from_rfc3339(raw.trim())
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| scheduler::DomainError::Invalid {
-                field,
-                reason: "must be an RFC 3339 time with offset".into(),
-            })
-    };
-    let (from, to) = (parse("from", &range.from)?, parse("to", &range.to)?);
+    let (from, to) = (
+        parse_utc_time("from", &range.from)?,
+        parse_utc_time("to", &range.to)?,
+    );
     if to <= from || to - from > Duration::days(31) {
         return Err(scheduler::DomainError::Invalid {
             field: "to",
