@@ -1176,7 +1176,7 @@ impl Store for PgStore {
     }
 
     async fn phases(&self, session: Uuid) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        sqlx::query("SELECT phase, at FROM phase_changes WHERE session_id = $1 ORDER BY id")
+        sqlx::query("SELECT phase, at FROM phase_changes WHERE session_id = $1 ORDER BY at, id")
             .bind(session)
             .fetch_all(&self.pool)
             .await?

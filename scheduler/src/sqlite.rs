@@ -1168,7 +1168,8 @@ impl Store for SqliteStore {
         sqlx::query("INSERT INTO phase_changes (session_id, phase, at) VALUES (?, ?, ?)")
             .bind(session.to_string())
             .bind(phase)
-            .bind(at.to_rfc3339())
+            // Fixed-width UTC with nanoseconds, so text order is time order.
+            .bind(at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
             .execute(&self.pool)
             .await
             .map_err(map_write_error)?;
@@ -1176,7 +1177,7 @@ impl Store for SqliteStore {
     }
 
     async fn phases(&self, session: Uuid) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        sqlx::query("SELECT phase, at FROM phase_changes WHERE session_id = ? ORDER BY id")
+        sqlx::query("SELECT phase, at FROM phase_changes WHERE session_id = ? ORDER BY at, id")
             .bind(session.to_string())
             .fetch_all(&self.pool)
             .await?

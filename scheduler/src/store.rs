@@ -164,7 +164,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         phase: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// A session's phase changes, in order.
+    /// A session's phase changes in the order they happened (by their time: writes
+    /// may arrive out of order).
     async fn phases(&self, session: Uuid) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
 
     /// Records a defense day.
