@@ -9,6 +9,8 @@
 //! - [`model`]: organisations, people, programmes, projects, conflicts of interest,
 //!   rooms, and the typed reasons a booking is refused.
 //! - [`planner`]: places a defense day's projects into panels' slots (pure).
+//! - [`record`]: what a held session leaves: score sheets, ratings, chat, and the
+//!   hash-chained audit log with its verification.
 //! - [`store`]: the [`Store`] trait every storage backend implements, and its errors.
 //! - [`sqlite`]: the embedded SQLite backend (the default).
 //! - [`postgres`]: the PostgreSQL backend for larger deployments.
@@ -25,6 +27,7 @@ pub mod import;
 pub mod model;
 pub mod planner;
 pub mod postgres;
+pub mod record;
 pub mod sqlite;
 pub mod store;
 

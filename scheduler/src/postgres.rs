@@ -16,7 +16,8 @@ use crate::model::{
     Organisation, Panel, Person, Programme, Project, Room, person_resource, role_claims_time,
     room_resource,
 };
-use crate::store::{Store, StoreError, UserRecord};
+use crate::record::{AuditEntry, ChatMessage, Criterion, NewAuditEntry, Rating, ScoreSheetRecord};
+use crate::store::{AUDIT_APPEND_ATTEMPTS, Store, StoreError, UserRecord};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -1182,6 +1183,268 @@ impl Store for PgStore {
             .await?
             .iter()
             .map(|row| Ok((row.try_get("phase")?, row.try_get("at")?)))
+            .collect()
+    }
+
+    async fn session_criteria(&self, session: Uuid) -> Result<Vec<Criterion>, StoreError> {
+        let row = sqlx::query(
+            "SELECT g.criteria FROM sessions s JOIN projects p ON p.id = s.project_id
+             JOIN programmes g ON g.id = p.programme_id WHERE s.id = $1",
+        )
+        .bind(session)
+        .fetch_optional(&self.pool)
+        .await?;
+        let raw: Option<serde_json::Value> = match row {
+            Some(row) => row.try_get("criteria")?,
+            None => None,
+        };
+        match raw {
+            Some(json) => serde_json::from_value(json).map_err(|e| corrupt("criteria", e)),
+            None => Ok(Criterion::defaults()),
+        }
+    }
+
+    async fn set_programme_criteria(
+        &self,
+        programme: Uuid,
+        criteria: &[Criterion],
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_value(criteria).map_err(|e| corrupt("criteria", e))?;
+        let done = sqlx::query("UPDATE programmes SET criteria = $1 WHERE id = $2")
+            .bind(json)
+            .bind(programme)
+            .execute(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn save_score_sheet(&self, sheet: &ScoreSheetRecord) -> Result<(), StoreError> {
+        let scores = serde_json::to_value(&sheet.scores).map_err(|e| corrupt("scores", e))?;
+        sqlx::query(
+            "INSERT INTO score_sheets (session_id, expert_id, scores, comment, submitted_at, locked, reopen_reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (session_id, expert_id) DO UPDATE SET scores = excluded.scores,
+               comment = excluded.comment, submitted_at = excluded.submitted_at,
+               locked = excluded.locked, reopen_reason = score_sheets.reopen_reason",
+        )
+        .bind(sheet.session_id)
+        .bind(sheet.expert_id)
+        .bind(scores)
+        .bind(&sheet.comment)
+        .bind(sheet.submitted_at)
+        .bind(sheet.locked)
+        .bind(&sheet.reopen_reason)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn reopen_score_sheet(
+        &self,
+        session: Uuid,
+        expert: Uuid,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE score_sheets SET locked = FALSE, reopen_reason = $1 WHERE session_id = $2 AND expert_id = $3",
+        )
+        .bind(reason)
+        .bind(session)
+        .bind(expert)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn score_sheets(&self, session: Uuid) -> Result<Vec<ScoreSheetRecord>, StoreError> {
+        sqlx::query(
+            "SELECT s.* FROM score_sheets s JOIN session_participants p ON p.id = s.expert_id
+             WHERE s.session_id = $1 ORDER BY p.position",
+        )
+        .bind(session)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let scores: serde_json::Value = row.try_get("scores")?;
+            Ok(ScoreSheetRecord {
+                session_id: row.try_get("session_id")?,
+                expert_id: row.try_get("expert_id")?,
+                scores: serde_json::from_value(scores).map_err(|e| corrupt("scores", e))?,
+                comment: row.try_get("comment")?,
+                submitted_at: row.try_get("submitted_at")?,
+                locked: row.try_get("locked")?,
+                reopen_reason: row.try_get("reopen_reason")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn save_rating(&self, rating: &Rating) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ratings (session_id, participant_id, role, stars, comment, at) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (session_id, participant_id) DO UPDATE SET stars = excluded.stars,
+               comment = excluded.comment, at = excluded.at",
+        )
+        .bind(rating.session_id)
+        .bind(rating.participant_id)
+        .bind(rating.role.as_str())
+        .bind(i16::from(rating.stars))
+        .bind(&rating.comment)
+        .bind(rating.at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn ratings(&self, session: Uuid) -> Result<Vec<Rating>, StoreError> {
+        sqlx::query("SELECT * FROM ratings WHERE session_id = $1 ORDER BY at, participant_id")
+            .bind(session)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let role: String = row.try_get("role")?;
+                let stars: i16 = row.try_get("stars")?;
+                Ok(Rating {
+                    session_id: row.try_get("session_id")?,
+                    participant_id: row.try_get("participant_id")?,
+                    role: Role::from_str(&role).map_err(|e| corrupt("role", e))?,
+                    stars: u8::try_from(stars).map_err(|e| corrupt("stars", e))?,
+                    comment: row.try_get("comment")?,
+                    at: row.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn post_chat(&self, message: &ChatMessage) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chat_messages (id, session_id, author_id, author_name, text, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(message.id)
+        .bind(message.session_id)
+        .bind(message.author_id)
+        .bind(&message.author_name)
+        .bind(&message.text)
+        .bind(message.at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn remove_chat(
+        &self,
+        session: Uuid,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE chat_messages SET removed_at = COALESCE(removed_at, $1) WHERE id = $2 AND session_id = $3",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(session)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn chat(&self, session: Uuid) -> Result<Vec<ChatMessage>, StoreError> {
+        sqlx::query("SELECT * FROM chat_messages WHERE session_id = $1 ORDER BY at, id")
+            .bind(session)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let removed: Option<DateTime<Utc>> = row.try_get("removed_at")?;
+                Ok(ChatMessage {
+                    id: row.try_get("id")?,
+                    session_id: row.try_get("session_id")?,
+                    author_id: row.try_get("author_id")?,
+                    author_name: row.try_get("author_name")?,
+                    text: row.try_get("text")?,
+                    at: row.try_get("at")?,
+                    removed: removed.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        // Optimistic: read the tail, insert the next number; a concurrent append takes
+        // the number first and this one retries on the primary key.
+        for _ in 0..AUDIT_APPEND_ATTEMPTS {
+            let tail = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+            let tail = match &tail {
+                Some(row) => Some((
+                    row.try_get::<i64, _>("seq")?,
+                    row.try_get::<String, _>("hash")?,
+                )),
+                None => None,
+            };
+            let next = entry.chain_after(tail.as_ref().map(|(s, h)| (*s, h.as_str())));
+            let inserted = sqlx::query(
+                "INSERT INTO audit_log (seq, at, session_id, actor, action, detail, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(next.seq)
+            .bind(next.at)
+            .bind(next.session_id)
+            .bind(&next.actor)
+            .bind(&next.action)
+            .bind(&next.detail)
+            .bind(&next.prev_hash)
+            .bind(&next.hash)
+            .execute(&self.pool)
+            .await;
+            match inserted {
+                Ok(_) => return Ok(next),
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => continue,
+                Err(e) => return Err(map_write_error(e)),
+            }
+        }
+        Err(StoreError::Conflict(
+            "the audit log is too busy; try again".into(),
+        ))
+    }
+
+    async fn audit_log(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    seq: row.try_get("seq")?,
+                    at: row.try_get("at")?,
+                    session_id: row.try_get("session_id")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    detail: row.try_get("detail")?,
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                })
+            })
             .collect()
     }
 }

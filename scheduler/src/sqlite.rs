@@ -16,7 +16,8 @@ use crate::model::{
     Organisation, Panel, Person, Programme, Project, Room, person_resource, role_claims_time,
     room_resource,
 };
-use crate::store::{Store, StoreError, UserRecord};
+use crate::record::{AuditEntry, ChatMessage, Criterion, NewAuditEntry, Rating, ScoreSheetRecord};
+use crate::store::{AUDIT_APPEND_ATTEMPTS, Store, StoreError, UserRecord};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -51,6 +52,18 @@ impl SqliteStore {
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Fixed-width UTC with nanoseconds, so that text order is time order.
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn time_col(row: &SqliteRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
+    let raw: String = row.try_get(col)?;
+    Ok(DateTime::parse_from_rfc3339(&raw)
+        .map_err(|e| corrupt(col, e))?
+        .with_timezone(&Utc))
 }
 
 fn uuid_col(row: &SqliteRow, col: &str) -> Result<Uuid, StoreError> {
@@ -1190,6 +1203,271 @@ impl Store for SqliteStore {
                         .map_err(|e| corrupt("at", e))?
                         .with_timezone(&Utc),
                 ))
+            })
+            .collect()
+    }
+
+    async fn session_criteria(&self, session: Uuid) -> Result<Vec<Criterion>, StoreError> {
+        let row = sqlx::query(
+            "SELECT g.criteria FROM sessions s JOIN projects p ON p.id = s.project_id
+             JOIN programmes g ON g.id = p.programme_id WHERE s.id = ?",
+        )
+        .bind(session.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let raw: Option<String> = match row {
+            Some(row) => row.try_get("criteria")?,
+            None => None,
+        };
+        match raw {
+            Some(json) => serde_json::from_str(&json).map_err(|e| corrupt("criteria", e)),
+            None => Ok(Criterion::defaults()),
+        }
+    }
+
+    async fn set_programme_criteria(
+        &self,
+        programme: Uuid,
+        criteria: &[Criterion],
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(criteria).map_err(|e| corrupt("criteria", e))?;
+        let done = sqlx::query("UPDATE programmes SET criteria = ? WHERE id = ?")
+            .bind(json)
+            .bind(programme.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(map_write_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn save_score_sheet(&self, sheet: &ScoreSheetRecord) -> Result<(), StoreError> {
+        let scores = serde_json::to_string(&sheet.scores).map_err(|e| corrupt("scores", e))?;
+        sqlx::query(
+            "INSERT INTO score_sheets (session_id, expert_id, scores, comment, submitted_at, locked, reopen_reason)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (session_id, expert_id) DO UPDATE SET scores = excluded.scores,
+               comment = excluded.comment, submitted_at = excluded.submitted_at,
+               locked = excluded.locked, reopen_reason = score_sheets.reopen_reason",
+        )
+        .bind(sheet.session_id.to_string())
+        .bind(sheet.expert_id.to_string())
+        .bind(scores)
+        .bind(&sheet.comment)
+        .bind(timestamp(sheet.submitted_at))
+        .bind(sheet.locked)
+        .bind(&sheet.reopen_reason)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn reopen_score_sheet(
+        &self,
+        session: Uuid,
+        expert: Uuid,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE score_sheets SET locked = 0, reopen_reason = ? WHERE session_id = ? AND expert_id = ?",
+        )
+        .bind(reason)
+        .bind(session.to_string())
+        .bind(expert.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn score_sheets(&self, session: Uuid) -> Result<Vec<ScoreSheetRecord>, StoreError> {
+        sqlx::query(
+            "SELECT s.* FROM score_sheets s JOIN session_participants p ON p.id = s.expert_id
+             WHERE s.session_id = ? ORDER BY p.position",
+        )
+        .bind(session.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let scores: String = row.try_get("scores")?;
+            Ok(ScoreSheetRecord {
+                session_id: uuid_col(row, "session_id")?,
+                expert_id: uuid_col(row, "expert_id")?,
+                scores: serde_json::from_str(&scores).map_err(|e| corrupt("scores", e))?,
+                comment: row.try_get("comment")?,
+                submitted_at: time_col(row, "submitted_at")?,
+                locked: row.try_get("locked")?,
+                reopen_reason: row.try_get("reopen_reason")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn save_rating(&self, rating: &Rating) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ratings (session_id, participant_id, role, stars, comment, at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (session_id, participant_id) DO UPDATE SET stars = excluded.stars,
+               comment = excluded.comment, at = excluded.at",
+        )
+        .bind(rating.session_id.to_string())
+        .bind(rating.participant_id.to_string())
+        .bind(rating.role.as_str())
+        .bind(i64::from(rating.stars))
+        .bind(&rating.comment)
+        .bind(timestamp(rating.at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn ratings(&self, session: Uuid) -> Result<Vec<Rating>, StoreError> {
+        sqlx::query("SELECT * FROM ratings WHERE session_id = ? ORDER BY at, participant_id")
+            .bind(session.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let role: String = row.try_get("role")?;
+                let stars: i64 = row.try_get("stars")?;
+                Ok(Rating {
+                    session_id: uuid_col(row, "session_id")?,
+                    participant_id: uuid_col(row, "participant_id")?,
+                    role: Role::from_str(&role).map_err(|e| corrupt("role", e))?,
+                    stars: u8::try_from(stars).map_err(|e| corrupt("stars", e))?,
+                    comment: row.try_get("comment")?,
+                    at: time_col(row, "at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn post_chat(&self, message: &ChatMessage) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chat_messages (id, session_id, author_id, author_name, text, at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(message.id.to_string())
+        .bind(message.session_id.to_string())
+        .bind(message.author_id.to_string())
+        .bind(&message.author_name)
+        .bind(&message.text)
+        .bind(timestamp(message.at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn remove_chat(
+        &self,
+        session: Uuid,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE chat_messages SET removed_at = COALESCE(removed_at, ?) WHERE id = ? AND session_id = ?",
+        )
+        .bind(timestamp(at))
+        .bind(id.to_string())
+        .bind(session.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn chat(&self, session: Uuid) -> Result<Vec<ChatMessage>, StoreError> {
+        sqlx::query("SELECT * FROM chat_messages WHERE session_id = ? ORDER BY at, id")
+            .bind(session.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let removed: Option<String> = row.try_get("removed_at")?;
+                Ok(ChatMessage {
+                    id: uuid_col(row, "id")?,
+                    session_id: uuid_col(row, "session_id")?,
+                    author_id: uuid_col(row, "author_id")?,
+                    author_name: row.try_get("author_name")?,
+                    text: row.try_get("text")?,
+                    at: time_col(row, "at")?,
+                    removed: removed.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        // Optimistic: read the tail, insert the next number; a concurrent append takes
+        // the number first and this one retries on the primary key.
+        for _ in 0..AUDIT_APPEND_ATTEMPTS {
+            let tail = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+            let tail = match &tail {
+                Some(row) => Some((
+                    row.try_get::<i64, _>("seq")?,
+                    row.try_get::<String, _>("hash")?,
+                )),
+                None => None,
+            };
+            let next = entry.chain_after(tail.as_ref().map(|(s, h)| (*s, h.as_str())));
+            let inserted = sqlx::query(
+                "INSERT INTO audit_log (seq, at, session_id, actor, action, detail, prev_hash, hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(next.seq)
+            .bind(timestamp(next.at))
+            .bind(next.session_id.map(|s| s.to_string()))
+            .bind(&next.actor)
+            .bind(&next.action)
+            .bind(&next.detail)
+            .bind(&next.prev_hash)
+            .bind(&next.hash)
+            .execute(&self.pool)
+            .await;
+            match inserted {
+                Ok(_) => return Ok(next),
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => continue,
+                Err(e) => return Err(map_write_error(e)),
+            }
+        }
+        Err(StoreError::Conflict(
+            "the audit log is too busy; try again".into(),
+        ))
+    }
+
+    async fn audit_log(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        sqlx::query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let session: Option<String> = row.try_get("session_id")?;
+                Ok(AuditEntry {
+                    seq: row.try_get("seq")?,
+                    at: time_col(row, "at")?,
+                    session_id: session
+                        .map(|s| Uuid::parse_str(&s).map_err(|e| corrupt("session_id", e)))
+                        .transpose()?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    detail: row.try_get("detail")?,
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                })
             })
             .collect()
     }

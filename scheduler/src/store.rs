@@ -11,6 +11,7 @@ use crate::model::{
     BookingConflict, ConflictTarget, NewPerson, NewProject, Notification, Organisation, Panel,
     Person, Programme, Project, Room,
 };
+use crate::record::{AuditEntry, ChatMessage, Criterion, NewAuditEntry, Rating, ScoreSheetRecord};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,9 @@ pub enum StoreError {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
+
+/// How often an audit append is retried when a concurrent append took its number.
+pub const AUDIT_APPEND_ATTEMPTS: usize = 50;
 
 /// A password-login account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,4 +179,45 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn import_snapshot(&self) -> Result<crate::import::Existing, StoreError>;
     /// Applies a validated import in one transaction: everything or nothing.
     async fn apply_import(&self, batch: &crate::import::ImportBatch) -> Result<(), StoreError>;
+
+    /// The scoring criteria of the session's programme (the defaults when the session
+    /// has no project or its programme defines none).
+    async fn session_criteria(&self, session: Uuid) -> Result<Vec<Criterion>, StoreError>;
+    /// Replaces a programme's criteria (validated by the caller).
+    async fn set_programme_criteria(
+        &self,
+        programme: Uuid,
+        criteria: &[Criterion],
+    ) -> Result<(), StoreError>;
+    /// Stores a submitted score sheet, replacing the expert's earlier one.
+    async fn save_score_sheet(&self, sheet: &ScoreSheetRecord) -> Result<(), StoreError>;
+    /// Unlocks a submitted sheet, keeping the host's reason. `NotFound` when there is none.
+    async fn reopen_score_sheet(
+        &self,
+        session: Uuid,
+        expert: Uuid,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+    /// A session's score sheets, in expert order.
+    async fn score_sheets(&self, session: Uuid) -> Result<Vec<ScoreSheetRecord>, StoreError>;
+    /// Stores a satisfaction rating, replacing the participant's earlier one.
+    async fn save_rating(&self, rating: &Rating) -> Result<(), StoreError>;
+    /// A session's ratings, oldest first.
+    async fn ratings(&self, session: Uuid) -> Result<Vec<Rating>, StoreError>;
+    /// Stores a chat message.
+    async fn post_chat(&self, message: &ChatMessage) -> Result<(), StoreError>;
+    /// Marks a chat message removed (kept for the record). `NotFound` if it is not in
+    /// the session.
+    async fn remove_chat(
+        &self,
+        session: Uuid,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A session's chat, oldest first, removed messages included (flagged).
+    async fn chat(&self, session: Uuid) -> Result<Vec<ChatMessage>, StoreError>;
+    /// Appends to the audit log, chaining the entry to the last one.
+    async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
+    /// Up to `limit` audit entries after `after_seq`, oldest first.
+    async fn audit_log(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 }
