@@ -70,6 +70,7 @@ impl Application {
             presence: Arc::new(Presence::default()),
             lobby: Arc::default(),
             defenses: Arc::default(),
+            rooms: Arc::default(),
             recorder: Arc::new(recorder),
             mailer: crate::notify::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {
@@ -126,7 +127,12 @@ impl Application {
                 every.tick().await;
                 let now = std::time::Instant::now();
                 for (session, effects) in ticker_state.defenses.tick_all(now) {
-                    crate::signaling::ws::apply_effects(&ticker_state, session, effects);
+                    crate::signaling::commands::apply_effects(
+                        &ticker_state,
+                        session,
+                        crate::audit::Actor::System,
+                        effects,
+                    );
                 }
             }
         });

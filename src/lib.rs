@@ -17,6 +17,7 @@
 //! this crate wires them together and holds no media or booking rules itself.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod http;

@@ -37,6 +37,8 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     /// Live defenses (phases, countdowns, scores).
     pub defenses: Arc<crate::runtime::registry::Defenses>,
+    /// Live rooms' rules (sources, host controls, hands).
+    pub rooms: Arc<crate::runtime::registry::Rooms>,
     /// Who waits in a defense's lobby.
     pub lobby: Arc<crate::runtime::lobby::Lobby>,
     /// Whether this machine can record (checked once at start).

@@ -144,6 +144,9 @@ struct Participant {
 struct UpTrack {
     publisher: ParticipantId,
     kind: MediaKind,
+    /// Held back by the room's policy (muted, screen sharing not allowed, a trainee not
+    /// promoted): nothing of it is forwarded.
+    blocked: bool,
     down_tracks: Vec<DownTrackId>,
     last_keyframe_request: Option<Instant>,
 }
@@ -350,6 +353,7 @@ impl Forwarder {
             UpTrack {
                 publisher,
                 kind,
+                blocked: false,
                 down_tracks: Vec::new(),
                 last_keyframe_request: None,
             },
@@ -515,10 +519,11 @@ impl Forwarder {
     ) -> Option<Action> {
         out.clear();
         let up = self.up_tracks.get(&up_track)?;
-        if !self
-            .participants
-            .get(&up.publisher)
-            .is_some_and(|p| p.present)
+        if up.blocked
+            || !self
+                .participants
+                .get(&up.publisher)
+                .is_some_and(|p| p.present)
         {
             return None;
         }
@@ -584,13 +589,37 @@ impl Forwarder {
                 affected.extend(u.down_tracks.iter().copied());
             }
         }
-        for d in &affected {
+        Ok(self.pause_and_resume(now, &affected, present))
+    }
+
+    /// Blocks (nothing forwarded) or unblocks one up-track. Its subscribers resume
+    /// with continuous numbering, video at a keyframe, which is requested.
+    pub fn set_blocked(&mut self, now: Instant, up_track: UpTrackId, blocked: bool) -> Vec<Action> {
+        let Some(up) = self.up_tracks.get_mut(&up_track) else {
+            return Vec::new();
+        };
+        if up.blocked == blocked {
+            return Vec::new();
+        }
+        up.blocked = blocked;
+        let affected = up.down_tracks.clone();
+        self.pause_and_resume(now, &affected, !blocked)
+    }
+
+    /// Pauses the given down-tracks; when `resume`, asks their sources for keyframes.
+    fn pause_and_resume(
+        &mut self,
+        now: Instant,
+        affected: &[DownTrackId],
+        resume: bool,
+    ) -> Vec<Action> {
+        for d in affected {
             if let Some(down) = self.down_tracks.get_mut(d) {
                 down.munger.pause();
             }
         }
-        if !present {
-            return Ok(Vec::new());
+        if !resume {
+            return Vec::new();
         }
         let mut wanted: Vec<UpTrackId> = affected
             .iter()
@@ -603,10 +632,10 @@ impl Forwarder {
             .collect();
         wanted.sort();
         wanted.dedup();
-        Ok(wanted
+        wanted
             .into_iter()
             .filter_map(|up| self.throttled_keyframe_request(now, up))
-            .collect())
+            .collect()
     }
 
     /// A subscriber asked for a keyframe (PLI/FIR) on a down-track: route it to the
@@ -1178,5 +1207,42 @@ mod presence_tests {
         assert!(f.set_present(t0, APPLICANT, true).unwrap().is_empty());
         f.set_present(t0, APPLICANT, false).unwrap();
         assert!(f.set_present(t0, APPLICANT, false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_blocked_track_reaches_nobody_and_resumes_at_a_keyframe() {
+        let t0 = Instant::now();
+        let (mut f, panel_video, applicant_audio) = room(t0);
+        let mut out = Vec::new();
+        f.on_rtp(t0, panel_video, &meta(1, 0, true), &mut out);
+        let before = out.iter().find(|o| o.subscriber == OTHER).copied().unwrap();
+
+        assert!(f.set_blocked(t0, panel_video, true).is_empty());
+        assert!(
+            f.set_blocked(t0, panel_video, true).is_empty(),
+            "idempotent"
+        );
+        f.on_rtp(t0, panel_video, &meta(2, 3000, true), &mut out);
+        assert!(out.is_empty(), "a blocked track is forwarded to nobody");
+        f.on_rtp(t0, applicant_audio, &meta(1, 0, false), &mut out);
+        assert_eq!(receivers(&out), vec![PANEL, OTHER], "other tracks flow");
+
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(
+            f.set_blocked(later, panel_video, false),
+            vec![Action::RequestKeyframe {
+                publisher: PANEL,
+                up_track: panel_video
+            }]
+        );
+        f.on_rtp(later, panel_video, &meta(50, 90_000, false), &mut out);
+        assert!(out.is_empty(), "video resumes only at a keyframe");
+        f.on_rtp(later, panel_video, &meta(51, 90_000, true), &mut out);
+        let after = out.iter().find(|o| o.subscriber == OTHER).copied().unwrap();
+        assert_eq!(
+            after.sequence_number,
+            before.sequence_number.wrapping_add(1)
+        );
+        assert!(f.set_blocked(later, UpTrackId(999), true).is_empty());
     }
 }

@@ -103,6 +103,56 @@ pub struct JoinRequest {
     pub label: String,
     /// What they may do.
     pub grant: MediaGrant,
+    /// Which of their sources may reach the room now (changed later by
+    /// [`Sfu::set_sources`]). Only matters when the grant allows publishing.
+    pub sources: SourcePolicy,
+}
+
+/// A participant's publishing slots, in the order the SFU offers them: microphone,
+/// camera, screen. Which slot a track arrives on says what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The microphone.
+    Microphone,
+    /// The camera.
+    Camera,
+    /// A shared screen or window.
+    Screen,
+}
+
+impl Source {
+    /// The slots, in offer order.
+    pub const SLOTS: [Source; 3] = [Source::Microphone, Source::Camera, Source::Screen];
+}
+
+/// Which sources of a participant the room receives. A source that is not allowed is
+/// blocked in the forwarder: its packets reach nobody, whatever the browser sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SourcePolicy {
+    /// Microphone (false: muted by the host, or a trainee not promoted).
+    pub microphone: bool,
+    /// Camera.
+    pub camera: bool,
+    /// Screen sharing.
+    pub screen: bool,
+}
+
+impl SourcePolicy {
+    /// Everything allowed.
+    pub const ALL: SourcePolicy = SourcePolicy {
+        microphone: true,
+        camera: true,
+        screen: true,
+    };
+
+    /// Whether `source` may reach the room.
+    pub fn allows(self, source: Source) -> bool {
+        match source {
+            Source::Microphone => self.microphone,
+            Source::Camera => self.camera,
+            Source::Screen => self.screen,
+        }
+    }
 }
 
 enum Command {
@@ -121,6 +171,13 @@ enum Command {
     SetPresent {
         id: ParticipantId,
         present: bool,
+    },
+    SetSources {
+        id: ParticipantId,
+        sources: SourcePolicy,
+    },
+    Renegotiate {
+        id: ParticipantId,
     },
     Stats {
         reply: tokio::sync::oneshot::Sender<SfuStats>,
@@ -155,6 +212,8 @@ impl std::fmt::Debug for Command {
             Command::Answer { id, .. } => write!(f, "Answer({id})"),
             Command::Leave { id } => write!(f, "Leave({id})"),
             Command::SetPresent { id, present } => write!(f, "SetPresent({id}, {present})"),
+            Command::SetSources { id, sources } => write!(f, "SetSources({id}, {sources:?})"),
+            Command::Renegotiate { id } => write!(f, "Renegotiate({id})"),
             Command::Stats { .. } => write!(f, "Stats"),
         }
     }
@@ -227,6 +286,12 @@ impl Sfu {
         let _ = self.commands.send(Command::SetPresent { id, present });
     }
 
+    /// Changes which of a participant's sources reach the room (mute, screen sharing,
+    /// promotion). Enforced in the forwarder.
+    pub fn set_sources(&self, id: ParticipantId, sources: SourcePolicy) {
+        let _ = self.commands.send(Command::SetSources { id, sources });
+    }
+
     /// A snapshot of the media plane's counters.
     pub async fn stats(&self) -> Option<SfuStats> {
         let (reply, rx) = tokio::sync::oneshot::channel();
@@ -258,6 +323,12 @@ impl PeerHandle {
     pub fn answer(&self, sdp: String) {
         let _ = self.commands.send(Command::Answer { id: self.id, sdp });
     }
+
+    /// Asks for a fresh offer (the browser has a new track to send into a slot, or
+    /// wants an ICE restart after its network changed).
+    pub fn renegotiate(&self) {
+        let _ = self.commands.send(Command::Renegotiate { id: self.id });
+    }
 }
 
 impl Drop for PeerHandle {
@@ -270,6 +341,7 @@ impl Drop for PeerHandle {
 struct IncomingTrack {
     up_track: UpTrackId,
     kind: MediaKind,
+    source: Source,
     receiver_id: RTCRtpReceiverId,
     ssrc: u32,
 }
@@ -295,6 +367,9 @@ struct Peer {
     connected: bool,
     awaiting_answer: bool,
     needs_offer: bool,
+    sources: SourcePolicy,
+    /// The transceivers of the publishing slots, in [`Source::SLOTS`] order.
+    slots: Vec<usize>,
     incoming: HashMap<String, IncomingTrack>,
     outgoing: HashMap<DownTrackId, OutgoingTrack>,
     outgoing_by_track: HashMap<String, DownTrackId>,
@@ -383,6 +458,14 @@ impl MediaLoop {
                     None => {}
                 }
             }
+            Command::SetSources { id, sources } => self.set_sources(now, id, sources),
+            Command::Renegotiate { id } => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.needs_offer = true;
+                }
+                self.negotiate(now, id);
+                self.drain(now, id);
+            }
             Command::Stats { reply } => {
                 let mut stats = self.stats;
                 stats.participants = self.peers.len();
@@ -390,6 +473,25 @@ impl MediaLoop {
                 let _ = reply.send(stats);
             }
         }
+    }
+
+    fn set_sources(&mut self, now: Instant, id: ParticipantId, sources: SourcePolicy) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        peer.sources = sources;
+        let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
+            return;
+        };
+        let mut actions = Vec::new();
+        for track in peer.incoming.values() {
+            actions.extend(forwarder.set_blocked(
+                now,
+                track.up_track,
+                !sources.allows(track.source),
+            ));
+        }
+        self.apply(now, actions);
     }
 
     fn add_peer(
@@ -418,8 +520,14 @@ impl MediaLoop {
             .map_err(|e| e.to_string())?;
         pc.add_local_candidate(init).map_err(|e| e.to_string())?;
 
+        let mut slots = Vec::new();
         if request.grant.publish {
-            for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+            for source in Source::SLOTS {
+                let kind = match source {
+                    Source::Microphone => RtpCodecKind::Audio,
+                    Source::Camera | Source::Screen => RtpCodecKind::Video,
+                };
+                slots.push(pc.get_transceivers().count());
                 pc.add_transceiver_from_kind(
                     kind,
                     Some(RTCRtpTransceiverInit {
@@ -444,6 +552,8 @@ impl MediaLoop {
                 connected: false,
                 awaiting_answer: false,
                 needs_offer: true,
+                sources: request.sources,
+                slots,
                 incoming: HashMap::new(),
                 outgoing: HashMap::new(),
                 outgoing_by_track: HashMap::new(),
@@ -679,24 +789,34 @@ impl MediaLoop {
                     }
                     return;
                 }
-                let kind = match peer.pc.rtp_receiver(init.receiver_id) {
-                    Some(receiver) => match receiver.track().kind() {
-                        RtpCodecKind::Audio => MediaKind::Audio,
-                        _ => MediaKind::Video,
-                    },
-                    None => return,
+                // The slot (transceiver) the track arrived on says what it is.
+                let slot = peer.slots.iter().position(|t| {
+                    peer.pc.rtp_transceiver(*t).and_then(|t| t.receiver()) == Some(init.receiver_id)
+                });
+                let Some(source) = slot.map(|i| Source::SLOTS[i]) else {
+                    debug!(participant = %id, "track on a transceiver that is no publishing slot");
+                    return;
                 };
+                let kind = match source {
+                    Source::Microphone => MediaKind::Audio,
+                    Source::Camera | Source::Screen => MediaKind::Video,
+                };
+                let allowed = peer.sources.allows(source);
                 let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
                     return;
                 };
                 match forwarder.publish(now, id, kind) {
-                    Ok((up_track, actions)) => {
-                        debug!(participant = %id, ?kind, %up_track, "track published");
+                    Ok((up_track, mut actions)) => {
+                        debug!(participant = %id, ?source, %up_track, "track published");
+                        if !allowed {
+                            actions.extend(forwarder.set_blocked(now, up_track, true));
+                        }
                         peer.incoming.insert(
                             init.track_id,
                             IncomingTrack {
                                 up_track,
                                 kind,
+                                source,
                                 receiver_id: init.receiver_id,
                                 ssrc: init.ssrc,
                             },

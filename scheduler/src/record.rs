@@ -330,7 +330,10 @@ mod tests {
                 max: 101,
             },
         ] {
-            assert!(Criterion::validate(std::slice::from_ref(&bad)).is_err(), "{bad:?}");
+            assert!(
+                Criterion::validate(std::slice::from_ref(&bad)).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+pub use scheduler::record::Criterion;
 use uuid::Uuid;
 
 /// Where the session is.
@@ -91,17 +92,6 @@ impl PhaseBudget {
             Phase::Lobby | Phase::Closed => None,
         }
     }
-}
-
-/// One scoring criterion of a programme.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Criterion {
-    /// Name shown to experts.
-    pub name: String,
-    /// Weight in the total (weights need not sum to 1; they are normalised).
-    pub weight: f64,
-    /// Highest allowed score (lowest is 0).
-    pub max: u32,
 }
 
 /// An expert's sheet.
@@ -440,6 +430,32 @@ impl Defense {
             expert,
             reason: reason.to_owned(),
         }])
+    }
+
+    /// The programme's criteria, in order.
+    pub fn criteria(&self) -> &[Criterion] {
+        &self.criteria
+    }
+
+    /// An expert's sheet, if they submitted one.
+    pub fn sheet(&self, expert: Uuid) -> Option<&ScoreSheet> {
+        self.sheets.get(&expert)
+    }
+
+    /// The experts of this defense, in id order.
+    pub fn experts(&self) -> Vec<Uuid> {
+        self.seats
+            .iter()
+            .filter(|(_, s)| **s == Seat::Expert)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Puts back a sheet read from storage (after a restart), as it was stored.
+    pub fn restore_sheet(&mut self, expert: Uuid, sheet: ScoreSheet) {
+        if self.seats.get(&expert) == Some(&Seat::Expert) {
+            self.sheets.insert(expert, sheet);
+        }
     }
 
     /// The weighted total of each submitted sheet (0–100) and their mean, for the host.

@@ -1,6 +1,8 @@
-//! The live defenses, one state machine per session, held in memory by the server.
-//! (A restart loses the phase but not the lobby's media enforcement, which a rejoin
-//! re-establishes; persisting live state belongs with reconnection work.)
+//! Live per-session state held in memory by the server: one entry per session that
+//! someone joined (a defense's state machine, a room's rules). A restart loses the
+//! live phase and controls; what must survive (phase changes, scores, chat, ratings,
+//! the audit log) is written to the store as it happens, and score sheets are read
+//! back when a defense is rebuilt.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,26 +11,48 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use super::defense::{Defense, Effect, Phase};
+use super::room::RoomRules;
 
-/// Live defenses by session id.
-#[derive(Debug, Default)]
-pub struct Defenses {
-    inner: Mutex<HashMap<Uuid, Defense>>,
+/// Live state of type `T` by session id.
+#[derive(Debug)]
+pub struct Live<T> {
+    inner: Mutex<HashMap<Uuid, T>>,
 }
 
-impl Defenses {
-    /// Creates the session's defense on first use.
-    pub fn ensure(&self, session: Uuid, create: impl FnOnce() -> Defense) {
+impl<T> Default for Live<T> {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> Live<T> {
+    /// Creates the session's state on first use.
+    pub fn ensure(&self, session: Uuid, create: impl FnOnce() -> T) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.entry(session).or_insert_with(create);
     }
 
-    /// Runs `f` on the session's defense, if there is one.
-    pub fn with<R>(&self, session: Uuid, f: impl FnOnce(&mut Defense) -> R) -> Option<R> {
+    /// Whether the session has live state.
+    pub fn contains(&self, session: Uuid) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.contains_key(&session)
+    }
+
+    /// Runs `f` on the session's state, if there is one.
+    pub fn with<R>(&self, session: Uuid, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.get_mut(&session).map(f)
     }
+}
 
+/// Live defenses.
+pub type Defenses = Live<Defense>;
+/// Live rooms' rules.
+pub type Rooms = Live<RoomRules>;
+
+impl Live<Defense> {
     /// The phase and the time left (or over) at `now`.
     pub fn snapshot(
         &self,

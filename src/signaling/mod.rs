@@ -1,7 +1,9 @@
 //! WebSocket signaling: the versioned JSON protocol ([`protocol`]), who is present in
 //! which session ([`presence`]), and the adapter that joins a WebSocket to the media
-//! plane ([`ws`]).
+//! plane ([`ws`]); session commands (agenda, scores, host controls, chat, ratings)
+//! are carried out in [`commands`].
 
+pub mod commands;
 pub mod presence;
 pub mod protocol;
 pub mod ws;

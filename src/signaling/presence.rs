@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::protocol::PeerInfo;
 
 /// What a connection hears about the others.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PresenceEvent {
     /// Someone arrived.
     Joined(PeerInfo),
@@ -21,8 +21,10 @@ pub enum PresenceEvent {
     Replaced,
     /// This participant was moved into (`true`) or out of the lobby.
     Lobby(bool),
-    /// A message for everyone in the session (phase changes, alerts).
+    /// A message for this connection (phase changes, alerts, controls…).
     Notice(super::protocol::ServerMessage),
+    /// The host removed this participant.
+    Removed,
 }
 
 #[derive(Debug)]
@@ -148,6 +150,22 @@ impl Presence {
                 let _ = member.events.send(event.clone());
             }
         }
+    }
+
+    /// Sends `event` to everyone connected to the session whose role is in `roles`.
+    pub fn broadcast_to(&self, session: Uuid, roles: &[scheduler::Role], event: PresenceEvent) {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(members) = inner.sessions.get(&session) {
+            for member in members.values().filter(|m| roles.contains(&m.info.role)) {
+                let _ = member.events.send(event.clone());
+            }
+        }
+    }
+
+    /// The media-plane id of a connected participant.
+    pub fn media_of(&self, session: Uuid, participant: Uuid) -> Option<media::ids::ParticipantId> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.sessions.get(&session)?.get(&participant)?.media
     }
 
     /// Number of connected participants across all sessions.

@@ -67,6 +67,90 @@ pub enum ClientMessage {
         /// The applicant's participant id.
         participant_id: Uuid,
     },
+    /// Expert, during scoring: submit (and lock) the score sheet.
+    SubmitScores {
+        /// One score per criterion, in the order of the `scoreSheet` message.
+        scores: Vec<u32>,
+        /// Comment (at most 2000 characters).
+        comment: String,
+    },
+    /// Host: reopen an expert's submitted sheet, with a reason (recorded).
+    #[serde(rename_all = "camelCase")]
+    ReopenScores {
+        /// The expert's participant id.
+        expert_id: Uuid,
+        /// Why.
+        reason: String,
+    },
+    /// Host (trainer for trainees): mute someone's microphone in the SFU.
+    #[serde(rename_all = "camelCase")]
+    Mute {
+        /// Whom.
+        participant_id: Uuid,
+    },
+    /// Unmute oneself (the only way out of a mute).
+    Unmute,
+    /// Host: ask someone to unmute.
+    #[serde(rename_all = "camelCase")]
+    AskUnmute {
+        /// Whom.
+        participant_id: Uuid,
+    },
+    /// Host: allow or stop someone's screen sharing.
+    #[serde(rename_all = "camelCase")]
+    AllowScreen {
+        /// Whom.
+        participant_id: Uuid,
+        /// Allowed.
+        allowed: bool,
+    },
+    /// Trainer or host: let a trainee speak, or silence them again.
+    #[serde(rename_all = "camelCase")]
+    Promote {
+        /// The trainee.
+        participant_id: Uuid,
+        /// Promoted (true) or demoted.
+        promoted: bool,
+    },
+    /// Raise or lower one's hand.
+    RaiseHand {
+        /// Up.
+        raised: bool,
+    },
+    /// Host: remove someone from the session (they cannot rejoin).
+    #[serde(rename_all = "camelCase")]
+    Remove {
+        /// Whom.
+        participant_id: Uuid,
+    },
+    /// Host (trainer in training): recording on or off.
+    Recording {
+        /// On.
+        on: bool,
+    },
+    /// Training sessions: a chat message (1–1000 characters).
+    Chat {
+        /// Text.
+        text: String,
+    },
+    /// Host or trainer: remove a chat message.
+    RemoveChat {
+        /// The message.
+        id: Uuid,
+    },
+    /// Host or trainer: end a training session (defenses end through their agenda).
+    Close,
+    /// After the session closed: a satisfaction rating.
+    Rate {
+        /// 1–5.
+        stars: u8,
+        /// Comment (at most 1000 characters).
+        #[serde(default)]
+        comment: String,
+    },
+    /// Ask the server for a fresh offer: a new local track for a slot, or an ICE
+    /// restart after the network changed.
+    Renegotiate,
 }
 
 /// Someone in the session, as others see them.
@@ -82,7 +166,7 @@ pub struct PeerInfo {
 }
 
 /// A message to the browser.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerMessage {
     /// The join succeeded.
@@ -133,6 +217,70 @@ pub enum ServerMessage {
         /// `oneMinuteLeft` or `overtime`.
         alert: String,
     },
+    /// Which of your sources reach the room (the SFU drops the others).
+    Sources {
+        /// Microphone.
+        microphone: bool,
+        /// Camera.
+        camera: bool,
+        /// Screen sharing.
+        screen: bool,
+    },
+    /// A participant's controllable state, for everyone's participant list.
+    #[serde(rename_all = "camelCase")]
+    ParticipantState {
+        /// Who.
+        participant_id: Uuid,
+        /// Muted by the host.
+        muted: bool,
+        /// May share their screen.
+        screen_allowed: bool,
+        /// A trainee allowed to speak.
+        promoted: bool,
+        /// Hand raised.
+        hand_raised: bool,
+    },
+    /// The host asks you to unmute.
+    UnmuteRequested,
+    /// Whether the session is being recorded (everyone sees an indicator).
+    Recording {
+        /// On.
+        on: bool,
+    },
+    /// A chat message (also sent for the history on join).
+    Chat {
+        /// The message.
+        message: ChatLine,
+    },
+    /// A chat message was removed by the host.
+    ChatRemoved {
+        /// Its id.
+        id: Uuid,
+    },
+    /// Experts: the criteria and your sheet's state.
+    #[serde(rename_all = "camelCase")]
+    ScoreSheet {
+        /// Criteria in order.
+        criteria: Vec<scheduler::record::Criterion>,
+        /// Your submitted scores, if any.
+        scores: Option<Vec<u32>>,
+        /// Your comment.
+        comment: String,
+        /// Locked (submitted and not reopened).
+        locked: bool,
+    },
+    /// Hosts only: every sheet and the aggregate. Never sent to applicants.
+    #[serde(rename_all = "camelCase")]
+    Scores {
+        /// Per expert.
+        sheets: Vec<SheetSummary>,
+        /// Mean of the submitted totals (0–100).
+        mean: Option<f64>,
+    },
+    /// The session closed: please rate it.
+    RateRequest,
+    /// Your rating was stored.
+    Rated,
     /// Someone left.
     ParticipantLeft {
         /// Who.
@@ -147,6 +295,36 @@ pub enum ServerMessage {
         /// Whether the connection is closing.
         fatal: bool,
     },
+}
+
+/// A chat message as participants see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatLine {
+    /// Id (for removal).
+    pub id: Uuid,
+    /// Author.
+    pub author_id: Uuid,
+    /// Author's name.
+    pub author_name: String,
+    /// Text.
+    pub text: String,
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One expert's sheet as the host sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SheetSummary {
+    /// Expert.
+    pub expert_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Submitted and locked.
+    pub submitted: bool,
+    /// Weighted total (0–100) when submitted.
+    pub total: Option<f64>,
 }
 
 /// Why a client message was refused.

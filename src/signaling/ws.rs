@@ -17,14 +17,19 @@ use media::{JoinRequest, MediaGrant, PeerEvent};
 use scheduler::{Participant, Role, Session, StoreError};
 use serde::Deserialize;
 
+use super::commands;
 use super::presence::PresenceEvent;
 use super::protocol::{
     ClientMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, PeerInfo, ProtocolError, ServerMessage,
     parse_client_message,
 };
+use crate::audit::{self, Actor};
 use crate::auth::JoinGrant;
 use crate::http::error::ApiError;
+use crate::runtime::room::RoomRules;
 use crate::state::AppState;
+use scheduler::SessionKind;
+use serde_json::json;
 
 /// How long a client has to send `join` after connecting.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -141,7 +146,51 @@ async fn run(
         }
     }
 
-    // 2. Register: presence first (so the roster is consistent), then media.
+    // 2. Load the session's live rules (first joiner builds them), refuse the removed.
+    let participants = match state.store.participants(session.id).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "participants could not be loaded");
+            let _ = send(
+                &mut sink,
+                &ServerMessage::error("internal", "the session could not be loaded", true),
+            )
+            .await;
+            return;
+        }
+    };
+    ensure_room(&state, &session, &participants);
+    if session.kind == SessionKind::Defense {
+        ensure_defense(&state, &session, &participants).await;
+    }
+    let (removed, has_slots, sources) = state
+        .rooms
+        .with(session.id, |r| {
+            (
+                r.is_removed(participant.id),
+                r.has_slots(participant.id),
+                r.sources(participant.id),
+            )
+        })
+        .unwrap_or_default();
+    if removed {
+        tracing::warn!("a removed participant tried to rejoin");
+        audit::record(
+            &state.store,
+            Some(session.id),
+            Actor::Participant(participant.id),
+            "refused",
+            json!({ "attempted": "join", "code": "removed" }),
+        );
+        let _ = send(
+            &mut sink,
+            &ServerMessage::error("removed", "the host removed you from this session", true),
+        )
+        .await;
+        return;
+    }
+
+    // 3. Register: presence first (so the roster is consistent), then media.
     let me = PeerInfo {
         id: participant.id,
         name: participant.name.clone(),
@@ -152,11 +201,21 @@ async fn run(
         room: session.id.to_string(),
         label: participant.id.to_string(),
         grant: MediaGrant {
-            publish: grant.may_publish,
+            // Trainees get publishing slots for the day they are promoted; the room's
+            // source policy decides what actually flows.
+            publish: grant.may_publish || has_slots,
             subscribe: grant.may_subscribe,
         },
+        sources,
     });
     tracing::info!(media_id = %peer.id(), "joined");
+    audit::record(
+        &state.store,
+        Some(session.id),
+        Actor::Participant(participant.id),
+        "join",
+        json!({ "role": participant.role }),
+    );
     state.presence.set_media(
         session.id,
         participant.id,
@@ -168,32 +227,41 @@ async fn run(
     let in_lobby = state.lobby.on_join(
         session.id,
         participant.id,
-        session.kind == scheduler::SessionKind::Defense && participant.role == Role::Applicant,
+        session.kind == SessionKind::Defense && participant.role == Role::Applicant,
     );
     if in_lobby {
         state.sfu.set_present(peer.id(), false);
     }
-    if session.kind == scheduler::SessionKind::Defense {
-        ensure_defense(&state, &session).await;
-    }
-    let welcome = ServerMessage::Welcome {
+    let mut greeting = vec![ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
         me,
         session_id: session.id,
         session_title: session.title.clone(),
         participants: registration.others.clone(),
-    };
+    }];
+    greeting.extend(
+        join_state(
+            &state,
+            &session,
+            &participant,
+            in_lobby,
+            &registration.others,
+        )
+        .await,
+    );
 
-    // 3. Shuttle until someone leaves.
+    // 4. Shuttle until someone leaves.
+    let ctx = commands::Ctx {
+        state: &state,
+        session: &session,
+        me: &participant,
+    };
     let mut protocol_errors = 0u32;
-    let phase = phase_message(&state, session.id);
-    if send(&mut sink, &welcome).await
-        && (!in_lobby || send(&mut sink, &ServerMessage::Lobby { in_lobby: true }).await)
-        && match &phase {
-            Some(phase) => send(&mut sink, phase).await,
-            None => true,
-        }
-    {
+    let mut greeted = true;
+    for message in &greeting {
+        greeted = greeted && send(&mut sink, message).await;
+    }
+    if greeted {
         loop {
             tokio::select! {
                 incoming = stream.next() => {
@@ -203,56 +271,30 @@ async fn run(
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                         Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                     };
-                    match parsed {
-                        Ok(ClientMessage::Answer { sdp }) => peer.answer(sdp),
-                        Ok(ClientMessage::Candidate { .. }) => {}
+                    let replies = match parsed {
+                        Ok(ClientMessage::Answer { sdp }) => { peer.answer(sdp); Vec::new() }
+                        Ok(ClientMessage::Renegotiate) => { peer.renegotiate(); Vec::new() }
+                        Ok(ClientMessage::Candidate { .. }) => Vec::new(),
                         Ok(ClientMessage::Leave) => break,
-                        Ok(ClientMessage::Admit { participant_id }) => {
-                            let reply = admit_or_return(&state, &session, &participant, participant_id, false);
-                            if let Some(reply) = reply && !send(&mut sink, &reply).await {
-                                break;
-                            }
-                        }
-                        Ok(ClientMessage::ReturnToLobby { participant_id }) => {
-                            let reply = admit_or_return(&state, &session, &participant, participant_id, true);
-                            if let Some(reply) = reply && !send(&mut sink, &reply).await {
-                                break;
-                            }
-                        }
-                        Ok(ClientMessage::Advance) => {
-                            let by = participant.id;
-                            let reply = run_rule(&state, session.id, |d, now| d.advance(by, now));
-                            if let Some(reply) = reply && !send(&mut sink, &reply).await {
-                                break;
-                            }
-                        }
-                        Ok(ClientMessage::Back) => {
-                            let by = participant.id;
-                            let reply = run_rule(&state, session.id, |d, now| d.back(by, now));
-                            if let Some(reply) = reply && !send(&mut sink, &reply).await {
-                                break;
-                            }
-                        }
-                        Ok(ClientMessage::Extend { minutes }) => {
-                            let by = participant.id;
-                            let reply = run_rule(&state, session.id, |d, _| d.extend(by, minutes));
-                            if let Some(reply) = reply && !send(&mut sink, &reply).await {
-                                break;
-                            }
-                        }
-                        Ok(ClientMessage::Join { .. }) => {
-                            if !send(&mut sink, &ServerMessage::error("already_joined", "join was already accepted", false)).await {
-                                break;
-                            }
-                        }
+                        Ok(ClientMessage::Join { .. }) => vec![ServerMessage::error("already_joined", "join was already accepted", false)],
+                        Ok(command) => commands::handle(&ctx, command).await,
                         Err(e) => {
                             protocol_errors += 1;
                             let fatal = protocol_errors >= MAX_PROTOCOL_ERRORS;
                             tracing::info!(code = e.code(), protocol_errors, "bad signaling message");
-                            if !send(&mut sink, &ServerMessage::error(e.code(), e.to_string(), fatal)).await || fatal {
+                            let reply = ServerMessage::error(e.code(), e.to_string(), fatal);
+                            if !send(&mut sink, &reply).await || fatal {
                                 break;
                             }
+                            Vec::new()
                         }
+                    };
+                    let mut open = true;
+                    for reply in &replies {
+                        open = open && send(&mut sink, reply).await;
+                    }
+                    if !open {
+                        break;
                     }
                 }
                 event = peer.next_event() => {
@@ -278,6 +320,10 @@ async fn run(
                         Some(PresenceEvent::Left(id)) => ServerMessage::ParticipantLeft { id },
                         Some(PresenceEvent::Lobby(in_lobby)) => ServerMessage::Lobby { in_lobby },
                         Some(PresenceEvent::Notice(message)) => message,
+                        Some(PresenceEvent::Removed) => {
+                            let _ = send(&mut sink, &ServerMessage::error("removed", "the host removed you from this session", true)).await;
+                            break;
+                        }
                         Some(PresenceEvent::Replaced) | None => {
                             let _ = send(&mut sink, &ServerMessage::error("replaced", "you joined again from another window", true)).await;
                             break;
@@ -293,56 +339,107 @@ async fn run(
     state
         .presence
         .leave(session.id, participant.id, registration.connection);
+    audit::record(
+        &state.store,
+        Some(session.id),
+        Actor::Participant(participant.id),
+        "leave",
+        json!({}),
+    );
     drop(peer);
     let _ = sink.close().await;
     tracing::info!("left");
 }
 
-/// A host moves a participant of the session into or out of the lobby. Anyone else is
-/// refused (and the attempt logged). Returns the reply for the sender, if any.
-fn move_between_lobby_and_room(
+/// What a participant learns right after `welcome`: lobby, phase, what they may send,
+/// recording, others' controls, the chat so far, and their score sheet (experts) or
+/// the scores (hosts).
+async fn join_state(
     state: &AppState,
     session: &Session,
-    by: &Participant,
-    target: uuid::Uuid,
-    to_lobby: bool,
-) -> Option<ServerMessage> {
-    if by.role != Role::Host {
-        tracing::warn!(
-            action = if to_lobby { "returnToLobby" } else { "admit" },
-            "grant refused: only the host moves people between lobby and room"
+    participant: &Participant,
+    in_lobby: bool,
+    others: &[PeerInfo],
+) -> Vec<ServerMessage> {
+    let mut out = Vec::new();
+    if in_lobby {
+        out.push(ServerMessage::Lobby { in_lobby: true });
+    }
+    out.extend(commands::phase_message(state, session.id));
+    if let Some(room) = state.rooms.with(session.id, |r| {
+        let mut m = vec![
+            commands::sources_message(r, participant.id),
+            ServerMessage::Recording { on: r.recording() },
+        ];
+        m.extend(
+            others
+                .iter()
+                .filter(|o| r.controls(o.id) != Default::default())
+                .map(|o| commands::participant_state(r, o.id)),
         );
-        return Some(ServerMessage::error(
-            "forbidden",
-            "only the host may admit participants or return them to the lobby",
-            false,
-        ));
+        m
+    }) {
+        out.extend(room);
     }
-    if !state.lobby.set(session.id, target, to_lobby) {
-        return None;
+    if session.kind == SessionKind::Training {
+        match state.store.chat(session.id).await {
+            Ok(chat) => {
+                out.extend(
+                    chat.iter()
+                        .filter(|m| !m.removed)
+                        .map(|m| ServerMessage::Chat {
+                            message: commands::chat_line(m),
+                        }),
+                )
+            }
+            Err(e) => tracing::error!(error = %e, "chat history could not be loaded"),
+        }
     }
-    tracing::info!(%target, to_lobby, "lobby changed by host");
-    if let Some(media) = state
-        .presence
-        .tell(session.id, target, PresenceEvent::Lobby(to_lobby))
-    {
-        state.sfu.set_present(media, !to_lobby);
+    match participant.role {
+        Role::Expert => out.extend(
+            state
+                .defenses
+                .with(session.id, |d| commands::sheet_message(d, participant.id)),
+        ),
+        Role::Host => out.extend(commands::scores_message(state, session.id).await),
+        _ => {}
     }
-    None
+    out
+}
+
+/// Creates the session's room rules on first join.
+fn ensure_room(state: &AppState, session: &Session, participants: &[Participant]) {
+    let roles = participants.iter().map(|p| (p.id, p.role)).collect();
+    state
+        .rooms
+        .ensure(session.id, || RoomRules::new(session.kind, roles));
 }
 
 /// Creates the session's defense state machine on first join: seats from the booking,
 /// phase budgets from its agenda (defaults when booked without one).
-async fn ensure_defense(state: &AppState, session: &Session) {
-    use crate::runtime::defense::{Defense, PhaseBudget, Seat};
+/// Criteria come from the programme; sheets already stored (before a restart) are put
+/// back, so a submitted sheet stays locked.
+async fn ensure_defense(state: &AppState, session: &Session, participants: &[Participant]) {
+    use crate::runtime::defense::{Defense, PhaseBudget, ScoreSheet, Seat};
     use std::time::Duration;
-    let participants = match state.store.participants(session.id).await {
-        Ok(p) => p,
+    if state.defenses.contains(session.id) {
+        return;
+    }
+    let criteria = match state.store.session_criteria(session.id).await {
+        Ok(c) => c,
         Err(e) => {
-            tracing::error!(error = %e, "participants could not be loaded");
-            return;
+            tracing::error!(error = %e, "criteria could not be loaded; using the defaults");
+            scheduler::record::Criterion::defaults()
         }
     };
+    let stored = state
+        .store
+        .score_sheets(session.id)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "stored score sheets could not be loaded");
+            Vec::new()
+        });
     let seats = participants
         .iter()
         .map(|p| {
@@ -370,153 +467,18 @@ async fn ensure_defense(state: &AppState, session: &Session) {
             scoring: minutes(10),
         },
     };
-    state
-        .defenses
-        .ensure(session.id, || Defense::new(budget, Vec::new(), seats));
-}
-
-/// The current phase as a message, with its end in server (UTC) time.
-fn phase_message(state: &AppState, session: uuid::Uuid) -> Option<ServerMessage> {
-    let now = std::time::Instant::now();
-    let (phase, remaining) = state.defenses.snapshot(session, now)?;
-    let ends_at = remaining.map(|r| match r {
-        Ok(left) => Utc::now() + chrono::Duration::from_std(left).unwrap_or_default(),
-        Err(over) => Utc::now() - chrono::Duration::from_std(over).unwrap_or_default(),
+    state.defenses.ensure(session.id, || {
+        let mut defense = Defense::new(budget, criteria, seats);
+        for sheet in stored {
+            defense.restore_sheet(
+                sheet.expert_id,
+                ScoreSheet {
+                    scores: sheet.scores,
+                    comment: sheet.comment,
+                    submitted: sheet.locked,
+                },
+            );
+        }
+        defense
     });
-    Some(ServerMessage::Phase { phase, ends_at })
-}
-
-/// Runs a host command on the session's defense; errors become the sender's reply.
-fn run_rule(
-    state: &AppState,
-    session: uuid::Uuid,
-    rule: impl FnOnce(
-        &mut crate::runtime::defense::Defense,
-        std::time::Instant,
-    ) -> Result<
-        Vec<crate::runtime::defense::Effect>,
-        crate::runtime::defense::RuleError,
-    >,
-) -> Option<ServerMessage> {
-    let now = std::time::Instant::now();
-    match state.defenses.with(session, |d| rule(d, now)) {
-        None => Some(ServerMessage::error(
-            "not_a_defense",
-            "this session has no agenda to control",
-            false,
-        )),
-        Some(Ok(effects)) => {
-            apply_effects(state, session, effects);
-            None
-        }
-        Some(Err(e)) => {
-            let code = match e {
-                crate::runtime::defense::RuleError::NotHost => {
-                    tracing::warn!(error = %e, "grant refused");
-                    "forbidden"
-                }
-                crate::runtime::defense::RuleError::AdmissionClosed(_) => "admission_closed",
-                _ => "refused",
-            };
-            Some(ServerMessage::error(code, e.to_string(), false))
-        }
-    }
-}
-
-/// Admits or returns a participant: through the defense's rules in a defense (the
-/// applicant only, never during deliberation or scoring), directly otherwise.
-fn admit_or_return(
-    state: &AppState,
-    session: &Session,
-    by: &Participant,
-    target: uuid::Uuid,
-    to_lobby: bool,
-) -> Option<ServerMessage> {
-    if session.kind != scheduler::SessionKind::Defense {
-        return move_between_lobby_and_room(state, session, by, target, to_lobby);
-    }
-    let by_id = by.id;
-    let is_applicant = state
-        .defenses
-        .with(session.id, |d| d.is_applicant(target))
-        .unwrap_or(false);
-    if !is_applicant {
-        return Some(ServerMessage::error(
-            "refused",
-            "only the applicant waits in a defense's lobby",
-            false,
-        ));
-    }
-    run_rule(state, session.id, |d, _| {
-        if to_lobby {
-            d.return_to_lobby(by_id)
-        } else {
-            d.admit(by_id)
-        }
-    })
-}
-
-/// Carries out what the defense's rules decided: phase broadcasts (and their record),
-/// moving the applicant between lobby and room in the SFU, countdown alerts.
-pub fn apply_effects(
-    state: &AppState,
-    session: uuid::Uuid,
-    effects: Vec<crate::runtime::defense::Effect>,
-) {
-    use crate::runtime::defense::Effect;
-    for effect in effects {
-        match effect {
-            Effect::PhaseChanged { phase, .. } => {
-                let store = state.store.clone();
-                let name = serde_json::to_value(phase)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                let at = Utc::now();
-                tokio::spawn(async move {
-                    if let Err(e) = store.record_phase(session, &name, at).await {
-                        tracing::error!(error = %e, "phase change not recorded");
-                    }
-                });
-                if let Some(message) = phase_message(state, session) {
-                    state
-                        .presence
-                        .broadcast(session, PresenceEvent::Notice(message));
-                }
-            }
-            Effect::Extended { .. } => {
-                if let Some(message) = phase_message(state, session) {
-                    state
-                        .presence
-                        .broadcast(session, PresenceEvent::Notice(message));
-                }
-            }
-            Effect::ToLobby(who) | Effect::ToRoom(who) => {
-                let to_lobby = matches!(effect, Effect::ToLobby(_));
-                state.lobby.set(session, who, to_lobby);
-                if let Some(media) =
-                    state
-                        .presence
-                        .tell(session, who, PresenceEvent::Lobby(to_lobby))
-                {
-                    state.sfu.set_present(media, !to_lobby);
-                }
-            }
-            Effect::OneMinuteLeft(phase) | Effect::Overtime(phase) => {
-                let alert = if matches!(effect, Effect::Overtime(_)) {
-                    "overtime"
-                } else {
-                    "oneMinuteLeft"
-                };
-                state.presence.broadcast(
-                    session,
-                    PresenceEvent::Notice(ServerMessage::PhaseAlert {
-                        phase,
-                        alert: alert.into(),
-                    }),
-                );
-            }
-            Effect::ScoreSubmitted(_) | Effect::ScoreReopened { .. } => {}
-        }
-    }
 }

@@ -1,0 +1,719 @@
+//! What a joined participant's messages do beyond media negotiation: every session
+//! command (agenda, lobby, scores, host controls, hands, chat, ratings) is checked
+//! against the sender's role by the pure rules in [`crate::runtime`], carried out
+//! (SFU source policy, presence messages, storage), and audited. A refused command
+//! gets a `forbidden` (or more specific) error, is logged, and lands in the audit log
+//! as `refused`; nothing changes.
+
+use chrono::Utc;
+use scheduler::record::{ChatMessage, Rating, ScoreSheetRecord};
+use scheduler::{Participant, Role, Session, SessionKind};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::presence::PresenceEvent;
+use super::protocol::{ChatLine, ClientMessage, ServerMessage, SheetSummary};
+use crate::audit::{self, Actor};
+use crate::runtime::defense::{Defense, Effect, Phase, RuleError, ScoreSheet};
+use crate::runtime::room::{RoomEffect, RoomError, RoomRules, is_asked_for_rating};
+use crate::state::AppState;
+
+/// One participant's connection to a session, as commands see it.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// Shared state.
+    pub state: &'a AppState,
+    /// The session.
+    pub session: &'a Session,
+    /// The sender.
+    pub me: &'a Participant,
+}
+
+impl Ctx<'_> {
+    fn audit(&self, action: &str, detail: serde_json::Value) {
+        audit::record(
+            &self.state.store,
+            Some(self.session.id),
+            Actor::Participant(self.me.id),
+            action,
+            detail,
+        );
+    }
+
+    /// Logs and audits a refusal, and returns the reply for the sender.
+    fn refused(&self, action: &str, code: &str, message: String) -> Vec<ServerMessage> {
+        if code == "forbidden" {
+            tracing::warn!(action, "grant refused: {message}");
+            self.audit("refused", json!({ "attempted": action, "code": code }));
+        }
+        vec![ServerMessage::error(code, message, false)]
+    }
+
+    fn room_error(&self, action: &str, e: RoomError) -> Vec<ServerMessage> {
+        let code = match e {
+            RoomError::Forbidden(_) => "forbidden",
+            RoomError::UnknownParticipant => "unknown_participant",
+            RoomError::NotApplicable(_) => "refused",
+        };
+        self.refused(action, code, e.to_string())
+    }
+
+    fn rule_error(&self, action: &str, e: RuleError) -> Vec<ServerMessage> {
+        let code = match e {
+            RuleError::NotHost | RuleError::NotExpert => "forbidden",
+            RuleError::AdmissionClosed(_) => "admission_closed",
+            _ => "refused",
+        };
+        self.refused(action, code, e.to_string())
+    }
+}
+
+/// The stable name of a client message, for logs and the audit log.
+pub fn action_name(msg: &ClientMessage) -> &'static str {
+    match msg {
+        ClientMessage::Join { .. } => "join",
+        ClientMessage::Answer { .. } => "answer",
+        ClientMessage::Candidate { .. } => "candidate",
+        ClientMessage::Leave => "leave",
+        ClientMessage::Admit { .. } => "admit",
+        ClientMessage::Advance => "advance",
+        ClientMessage::Back => "back",
+        ClientMessage::Extend { .. } => "extend",
+        ClientMessage::ReturnToLobby { .. } => "returnToLobby",
+        ClientMessage::SubmitScores { .. } => "submitScores",
+        ClientMessage::ReopenScores { .. } => "reopenScores",
+        ClientMessage::Mute { .. } => "mute",
+        ClientMessage::Unmute => "unmute",
+        ClientMessage::AskUnmute { .. } => "askUnmute",
+        ClientMessage::AllowScreen { .. } => "allowScreen",
+        ClientMessage::Promote { .. } => "promote",
+        ClientMessage::RaiseHand { .. } => "raiseHand",
+        ClientMessage::Remove { .. } => "remove",
+        ClientMessage::Recording { .. } => "recording",
+        ClientMessage::Chat { .. } => "chat",
+        ClientMessage::RemoveChat { .. } => "removeChat",
+        ClientMessage::Close => "close",
+        ClientMessage::Rate { .. } => "rate",
+        ClientMessage::Renegotiate => "renegotiate",
+    }
+}
+
+/// Handles a session command; returns the replies for the sender.
+pub async fn handle(ctx: &Ctx<'_>, msg: ClientMessage) -> Vec<ServerMessage> {
+    let action = action_name(&msg);
+    let me = ctx.me.id;
+    match msg {
+        ClientMessage::Admit { participant_id } => lobby_move(ctx, participant_id, false),
+        ClientMessage::ReturnToLobby { participant_id } => lobby_move(ctx, participant_id, true),
+        ClientMessage::Advance => defense_rule(ctx, action, |d, now| d.advance(me, now)),
+        ClientMessage::Back => defense_rule(ctx, action, |d, now| d.back(me, now)),
+        ClientMessage::Extend { minutes } => {
+            defense_rule(ctx, action, |d, _| d.extend(me, minutes))
+        }
+        ClientMessage::SubmitScores { scores, comment } => {
+            let replies = defense_rule(ctx, action, |d, _| d.submit(me, scores, comment));
+            if replies.is_empty() {
+                persist_sheet(ctx, me, None).await;
+            }
+            replies
+        }
+        ClientMessage::ReopenScores { expert_id, reason } => {
+            let why = reason.trim().to_owned();
+            let replies = defense_rule(ctx, action, |d, _| d.reopen(me, expert_id, &reason));
+            if replies.is_empty() {
+                persist_sheet(ctx, expert_id, Some(why)).await;
+            }
+            replies
+        }
+        ClientMessage::Mute { participant_id } => {
+            room_rule(ctx, action, participant_id, |r| r.mute(me, participant_id))
+        }
+        ClientMessage::Unmute => room_rule(ctx, action, me, |r| Ok(r.unmute_self(me))),
+        ClientMessage::AskUnmute { participant_id } => {
+            room_rule(ctx, action, participant_id, |r| {
+                r.ask_unmute(me, participant_id)
+            })
+        }
+        ClientMessage::AllowScreen {
+            participant_id,
+            allowed,
+        } => room_rule(ctx, action, participant_id, |r| {
+            r.allow_screen(me, participant_id, allowed)
+        }),
+        ClientMessage::Promote {
+            participant_id,
+            promoted,
+        } => room_rule(ctx, action, participant_id, |r| {
+            r.promote(me, participant_id, promoted)
+        }),
+        ClientMessage::RaiseHand { raised } => {
+            room_rule(ctx, action, me, |r| r.raise_hand(me, raised))
+        }
+        ClientMessage::Remove { participant_id } => room_rule(ctx, action, participant_id, |r| {
+            r.remove(me, participant_id)
+        }),
+        ClientMessage::Recording { on } => room_rule(ctx, action, me, |r| r.set_recording(me, on)),
+        ClientMessage::Chat { text } => chat(ctx, text).await,
+        ClientMessage::RemoveChat { id } => remove_chat(ctx, id).await,
+        ClientMessage::Close => close_training(ctx),
+        ClientMessage::Rate { stars, comment } => rate(ctx, stars, comment).await,
+        // Media negotiation and joining are the connection's own business.
+        ClientMessage::Join { .. }
+        | ClientMessage::Answer { .. }
+        | ClientMessage::Candidate { .. }
+        | ClientMessage::Leave
+        | ClientMessage::Renegotiate => Vec::new(),
+    }
+}
+
+/// Runs a rule of the room; carries out its effects, audits what changed.
+fn room_rule(
+    ctx: &Ctx<'_>,
+    action: &'static str,
+    target: Uuid,
+    rule: impl FnOnce(&mut RoomRules) -> Result<Vec<RoomEffect>, RoomError>,
+) -> Vec<ServerMessage> {
+    match ctx.state.rooms.with(ctx.session.id, rule) {
+        None => vec![ServerMessage::error(
+            "not_ready",
+            "the room is not ready",
+            false,
+        )],
+        Some(Err(e)) => ctx.room_error(action, e),
+        Some(Ok(effects)) => {
+            if !effects.is_empty() && !matches!(action, "raiseHand") {
+                ctx.audit(action, json!({ "target": target }));
+            }
+            apply_room_effects(ctx.state, ctx.session.id, effects);
+            Vec::new()
+        }
+    }
+}
+
+/// The current controls of a participant, as everyone sees them.
+pub fn participant_state(rules: &RoomRules, who: Uuid) -> ServerMessage {
+    let c = rules.controls(who);
+    ServerMessage::ParticipantState {
+        participant_id: who,
+        muted: c.muted,
+        screen_allowed: c.screen_allowed,
+        promoted: c.promoted,
+        hand_raised: c.hand_raised,
+    }
+}
+
+/// What a participant may send, as a message for them.
+pub fn sources_message(rules: &RoomRules, who: Uuid) -> ServerMessage {
+    let s = rules.sources(who);
+    ServerMessage::Sources {
+        microphone: s.microphone,
+        camera: s.camera,
+        screen: s.screen,
+    }
+}
+
+/// Carries out room effects: the SFU's source policy, messages, removal.
+pub fn apply_room_effects(state: &AppState, session: Uuid, effects: Vec<RoomEffect>) {
+    for effect in effects {
+        match effect {
+            RoomEffect::Sources(who) | RoomEffect::Hand(who, _) => {
+                let Some((policy, sources, public)) = state.rooms.with(session, |r| {
+                    (
+                        r.sources(who),
+                        sources_message(r, who),
+                        participant_state(r, who),
+                    )
+                }) else {
+                    continue;
+                };
+                if matches!(effect, RoomEffect::Sources(_))
+                    && let Some(media) =
+                        state
+                            .presence
+                            .tell(session, who, PresenceEvent::Notice(sources))
+                {
+                    state.sfu.set_sources(media, policy);
+                }
+                state
+                    .presence
+                    .broadcast(session, PresenceEvent::Notice(public));
+            }
+            RoomEffect::AskUnmute(who) => {
+                state.presence.tell(
+                    session,
+                    who,
+                    PresenceEvent::Notice(ServerMessage::UnmuteRequested),
+                );
+            }
+            RoomEffect::Remove(who) => {
+                state.presence.tell(session, who, PresenceEvent::Removed);
+            }
+            RoomEffect::Recording(on) => state.presence.broadcast(
+                session,
+                PresenceEvent::Notice(ServerMessage::Recording { on }),
+            ),
+        }
+    }
+}
+
+/// Admits or returns a participant: through the defense's rules in a defense (the
+/// applicant only, never during deliberation or scoring); in other sessions the host
+/// moves whoever waits.
+fn lobby_move(ctx: &Ctx<'_>, target: Uuid, to_lobby: bool) -> Vec<ServerMessage> {
+    let action = if to_lobby { "returnToLobby" } else { "admit" };
+    let me = ctx.me.id;
+    if ctx.session.kind == SessionKind::Defense {
+        let is_applicant = ctx
+            .state
+            .defenses
+            .with(ctx.session.id, |d| d.is_applicant(target))
+            .unwrap_or(false);
+        if ctx.me.role == Role::Host && !is_applicant {
+            return vec![ServerMessage::error(
+                "refused",
+                "only the applicant waits in a defense's lobby",
+                false,
+            )];
+        }
+        return defense_rule(ctx, action, |d, _| {
+            if to_lobby {
+                d.return_to_lobby(me)
+            } else {
+                d.admit(me)
+            }
+        });
+    }
+    if ctx.me.role != Role::Host {
+        return ctx.refused(
+            action,
+            "forbidden",
+            "only the host may admit participants or return them to the lobby".into(),
+        );
+    }
+    move_person(ctx.state, ctx.session.id, target, to_lobby);
+    ctx.audit(action, json!({ "target": target }));
+    Vec::new()
+}
+
+/// Moves someone between lobby and room in presence and in the SFU.
+fn move_person(state: &AppState, session: Uuid, who: Uuid, to_lobby: bool) {
+    if !state.lobby.set(session, who, to_lobby) {
+        return;
+    }
+    if let Some(media) = state
+        .presence
+        .tell(session, who, PresenceEvent::Lobby(to_lobby))
+    {
+        state.sfu.set_present(media, !to_lobby);
+    }
+}
+
+/// Runs a rule of the session's defense; errors become the sender's reply.
+fn defense_rule(
+    ctx: &Ctx<'_>,
+    action: &'static str,
+    rule: impl FnOnce(&mut Defense, std::time::Instant) -> Result<Vec<Effect>, RuleError>,
+) -> Vec<ServerMessage> {
+    let now = std::time::Instant::now();
+    match ctx.state.defenses.with(ctx.session.id, |d| rule(d, now)) {
+        None => vec![ServerMessage::error(
+            "not_a_defense",
+            "this session has no agenda or scores",
+            false,
+        )],
+        Some(Err(e)) => ctx.rule_error(action, e),
+        Some(Ok(effects)) => {
+            if !effects.is_empty() {
+                apply_effects(
+                    ctx.state,
+                    ctx.session.id,
+                    Actor::Participant(ctx.me.id),
+                    effects,
+                );
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// Carries out what the defense's rules decided: phase broadcasts (and their record),
+/// moving the applicant between lobby and room in the SFU, countdown alerts, rating
+/// requests when the defense closes. Score effects are persisted by their commands.
+pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec<Effect>) {
+    for effect in effects {
+        match effect {
+            Effect::PhaseChanged { phase, .. } => {
+                let store = state.store.clone();
+                let name = phase_name(phase);
+                let at = Utc::now();
+                audit::record(
+                    &state.store,
+                    Some(session),
+                    actor.clone(),
+                    "phase",
+                    json!({ "phase": name }),
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = store.record_phase(session, &name, at).await {
+                        tracing::error!(error = %e, "phase change not recorded");
+                    }
+                });
+                if let Some(message) = phase_message(state, session) {
+                    state
+                        .presence
+                        .broadcast(session, PresenceEvent::Notice(message));
+                }
+                if phase == Phase::Closed {
+                    ask_for_ratings(state, session);
+                }
+            }
+            Effect::Extended { by, .. } => {
+                audit::record(
+                    &state.store,
+                    Some(session),
+                    actor.clone(),
+                    "extend",
+                    json!({ "seconds": by.as_secs() }),
+                );
+                if let Some(message) = phase_message(state, session) {
+                    state
+                        .presence
+                        .broadcast(session, PresenceEvent::Notice(message));
+                }
+            }
+            Effect::ToLobby(who) | Effect::ToRoom(who) => {
+                let to_lobby = matches!(effect, Effect::ToLobby(_));
+                audit::record(
+                    &state.store,
+                    Some(session),
+                    actor.clone(),
+                    if to_lobby { "toLobby" } else { "admit" },
+                    json!({ "target": who }),
+                );
+                move_person(state, session, who, to_lobby);
+            }
+            Effect::OneMinuteLeft(phase) | Effect::Overtime(phase) => {
+                let alert = if matches!(effect, Effect::Overtime(_)) {
+                    "overtime"
+                } else {
+                    "oneMinuteLeft"
+                };
+                state.presence.broadcast(
+                    session,
+                    PresenceEvent::Notice(ServerMessage::PhaseAlert {
+                        phase,
+                        alert: alert.into(),
+                    }),
+                );
+            }
+            Effect::ScoreSubmitted(_) | Effect::ScoreReopened { .. } => {}
+        }
+    }
+}
+
+fn phase_name(phase: Phase) -> String {
+    serde_json::to_value(phase)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The current phase as a message, with its end in server (UTC) time.
+pub fn phase_message(state: &AppState, session: Uuid) -> Option<ServerMessage> {
+    let now = std::time::Instant::now();
+    let (phase, remaining) = state.defenses.snapshot(session, now)?;
+    let ends_at = remaining.map(|r| match r {
+        Ok(left) => Utc::now() + chrono::Duration::from_std(left).unwrap_or_default(),
+        Err(over) => Utc::now() - chrono::Duration::from_std(over).unwrap_or_default(),
+    });
+    Some(ServerMessage::Phase { phase, ends_at })
+}
+
+fn ask_for_ratings(state: &AppState, session: Uuid) {
+    state.presence.broadcast_to(
+        session,
+        &[Role::Expert, Role::Applicant, Role::Trainee],
+        PresenceEvent::Notice(ServerMessage::RateRequest),
+    );
+}
+
+/// An expert's sheet as a message for them.
+pub fn sheet_message(defense: &Defense, expert: Uuid) -> ServerMessage {
+    let sheet = defense.sheet(expert);
+    ServerMessage::ScoreSheet {
+        criteria: defense.criteria().to_vec(),
+        scores: sheet.map(|s| s.scores.clone()),
+        comment: sheet.map(|s| s.comment.clone()).unwrap_or_default(),
+        locked: sheet.is_some_and(|s| s.submitted),
+    }
+}
+
+/// Every sheet and the aggregate, for hosts.
+pub async fn scores_message(state: &AppState, session: Uuid) -> Option<ServerMessage> {
+    let names: std::collections::HashMap<Uuid, String> = state
+        .store
+        .participants(session)
+        .await
+        .ok()?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    state.defenses.with(session, |d| {
+        let (totals, mean) = d.aggregate();
+        ServerMessage::Scores {
+            sheets: d
+                .experts()
+                .into_iter()
+                .map(|e| SheetSummary {
+                    expert_id: e,
+                    name: names.get(&e).cloned().unwrap_or_default(),
+                    submitted: d.sheet(e).is_some_and(|s| s.submitted),
+                    total: totals.get(&e).copied(),
+                })
+                .collect(),
+            mean,
+        }
+    })
+}
+
+/// Stores an expert's sheet after a submission (or its reopening), audits it, and
+/// tells the expert and the hosts.
+async fn persist_sheet(ctx: &Ctx<'_>, expert: Uuid, reopen_reason: Option<String>) {
+    let session = ctx.session.id;
+    let Some((sheet, message)) = ctx.state.defenses.with(session, |d| {
+        (d.sheet(expert).cloned(), sheet_message(d, expert))
+    }) else {
+        return;
+    };
+    let stored = match (&reopen_reason, sheet) {
+        (Some(reason), _) => {
+            ctx.audit(
+                "scoreReopened",
+                json!({ "expert": expert, "reason": reason }),
+            );
+            ctx.state
+                .store
+                .reopen_score_sheet(session, expert, reason)
+                .await
+        }
+        (
+            None,
+            Some(ScoreSheet {
+                scores,
+                comment,
+                submitted,
+            }),
+        ) => {
+            ctx.audit("scoreSubmitted", json!({ "expert": expert }));
+            ctx.state
+                .store
+                .save_score_sheet(&ScoreSheetRecord {
+                    session_id: session,
+                    expert_id: expert,
+                    scores,
+                    comment,
+                    submitted_at: Utc::now(),
+                    locked: submitted,
+                    reopen_reason: None,
+                })
+                .await
+        }
+        (None, None) => Ok(()),
+    };
+    if let Err(e) = stored {
+        tracing::error!(error = %e, "score sheet not stored");
+    }
+    ctx.state
+        .presence
+        .tell(session, expert, PresenceEvent::Notice(message));
+    if let Some(scores) = scores_message(ctx.state, session).await {
+        ctx.state
+            .presence
+            .broadcast_to(session, &[Role::Host], PresenceEvent::Notice(scores));
+    }
+}
+
+async fn chat(ctx: &Ctx<'_>, text: String) -> Vec<ServerMessage> {
+    let allowed = ctx
+        .state
+        .rooms
+        .with(ctx.session.id, |r| r.may_chat(ctx.me.id));
+    match allowed {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return ctx.room_error("chat", e),
+        None => {
+            return vec![ServerMessage::error(
+                "not_ready",
+                "the room is not ready",
+                false,
+            )];
+        }
+    }
+    let text = text.trim().to_owned();
+    if text.is_empty() || text.chars().count() > 1000 {
+        return vec![ServerMessage::error(
+            "invalid_chat",
+            "a chat message has 1 to 1000 characters",
+            false,
+        )];
+    }
+    let message = ChatMessage {
+        id: Uuid::new_v4(),
+        session_id: ctx.session.id,
+        author_id: ctx.me.id,
+        author_name: ctx.me.name.clone(),
+        text,
+        at: Utc::now(),
+        removed: false,
+    };
+    // Stored first: a message everyone saw is on record.
+    if let Err(e) = ctx.state.store.post_chat(&message).await {
+        tracing::error!(error = %e, "chat message not stored");
+        return vec![ServerMessage::error(
+            "internal",
+            "the message could not be stored",
+            false,
+        )];
+    }
+    ctx.state.presence.broadcast(
+        ctx.session.id,
+        PresenceEvent::Notice(ServerMessage::Chat {
+            message: chat_line(&message),
+        }),
+    );
+    Vec::new()
+}
+
+/// A stored chat message as participants see it.
+pub fn chat_line(m: &ChatMessage) -> ChatLine {
+    ChatLine {
+        id: m.id,
+        author_id: m.author_id,
+        author_name: m.author_name.clone(),
+        text: m.text.clone(),
+        at: m.at,
+    }
+}
+
+async fn remove_chat(ctx: &Ctx<'_>, id: Uuid) -> Vec<ServerMessage> {
+    let allowed = ctx
+        .state
+        .rooms
+        .with(ctx.session.id, |r| r.may_moderate_chat(ctx.me.id));
+    match allowed {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return ctx.room_error("removeChat", e),
+        None => {
+            return vec![ServerMessage::error(
+                "not_ready",
+                "the room is not ready",
+                false,
+            )];
+        }
+    }
+    match ctx
+        .state
+        .store
+        .remove_chat(ctx.session.id, id, Utc::now())
+        .await
+    {
+        Ok(()) => {
+            ctx.audit("chatRemoved", json!({ "message": id }));
+            ctx.state.presence.broadcast(
+                ctx.session.id,
+                PresenceEvent::Notice(ServerMessage::ChatRemoved { id }),
+            );
+            Vec::new()
+        }
+        Err(scheduler::StoreError::NotFound) => vec![ServerMessage::error(
+            "not_found",
+            "no such message in this session",
+            false,
+        )],
+        Err(e) => {
+            tracing::error!(error = %e, "chat removal not stored");
+            vec![ServerMessage::error(
+                "internal",
+                "the removal could not be stored",
+                false,
+            )]
+        }
+    }
+}
+
+fn close_training(ctx: &Ctx<'_>) -> Vec<ServerMessage> {
+    let closed = ctx.state.rooms.with(ctx.session.id, |r| {
+        r.may_close(ctx.me.id).map(|()| r.close())
+    });
+    match closed {
+        Some(Ok(first)) => {
+            if first {
+                ctx.audit("close", json!({}));
+                ask_for_ratings(ctx.state, ctx.session.id);
+            }
+            Vec::new()
+        }
+        Some(Err(e)) => ctx.room_error("close", e),
+        None => vec![ServerMessage::error(
+            "not_ready",
+            "the room is not ready",
+            false,
+        )],
+    }
+}
+
+async fn rate(ctx: &Ctx<'_>, stars: u8, comment: String) -> Vec<ServerMessage> {
+    if !is_asked_for_rating(ctx.me.role) {
+        return ctx.refused(
+            "rate",
+            "forbidden",
+            "ratings are asked of experts, applicants and trainees".into(),
+        );
+    }
+    let closed = match ctx.session.kind {
+        SessionKind::Defense => ctx
+            .state
+            .defenses
+            .snapshot(ctx.session.id, std::time::Instant::now())
+            .is_some_and(|(phase, _)| phase == Phase::Closed),
+        SessionKind::Training => ctx
+            .state
+            .rooms
+            .with(ctx.session.id, |r| r.is_closed())
+            .unwrap_or(false),
+    };
+    if !closed {
+        return vec![ServerMessage::error(
+            "not_closed",
+            "ratings open when the session closes",
+            false,
+        )];
+    }
+    let comment = comment.trim().to_owned();
+    if !(1..=5).contains(&stars) || comment.chars().count() > 1000 {
+        return vec![ServerMessage::error(
+            "invalid_rating",
+            "a rating is 1 to 5 stars with a comment of at most 1000 characters",
+            false,
+        )];
+    }
+    let rating = Rating {
+        session_id: ctx.session.id,
+        participant_id: ctx.me.id,
+        role: ctx.me.role,
+        stars,
+        comment,
+        at: Utc::now(),
+    };
+    match ctx.state.store.save_rating(&rating).await {
+        Ok(()) => vec![ServerMessage::Rated],
+        Err(e) => {
+            tracing::error!(error = %e, "rating not stored");
+            vec![ServerMessage::error(
+                "internal",
+                "the rating could not be stored",
+                false,
+            )]
+        }
+    }
+}
