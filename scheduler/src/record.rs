@@ -63,6 +63,22 @@ impl Criterion {
     }
 }
 
+/// The weighted total of a sheet on these criteria, 0–100 (each score is taken as a
+/// share of its criterion's maximum; weights are normalised). `None` when the sheet
+/// does not fit the criteria.
+pub fn weighted_total(criteria: &[Criterion], scores: &[u32]) -> Option<f64> {
+    if scores.len() != criteria.len() || criteria.is_empty() {
+        return None;
+    }
+    let weights: f64 = criteria.iter().map(|c| c.weight).sum();
+    let sum: f64 = criteria
+        .iter()
+        .zip(scores)
+        .map(|(c, s)| c.weight * f64::from(*s) / f64::from(c.max.max(1)))
+        .sum();
+    Some(sum / weights.max(f64::EPSILON) * 100.0)
+}
+
 /// An expert's score sheet for one defense, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -8,6 +8,7 @@ pub mod health;
 pub mod import;
 pub mod pages;
 pub mod planning;
+pub mod records;
 pub mod sessions;
 
 use axum::Router;
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sessions::router())
         .merge(directory::router())
         .merge(planning::router())
+        .merge(records::router())
         .merge(crate::signaling::ws::router())
         .merge(pages::router(&state))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -156,6 +156,22 @@ pub fn issue_join_link(state: &AppState, session: &Session, participant: &Partic
     }
 }
 
+/// Every issued join link is audited: who issued it, for whom (never the link itself).
+fn audit_links_issued(
+    state: &AppState,
+    admin: &Admin,
+    session: Uuid,
+    participants: &[Participant],
+) {
+    crate::audit::record(
+        &state.store,
+        Some(session),
+        crate::audit::Actor::Admin(admin.user_id.to_string()),
+        "linksIssued",
+        serde_json::json!({ "participants": participants.iter().map(|p| p.id).collect::<Vec<_>>() }),
+    );
+}
+
 async fn create_session(
     admin: Admin,
     State(state): State<AppState>,
@@ -169,6 +185,7 @@ async fn create_session(
         .iter()
         .map(|p| issue_join_link(&state, &session, p))
         .collect();
+    audit_links_issued(&state, &admin, session.id, &participants);
     Ok((
         StatusCode::CREATED,
         Json(SessionResponse {
@@ -179,7 +196,7 @@ async fn create_session(
 }
 
 async fn show_session(
-    _admin: Admin,
+    admin: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<SessionResponse>, ApiError> {
@@ -193,6 +210,7 @@ async fn show_session(
         .iter()
         .map(|p| issue_join_link(&state, &session, p))
         .collect();
+    audit_links_issued(&state, &admin, session.id, &participants);
     Ok(Json(SessionResponse {
         session,
         join_links,

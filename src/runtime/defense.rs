@@ -461,21 +461,13 @@ impl Defense {
     /// The weighted total of each submitted sheet (0–100) and their mean, for the host.
     /// The applicant is never shown this; the signaling layer only sends it to hosts.
     pub fn aggregate(&self) -> (BTreeMap<Uuid, f64>, Option<f64>) {
-        let weights: f64 = self.criteria.iter().map(|c| c.weight).sum();
         let totals: BTreeMap<Uuid, f64> = self
             .sheets
             .iter()
             .filter(|(_, s)| s.submitted)
-            .map(|(expert, sheet)| {
-                let total = self
-                    .criteria
-                    .iter()
-                    .zip(&sheet.scores)
-                    .map(|(c, s)| c.weight * f64::from(*s) / f64::from(c.max.max(1)))
-                    .sum::<f64>()
-                    / weights.max(f64::EPSILON)
-                    * 100.0;
-                (*expert, total)
+            .filter_map(|(expert, sheet)| {
+                scheduler::record::weighted_total(&self.criteria, &sheet.scores)
+                    .map(|t| (*expert, t))
             })
             .collect();
         let mean = (!totals.is_empty()).then(|| totals.values().sum::<f64>() / totals.len() as f64);

@@ -86,6 +86,30 @@ impl TestApp {
 
     /// Books a session and returns the response body.
     pub async fn book(&self, start: DateTime<Utc>, minutes: i64, people: &[(&str, &str)]) -> Value {
+        self.book_kind("defense", start, minutes, people).await
+    }
+
+    /// An administrator's GET of a JSON resource; asserts 200.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(self.admin_token().await)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "GET {path}");
+        res.json().await.unwrap()
+    }
+
+    /// Books a session of the given kind (`defense` or `training`).
+    pub async fn book_kind(
+        &self,
+        kind: &str,
+        start: DateTime<Utc>,
+        minutes: i64,
+        people: &[(&str, &str)],
+    ) -> Value {
         let token = self.admin_token().await;
         let participants: Vec<Value> = people
             .iter()
@@ -97,6 +121,7 @@ impl TestApp {
             .bearer_auth(token)
             .json(&json!({
                 "title": "项目答辩 · test",
+                "kind": kind,
                 "start": start.to_rfc3339(),
                 "durationMinutes": minutes,
                 "timeZone": "Asia/Shanghai",

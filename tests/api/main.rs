@@ -15,5 +15,7 @@ mod media_relay;
 mod planning;
 mod rtc_client;
 mod scheduling;
+mod session_runtime;
 mod sessions;
 mod signaling;
+mod ws_client;

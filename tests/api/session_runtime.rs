@@ -1,0 +1,666 @@
+//! The session runtime over real WebSockets: every forbidden command is refused and
+//! audited; a defense runs from admission to scores, ratings and exports; a training
+//! session's hands, chat and promotion; the audit log verifies.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, join_tokens, spawn_app};
+use crate::ws_client::WsClient;
+
+struct Booked {
+    session: String,
+    tokens: Vec<String>,
+    ids: Vec<String>,
+}
+
+async fn book(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> Booked {
+    let body = app
+        .book_kind(kind, Utc::now() - chrono::Duration::minutes(1), 60, people)
+        .await;
+    Booked {
+        session: body["session"]["id"].as_str().unwrap().to_owned(),
+        tokens: join_tokens(&body),
+        ids: body["joinLinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["participantId"].as_str().unwrap().to_owned())
+            .collect(),
+    }
+}
+
+async fn audit(app: &TestApp, session: &str) -> Vec<Value> {
+    app.admin_get("/api/v1/audit?limit=5000")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["sessionId"] == session)
+        .cloned()
+        .collect()
+}
+
+/// Waits until the audit log holds `n` entries of `action` for the session (appends
+/// run in the background), bounded.
+async fn await_audit(app: &TestApp, session: &str, action: &str, n: usize) -> Vec<Value> {
+    for _ in 0..50 {
+        let entries: Vec<Value> = audit(app, session)
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == action)
+            .collect();
+        if entries.len() >= n {
+            return entries;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {n} `{action}` audit entries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_forbidden_command_is_refused_audited_and_changes_nothing() {
+    let app = spawn_app().await;
+    let d = book(
+        &app,
+        "defense",
+        &[
+            ("秘书", "host"),
+            ("专家", "expert"),
+            ("申请人", "applicant"),
+            ("旁听", "observer"),
+        ],
+    )
+    .await;
+    let (host_id, expert_id, applicant_id) = (&d.ids[0], &d.ids[1], &d.ids[2]);
+    let host = WsClient::join(&app, &d.tokens[0]).await;
+    let mut expert = WsClient::join(&app, &d.tokens[1]).await;
+    let mut applicant = WsClient::join(&app, &d.tokens[2]).await;
+    let mut observer = WsClient::join(&app, &d.tokens[3]).await;
+
+    let host_only = |target: &str| {
+        vec![
+            json!({"type": "admit", "participantId": target}),
+            json!({"type": "returnToLobby", "participantId": target}),
+            json!({"type": "advance"}),
+            json!({"type": "back"}),
+            json!({"type": "extend", "minutes": 5}),
+            json!({"type": "reopenScores", "expertId": target, "reason": "x"}),
+            json!({"type": "mute", "participantId": target}),
+            json!({"type": "askUnmute", "participantId": target}),
+            json!({"type": "allowScreen", "participantId": target, "allowed": true}),
+            json!({"type": "remove", "participantId": target}),
+            json!({"type": "recording", "on": true}),
+            json!({"type": "removeChat", "id": target}),
+            json!({"type": "close"}),
+        ]
+    };
+    let mut refusals = 0;
+    for (who, client, target) in [
+        ("applicant", &mut applicant, expert_id),
+        ("expert", &mut expert, applicant_id),
+        ("observer", &mut observer, applicant_id),
+    ] {
+        for command in host_only(target) {
+            let code = client.refused(command.clone()).await;
+            assert_eq!(code, "forbidden", "{who}: {command}");
+            refusals += 1;
+        }
+    }
+    // Scores are for experts, during scoring only; chat is not part of defenses;
+    // observers stay hidden; ratings wait for the close.
+    let (h, e, a, o) = (0, 1, 2, 3);
+    let mut clients = [host, expert, applicant, observer];
+    let sheet = json!({"type": "submitScores", "scores": [9, 9, 9, 9], "comment": ""});
+    for (who, command, want) in [
+        (a, sheet.clone(), "forbidden"),
+        (h, sheet.clone(), "forbidden"),
+        (e, sheet, "refused"),
+        (e, json!({"type": "chat", "text": "hi"}), "forbidden"),
+        (o, json!({"type": "raiseHand", "raised": true}), "forbidden"),
+        (o, json!({"type": "rate", "stars": 5}), "forbidden"),
+        (e, json!({"type": "rate", "stars": 5}), "not_closed"),
+        (
+            h,
+            json!({"type": "promote", "participantId": applicant_id, "promoted": true}),
+            "refused",
+        ),
+        (
+            h,
+            json!({"type": "mute", "participantId": "00000000-0000-0000-0000-000000000000"}),
+            "unknown_participant",
+        ),
+        (
+            h,
+            json!({"type": "remove", "participantId": host_id}),
+            "refused",
+        ),
+    ] {
+        assert_eq!(
+            clients[who].refused(command.clone()).await,
+            want,
+            "{command}"
+        );
+        if want == "forbidden" {
+            refusals += 1;
+        }
+    }
+    let [mut host, _expert, mut applicant, _observer] = clients;
+
+    // Nothing changed: the applicant still waits, the agenda has not started, nobody
+    // was muted or removed, recording is off.
+    applicant.drain(Duration::from_millis(300)).await;
+    for kind in [
+        "participantState",
+        "unmuteRequested",
+        "scores",
+        "scoreSheet",
+    ] {
+        assert!(!applicant.has_seen(kind), "applicant got {kind}");
+    }
+    assert!(
+        !applicant
+            .seen
+            .iter()
+            .any(|m| m["type"] == "lobby" && m["inLobby"] == false)
+    );
+    host.drain(Duration::from_millis(100)).await;
+    assert!(
+        !host
+            .seen
+            .iter()
+            .any(|m| m["type"] == "phase" && m["phase"] != "lobby")
+    );
+    assert!(
+        !host
+            .seen
+            .iter()
+            .any(|m| m["type"] == "recording" && m["on"] == true)
+    );
+
+    let refused = await_audit(&app, &d.session, "refused", refusals).await;
+    assert_eq!(refused.len(), refusals);
+    assert_eq!(
+        refused
+            .iter()
+            .filter(|e| e["actor"] == format!("participant:{host_id}"))
+            .count(),
+        1,
+        "the host's only refusal: submitting scores"
+    );
+    let verify = app.admin_get("/api/v1/audit/verify").await;
+    assert_eq!(verify["intact"], true, "{verify}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
+    let app = spawn_app().await;
+    let d = book(
+        &app,
+        "defense",
+        &[
+            ("秘书", "host"),
+            ("王专家", "expert"),
+            ("李专家", "expert"),
+            ("申请人", "applicant"),
+        ],
+    )
+    .await;
+    let (e1, e2, applicant_id) = (&d.ids[1], &d.ids[2], &d.ids[3]);
+    let mut host = WsClient::join(&app, &d.tokens[0]).await;
+    let mut expert1 = WsClient::join(&app, &d.tokens[1]).await;
+    let mut expert2 = WsClient::join(&app, &d.tokens[2]).await;
+    let mut applicant = WsClient::join(&app, &d.tokens[3]).await;
+
+    // Experts get the sheet (default criteria) on join; the host the empty scores.
+    let sheet = expert1.wait_type("scoreSheet").await;
+    assert_eq!(sheet["criteria"].as_array().unwrap().len(), 4);
+    assert_eq!(sheet["locked"], false);
+    let scores = host.wait_type("scores").await;
+    assert_eq!(scores["sheets"].as_array().unwrap().len(), 2);
+    assert!(scores["mean"].is_null());
+    applicant
+        .wait_for("lobby", |m| m["type"] == "lobby" && m["inLobby"] == true)
+        .await;
+
+    host.send(json!({"type": "advance"})).await;
+    host.wait_for("presentation", |m| {
+        m["type"] == "phase" && m["phase"] == "presentation"
+    })
+    .await;
+    host.send(json!({"type": "admit", "participantId": applicant_id}))
+        .await;
+    applicant
+        .wait_for("admitted", |m| {
+            m["type"] == "lobby" && m["inLobby"] == false
+        })
+        .await;
+    host.send(json!({"type": "advance"})).await; // Q&A
+    host.send(json!({"type": "advance"})).await; // deliberation
+    applicant
+        .wait_for("deliberation", |m| {
+            m["type"] == "phase" && m["phase"] == "deliberation"
+        })
+        .await;
+    applicant
+        .wait_for("deliberation returns the applicant to the lobby", |m| {
+            m["type"] == "lobby" && m["inLobby"] == true
+        })
+        .await;
+    host.send(json!({"type": "advance"})).await; // scoring
+    expert1
+        .wait_for("scoring", |m| {
+            m["type"] == "phase" && m["phase"] == "scoring"
+        })
+        .await;
+
+    // A sheet that does not fit is refused; a good one is locked.
+    assert_eq!(
+        expert1
+            .refused(json!({"type": "submitScores", "scores": [11, 0, 0, 0], "comment": ""}))
+            .await,
+        "refused"
+    );
+    assert_eq!(
+        expert1
+            .refused(json!({"type": "submitScores", "scores": [1, 2], "comment": ""}))
+            .await,
+        "refused"
+    );
+    expert1
+        .send(json!({"type": "submitScores", "scores": [10, 10, 10, 10], "comment": "很好 <b>"}))
+        .await;
+    let locked = expert1
+        .wait_for("locked sheet", |m| {
+            m["type"] == "scoreSheet" && m["locked"] == true
+        })
+        .await;
+    assert_eq!(locked["scores"], json!([10, 10, 10, 10]));
+    assert_eq!(
+        expert1
+            .refused(json!({"type": "submitScores", "scores": [1, 1, 1, 1], "comment": ""}))
+            .await,
+        "refused",
+        "a submitted sheet is locked"
+    );
+    expert2
+        .send(json!({"type": "submitScores", "scores": [5, 5, 5, 5], "comment": "一般"}))
+        .await;
+    let agg = host
+        .wait_for("both sheets", |m| {
+            m["type"] == "scores"
+                && m["sheets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|s| s["submitted"] == true)
+        })
+        .await;
+    assert!((agg["mean"].as_f64().unwrap() - 75.0).abs() < 1e-6, "{agg}");
+
+    // Reopening needs a reason; it unlocks the sheet and is recorded.
+    assert_eq!(
+        host.refused(json!({"type": "reopenScores", "expertId": e2, "reason": "  "}))
+            .await,
+        "refused"
+    );
+    host.send(json!({"type": "reopenScores", "expertId": e2, "reason": "打分录入错误"}))
+        .await;
+    expert2
+        .wait_for("unlocked", |m| {
+            m["type"] == "scoreSheet" && m["locked"] == false && m["scores"].is_array()
+        })
+        .await;
+    expert2
+        .send(json!({"type": "submitScores", "scores": [10, 10, 10, 0], "comment": "修正"}))
+        .await;
+    expert2
+        .wait_for("relocked", |m| {
+            m["type"] == "scoreSheet"
+                && m["locked"] == true
+                && m["scores"] == json!([10, 10, 10, 0])
+        })
+        .await;
+
+    host.send(json!({"type": "advance"})).await; // closed
+    expert1.wait_type("rateRequest").await;
+    applicant.wait_type("rateRequest").await;
+    expert1
+        .send(json!({"type": "rate", "stars": 5, "comment": "流畅"}))
+        .await;
+    expert1.wait_type("rated").await;
+    applicant.send(json!({"type": "rate", "stars": 4})).await;
+    applicant.wait_type("rated").await;
+    assert_eq!(
+        applicant.refused(json!({"type": "rate", "stars": 9})).await,
+        "invalid_rating"
+    );
+    assert_eq!(
+        host.refused(json!({"type": "rate", "stars": 5})).await,
+        "forbidden"
+    );
+
+    // The applicant never saw a score.
+    applicant.drain(Duration::from_millis(300)).await;
+    assert!(!applicant.has_seen("scores") && !applicant.has_seen("scoreSheet"));
+
+    // Exports.
+    let report = app
+        .admin_get(&format!("/api/v1/sessions/{}/scores", d.session))
+        .await;
+    let sheets = report["sheets"].as_array().unwrap();
+    assert_eq!(sheets[0]["expertId"], e1.as_str());
+    assert_eq!(sheets[1]["reopenReason"], "打分录入错误");
+    assert!((sheets[1]["total"].as_f64().unwrap() - 80.0).abs() < 1e-6);
+    assert!((report["mean"].as_f64().unwrap() - 90.0).abs() < 1e-6);
+    let token = app.admin_token().await;
+    let csv = app
+        .http
+        .get(format!(
+            "{}/api/v1/sessions/{}/scores.csv",
+            app.base, d.session
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with('\u{feff}'));
+    assert!(
+        csv.contains("王专家,10,10,10,10,100.00,yes,很好 <b>"),
+        "{csv}"
+    );
+    assert!(csv.contains("李专家,10,10,10,0,80.00,yes,修正"), "{csv}");
+    assert!(csv.contains("90.00"));
+    let page = app
+        .http
+        .get(format!(
+            "{}/api/v1/sessions/{}/scores/print",
+            app.base, d.session
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("很好 &lt;b&gt;"), "comments are escaped");
+    assert!(page.contains("90.00"));
+    let anonymous = app
+        .http
+        .get(format!(
+            "{}/api/v1/sessions/{}/scores.csv",
+            app.base, d.session
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let ratings = app
+        .admin_get(&format!("/api/v1/sessions/{}/ratings", d.session))
+        .await;
+    let stars: Vec<i64> = ratings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["stars"].as_i64().unwrap())
+        .collect();
+    assert_eq!(stars.len(), 2);
+    assert!(stars.contains(&5) && stars.contains(&4));
+
+    // The audit trail holds the story, and it verifies.
+    await_audit(&app, &d.session, "scoreReopened", 1).await;
+    await_audit(&app, &d.session, "scoreSubmitted", 3).await;
+    await_audit(&app, &d.session, "phase", 5).await;
+    await_audit(&app, &d.session, "admit", 1).await;
+    await_audit(&app, &d.session, "toLobby", 1).await;
+    await_audit(&app, &d.session, "join", 4).await;
+    await_audit(&app, &d.session, "linksIssued", 1).await;
+    assert_eq!(app.admin_get("/api/v1/audit/verify").await["intact"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_hands_chat_promotion_and_close() {
+    let app = spawn_app().await;
+    let t = book(
+        &app,
+        "training",
+        &[
+            ("讲师", "trainer"),
+            ("秘书", "host"),
+            ("农户甲", "trainee"),
+            ("农户乙", "trainee"),
+        ],
+    )
+    .await;
+    let trainee_id = &t.ids[2];
+    let mut trainer = WsClient::join(&app, &t.tokens[0]).await;
+    let mut host = WsClient::join(&app, &t.tokens[1]).await;
+    let mut trainee = WsClient::join(&app, &t.tokens[2]).await;
+
+    let sources = trainee.wait_type("sources").await;
+    assert_eq!(
+        sources,
+        json!({"type":"sources","microphone":false,"camera":false,"screen":false})
+    );
+    let trainer_sources = trainer.wait_type("sources").await;
+    assert_eq!(
+        trainer_sources["screen"], true,
+        "the trainer may share the screen"
+    );
+
+    trainee
+        .send(json!({"type": "raiseHand", "raised": true}))
+        .await;
+    trainer
+        .wait_for("hand", |m| {
+            m["type"] == "participantState"
+                && m["participantId"] == trainee_id.as_str()
+                && m["handRaised"] == true
+        })
+        .await;
+
+    trainee
+        .send(json!({"type": "chat", "text": "请问施肥量？"}))
+        .await;
+    let line = host.wait_type("chat").await;
+    assert_eq!(line["message"]["text"], "请问施肥量？");
+    trainee
+        .send(json!({"type": "chat", "text": "广告广告"}))
+        .await;
+    let spam = trainer
+        .wait_for("spam", |m| {
+            m["type"] == "chat" && m["message"]["text"] == "广告广告"
+        })
+        .await;
+    assert_eq!(
+        trainee.refused(json!({"type": "chat", "text": "  "})).await,
+        "invalid_chat"
+    );
+    assert_eq!(
+        trainee
+            .refused(json!({"type": "removeChat", "id": spam["message"]["id"]}))
+            .await,
+        "forbidden"
+    );
+    host.send(json!({"type": "removeChat", "id": spam["message"]["id"]}))
+        .await;
+    trainee.wait_type("chatRemoved").await;
+
+    // A late joiner gets the history without the removed message.
+    let mut late = WsClient::join(&app, &t.tokens[3]).await;
+    late.wait_type("chat").await;
+    late.drain(Duration::from_millis(300)).await;
+    let history: Vec<&Value> = late.seen.iter().filter(|m| m["type"] == "chat").collect();
+    assert!(
+        history.iter().all(|m| m["message"]["text"] != "广告广告"),
+        "{history:?}"
+    );
+    let stored = app
+        .admin_get(&format!("/api/v1/sessions/{}/chat", t.session))
+        .await;
+    assert_eq!(
+        stored.as_array().unwrap().len(),
+        2,
+        "removed messages stay on record"
+    );
+
+    trainer
+        .send(json!({"type": "promote", "participantId": trainee_id, "promoted": true}))
+        .await;
+    trainee
+        .wait_for("promoted", |m| {
+            m["type"] == "sources" && m["microphone"] == true && m["camera"] == true
+        })
+        .await;
+    trainer
+        .send(json!({"type": "promote", "participantId": trainee_id, "promoted": false}))
+        .await;
+    trainee
+        .wait_for("demoted", |m| {
+            m["type"] == "sources" && m["microphone"] == false
+        })
+        .await;
+
+    trainer.send(json!({"type": "recording", "on": true})).await;
+    trainee
+        .wait_for("recording", |m| m["type"] == "recording" && m["on"] == true)
+        .await;
+
+    assert_eq!(
+        trainee.refused(json!({"type": "rate", "stars": 5})).await,
+        "not_closed"
+    );
+    trainer.send(json!({"type": "close"})).await;
+    trainee.wait_type("rateRequest").await;
+    trainee
+        .send(json!({"type": "rate", "stars": 5, "comment": "实用"}))
+        .await;
+    trainee.wait_type("rated").await;
+    let ratings = app
+        .admin_get(&format!("/api/v1/sessions/{}/ratings", t.session))
+        .await;
+    assert_eq!(ratings[0]["role"], "trainee");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_participant_is_disconnected_and_cannot_rejoin() {
+    let app = spawn_app().await;
+    let d = book(
+        &app,
+        "defense",
+        &[
+            ("秘书", "host"),
+            ("专家", "expert"),
+            ("申请人", "applicant"),
+        ],
+    )
+    .await;
+    let mut host = WsClient::join(&app, &d.tokens[0]).await;
+    let mut expert = WsClient::join(&app, &d.tokens[1]).await;
+    host.send(json!({"type": "remove", "participantId": d.ids[1]}))
+        .await;
+    let e = expert.wait_type("error").await;
+    assert_eq!(
+        (e["code"].as_str(), e["fatal"].as_bool()),
+        (Some("removed"), Some(true))
+    );
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url(&d.tokens[1]))
+        .await
+        .unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        r#"{"type":"join","protocol":1}"#.into(),
+    ))
+    .await
+    .unwrap();
+    let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) = ws.next().await else {
+        panic!("no reply");
+    };
+    let reply: Value = serde_json::from_str(&t).unwrap();
+    assert_eq!(reply["code"], "removed", "{reply}");
+    await_audit(&app, &d.session, "remove", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programme_criteria_are_validated_and_stored() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let programme: Value = app
+        .http
+        .post(format!("{}/api/v1/programmes", app.base))
+        .bearer_auth(&token)
+        .json(&json!({"name": "星火计划", "minPanelSize": 3, "maxPanelSize": 5}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let put = |id: String, body: Value| {
+        let (http, url, token) = (
+            app.http.clone(),
+            format!("{}/api/v1/programmes/{id}/criteria", app.base),
+            token.clone(),
+        );
+        async move {
+            http.put(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let id = programme["id"].as_str().unwrap().to_owned();
+    let good = json!({"criteria": [{"name": "创新性", "weight": 0.7, "max": 10}, {"name": "效益", "weight": 0.3, "max": 5}]});
+    let res = put(id.clone(), good.clone()).await;
+    assert_eq!(res.status(), 200);
+    for bad in [
+        json!({"criteria": []}),
+        json!({"criteria": [{"name": "x", "weight": -1, "max": 10}]}),
+        json!({"criteria": [{"name": "x", "weight": 1, "max": 0}]}),
+        json!({"criteria": [{"name": "", "weight": 1, "max": 10}]}),
+    ] {
+        let res = put(id.clone(), bad.clone()).await;
+        assert_eq!(res.status(), 422, "{bad}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["code"].is_string());
+    }
+    assert_eq!(
+        put(uuid::Uuid::new_v4().to_string(), good.clone())
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(put("../etc".into(), good).await.status(), 404);
+    await_audit_global(&app, "criteriaChanged").await;
+}
+
+async fn await_audit_global(app: &TestApp, action: &str) {
+    for _ in 0..50 {
+        let log = app.admin_get("/api/v1/audit?limit=5000").await;
+        if log
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == action)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no `{action}` in the audit log");
+}

@@ -1,0 +1,102 @@
+//! A signaling-only test participant: joins over a real WebSocket, sends crafted
+//! messages, and waits (bounded) for the server's replies. It never answers offers, so
+//! it exercises the session protocol without media.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::helpers::TestApp;
+
+/// How long a test waits for an expected message.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct WsClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Everything received so far, in order.
+    pub seen: Vec<Value>,
+}
+
+impl WsClient {
+    /// Connects and joins; returns once `welcome` arrived.
+    pub async fn join(app: &TestApp, token: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(app.ws_url(token))
+            .await
+            .unwrap();
+        let mut client = Self {
+            ws,
+            seen: Vec::new(),
+        };
+        client.send(json!({"type": "join", "protocol": 1})).await;
+        client.wait_type("welcome").await;
+        client
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        self.ws
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    /// Returns the first message (already received or arriving within [`WAIT`]) that
+    /// satisfies `pred`, and consumes it so that the next wait needs a new one. Panics
+    /// listing what came instead.
+    pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.seen.iter().position(&pred) {
+            return self.seen.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next()).await;
+            match next {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    if pred(&v) {
+                        return v;
+                    }
+                    self.seen.push(v);
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => panic!(
+                    "no {what}; received: {:?}",
+                    self.seen
+                        .iter()
+                        .map(|m| m["type"].clone())
+                        .collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    /// Waits for a message of this type that has not been consumed yet.
+    pub async fn wait_type(&mut self, kind: &str) -> Value {
+        self.wait_for(kind, |m| m["type"] == kind).await
+    }
+
+    /// Sends a command and waits for the error it must provoke; returns its code.
+    pub async fn refused(&mut self, command: Value) -> String {
+        self.send(command.clone()).await;
+        let e = self.wait_type("error").await;
+        assert_eq!(e["fatal"], false, "{command}: {e}");
+        e["code"].as_str().unwrap().to_owned()
+    }
+
+    /// Reads whatever arrives within `quiet` (for asserting something did not come).
+    pub async fn drain(&mut self, quiet: Duration) {
+        while let Ok(Some(Ok(msg))) = tokio::time::timeout(quiet, self.ws.next()).await {
+            if let Message::Text(t) = msg {
+                self.seen.push(serde_json::from_str(&t).unwrap());
+            }
+        }
+    }
+
+    /// Whether any message of this type was received.
+    pub fn has_seen(&self, kind: &str) -> bool {
+        self.seen.iter().any(|m| m["type"] == kind)
+    }
+}
