@@ -664,3 +664,64 @@ async fn await_audit_global(app: &TestApp, action: &str) {
     }
     panic!("no `{action}` in the audit log");
 }
+
+/// The SFU, not the page, enforces host controls: a muted expert's audio reaches
+/// nobody while their video flows; an unpromoted trainee's media reaches nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_and_promotion_are_enforced_in_the_media_plane() {
+    use crate::rtc_client::run_participant;
+    let app = spawn_app().await;
+    let d = book(
+        &app,
+        "defense",
+        &[("秘书", "host"), ("专家一", "expert"), ("专家二", "expert")],
+    )
+    .await;
+    let mut host = WsClient::join(&app, &d.tokens[0]).await;
+    host.send(json!({"type": "mute", "participantId": d.ids[1]}))
+        .await;
+    host.wait_for("muted", |m| {
+        m["type"] == "participantState" && m["muted"] == true
+    })
+    .await;
+    let limit = Duration::from_secs(8);
+    let urls: Vec<String> = d.tokens.iter().map(|t| app.ws_url(t)).collect();
+    let (muted, other) = tokio::join!(
+        run_participant(&urls[1], 1, &[2], 30, limit),
+        run_participant(&urls[2], 2, &[1], 30, limit),
+    );
+    assert!(muted.connected && other.connected);
+    assert!(
+        other.video_from.get(&1).copied().unwrap_or(0) >= 30,
+        "video flows: {other:?}"
+    );
+    assert_eq!(
+        other.audio_from.get(&1),
+        None,
+        "a muted microphone reaches nobody: {other:?}"
+    );
+    assert!(
+        muted.audio_from.get(&2).copied().unwrap_or(0) >= 30,
+        "the muted still hear: {muted:?}"
+    );
+
+    let t = book(
+        &app,
+        "training",
+        &[("讲师", "trainer"), ("农户", "trainee")],
+    )
+    .await;
+    let urls: Vec<String> = t.tokens.iter().map(|t| app.ws_url(t)).collect();
+    let (trainer, trainee) = tokio::join!(
+        run_participant(&urls[0], 1, &[2], 30, Duration::from_secs(6)),
+        run_participant(&urls[1], 2, &[1], 30, Duration::from_secs(6)),
+    );
+    assert!(
+        trainee.video_from.get(&1).copied().unwrap_or(0) >= 30,
+        "trainees watch: {trainee:?}"
+    );
+    assert!(
+        trainer.video_from.is_empty() && trainer.audio_from.is_empty(),
+        "an unpromoted trainee reaches nobody: {trainer:?}"
+    );
+}
