@@ -71,6 +71,7 @@ impl Application {
             lobby: Arc::default(),
             defenses: Arc::default(),
             rooms: Arc::default(),
+            days: Arc::default(),
             recorder: Arc::new(recorder),
             mailer: crate::notify::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {

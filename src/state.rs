@@ -37,6 +37,8 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     /// Live defenses (phases, countdowns, scores).
     pub defenses: Arc<crate::runtime::registry::Defenses>,
+    /// Panel days: which room each session is held in, and the queue of defenses.
+    pub days: Arc<crate::runtime::days::Days>,
     /// Live rooms' rules (sources, host controls, hands).
     pub rooms: Arc<crate::runtime::registry::Rooms>,
     /// Who waits in a defense's lobby.

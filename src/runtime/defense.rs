@@ -254,7 +254,8 @@ impl Defense {
         self.seats.get(&who) == Some(&Seat::Applicant)
     }
 
-    fn applicant(&self) -> Option<Uuid> {
+    /// The applicant's participant id.
+    pub fn applicant(&self) -> Option<Uuid> {
         self.seats
             .iter()
             .find(|(_, s)| **s == Seat::Applicant)
@@ -290,6 +291,18 @@ impl Defense {
                 Ok(vec![Effect::ToRoom(applicant)])
             }
             _ => Ok(Vec::new()),
+        }
+    }
+
+    /// The panel day's queue admits this defense's applicant when it becomes current
+    /// (no host needed; nothing happens if admission is closed or they are in).
+    pub fn admit_from_queue(&mut self) -> Vec<Effect> {
+        match self.applicant() {
+            Some(applicant) if !self.applicant_in_room && self.phase.applicant_may_be_present() => {
+                self.applicant_in_room = true;
+                vec![Effect::ToRoom(applicant)]
+            }
+            _ => Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! with time passed in. The signaling layer drives them and carries out their effects;
 //! nothing here does I/O.
 
+pub mod days;
 pub mod defense;
 pub mod lobby;
 pub mod registry;

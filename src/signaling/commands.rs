@@ -23,9 +23,12 @@ use crate::state::AppState;
 pub struct Ctx<'a> {
     /// Shared state.
     pub state: &'a AppState,
-    /// The session.
+    /// The room (the session itself, or the panel day it belongs to).
+    pub room: Uuid,
+    /// The session the command concerns: the sender's own, or for a panel member
+    /// the defense currently held in the room.
     pub session: &'a Session,
-    /// The sender.
+    /// The sender, as known in the room.
     pub me: &'a Participant,
 }
 
@@ -156,7 +159,11 @@ pub async fn handle(ctx: &Ctx<'_>, msg: ClientMessage) -> Vec<ServerMessage> {
         ClientMessage::Chat { text } => chat(ctx, text).await,
         ClientMessage::RemoveChat { id } => remove_chat(ctx, id).await,
         ClientMessage::Close => close_training(ctx),
-        ClientMessage::Rate { stars, comment } => rate(ctx, stars, comment).await,
+        ClientMessage::Rate {
+            stars,
+            comment,
+            session_id,
+        } => rate(ctx, session_id.unwrap_or(ctx.session.id), stars, comment).await,
         // Media negotiation and joining are the connection's own business.
         ClientMessage::Join { .. }
         | ClientMessage::Answer { .. }
@@ -173,7 +180,7 @@ fn room_rule(
     target: Uuid,
     rule: impl FnOnce(&mut RoomRules) -> Result<Vec<RoomEffect>, RoomError>,
 ) -> Vec<ServerMessage> {
-    match ctx.state.rooms.with(ctx.session.id, rule) {
+    match ctx.state.rooms.with(ctx.room, rule) {
         None => vec![ServerMessage::error(
             "not_ready",
             "the room is not ready",
@@ -184,7 +191,7 @@ fn room_rule(
             if !effects.is_empty() && !matches!(action, "raiseHand") {
                 ctx.audit(action, json!({ "target": target }));
             }
-            apply_room_effects(ctx.state, ctx.session.id, effects);
+            apply_room_effects(ctx.state, ctx.room, effects);
             Vec::new()
         }
     }
@@ -290,7 +297,7 @@ fn lobby_move(ctx: &Ctx<'_>, target: Uuid, to_lobby: bool) -> Vec<ServerMessage>
             "only the host may admit participants or return them to the lobby".into(),
         );
     }
-    move_person(ctx.state, ctx.session.id, target, to_lobby);
+    move_person(ctx.state, ctx.room, target, to_lobby);
     ctx.audit(action, json!({ "target": target }));
     Vec::new()
 }
@@ -340,6 +347,7 @@ fn defense_rule(
 /// moving the applicant between lobby and room in the SFU, countdown alerts, rating
 /// requests when the defense closes. Score effects are persisted by their commands.
 pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec<Effect>) {
+    let room = state.days.room_of(session);
     for effect in effects {
         match effect {
             Effect::PhaseChanged { phase, .. } => {
@@ -361,10 +369,12 @@ pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec
                 if let Some(message) = phase_message(state, session) {
                     state
                         .presence
-                        .broadcast(session, PresenceEvent::Notice(message));
+                        .broadcast(room, PresenceEvent::Notice(message));
                 }
                 if phase == Phase::Closed {
                     ask_for_ratings(state, session);
+                    let state = state.clone();
+                    tokio::spawn(async move { next_defense_of_the_day(&state, session).await });
                 }
             }
             Effect::Extended { by, .. } => {
@@ -378,7 +388,7 @@ pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec
                 if let Some(message) = phase_message(state, session) {
                     state
                         .presence
-                        .broadcast(session, PresenceEvent::Notice(message));
+                        .broadcast(room, PresenceEvent::Notice(message));
                 }
             }
             Effect::ToLobby(who) | Effect::ToRoom(who) => {
@@ -390,7 +400,7 @@ pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec
                     if to_lobby { "toLobby" } else { "admit" },
                     json!({ "target": who }),
                 );
-                move_person(state, session, who, to_lobby);
+                move_person(state, room, who, to_lobby);
             }
             Effect::OneMinuteLeft(phase) | Effect::Overtime(phase) => {
                 let alert = if matches!(effect, Effect::Overtime(_)) {
@@ -399,7 +409,7 @@ pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec
                     "oneMinuteLeft"
                 };
                 state.presence.broadcast(
-                    session,
+                    room,
                     PresenceEvent::Notice(ServerMessage::PhaseAlert {
                         phase,
                         alert: alert.into(),
@@ -429,12 +439,93 @@ pub fn phase_message(state: &AppState, session: Uuid) -> Option<ServerMessage> {
     Some(ServerMessage::Phase { phase, ends_at })
 }
 
+/// Asks the closed session's experts, applicant and trainees for a rating. In a panel
+/// day the applicants still queued are not asked (their defense is to come).
 fn ask_for_ratings(state: &AppState, session: Uuid) {
-    state.presence.broadcast_to(
-        session,
-        &[Role::Expert, Role::Applicant, Role::Trainee],
-        PresenceEvent::Notice(ServerMessage::RateRequest),
+    let room = state.days.room_of(session);
+    let request = PresenceEvent::Notice(ServerMessage::RateRequest {
+        session_id: session,
+    });
+    state
+        .presence
+        .broadcast_to(room, &[Role::Expert, Role::Trainee], request.clone());
+    if let Some(applicant) = state.defenses.with(session, |d| d.applicant()).flatten() {
+        state.presence.tell(room, applicant, request);
+    }
+}
+
+/// After a defense of a panel day closes: the next one becomes current, its
+/// applicant is admitted, the panel gets the new phase and score sheets, and the
+/// applicants still waiting learn their place in the queue.
+async fn next_defense_of_the_day(state: &AppState, closed: Uuid) {
+    let room = state.days.room_of(closed);
+    let Some(next) = state.days.with(room, |q| q.close(closed)).flatten() else {
+        return;
+    };
+    let session = match state.store.session(next).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "the next defense could not be loaded");
+            return;
+        }
+    };
+    let participants = state.store.participants(next).await.unwrap_or_default();
+    crate::signaling::ws::ensure_defense(state, &session, &participants).await;
+    audit::record(
+        &state.store,
+        Some(next),
+        Actor::System,
+        "defenseStarted",
+        json!({ "after": closed }),
     );
+    if let Some(message) = phase_message(state, next) {
+        state
+            .presence
+            .broadcast(room, PresenceEvent::Notice(message));
+    }
+    if let Some(effects) = state.defenses.with(next, Defense::admit_from_queue) {
+        apply_effects(state, next, Actor::System, effects);
+    }
+    tell_queue_positions(state, room);
+    let sheets = state
+        .defenses
+        .with(next, |d| {
+            d.experts()
+                .into_iter()
+                .map(|e| (e, sheet_message(d, e)))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for (expert, sheet) in sheets {
+        state
+            .presence
+            .tell(room, expert, PresenceEvent::Notice(sheet));
+    }
+    if let Some(scores) = scores_message(state, next).await {
+        state
+            .presence
+            .broadcast_to(room, &[Role::Host], PresenceEvent::Notice(scores));
+    }
+}
+
+/// Tells every applicant waiting in a panel day how many defenses come before theirs.
+pub fn tell_queue_positions(state: &AppState, room: Uuid) {
+    let waiting = state
+        .days
+        .with(room, |q| {
+            q.waiting()
+                .into_iter()
+                .filter_map(|(s, a)| q.position(s).map(|p| (a, p)))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for (applicant, ahead) in waiting {
+        state.presence.tell(
+            room,
+            applicant,
+            PresenceEvent::Notice(ServerMessage::Queue { ahead }),
+        );
+    }
 }
 
 /// An expert's sheet as a message for them.
@@ -456,7 +547,7 @@ pub async fn scores_message(state: &AppState, session: Uuid) -> Option<ServerMes
         .await
         .ok()?
         .into_iter()
-        .map(|p| (p.id, p.name))
+        .map(|p| (state.days.canonical(p.id), p.name))
         .collect();
     state.defenses.with(session, |d| {
         let (totals, mean) = d.aggregate();
@@ -480,6 +571,9 @@ pub async fn scores_message(state: &AppState, session: Uuid) -> Option<ServerMes
 /// tells the expert and the hosts.
 async fn persist_sheet(ctx: &Ctx<'_>, expert: Uuid, reopen_reason: Option<String>) {
     let session = ctx.session.id;
+    let Some(stored_as) = ctx.state.days.in_session(session, expert) else {
+        return;
+    };
     let Some((sheet, message)) = ctx.state.defenses.with(session, |d| {
         (d.sheet(expert).cloned(), sheet_message(d, expert))
     }) else {
@@ -493,7 +587,7 @@ async fn persist_sheet(ctx: &Ctx<'_>, expert: Uuid, reopen_reason: Option<String
             );
             ctx.state
                 .store
-                .reopen_score_sheet(session, expert, reason)
+                .reopen_score_sheet(session, stored_as, reason)
                 .await
         }
         (
@@ -509,7 +603,7 @@ async fn persist_sheet(ctx: &Ctx<'_>, expert: Uuid, reopen_reason: Option<String
                 .store
                 .save_score_sheet(&ScoreSheetRecord {
                     session_id: session,
-                    expert_id: expert,
+                    expert_id: stored_as,
                     scores,
                     comment,
                     submitted_at: Utc::now(),
@@ -525,19 +619,16 @@ async fn persist_sheet(ctx: &Ctx<'_>, expert: Uuid, reopen_reason: Option<String
     }
     ctx.state
         .presence
-        .tell(session, expert, PresenceEvent::Notice(message));
+        .tell(ctx.room, expert, PresenceEvent::Notice(message));
     if let Some(scores) = scores_message(ctx.state, session).await {
         ctx.state
             .presence
-            .broadcast_to(session, &[Role::Host], PresenceEvent::Notice(scores));
+            .broadcast_to(ctx.room, &[Role::Host], PresenceEvent::Notice(scores));
     }
 }
 
 async fn chat(ctx: &Ctx<'_>, text: String) -> Vec<ServerMessage> {
-    let allowed = ctx
-        .state
-        .rooms
-        .with(ctx.session.id, |r| r.may_chat(ctx.me.id));
+    let allowed = ctx.state.rooms.with(ctx.room, |r| r.may_chat(ctx.me.id));
     match allowed {
         Some(Ok(())) => {}
         Some(Err(e)) => return ctx.room_error("chat", e),
@@ -576,7 +667,7 @@ async fn chat(ctx: &Ctx<'_>, text: String) -> Vec<ServerMessage> {
         )];
     }
     ctx.state.presence.broadcast(
-        ctx.session.id,
+        ctx.room,
         PresenceEvent::Notice(ServerMessage::Chat {
             message: chat_line(&message),
         }),
@@ -599,7 +690,7 @@ async fn remove_chat(ctx: &Ctx<'_>, id: Uuid) -> Vec<ServerMessage> {
     let allowed = ctx
         .state
         .rooms
-        .with(ctx.session.id, |r| r.may_moderate_chat(ctx.me.id));
+        .with(ctx.room, |r| r.may_moderate_chat(ctx.me.id));
     match allowed {
         Some(Ok(())) => {}
         Some(Err(e)) => return ctx.room_error("removeChat", e),
@@ -620,7 +711,7 @@ async fn remove_chat(ctx: &Ctx<'_>, id: Uuid) -> Vec<ServerMessage> {
         Ok(()) => {
             ctx.audit("chatRemoved", json!({ "message": id }));
             ctx.state.presence.broadcast(
-                ctx.session.id,
+                ctx.room,
                 PresenceEvent::Notice(ServerMessage::ChatRemoved { id }),
             );
             Vec::new()
@@ -642,9 +733,10 @@ async fn remove_chat(ctx: &Ctx<'_>, id: Uuid) -> Vec<ServerMessage> {
 }
 
 fn close_training(ctx: &Ctx<'_>) -> Vec<ServerMessage> {
-    let closed = ctx.state.rooms.with(ctx.session.id, |r| {
-        r.may_close(ctx.me.id).map(|()| r.close())
-    });
+    let closed = ctx
+        .state
+        .rooms
+        .with(ctx.room, |r| r.may_close(ctx.me.id).map(|()| r.close()));
     match closed {
         Some(Ok(first)) => {
             if first {
@@ -662,24 +754,28 @@ fn close_training(ctx: &Ctx<'_>) -> Vec<ServerMessage> {
     }
 }
 
-async fn rate(ctx: &Ctx<'_>, stars: u8, comment: String) -> Vec<ServerMessage> {
-    if !is_asked_for_rating(ctx.me.role) {
+async fn rate(ctx: &Ctx<'_>, session: Uuid, stars: u8, comment: String) -> Vec<ServerMessage> {
+    // Only a session of this room in which the sender sits.
+    let seat = (ctx.state.days.room_of(session) == ctx.room)
+        .then(|| ctx.state.days.in_session(session, ctx.me.id))
+        .flatten();
+    let (Some(seat), true) = (seat, is_asked_for_rating(ctx.me.role)) else {
         return ctx.refused(
             "rate",
             "forbidden",
-            "ratings are asked of experts, applicants and trainees".into(),
+            "ratings are asked of a session's experts, applicant and trainees".into(),
         );
-    }
+    };
     let closed = match ctx.session.kind {
         SessionKind::Defense => ctx
             .state
             .defenses
-            .snapshot(ctx.session.id, std::time::Instant::now())
+            .snapshot(session, std::time::Instant::now())
             .is_some_and(|(phase, _)| phase == Phase::Closed),
         SessionKind::Training => ctx
             .state
             .rooms
-            .with(ctx.session.id, |r| r.is_closed())
+            .with(ctx.room, |r| r.is_closed())
             .unwrap_or(false),
     };
     if !closed {
@@ -698,8 +794,8 @@ async fn rate(ctx: &Ctx<'_>, stars: u8, comment: String) -> Vec<ServerMessage> {
         )];
     }
     let rating = Rating {
-        session_id: ctx.session.id,
-        participant_id: ctx.me.id,
+        session_id: session,
+        participant_id: seat,
         role: ctx.me.role,
         stars,
         comment,

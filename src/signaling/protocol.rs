@@ -141,12 +141,16 @@ pub enum ClientMessage {
     /// Host or trainer: end a training session (defenses end through their agenda).
     Close,
     /// After the session closed: a satisfaction rating.
+    #[serde(rename_all = "camelCase")]
     Rate {
         /// 1–5.
         stars: u8,
         /// Comment (at most 1000 characters).
         #[serde(default)]
         comment: String,
+        /// The session rated, as named by `rateRequest` (default: the current one).
+        #[serde(default)]
+        session_id: Option<Uuid>,
     },
     /// Ask the server for a fresh offer: a new local track for a slot, or an ICE
     /// restart after the network changed.
@@ -277,8 +281,18 @@ pub enum ServerMessage {
         /// Mean of the submitted totals (0–100).
         mean: Option<f64>,
     },
-    /// The session closed: please rate it.
-    RateRequest,
+    /// A session closed: please rate it.
+    #[serde(rename_all = "camelCase")]
+    RateRequest {
+        /// The session to rate.
+        session_id: Uuid,
+    },
+    /// Applicants of a panel day: how many defenses come before yours (0: yours is
+    /// being held; wait for the host to admit you).
+    Queue {
+        /// Defenses before yours.
+        ahead: usize,
+    },
     /// Your rating was stored.
     Rated,
     /// Someone left.

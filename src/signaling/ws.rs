@@ -30,6 +30,7 @@ use crate::runtime::room::RoomRules;
 use crate::state::AppState;
 use scheduler::SessionKind;
 use serde_json::json;
+use uuid::Uuid;
 
 /// How long a client has to send `join` after connecting.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -146,26 +147,20 @@ async fn run(
         }
     }
 
-    // 2. Load the session's live rules (first joiner builds them), refuse the removed.
-    let participants = match state.store.participants(session.id).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "participants could not be loaded");
-            let _ = send(
-                &mut sink,
-                &ServerMessage::error("internal", "the session could not be loaded", true),
-            )
-            .await;
-            return;
-        }
+    // 2. Find the room (a panel day shares one), load its live rules (the first joiner
+    //    builds them), refuse the removed.
+    let Some((room, participant, own_session)) = place(&state, &session, participant).await else {
+        let _ = send(
+            &mut sink,
+            &ServerMessage::error("internal", "the session could not be loaded", true),
+        )
+        .await;
+        return;
     };
-    ensure_room(&state, &session, &participants);
-    if session.kind == SessionKind::Defense {
-        ensure_defense(&state, &session, &participants).await;
-    }
+    let session = own_session;
     let (removed, has_slots, sources) = state
         .rooms
-        .with(session.id, |r| {
+        .with(room, |r| {
             (
                 r.is_removed(participant.id),
                 r.has_slots(participant.id),
@@ -196,9 +191,9 @@ async fn run(
         name: participant.name.clone(),
         role: participant.role,
     };
-    let mut registration = state.presence.join(session.id, me.clone());
+    let mut registration = state.presence.join(room, me.clone());
     let mut peer = state.sfu.join(JoinRequest {
-        room: session.id.to_string(),
+        room: room.to_string(),
         label: participant.id.to_string(),
         grant: MediaGrant {
             // Trainees get publishing slots for the day they are promoted; the room's
@@ -216,22 +211,20 @@ async fn run(
         "join",
         json!({ "role": participant.role }),
     );
-    state.presence.set_media(
-        session.id,
-        participant.id,
-        registration.connection,
-        peer.id(),
-    );
-    // An applicant of a defense waits in the lobby until the host admits them; the SFU
-    // enforces it. (The join above was queued first, so the forwarder knows them.)
+    state
+        .presence
+        .set_media(room, participant.id, registration.connection, peer.id());
+    // An applicant of a defense waits in the lobby until admitted; the SFU enforces
+    // it. (The join above was queued first, so the forwarder knows them.)
     let in_lobby = state.lobby.on_join(
-        session.id,
+        room,
         participant.id,
         session.kind == SessionKind::Defense && participant.role == Role::Applicant,
     );
     if in_lobby {
         state.sfu.set_present(peer.id(), false);
     }
+    let mut current = concerned_session(&state, room, &session, &participant).await;
     let mut greeting = vec![ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
         me,
@@ -242,7 +235,8 @@ async fn run(
     greeting.extend(
         join_state(
             &state,
-            &session,
+            room,
+            &current,
             &participant,
             in_lobby,
             &registration.others,
@@ -251,11 +245,6 @@ async fn run(
     );
 
     // 4. Shuttle until someone leaves.
-    let ctx = commands::Ctx {
-        state: &state,
-        session: &session,
-        me: &participant,
-    };
     let mut protocol_errors = 0u32;
     let mut greeted = true;
     for message in &greeting {
@@ -277,7 +266,14 @@ async fn run(
                         Ok(ClientMessage::Candidate { .. }) => Vec::new(),
                         Ok(ClientMessage::Leave) => break,
                         Ok(ClientMessage::Join { .. }) => vec![ServerMessage::error("already_joined", "join was already accepted", false)],
-                        Ok(command) => commands::handle(&ctx, command).await,
+                        Ok(command) => {
+                            // A panel member's commands concern the defense being held now.
+                            if current.id != state.days.current(room) {
+                                current = concerned_session(&state, room, &session, &participant).await;
+                            }
+                            let ctx = commands::Ctx { state: &state, room, session: &current, me: &participant };
+                            commands::handle(&ctx, command).await
+                        }
                         Err(e) => {
                             protocol_errors += 1;
                             let fatal = protocol_errors >= MAX_PROTOCOL_ERRORS;
@@ -338,7 +334,7 @@ async fn run(
     }
     state
         .presence
-        .leave(session.id, participant.id, registration.connection);
+        .leave(room, participant.id, registration.connection);
     audit::record(
         &state.store,
         Some(session.id),
@@ -356,6 +352,7 @@ async fn run(
 /// the scores (hosts).
 async fn join_state(
     state: &AppState,
+    room: Uuid,
     session: &Session,
     participant: &Participant,
     in_lobby: bool,
@@ -366,7 +363,12 @@ async fn join_state(
         out.push(ServerMessage::Lobby { in_lobby: true });
     }
     out.extend(commands::phase_message(state, session.id));
-    if let Some(room) = state.rooms.with(session.id, |r| {
+    if participant.role == Role::Applicant
+        && let Some(ahead) = state.days.with(room, |q| q.position(session.id)).flatten()
+    {
+        out.push(ServerMessage::Queue { ahead });
+    }
+    if let Some(room) = state.rooms.with(room, |r| {
         let mut m = vec![
             commands::sources_message(r, participant.id),
             ServerMessage::Recording { on: r.recording() },
@@ -407,19 +409,109 @@ async fn join_state(
     out
 }
 
-/// Creates the session's room rules on first join.
-fn ensure_room(state: &AppState, session: &Session, participants: &[Participant]) {
-    let roles = participants.iter().map(|p| (p.id, p.role)).collect();
+/// Places a participant: finds the session's room (registering its panel day on
+/// first sight), builds the room's rules, the defenses it needs, and returns the
+/// room, the participant as known in the room, and their own session.
+async fn place(
+    state: &AppState,
+    session: &Session,
+    participant: Participant,
+) -> Option<(Uuid, Participant, Session)> {
+    let day = match day_of(state, session).await {
+        Ok(day) => day,
+        Err(e) => {
+            tracing::error!(error = %e, "the panel day could not be loaded");
+            return None;
+        }
+    };
+    let room = match &day {
+        Some(day) => state.days.register(day.as_slice())?,
+        None => session.id,
+    };
+    let everyone: Vec<Participant> = match day {
+        Some(day) => day.into_iter().flat_map(|(_, p)| p).collect(),
+        None => state.store.participants(session.id).await.ok()?,
+    };
+    let roles = everyone
+        .iter()
+        .map(|p| (state.days.canonical(p.id), p.role))
+        .collect();
     state
         .rooms
-        .ensure(session.id, || RoomRules::new(session.kind, roles));
+        .ensure(room, || RoomRules::new(session.kind, roles));
+    let canonical = state.days.canonical(participant.id);
+    let participant = if canonical == participant.id {
+        participant
+    } else {
+        state.store.participant(canonical).await.ok()?
+    };
+    if session.kind == SessionKind::Defense {
+        let own: Vec<Participant> = everyone
+            .iter()
+            .filter(|p| p.session_id == session.id)
+            .cloned()
+            .collect();
+        ensure_defense(state, session, &own).await;
+    }
+    Some((room, participant, session.clone()))
+}
+
+/// The defenses of the session's panel day in booked order, with their participants;
+/// `None` when the session is not part of one.
+async fn day_of(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<Vec<(Uuid, Vec<Participant>)>>, scheduler::StoreError> {
+    let (Some(day), Some(panel)) = (session.defense_day_id, session.panel_id) else {
+        return Ok(None);
+    };
+    let window = chrono::Duration::hours(24);
+    let mut sessions: Vec<Session> = state
+        .store
+        .sessions_between(session.starts_at - window, session.starts_at + window)
+        .await?
+        .into_iter()
+        .filter(|s| s.defense_day_id == Some(day) && s.panel_id == Some(panel) && !s.cancelled)
+        .collect();
+    sessions.sort_by_key(|s| (s.starts_at, s.id));
+    let mut out = Vec::new();
+    for s in sessions {
+        let participants = state.store.participants(s.id).await?;
+        out.push((s.id, participants));
+    }
+    Ok(Some(out))
+}
+
+/// The session a participant's commands concern: an applicant's own defense; for
+/// everyone else the defense being held in the room now (built on first use).
+async fn concerned_session(
+    state: &AppState,
+    room: Uuid,
+    own: &Session,
+    participant: &Participant,
+) -> Session {
+    let current = state.days.current(room);
+    if participant.role == Role::Applicant || current == own.id {
+        return own.clone();
+    }
+    match state.store.session(current).await {
+        Ok(session) => {
+            let participants = state.store.participants(current).await.unwrap_or_default();
+            ensure_defense(state, &session, &participants).await;
+            session
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the current defense could not be loaded");
+            own.clone()
+        }
+    }
 }
 
 /// Creates the session's defense state machine on first join: seats from the booking,
 /// phase budgets from its agenda (defaults when booked without one).
 /// Criteria come from the programme; sheets already stored (before a restart) are put
 /// back, so a submitted sheet stays locked.
-async fn ensure_defense(state: &AppState, session: &Session, participants: &[Participant]) {
+pub async fn ensure_defense(state: &AppState, session: &Session, participants: &[Participant]) {
     use crate::runtime::defense::{Defense, PhaseBudget, ScoreSheet, Seat};
     use std::time::Duration;
     if state.defenses.contains(session.id) {
@@ -449,7 +541,7 @@ async fn ensure_defense(state: &AppState, session: &Session, participants: &[Par
                 Role::Applicant => Seat::Applicant,
                 _ => Seat::Other,
             };
-            (p.id, seat)
+            (state.days.canonical(p.id), seat)
         })
         .collect();
     let minutes = |m: i64| Duration::from_secs(u64::try_from(m).unwrap_or(0) * 60);
@@ -471,7 +563,7 @@ async fn ensure_defense(state: &AppState, session: &Session, participants: &[Par
         let mut defense = Defense::new(budget, criteria, seats);
         for sheet in stored {
             defense.restore_sheet(
-                sheet.expert_id,
+                state.days.canonical(sheet.expert_id),
                 ScoreSheet {
                     scores: sheet.scores,
                     comment: sheet.comment,

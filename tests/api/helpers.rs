@@ -187,3 +187,115 @@ pub async fn fresh_postgres_database() -> Option<String> {
         None => format!("{}/{name}", url.trim_end_matches("/postgres")),
     })
 }
+
+/// Creates a panel (host 秘书, experts 专家0–2) and `projects` applicants with one
+/// project each, and books them as today's defense day starting a minute from now
+/// (UTC), 2-minute phases. Returns each defense's session body (with join links), in
+/// booked order.
+pub async fn book_panel_day(app: &TestApp, projects: usize) -> Vec<Value> {
+    let token = app.admin_token().await;
+    let post = |path: &'static str, body: Value| {
+        let (http, url, token) = (
+            app.http.clone(),
+            format!("{}{path}", app.base),
+            token.clone(),
+        );
+        async move {
+            let res = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let org = post("/api/v1/organisations", json!({"name": "乙科学院"})).await["id"].clone();
+    let uni = post("/api/v1/organisations", json!({"name": "甲农业大学"})).await["id"].clone();
+    let programme = post(
+        "/api/v1/programmes",
+        json!({"name": "重点研发", "minPanelSize": 3, "maxPanelSize": 5}),
+    )
+    .await["id"]
+        .clone();
+    let mut experts = Vec::new();
+    for i in 0..3 {
+        let e = post("/api/v1/people", json!({"name": format!("专家{i}"), "email": format!("e{i}@example.org"), "organisationId": org, "roles": ["expert"], "fields": ["农业"]})).await;
+        experts.push(e["id"].clone());
+    }
+    let panel = post(
+        "/api/v1/panels",
+        json!({"name": "第一组", "memberIds": experts}),
+    )
+    .await["id"]
+        .clone();
+    let mut project_ids = Vec::new();
+    for i in 0..projects {
+        let a = post("/api/v1/people", json!({"name": format!("申请人{i}"), "email": format!("a{i}@example.org"), "organisationId": uni, "roles": ["applicant"]})).await;
+        let p = post("/api/v1/projects", json!({"code": format!("NY-{i}"), "title": format!("项目{i}"), "programmeId": programme, "applicantId": a["id"], "organisationId": uni, "field": "农业"})).await;
+        project_ids.push(p["id"].clone());
+    }
+    let start = Utc::now() + Duration::minutes(1);
+    let plan = post(
+        "/api/v1/plan",
+        json!({
+            "date": start.format("%Y-%m-%d").to_string(), "timeZone": "UTC",
+            "dayStart": start.format("%H:%M").to_string(),
+            "agenda": {"presentationMinutes": 2, "qaMinutes": 2, "deliberationMinutes": 2, "bufferMinutes": 0},
+            "slots": projects, "panelIds": [panel], "projectIds": project_ids,
+            "book": true, "hostName": "秘书"
+        }),
+    )
+    .await;
+    let mut placed: Vec<Value> = plan["placed"].as_array().unwrap().clone();
+    assert_eq!(placed.len(), projects, "{plan}");
+    placed.sort_by_key(|p| p["slot"].as_u64());
+    let mut out = Vec::new();
+    for p in placed {
+        let res = app
+            .http
+            .get(format!(
+                "{}/api/v1/sessions/{}",
+                app.base,
+                p["sessionId"].as_str().unwrap()
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        out.push(res.json::<Value>().await.unwrap());
+    }
+    out
+}
+
+/// The join token of the participant with this name in a session body.
+pub fn token_of(session: &Value, name: &str) -> String {
+    let link = session["joinLinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not invited: {session}"));
+    link["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The participant id of the participant with this name in a session body.
+pub fn id_of(session: &Value, name: &str) -> String {
+    session["joinLinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == name)
+        .unwrap()["participantId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}

@@ -725,3 +725,157 @@ async fn mute_and_promotion_are_enforced_in_the_media_plane() {
         "an unpromoted trainee reaches nobody: {trainer:?}"
     );
 }
+
+/// A panel day: one room for the panel's defenses; the second applicant queues in the
+/// lobby and is admitted when the first defense closes; each defense keeps its own
+/// scores; a panel member is one person in the room whichever link they use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panel_day_queues_applicants_and_moves_on_after_scoring() {
+    use crate::helpers::{book_panel_day, id_of, token_of};
+    let app = spawn_app().await;
+    let day = book_panel_day(&app, 2).await;
+    let (first, second) = (&day[0], &day[1]);
+    let (s1, s2) = (
+        first["session"]["id"].as_str().unwrap(),
+        second["session"]["id"].as_str().unwrap(),
+    );
+    let mut host = WsClient::join(&app, &token_of(first, "秘书")).await;
+    // The expert uses the second defense's link: still one seat in the room.
+    let mut expert = WsClient::join(&app, &token_of(second, "专家0")).await;
+    let mut a1 = WsClient::join(&app, &token_of(first, "申请人0")).await;
+    let mut a2 = WsClient::join(&app, &token_of(second, "申请人1")).await;
+    assert_eq!(a1.wait_type("queue").await["ahead"], 0);
+    assert_eq!(a2.wait_type("queue").await["ahead"], 1);
+    a2.wait_for("lobby", |m| m["type"] == "lobby" && m["inLobby"] == true)
+        .await;
+    let roster = host
+        .wait_for("joined", |m| {
+            m["type"] == "participantJoined" && m["participant"]["name"] == "申请人1"
+        })
+        .await;
+    assert_eq!(
+        roster["participant"]["role"], "applicant",
+        "everyone of the day shares the room"
+    );
+
+    // The expert scores the current (first) defense, whose sheet they got on joining.
+    let sheet = expert.wait_type("scoreSheet").await;
+    assert_eq!(sheet["locked"], false);
+    let a1_id = id_of(first, "申请人0");
+    host.send(json!({"type": "admit", "participantId": a1_id}))
+        .await;
+    a1.wait_for("admitted", |m| {
+        m["type"] == "lobby" && m["inLobby"] == false
+    })
+    .await;
+    let a2_id = id_of(second, "申请人1");
+    assert_eq!(
+        host.refused(json!({"type": "admit", "participantId": a2_id}))
+            .await,
+        "refused",
+        "the next applicant waits for their turn"
+    );
+    for _ in 0..4 {
+        host.send(json!({"type": "advance"})).await;
+    }
+    expert
+        .wait_for("scoring", |m| {
+            m["type"] == "phase" && m["phase"] == "scoring"
+        })
+        .await;
+    expert
+        .send(json!({"type": "submitScores", "scores": [8, 8, 8, 8], "comment": "一"}))
+        .await;
+    expert
+        .wait_for("locked", |m| {
+            m["type"] == "scoreSheet" && m["locked"] == true
+        })
+        .await;
+    host.send(json!({"type": "advance"})).await; // closed → the next defense
+
+    let request = a1.wait_type("rateRequest").await;
+    assert_eq!(request["sessionId"], s1);
+    a2.wait_for("admitted by the queue", |m| {
+        m["type"] == "lobby" && m["inLobby"] == false
+    })
+    .await;
+    assert_eq!(
+        a2.wait_for("queue", |m| m["type"] == "queue" && m["ahead"] == 0)
+            .await["ahead"],
+        0
+    );
+    host.wait_for("next defense's lobby phase", |m| {
+        m["type"] == "phase" && m["phase"] == "lobby"
+    })
+    .await;
+    let fresh = expert
+        .wait_for("a fresh sheet", |m| {
+            m["type"] == "scoreSheet" && m["locked"] == false
+        })
+        .await;
+    assert!(fresh["scores"].is_null());
+    let rate = expert.wait_type("rateRequest").await;
+    expert
+        .send(json!({"type": "rate", "stars": 4, "sessionId": rate["sessionId"]}))
+        .await;
+    expert.wait_type("rated").await;
+
+    for _ in 0..4 {
+        host.send(json!({"type": "advance"})).await;
+    }
+    expert
+        .wait_for("scoring again", |m| {
+            m["type"] == "phase" && m["phase"] == "scoring"
+        })
+        .await;
+    expert
+        .send(json!({"type": "submitScores", "scores": [2, 2, 2, 2], "comment": "二"}))
+        .await;
+    expert
+        .wait_for("locked again", |m| {
+            m["type"] == "scoreSheet" && m["locked"] == true
+        })
+        .await;
+
+    // Each defense has its own record.
+    let r1 = app
+        .admin_get(&format!("/api/v1/sessions/{s1}/scores"))
+        .await;
+    let r2 = app
+        .admin_get(&format!("/api/v1/sessions/{s2}/scores"))
+        .await;
+    let submitted = |r: &Value| -> Vec<(String, String)> {
+        r["sheets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["locked"] == true)
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_owned(),
+                    s["comment"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(submitted(&r1), vec![("专家0".to_owned(), "一".to_owned())]);
+    assert_eq!(submitted(&r2), vec![("专家0".to_owned(), "二".to_owned())]);
+    let stored_as = r2["sheets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "专家0")
+        .unwrap()["expertId"]
+        .clone();
+    assert_eq!(
+        stored_as,
+        id_of(second, "专家0"),
+        "stored under the second defense's seat"
+    );
+    let ratings = app
+        .admin_get(&format!("/api/v1/sessions/{s1}/ratings"))
+        .await;
+    assert_eq!(ratings[0]["participantId"], id_of(first, "专家0"));
+    await_audit(&app, s2, "defenseStarted", 1).await;
+    await_audit(&app, s2, "phase", 4).await;
+}
