@@ -184,6 +184,8 @@ pub enum ServerMessage {
         session_id: Uuid,
         /// Session title.
         session_title: String,
+        /// Defense or training.
+        session_kind: scheduler::SessionKind,
         /// Everyone else present.
         participants: Vec<PeerInfo>,
     },

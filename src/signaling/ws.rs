@@ -230,6 +230,7 @@ async fn run(
         me,
         session_id: session.id,
         session_title: session.title.clone(),
+        session_kind: session.kind,
         participants: registration.others.clone(),
     }];
     greeting.extend(

@@ -10,6 +10,27 @@ export interface PeerInfo {
   role: string;
 }
 
+export interface Criterion {
+  name: string;
+  weight: number;
+  max: number;
+}
+
+export interface ChatLine {
+  id: string;
+  authorId: string;
+  authorName: string;
+  text: string;
+  at: string;
+}
+
+export interface SheetSummary {
+  expertId: string;
+  name: string;
+  submitted: boolean;
+  total: number | null;
+}
+
 export type ServerMessage =
   | {
       type: "welcome";
@@ -17,14 +38,33 @@ export type ServerMessage =
       me: PeerInfo;
       sessionId: string;
       sessionTitle: string;
+      sessionKind: "defense" | "training";
       participants: PeerInfo[];
     }
   | { type: "offer"; sdp: string }
   | { type: "participantJoined"; participant: PeerInfo }
   | { type: "participantLeft"; id: string }
   | { type: "lobby"; inLobby: boolean }
+  | { type: "queue"; ahead: number }
   | { type: "phase"; phase: Phase; endsAt: string | null }
   | { type: "phaseAlert"; phase: Phase; alert: "oneMinuteLeft" | "overtime" }
+  | { type: "sources"; microphone: boolean; camera: boolean; screen: boolean }
+  | {
+      type: "participantState";
+      participantId: string;
+      muted: boolean;
+      screenAllowed: boolean;
+      promoted: boolean;
+      handRaised: boolean;
+    }
+  | { type: "unmuteRequested" }
+  | { type: "recording"; on: boolean }
+  | { type: "chat"; message: ChatLine }
+  | { type: "chatRemoved"; id: string }
+  | { type: "scoreSheet"; criteria: Criterion[]; scores: number[] | null; comment: string; locked: boolean }
+  | { type: "scores"; sheets: SheetSummary[]; mean: number | null }
+  | { type: "rateRequest"; sessionId: string }
+  | { type: "rated" }
   | { type: "error"; code: string; message: string; fatal: boolean };
 
 export type ClientMessage =
@@ -35,4 +75,19 @@ export type ClientMessage =
   | { type: "advance" }
   | { type: "back" }
   | { type: "extend"; minutes: number }
-  | { type: "returnToLobby"; participantId: string };
+  | { type: "returnToLobby"; participantId: string }
+  | { type: "submitScores"; scores: number[]; comment: string }
+  | { type: "reopenScores"; expertId: string; reason: string }
+  | { type: "mute"; participantId: string }
+  | { type: "unmute" }
+  | { type: "askUnmute"; participantId: string }
+  | { type: "allowScreen"; participantId: string; allowed: boolean }
+  | { type: "promote"; participantId: string; promoted: boolean }
+  | { type: "raiseHand"; raised: boolean }
+  | { type: "remove"; participantId: string }
+  | { type: "recording"; on: boolean }
+  | { type: "chat"; text: string }
+  | { type: "removeChat"; id: string }
+  | { type: "close" }
+  | { type: "rate"; stars: number; comment: string; sessionId?: string }
+  | { type: "renegotiate" };

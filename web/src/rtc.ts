@@ -1,16 +1,18 @@
-// The media session: one RTCPeerConnection to the SFU. The SFU always offers; m-lines
-// it offers as recvonly are the slots this client publishes into. Remote tracks are
-// grouped by their stream id, which the SFU sets to the publisher's participant id.
-// No DOM here beyond MediaStream objects.
+// The media session: one RTCPeerConnection to the SFU. The SFU always offers; the
+// m-lines it offers as recvonly are this client's publishing slots, in order:
+// microphone, camera, screen. Remote tracks are grouped by their stream id, which the
+// SFU sets to the publisher's participant id. No DOM here beyond MediaStream objects.
+
+export type Slot = "microphone" | "camera" | "screen";
+const SLOTS: Slot[] = ["microphone", "camera", "screen"];
 
 export class MediaSession {
   readonly pc: RTCPeerConnection;
-  private local: MediaStream;
+  private local = new Map<Slot, MediaStreamTrack>();
   onRemoteStream: (participantId: string, stream: MediaStream) => void = () => {};
   onStateChange: (state: RTCPeerConnectionState) => void = () => {};
 
-  constructor(local: MediaStream) {
-    this.local = local;
+  constructor() {
     this.pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
     this.pc.addEventListener("track", (event) => {
       const stream = event.streams[0];
@@ -21,23 +23,37 @@ export class MediaSession {
     );
   }
 
+  /** Sets (or clears) what a slot sends. Returns true when a new offer is needed for
+   *  the SFU to learn about it (a slot that was not sending before). */
+  async setTrack(slot: Slot, track: MediaStreamTrack | null): Promise<boolean> {
+    const before = this.local.get(slot);
+    if (track) this.local.set(slot, track);
+    else this.local.delete(slot);
+    const transceiver = this.slotTransceivers()[SLOTS.indexOf(slot)];
+    if (!transceiver) return false;
+    await transceiver.sender.replaceTrack(track);
+    return !before && track !== null && transceiver.direction !== "sendonly";
+  }
+
   /** Applies an offer from the SFU and returns the answer SDP. */
   async answer(sdp: string): Promise<string> {
     await this.pc.setRemoteDescription({ type: "offer", sdp });
-    const publishMids = recvonlyMids(sdp);
-    for (const transceiver of this.pc.getTransceivers()) {
-      if (!transceiver.mid || !publishMids.has(transceiver.mid)) continue;
-      const kind = transceiver.receiver.track.kind;
-      const track = this.local.getTracks().find((t) => t.kind === kind);
-      if (!track) continue;
-      if (transceiver.sender.track !== track) {
-        await transceiver.sender.replaceTrack(track);
-      }
-      transceiver.direction = "sendonly";
+    const slots = this.slotTransceivers();
+    for (const [i, transceiver] of slots.entries()) {
+      const track = this.local.get(SLOTS[i]!) ?? null;
+      if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
+      transceiver.direction = track ? "sendonly" : "inactive";
     }
     const answer = await this.pc.createAnswer();
     await this.pc.setLocalDescription(answer);
     return this.pc.localDescription?.sdp ?? answer.sdp ?? "";
+  }
+
+  /** The transceivers of the publishing slots, in slot order. */
+  private slotTransceivers(): RTCRtpTransceiver[] {
+    const sdp = this.pc.remoteDescription?.sdp ?? "";
+    const mids = recvonlyMids(sdp);
+    return this.pc.getTransceivers().filter((t) => t.mid !== null && mids.includes(t.mid));
   }
 
   close(): void {
@@ -45,12 +61,12 @@ export class MediaSession {
   }
 }
 
-/** The mids of m-sections the remote side offers as recvonly. */
-export function recvonlyMids(sdp: string): Set<string> {
-  const mids = new Set<string>();
+/** The mids of m-sections the remote side offers as recvonly, in SDP order. */
+export function recvonlyMids(sdp: string): string[] {
+  const mids: string[] = [];
   for (const section of sdp.split(/\r?\nm=/).slice(1)) {
     const mid = /\r?\na=mid:(\S+)/.exec(section)?.[1];
-    if (mid && /\r?\na=recvonly/.test(section)) mids.add(mid);
+    if (mid && /\r?\na=recvonly/.test(section)) mids.push(mid);
   }
   return mids;
 }
