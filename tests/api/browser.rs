@@ -172,3 +172,30 @@ async fn two_chromium_participants_see_and_hear_each_other() {
     );
     assert_eq!(result["ok"], true, "{result}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_defense_in_chromium_from_admission_to_the_next_applicant() {
+    use crate::helpers::{book_panel_day, id_of, token_of};
+    require_browser_tooling();
+    let app = spawn_app().await;
+    let day = book_panel_day(&app, 2).await;
+    let url = |session: &Value, name: &str| format!("{}/j/{}", app.base, token_of(session, name));
+    let result = run_scenario(
+        "defense_day.mjs",
+        &[
+            url(&day[0], "秘书"),
+            url(&day[0], "专家0"),
+            url(&day[0], "申请人0"),
+            url(&day[1], "申请人1"),
+            id_of(&day[0], "申请人0"),
+        ],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result:#}");
+    eprintln!("deliberation: {} resumed: {}", result["deliberation"], result["resumed"]);
+    let s1 = day[0]["session"]["id"].as_str().unwrap();
+    let ratings = app.admin_get(&format!("/api/v1/sessions/{s1}/ratings")).await;
+    assert_eq!(ratings[0]["stars"], 5);
+    let scores = app.admin_get(&format!("/api/v1/sessions/{s1}/scores")).await;
+    assert!((scores["mean"].as_f64().unwrap() - 80.0).abs() < 1e-9);
+}
