@@ -34,6 +34,12 @@ use uuid::Uuid;
 
 /// How long a client has to send `join` after connecting.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the server pings an idle connection.
+pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+/// A connection silent for this long (no message, no pong) is considered dead: long
+/// enough to ride out a network cut that ICE survives, short enough to free the
+/// media resources of a vanished browser. The seat itself is kept regardless.
+pub const DEAD_AFTER: Duration = Duration::from_secs(60);
 /// Malformed messages tolerated before the connection is closed.
 pub const MAX_PROTOCOL_ERRORS: u32 = 20;
 
@@ -251,10 +257,22 @@ async fn run(
     for message in &greeting {
         greeted = greeted && send(&mut sink, message).await;
     }
+    let mut keepalive = tokio::time::interval(PING_INTERVAL);
+    let mut last_heard = tokio::time::Instant::now();
     if greeted {
         loop {
             tokio::select! {
+                _ = keepalive.tick() => {
+                    if last_heard.elapsed() > DEAD_AFTER {
+                        tracing::info!("no sign of life from the browser; closing");
+                        break;
+                    }
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
                 incoming = stream.next() => {
+                    last_heard = tokio::time::Instant::now();
                     let parsed = match incoming {
                         Some(Ok(Message::Text(text))) => parse_client_message(&text),
                         Some(Ok(Message::Binary(_))) => Err(ProtocolError::Binary),

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::{join_urls, repo_root, spawn_app};
 
-fn require_browser_tooling() {
+pub fn require_browser_tooling() {
     let chromium = std::env::var("VIVA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         std::path::Path::new(&chromium).exists(),
@@ -27,7 +27,7 @@ fn require_browser_tooling() {
     );
 }
 
-async fn run_scenario(script: &str, args: &[String]) -> Value {
+pub async fn run_scenario(script: &str, args: &[String]) -> Value {
     let child = tokio::process::Command::new("node")
         .arg(repo_root().join("tests/browser").join(script))
         .args(args)
@@ -36,9 +36,9 @@ async fn run_scenario(script: &str, args: &[String]) -> Value {
         .kill_on_drop(true)
         .spawn()
         .expect("node runs");
-    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+    let output = tokio::time::timeout(Duration::from_secs(150), child.wait_with_output())
         .await
-        .expect("browser scenario finishes within 90 s")
+        .expect("browser scenario finishes within 150 s")
         .expect("browser scenario output");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -192,10 +192,17 @@ async fn a_full_defense_in_chromium_from_admission_to_the_next_applicant() {
     )
     .await;
     assert_eq!(result["ok"], true, "{result:#}");
-    eprintln!("deliberation: {} resumed: {}", result["deliberation"], result["resumed"]);
+    eprintln!(
+        "deliberation: {} resumed: {}",
+        result["deliberation"], result["resumed"]
+    );
     let s1 = day[0]["session"]["id"].as_str().unwrap();
-    let ratings = app.admin_get(&format!("/api/v1/sessions/{s1}/ratings")).await;
+    let ratings = app
+        .admin_get(&format!("/api/v1/sessions/{s1}/ratings"))
+        .await;
     assert_eq!(ratings[0]["stars"], 5);
-    let scores = app.admin_get(&format!("/api/v1/sessions/{s1}/scores")).await;
+    let scores = app
+        .admin_get(&format!("/api/v1/sessions/{s1}/scores"))
+        .await;
     assert!((scores["mean"].as_f64().unwrap() - 80.0).abs() < 1e-9);
 }

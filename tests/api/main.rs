@@ -13,6 +13,7 @@ mod lobby;
 mod mail;
 mod media_relay;
 mod planning;
+mod reconnect;
 mod rtc_client;
 mod scheduling;
 mod session_runtime;

@@ -4,11 +4,14 @@ import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.VIVA_CHROMIUM ?? "/usr/bin/chromium";
 
-export async function launch() {
+/** Launches Chromium; `executablePath` may be a wrapper (e.g. one that enters a
+ *  network namespace) and `extraArgs` are appended to the usual flags. */
+export async function launch({ executablePath = CHROMIUM, extraArgs = [] } = {}) {
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args: [
+      ...extraArgs,
       "--no-sandbox",
       "--disable-gpu",
       "--use-fake-device-for-media-stream",
