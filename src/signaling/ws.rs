@@ -257,7 +257,8 @@ async fn run(
     for message in &greeting {
         greeted = greeted && send(&mut sink, message).await;
     }
-    let mut keepalive = tokio::time::interval(PING_INTERVAL);
+    let mut keepalive =
+        tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut last_heard = tokio::time::Instant::now();
     if greeted {
         loop {

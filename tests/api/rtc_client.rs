@@ -194,7 +194,12 @@ pub async fn run_participant(
             () = tokio::time::sleep_until(deadline) => break,
             () = tokio::time::sleep_until(timer) => { let _ = pc.handle_timeout(Instant::now()); }
             msg = ws.next() => {
-                let Some(Ok(Message::Text(text))) = msg else { break };
+                let text = match msg {
+                    Some(Ok(Message::Text(text))) => text,
+                    // Pings are answered by the library; other frames carry nothing here.
+                    Some(Ok(_)) => continue,
+                    _ => break,
+                };
                 let msg: Value = serde_json::from_str(&text).unwrap();
                 match msg["type"].as_str() {
                     Some("offer") => {
