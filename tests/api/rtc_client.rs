@@ -109,6 +109,34 @@ pub async fn run_participant(
     want_each: usize,
     limit: Duration,
 ) -> Received {
+    run(ws_url, tag, false, expect_from, want_each, limit).await
+}
+
+/// The tag a screen share of sender `tag` carries in its payloads.
+pub fn screen_tag(tag: u8) -> u8 {
+    tag | 0x80
+}
+
+/// Like [`run_participant`], also publishing a screen share (a second video track,
+/// which goes into the SFU's screen slot) tagged [`screen_tag`].
+pub async fn run_participant_sharing(
+    ws_url: &str,
+    tag: u8,
+    expect_from: &[u8],
+    want_each: usize,
+    limit: Duration,
+) -> Received {
+    run(ws_url, tag, true, expect_from, want_each, limit).await
+}
+
+async fn run(
+    ws_url: &str,
+    tag: u8,
+    screen: bool,
+    expect_from: &[u8],
+    want_each: usize,
+    limit: Duration,
+) -> Received {
     let mut received = Received::default();
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
         .await
@@ -147,7 +175,14 @@ pub async fn run_participant(
         .unwrap();
 
     let ssrcs = (rand::random::<u32>(), rand::random::<u32>());
-    let mut senders: Option<(RTCRtpSenderId, RTCRtpSenderId)> = None;
+    let mut tracks = vec![
+        (RtpCodecKind::Audio, ssrcs.0, tag),
+        (RtpCodecKind::Video, ssrcs.1, tag),
+    ];
+    if screen {
+        tracks.push((RtpCodecKind::Video, rand::random::<u32>(), screen_tag(tag)));
+    }
+    let mut senders: Option<Vec<(RTCRtpSenderId, RtpCodecKind, u32, u8)>> = None;
     let mut counter: u16 = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let mut deadline = tokio::time::Instant::now() + limit;
@@ -207,10 +242,10 @@ pub async fn run_participant(
                         pc.set_remote_description(Instant::now(), offer).unwrap();
                         if senders.is_none() {
                             let mut ids = Vec::new();
-                            for (kind, ssrc) in [(RtpCodecKind::Audio, ssrcs.0), (RtpCodecKind::Video, ssrcs.1)] {
+                            for (kind, ssrc, payload_tag) in tracks.iter().copied() {
                                 let track = MediaStreamTrack::new(
                                     format!("client-{tag}"),
-                                    format!("client-{tag}-{kind}"),
+                                    format!("client-{payload_tag}-{kind}"),
                                     format!("client-{tag}"),
                                     kind,
                                     vec![RTCRtpEncodingParameters {
@@ -219,9 +254,9 @@ pub async fn run_participant(
                                         ..Default::default()
                                     }],
                                 );
-                                ids.push(pc.add_track(track).unwrap());
+                                ids.push((pc.add_track(track).unwrap(), kind, ssrc, payload_tag));
                             }
-                            senders = Some((ids[0], ids[1]));
+                            senders = Some(ids);
                         }
                         let answer = pc.create_answer(None).unwrap();
                         pc.set_local_description(Instant::now(), answer).unwrap();
@@ -242,9 +277,10 @@ pub async fn run_participant(
                 }
             }
             _ = tick.tick() => {
-                if let (true, Some((audio, video))) = (received.connected, senders) {
+                if let (true, Some(senders)) = (received.connected, &senders) {
                     counter = counter.wrapping_add(1);
-                    for (sender, kind, ssrc, pt) in [(audio, RtpCodecKind::Audio, ssrcs.0, OPUS_PT), (video, RtpCodecKind::Video, ssrcs.1, VP8_PT)] {
+                    for &(sender, kind, ssrc, payload_tag) in senders {
+                        let pt = if kind == RtpCodecKind::Audio { OPUS_PT } else { VP8_PT };
                         let packet = rtc::rtp::Packet {
                             header: rtc::rtp::header::Header {
                                 version: 2,
@@ -255,7 +291,7 @@ pub async fn run_participant(
                                 ssrc,
                                 ..Default::default()
                             },
-                            payload: payload(kind, tag, counter).into(),
+                            payload: payload(kind, payload_tag, counter).into(),
                         };
                         if let Some(mut s) = pc.rtp_sender(sender) {
                             let _ = s.write_rtp(Instant::now(), packet);

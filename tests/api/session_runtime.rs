@@ -879,3 +879,75 @@ async fn a_panel_day_queues_applicants_and_moves_on_after_scoring() {
     await_audit(&app, s2, "defenseStarted", 1).await;
     await_audit(&app, s2, "phase", 4).await;
 }
+
+/// Screen sharing is a source of its own in the SFU: an applicant's screen reaches the
+/// panel only once the host allows it (their camera flows regardless); a trainer's
+/// screen always reaches the trainees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_sharing_reaches_the_room_only_when_allowed() {
+    use crate::rtc_client::{run_participant, run_participant_sharing, screen_tag};
+    let app = spawn_app().await;
+    let d = book(
+        &app,
+        "defense",
+        &[
+            ("秘书", "host"),
+            ("专家", "expert"),
+            ("申请人", "applicant"),
+        ],
+    )
+    .await;
+    let urls: Vec<String> = d.tokens.iter().map(|t| app.ws_url(t)).collect();
+    let mut host = WsClient::join(&app, &d.tokens[0]).await;
+    host.send(json!({"type": "admit", "participantId": d.ids[2]}))
+        .await;
+    let limit = Duration::from_secs(6);
+    let (expert, _) = tokio::join!(
+        run_participant(&urls[1], 1, &[2], 30, limit),
+        run_participant_sharing(&urls[2], 2, &[1], 30, limit),
+    );
+    assert!(
+        expert.video_from.get(&2).copied().unwrap_or(0) >= 30,
+        "the camera flows: {expert:?}"
+    );
+    assert_eq!(
+        expert.video_from.get(&screen_tag(2)),
+        None,
+        "no screen before it is allowed"
+    );
+
+    host.send(json!({"type": "allowScreen", "participantId": d.ids[2], "allowed": true}))
+        .await;
+    host.wait_for("allowed", |m| {
+        m["type"] == "participantState" && m["screenAllowed"] == true
+    })
+    .await;
+    let both = [2, screen_tag(2)];
+    let (expert, _) = tokio::join!(
+        run_participant(&urls[1], 1, &both, 30, limit),
+        run_participant_sharing(&urls[2], 2, &[1], 30, limit),
+    );
+    assert!(
+        expert.video_from.get(&screen_tag(2)).copied().unwrap_or(0) >= 30,
+        "the slides reach the panel once allowed: {expert:?}"
+    );
+
+    let t = book(
+        &app,
+        "training",
+        &[("讲师", "trainer"), ("农户", "trainee")],
+    )
+    .await;
+    let urls: Vec<String> = t.tokens.iter().map(|t| app.ws_url(t)).collect();
+    let trainer_both = [1, screen_tag(1)];
+    let (_, trainee) = tokio::join!(
+        // Expects the (silent) trainee, so it keeps publishing for the whole limit.
+        run_participant_sharing(&urls[0], 1, &[2], 1, limit),
+        run_participant(&urls[1], 2, &trainer_both, 30, limit),
+    );
+    assert!(
+        trainee.video_from.get(&screen_tag(1)).copied().unwrap_or(0) >= 30
+            && trainee.video_from.get(&1).copied().unwrap_or(0) >= 30,
+        "trainees see the trainer's camera and screen: {trainee:?}"
+    );
+}
