@@ -187,5 +187,20 @@ pub async fn notify(
         });
     }
     state.store.record_notifications(&notifications).await?;
+    // Each invitation carries a personal join link: the issuance is audited (who got
+    // one and how), never the link itself.
+    crate::audit::record(
+        &state.store,
+        Some(session.id),
+        crate::audit::Actor::System,
+        "linksSent",
+        serde_json::json!({
+            "kind": kind.as_str(),
+            "recipients": notifications
+                .iter()
+                .map(|n| serde_json::json!({ "participant": n.participant_id, "channel": n.channel }))
+                .collect::<Vec<_>>(),
+        }),
+    );
     Ok(notifications)
 }

@@ -1,6 +1,6 @@
 // The administrator's pages in a real browser: sign in; upload a CSV with bad rows and
 // see every bad line reported (nothing imported); plan and book a defense day and see
-// the timeline; move a booking onto a clash and see it refused.
+// the timeline; move a booking onto a clash and see it refused; verify the audit log.
 // Usage: node admin.mjs <base-url> <admin-password>
 import { launch, waitFor } from "./lib.mjs";
 
@@ -45,7 +45,16 @@ try {
   await page.waitForSelector("#day-bookings span.error");
   result.moveRefusal = await page.locator("#day-bookings span.error").first().textContent();
 
+  // The audit log lists the issued links and verifies.
+  await page.goto(`${base}/#audit`);
+  await page.click('[data-action="verify"]');
+  await page.waitForSelector("#app p.ok, #app p.error");
+  result.audit = await page.locator("#app p.ok, #app p.error").first().textContent();
+  result.auditRows = await page.locator("#app table tbody tr").count();
+
   result.ok =
+    /完整|intact/.test(result.audit ?? "") &&
+    result.auditRows >= 1 &&
     result.importErrors.length >= 2 &&
     result.timeline.length >= 2 &&
     bookings?.ok === true &&

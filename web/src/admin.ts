@@ -91,6 +91,8 @@ const tabs: [string, () => string, () => Promise<HTMLElement>][] = [
   ["projects", () => t("tabProjects"), projectsView],
   ["import", () => t("tabImport"), importView],
   ["day", () => t("tabDay"), dayView],
+  ["records", () => t("tabRecords"), recordsView],
+  ["audit", () => t("tabAudit"), auditView],
 ];
 
 async function shell(): Promise<void> {
@@ -447,3 +449,51 @@ function timeline(
 
 if (token) void shell();
 else loginForm();
+
+/** Scores of one session: the table, a CSV download and the printable page (both
+ *  fetched with the administrator's token, then handed to the browser as files). */
+async function recordsView(): Promise<HTMLElement> {
+  const out = h("div");
+  const input = h("input", { name: "sessionId", placeholder: "00000000-0000-…", size: 40 });
+  const download = async (path: string, filename: string | null) => {
+    const res = await fetch(path, { headers: { authorization: `Bearer ${token}` } });
+    if (!res.ok) return message(out, `${t("refused")}: ${res.status}`, "error");
+    const url = URL.createObjectURL(await res.blob());
+    if (filename) h("a", { href: url, download: filename }).click();
+    else window.open(url, "_blank");
+  };
+  const form = h("form", { class: "inline", onsubmit: async (e: Event) => {
+    e.preventDefault();
+    const id = input.value.trim();
+    const res = await api("GET", `/api/v1/sessions/${encodeURIComponent(id)}/scores`);
+    if (!res.ok) return message(out, `${t("refused")}: ${res.body?.message ?? res.status}`, "error");
+    const r = res.body;
+    out.replaceChildren(
+      table([t("name"), ...r.criteria.map((c: { name: string }) => c.name), t("total"), t("comment")],
+        r.sheets.map((s: { name: string; scores: number[] | null; total: number | null; comment: string }) => [
+          s.name, ...r.criteria.map((_: unknown, i: number) => String(s.scores?.[i] ?? "")),
+          s.total === null ? "—" : s.total.toFixed(2), s.comment])),
+      h("p", {}, `${t("mean")}: ${r.mean === null ? "—" : r.mean.toFixed(2)}`),
+      h("div", { class: "row" },
+        h("button", { type: "button", onclick: () => void download(`/api/v1/sessions/${id}/scores.csv`, `scores-${id}.csv`) }, "CSV"),
+        h("button", { type: "button", onclick: () => void download(`/api/v1/sessions/${id}/scores/print`, null) }, t("print"))));
+  } }, field(t("sessionId"), input), h("button", { class: "primary", type: "submit" }, t("show")));
+  return h("div", {}, form, out);
+}
+
+/** The audit log (latest first) and its verification. */
+async function auditView(): Promise<HTMLElement> {
+  const verdict = h("div");
+  const entries = await list<{ seq: number; at: string; sessionId: string | null; actor: string; action: string; detail: string }>(
+    "/api/v1/audit?limit=5000");
+  const verify = h("button", { class: "primary", "data-action": "verify", onclick: async () => {
+    const res = await api("GET", "/api/v1/audit/verify");
+    if (!res.ok) return message(verdict, `${t("refused")}: ${res.status}`, "error");
+    if (res.body.intact) message(verdict, `${t("auditIntact")} (${res.body.entries})`, "ok");
+    else message(verdict, `${t("auditBroken")} #${res.body.firstBreak.seq}: ${res.body.firstBreak.reason}`, "error");
+  } }, t("verify"));
+  const latest = entries.slice(-200).reverse();
+  return h("div", {}, h("div", { class: "row" }, verify), verdict,
+    table(["#", t("date"), t("action"), t("actor"), t("sessionId"), t("detail")],
+      latest.map((e) => [String(e.seq), new Date(e.at).toLocaleString(), e.action, e.actor, e.sessionId ?? "", e.detail])));
+}

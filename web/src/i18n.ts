@@ -130,6 +130,18 @@ const zh = {
   rateTitle: "请为本次会议打分",
   rateSubmit: "提交评价",
   thanks: "感谢您的评价！",
+  tabRecords: "评分记录",
+  tabAudit: "审计日志",
+  total: "总分",
+  print: "打印",
+  sessionId: "会议编号",
+  show: "查询",
+  verify: "校验完整性",
+  auditIntact: "审计日志完整，未被篡改",
+  auditBroken: "审计日志已损坏",
+  action: "操作",
+  actor: "操作人",
+  detail: "详情",
 };
 
 type Key = keyof typeof zh;
@@ -261,6 +273,18 @@ const en: Record<Key, string> = {
   rateTitle: "Please rate this session",
   rateSubmit: "Submit rating",
   thanks: "Thank you for your rating!",
+  tabRecords: "Score records",
+  tabAudit: "Audit log",
+  total: "Total",
+  print: "Print",
+  sessionId: "Session id",
+  show: "Show",
+  verify: "Verify",
+  auditIntact: "The audit log is intact",
+  auditBroken: "The audit log is broken at",
+  action: "Action",
+  actor: "Actor",
+  detail: "Detail",
 };
 
 const tables: Record<Lang, Record<Key, string>> = { "zh-CN": zh, en };
