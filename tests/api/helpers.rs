@@ -102,6 +102,20 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// An administrator's POST of a JSON body; asserts success and returns the reply.
+    pub async fn admin_post(&self, path: &str, body: Value) -> Value {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.admin_token().await)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "POST {path}: {}", res.status());
+        res.json().await.unwrap()
+    }
+
     /// Books a session of the given kind (`defense` or `training`).
     pub async fn book_kind(
         &self,

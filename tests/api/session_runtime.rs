@@ -598,17 +598,12 @@ async fn a_removed_participant_is_disconnected_and_cannot_rejoin() {
 async fn programme_criteria_are_validated_and_stored() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
-    let programme: Value = app
-        .http
-        .post(format!("{}/api/v1/programmes", app.base))
-        .bearer_auth(&token)
-        .json(&json!({"name": "星火计划", "minPanelSize": 3, "maxPanelSize": 5}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let programme = app
+        .admin_post(
+            "/api/v1/programmes",
+            json!({"name": "星火计划", "minPanelSize": 3, "maxPanelSize": 5}),
+        )
+        .await;
     let put = |id: String, body: Value| {
         let (http, url, token) = (
             app.http.clone(),
@@ -726,6 +721,32 @@ async fn mute_and_promotion_are_enforced_in_the_media_plane() {
     );
 }
 
+/// The host takes the current defense from its start to scoring; the expert submits
+/// the same score on every criterion and sees the sheet locked.
+async fn score_the_current_defense(
+    host: &mut WsClient,
+    expert: &mut WsClient,
+    score: u32,
+    comment: &str,
+) {
+    for _ in 0..4 {
+        host.send(json!({"type": "advance"})).await;
+    }
+    expert
+        .wait_for("scoring", |m| {
+            m["type"] == "phase" && m["phase"] == "scoring"
+        })
+        .await;
+    expert
+        .send(json!({"type": "submitScores", "scores": vec![score; 4], "comment": comment}))
+        .await;
+    expert
+        .wait_for("locked", |m| {
+            m["type"] == "scoreSheet" && m["locked"] == true
+        })
+        .await;
+}
+
 /// A panel day: one room for the panel's defenses; the second applicant queues in the
 /// lobby and is admitted when the first defense closes; each defense keeps its own
 /// scores; a panel member is one person in the room whichever link they use.
@@ -775,22 +796,7 @@ async fn a_panel_day_queues_applicants_and_moves_on_after_scoring() {
         "refused",
         "the next applicant waits for their turn"
     );
-    for _ in 0..4 {
-        host.send(json!({"type": "advance"})).await;
-    }
-    expert
-        .wait_for("scoring", |m| {
-            m["type"] == "phase" && m["phase"] == "scoring"
-        })
-        .await;
-    expert
-        .send(json!({"type": "submitScores", "scores": [8, 8, 8, 8], "comment": "一"}))
-        .await;
-    expert
-        .wait_for("locked", |m| {
-            m["type"] == "scoreSheet" && m["locked"] == true
-        })
-        .await;
+    score_the_current_defense(&mut host, &mut expert, 8, "一").await;
     host.send(json!({"type": "advance"})).await; // closed → the next defense
 
     let request = a1.wait_type("rateRequest").await;
@@ -820,22 +826,7 @@ async fn a_panel_day_queues_applicants_and_moves_on_after_scoring() {
         .await;
     expert.wait_type("rated").await;
 
-    for _ in 0..4 {
-        host.send(json!({"type": "advance"})).await;
-    }
-    expert
-        .wait_for("scoring again", |m| {
-            m["type"] == "phase" && m["phase"] == "scoring"
-        })
-        .await;
-    expert
-        .send(json!({"type": "submitScores", "scores": [2, 2, 2, 2], "comment": "二"}))
-        .await;
-    expert
-        .wait_for("locked again", |m| {
-            m["type"] == "scoreSheet" && m["locked"] == true
-        })
-        .await;
+    score_the_current_defense(&mut host, &mut expert, 2, "二").await;
 
     // Each defense has its own record.
     let r1 = app
