@@ -206,3 +206,36 @@ async fn a_full_defense_in_chromium_from_admission_to_the_next_applicant() {
         .await;
     assert!((scores["mean"].as_f64().unwrap() - 80.0).abs() < 1e-9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_training_session_in_chromium_hands_chat_promotion() {
+    require_browser_tooling();
+    let app = spawn_app().await;
+    let body = app
+        .book_kind(
+            "training",
+            chrono::Utc::now() - chrono::Duration::minutes(1),
+            60,
+            &[("讲师", "trainer"), ("农户", "trainee")],
+        )
+        .await;
+    let urls = join_urls(&body);
+    let trainee_id = body["joinLinks"][1]["participantId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let result = run_scenario(
+        "training.mjs",
+        &[urls[0].clone(), urls[1].clone(), trainee_id],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result:#}");
+    let session = body["session"]["id"].as_str().unwrap();
+    let chat = app
+        .admin_get(&format!("/api/v1/sessions/{session}/chat"))
+        .await;
+    assert_eq!(
+        chat[0]["removed"], true,
+        "the removed message stays on record"
+    );
+}

@@ -235,7 +235,7 @@ function renderSide(): void {
       view.queueAhead ? h("p", { "data-queue": String(view.queueAhead) }, t("queueAhead").replace("{n}", String(view.queueAhead))) : null));
   }
   if (role === "expert" && view.sheet) parts.push(renderSheet(view.sheet));
-  if (role === "host") parts.push(renderHostPanel());
+  if (role === "host" || role === "trainer") parts.push(renderHostPanel(role === "host"));
   if (role === "host" && view.scores) parts.push(renderScores(view.scores));
   if (view.chat.length > 0 || isTraining()) parts.push(renderChat());
   sideEl.replaceChildren(...parts);
@@ -284,15 +284,17 @@ function renderScores(scores: NonNullable<typeof view.scores>): HTMLElement {
       `${t("mean")}: ${scores.mean === null ? "—" : scores.mean.toFixed(2)}`));
 }
 
-function renderHostPanel(): HTMLElement {
+/** The host's controls; a trainer gets those over trainees, recording and the end. */
+function renderHostPanel(isHost: boolean): HTMLElement {
+  const defense = isHost && !isTraining();
   const agenda = h("div", { class: "row" },
-    h("button", { "data-action": "back", onclick: () => send({ type: "back" }) }, t("back")),
-    h("button", { "data-action": "advance", class: "primary", onclick: () => send({ type: "advance" }) }, t("advance")),
-    h("button", { "data-action": "extend", onclick: () => send({ type: "extend", minutes: 5 }) }, t("extend5")),
+    defense ? h("button", { "data-action": "back", onclick: () => send({ type: "back" }) }, t("back")) : null,
+    defense ? h("button", { "data-action": "advance", class: "primary", onclick: () => send({ type: "advance" }) }, t("advance")) : null,
+    defense ? h("button", { "data-action": "extend", onclick: () => send({ type: "extend", minutes: 5 }) }, t("extend5")) : null,
     h("button", { "data-action": "recording", onclick: () => send({ type: "recording", on: !view.recording }) },
       view.recording ? t("stopRecording") : t("startRecording")),
     isTraining() ? h("button", { onclick: () => send({ type: "close" }) }, t("endTraining")) : null);
-  const people = [...view.roster.values()].map((p) => {
+  const people = [...view.roster.values()].filter((p) => isHost || p.role === "trainee").map((p) => {
     const c = view.controls.get(p.id);
     const act = (label: string, action: string, msg: Parameters<typeof send>[0]) =>
       h("button", { "data-action": action, "data-target": p.id, onclick: () => send(msg) }, label);
@@ -301,11 +303,11 @@ function renderHostPanel(): HTMLElement {
       buttons.push(act(t("admit"), "admit", { type: "admit", participantId: p.id }));
       buttons.push(act(t("toLobby"), "toLobby", { type: "returnToLobby", participantId: p.id }));
     }
-    if (p.role !== "observer") {
+    if (p.role !== "observer" && p.role !== "host") {
       buttons.push(act(t("mute"), "mute", { type: "mute", participantId: p.id }));
       buttons.push(act(t("askUnmute"), "askUnmute", { type: "askUnmute", participantId: p.id }));
     }
-    if (p.role === "applicant" || p.role === "expert" || (p.role === "trainee" && c?.promoted)) {
+    if (isHost && (p.role === "applicant" || p.role === "expert" || (p.role === "trainee" && c?.promoted))) {
       buttons.push(c?.screenAllowed
         ? act(t("stopScreen"), "screen", { type: "allowScreen", participantId: p.id, allowed: false })
         : act(t("allowScreen"), "screen", { type: "allowScreen", participantId: p.id, allowed: true }));
@@ -315,7 +317,7 @@ function renderHostPanel(): HTMLElement {
         ? act(t("demote"), "promote", { type: "promote", participantId: p.id, promoted: false })
         : act(t("promote"), "promote", { type: "promote", participantId: p.id, promoted: true }));
     }
-    buttons.push(act(t("remove"), "remove", { type: "remove", participantId: p.id }));
+    if (isHost) buttons.push(act(t("remove"), "remove", { type: "remove", participantId: p.id }));
     return h("li", { "data-participant": p.id }, h("span", {}, labelFor(p)), h("span", { class: "row" }, ...buttons));
   });
   return section(t("hostPanel"), agenda, h("h3", {}, t("participants")), h("ul", { class: "people" }, ...people));
