@@ -25,5 +25,6 @@ pub mod import;
 pub mod notify;
 pub mod runtime;
 pub mod signaling;
+pub mod stability;
 pub mod state;
 pub mod telemetry;

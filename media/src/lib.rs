@@ -16,6 +16,7 @@
 pub mod codec;
 pub mod forward;
 pub mod ids;
+pub mod quality;
 pub mod recorder;
 pub mod sfu;
 pub mod stun;

@@ -50,12 +50,15 @@ use rtc::rtp_transceiver::{
 };
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use rtc::statistics::StatsSelector;
+use rtc::statistics::report::RTCStatsReportEntry;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::codec::is_vp8_keyframe_start;
 use crate::forward::{Action, Forwarder, MediaGrant, MediaKind, Outgoing, RtpMeta};
 use crate::ids::{DownTrackId, ParticipantId, UpTrackId};
+use crate::quality::{ArrivalCounter, ArrivalCounts};
 use crate::stun;
 
 /// Payload type of Opus in every SDP the SFU writes.
@@ -74,7 +77,7 @@ pub struct SfuConfig {
 }
 
 /// What a participant's connection reports to the signaling layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PeerEvent {
     /// A new offer for the browser to answer.
     Offer {
@@ -91,6 +94,45 @@ pub enum PeerEvent {
         /// Why.
         reason: String,
     },
+    /// Every [`SAMPLE_INTERVAL`]: what the SFU measured on this connection.
+    Sample(MediaSample),
+    /// The media connection's state changed (connected, disconnected, failed…).
+    ConnectionState(String),
+}
+
+/// How often each connection is sampled.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// One connection's measurements; counters are cumulative since the connection began,
+/// so a consumer takes differences between samples.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MediaSample {
+    /// Uplink: what arrived from this participant, per published source.
+    pub up: Vec<(Source, ArrivalCounts)>,
+    /// Downlink: what was sent to this participant and what their receiver reports
+    /// (RTCP RR) said about it, per down-track.
+    pub down: Vec<DownlinkCounts>,
+    /// Round-trip time of the selected ICE candidate pair, in milliseconds.
+    pub rtt_ms: Option<f64>,
+}
+
+/// One down-track's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DownlinkCounts {
+    /// The down-track's SSRC (identifies it between samples).
+    pub ssrc: u32,
+    /// Audio or video.
+    pub video: bool,
+    /// Packets sent.
+    pub packets_sent: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Cumulative loss the receiver reported (RTCP RR), if it reported yet.
+    pub reported_lost: Option<i64>,
+    /// Jitter the receiver reported, in milliseconds.
+    pub jitter_ms: Option<f64>,
+    /// Round trip from RR/SR timing, in milliseconds.
+    pub rtt_ms: Option<f64>,
 }
 
 /// A request to place a participant in a room.
@@ -349,6 +391,7 @@ struct IncomingTrack {
 struct OutgoingTrack {
     sender_id: RTCRtpSenderId,
     ssrc: u32,
+    kind: MediaKind,
     /// Included in an offer sent to the browser.
     offered: bool,
     /// The browser's answer to an offer including it has been applied.
@@ -370,6 +413,8 @@ struct Peer {
     sources: SourcePolicy,
     /// The transceivers of the publishing slots, in [`Source::SLOTS`] order.
     slots: Vec<usize>,
+    /// What arrived on each published track (loss on the wire, jitter, bytes).
+    arrivals: HashMap<UpTrackId, (Source, ArrivalCounter)>,
     incoming: HashMap<String, IncomingTrack>,
     outgoing: HashMap<DownTrackId, OutgoingTrack>,
     outgoing_by_track: HashMap<String, DownTrackId>,
@@ -385,6 +430,7 @@ struct MediaLoop {
     /// Reused for every packet so forwarding allocates nothing per packet.
     scratch: Vec<Outgoing>,
     stats: SfuStats,
+    next_sample: Instant,
 }
 
 impl MediaLoop {
@@ -398,6 +444,7 @@ impl MediaLoop {
             rooms: HashMap::new(),
             scratch: Vec::new(),
             stats: SfuStats::default(),
+            next_sample: Instant::now() + SAMPLE_INTERVAL,
         }
     }
 
@@ -409,7 +456,8 @@ impl MediaLoop {
                 .values_mut()
                 .filter_map(|p| p.pc.poll_timeout())
                 .min()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
+                .min(self.next_sample);
             let sleep = tokio::time::sleep_until(deadline.into());
             tokio::select! {
                 command = commands.recv() => {
@@ -554,6 +602,7 @@ impl MediaLoop {
                 needs_offer: true,
                 sources: request.sources,
                 slots,
+                arrivals: HashMap::new(),
                 incoming: HashMap::new(),
                 outgoing: HashMap::new(),
                 outgoing_by_track: HashMap::new(),
@@ -719,6 +768,10 @@ impl MediaLoop {
 
     fn on_timers(&mut self) {
         let now = Instant::now();
+        if now >= self.next_sample {
+            self.next_sample = now + SAMPLE_INTERVAL;
+            self.sample(now);
+        }
         let due: Vec<ParticipantId> = self
             .peers
             .iter_mut()
@@ -729,6 +782,60 @@ impl MediaLoop {
                 let _ = peer.pc.handle_timeout(now);
             }
             self.drain(now, id);
+        }
+    }
+
+    /// Reports every connection's measurements to its signaling session.
+    fn sample(&mut self, now: Instant) {
+        for peer in self.peers.values_mut() {
+            if !peer.connected {
+                continue;
+            }
+            let report = peer.pc.get_stats(now, StatsSelector::None);
+            let mut by_ssrc: HashMap<u32, DownlinkCounts> = HashMap::new();
+            for entry in report.iter() {
+                match entry {
+                    RTCStatsReportEntry::OutboundRtp(o) => {
+                        let sent = &o.sent_rtp_stream_stats;
+                        let d = by_ssrc.entry(sent.rtp_stream_stats.ssrc).or_default();
+                        d.packets_sent = sent.packets_sent;
+                        d.bytes_sent = sent.bytes_sent;
+                    }
+                    RTCStatsReportEntry::RemoteInboundRtp(r) => {
+                        let received = &r.received_rtp_stream_stats;
+                        let d = by_ssrc.entry(received.rtp_stream_stats.ssrc).or_default();
+                        d.reported_lost = Some(received.packets_lost);
+                        d.jitter_ms = Some(received.jitter * 1000.0);
+                        d.rtt_ms = (r.round_trip_time_measurements > 0)
+                            .then_some(r.round_trip_time * 1000.0);
+                    }
+                    _ => {}
+                }
+            }
+            let down = peer
+                .outgoing
+                .values()
+                .filter_map(|t| {
+                    by_ssrc.get(&t.ssrc).map(|d| DownlinkCounts {
+                        ssrc: t.ssrc,
+                        video: t.kind == MediaKind::Video,
+                        ..*d
+                    })
+                })
+                .collect();
+            let rtt_ms = report
+                .candidate_pairs()
+                .filter(|p| p.nominated)
+                .map(|p| p.current_round_trip_time * 1000.0)
+                .find(|rtt| *rtt > 0.0);
+            let up = peer
+                .arrivals
+                .values()
+                .map(|(source, counter)| (*source, counter.counts()))
+                .collect();
+            let _ = peer
+                .events
+                .send(PeerEvent::Sample(MediaSample { up, down, rtt_ms }));
         }
     }
 
@@ -839,6 +946,11 @@ impl MediaLoop {
             }
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                 debug!(participant = %id, %state, "connection state");
+                if let Some(peer) = self.peers.get(&id) {
+                    let _ = peer
+                        .events
+                        .send(PeerEvent::ConnectionState(state.to_string()));
+                }
                 if state == RTCPeerConnectionState::Connected {
                     if let Some(peer) = self.peers.get_mut(&id) {
                         peer.connected = true;
@@ -898,7 +1010,7 @@ impl MediaLoop {
         track_id: &str,
         packet: rtc::rtp::Packet,
     ) {
-        let Some(peer) = self.peers.get(&from) else {
+        let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
         let Some(track) = peer.incoming.get(track_id) else {
@@ -913,6 +1025,25 @@ impl MediaLoop {
             },
         };
         let up_track = track.up_track;
+        let (source, clock_rate) = (
+            track.source,
+            match track.kind {
+                MediaKind::Audio => 48_000,
+                MediaKind::Video => 90_000,
+            },
+        );
+        peer.arrivals
+            .entry(up_track)
+            .or_insert_with(|| (source, ArrivalCounter::new(clock_rate)))
+            .1
+            .on_packet(
+                now,
+                meta.sequence_number,
+                meta.timestamp,
+                packet.payload.len(),
+                meta.keyframe_start && track.kind == MediaKind::Video,
+            );
+        let peer = &self.peers[&from];
         let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
             return;
         };
@@ -1010,6 +1141,7 @@ impl MediaLoop {
                                 OutgoingTrack {
                                     sender_id,
                                     ssrc,
+                                    kind,
                                     offered: false,
                                     negotiated: false,
                                     bound: false,

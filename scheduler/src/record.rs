@@ -137,6 +137,53 @@ pub struct ChatMessage {
     pub removed: bool,
 }
 
+/// One direction of one participant's media over one interval, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamSampleRecord {
+    /// The session.
+    pub session_id: Uuid,
+    /// The participant.
+    pub participant_id: Uuid,
+    /// End of the interval.
+    pub at: DateTime<Utc>,
+    /// Its length in seconds.
+    pub seconds: f64,
+    /// `up` (publisher → SFU) or `down` (SFU → subscriber).
+    pub direction: String,
+    /// Packets expected or sent.
+    pub packets: i64,
+    /// Packets lost.
+    pub lost: i64,
+    /// Bitrate, kbit/s.
+    pub kbps: f64,
+    /// Jitter, ms.
+    pub jitter_ms: f64,
+    /// Round trip, ms.
+    pub rtt_ms: Option<f64>,
+    /// Keyframes.
+    pub keyframes: i64,
+    /// Freezes the browser reported.
+    pub freezes: i64,
+}
+
+/// Something that happened to a participant's connection: ICE/DTLS state changes,
+/// joins, reconnects, join failures, the browser's own reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionEvent {
+    /// The session.
+    pub session_id: Uuid,
+    /// The participant.
+    pub participant_id: Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What: `connected`, `disconnected`, `failed`, `joined`, `report`, ….
+    pub event: String,
+    /// Details as JSON text.
+    pub detail: String,
+}
+
 /// An event to append to the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAuditEntry {

@@ -16,7 +16,10 @@ use crate::model::{
     Organisation, Panel, Person, Programme, Project, Room, person_resource, role_claims_time,
     room_resource,
 };
-use crate::record::{AuditEntry, ChatMessage, Criterion, NewAuditEntry, Rating, ScoreSheetRecord};
+use crate::record::{
+    AuditEntry, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry, Rating, ScoreSheetRecord,
+    StreamSampleRecord,
+};
 use crate::store::{AUDIT_APPEND_ATTEMPTS, Store, StoreError, UserRecord};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1467,6 +1470,91 @@ impl Store for SqliteStore {
                     detail: row.try_get("detail")?,
                     prev_hash: row.try_get("prev_hash")?,
                     hash: row.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_samples(&self, samples: &[StreamSampleRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for s in samples {
+            sqlx::query(
+                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(s.session_id.to_string())
+            .bind(s.participant_id.to_string())
+            .bind(timestamp(s.at))
+            .bind(s.seconds)
+            .bind(&s.direction)
+            .bind(s.packets)
+            .bind(s.lost)
+            .bind(s.kbps)
+            .bind(s.jitter_ms)
+            .bind(s.rtt_ms)
+            .bind(s.keyframes)
+            .bind(s.freezes)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn samples(&self, session: Uuid) -> Result<Vec<StreamSampleRecord>, StoreError> {
+        sqlx::query("SELECT * FROM stream_samples WHERE session_id = ? ORDER BY at, id")
+            .bind(session.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(StreamSampleRecord {
+                    session_id: uuid_col(row, "session_id")?,
+                    participant_id: uuid_col(row, "participant_id")?,
+                    at: time_col(row, "at")?,
+                    seconds: row.try_get("seconds")?,
+                    direction: row.try_get("direction")?,
+                    packets: row.try_get("packets")?,
+                    lost: row.try_get("lost")?,
+                    kbps: row.try_get("kbps")?,
+                    jitter_ms: row.try_get("jitter_ms")?,
+                    rtt_ms: row.try_get("rtt_ms")?,
+                    keyframes: row.try_get("keyframes")?,
+                    freezes: row.try_get("freezes")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO connection_events (session_id, participant_id, at, event, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(event.session_id.to_string())
+        .bind(event.participant_id.to_string())
+        .bind(timestamp(event.at))
+        .bind(&event.event)
+        .bind(&event.detail)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn connection_events(&self, session: Uuid) -> Result<Vec<ConnectionEvent>, StoreError> {
+        sqlx::query("SELECT * FROM connection_events WHERE session_id = ? ORDER BY at, id")
+            .bind(session.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ConnectionEvent {
+                    session_id: uuid_col(row, "session_id")?,
+                    participant_id: uuid_col(row, "participant_id")?,
+                    at: time_col(row, "at")?,
+                    event: row.try_get("event")?,
+                    detail: row.try_get("detail")?,
                 })
             })
             .collect()

@@ -11,7 +11,10 @@ use crate::model::{
     BookingConflict, ConflictTarget, NewPerson, NewProject, Notification, Organisation, Panel,
     Person, Programme, Project, Room,
 };
-use crate::record::{AuditEntry, ChatMessage, Criterion, NewAuditEntry, Rating, ScoreSheetRecord};
+use crate::record::{
+    AuditEntry, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry, Rating, ScoreSheetRecord,
+    StreamSampleRecord,
+};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -220,4 +223,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
     /// Up to `limit` audit entries after `after_seq`, oldest first.
     async fn audit_log(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Stores interval samples (all or none).
+    async fn record_samples(&self, samples: &[StreamSampleRecord]) -> Result<(), StoreError>;
+    /// A session's samples, by time.
+    async fn samples(&self, session: Uuid) -> Result<Vec<StreamSampleRecord>, StoreError>;
+    /// Stores a connection event.
+    async fn record_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError>;
+    /// A session's connection events, by time.
+    async fn connection_events(&self, session: Uuid) -> Result<Vec<ConnectionEvent>, StoreError>;
 }

@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sessions/{id}/scores/print", get(scores_print))
         .route("/api/v1/sessions/{id}/ratings", get(ratings))
         .route("/api/v1/sessions/{id}/chat", get(chat))
+        .route("/api/v1/sessions/{id}/stability", get(stability))
         .route("/api/v1/programmes/{id}/criteria", put(set_criteria))
         .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/audit/verify", get(audit_verify))
@@ -275,6 +276,45 @@ async fn chat(
 ) -> Result<Json<Vec<scheduler::record::ChatMessage>>, ApiError> {
     let (session, _) = load_session(&state, &id).await?;
     Ok(Json(state.store.chat(session.id).await?))
+}
+
+/// A session's stability: the verdict (definition v1) with its reasons, the interval
+/// samples (the timeline), connection events and the agenda's phase changes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StabilityReport {
+    verdict: crate::stability::SessionVerdict,
+    samples: Vec<scheduler::record::StreamSampleRecord>,
+    events: Vec<scheduler::record::ConnectionEvent>,
+    phases: Vec<Phase>,
+}
+
+#[derive(Debug, Serialize)]
+struct Phase {
+    phase: String,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+async fn stability(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StabilityReport>, ApiError> {
+    let (session, _) = load_session(&state, &id).await?;
+    let samples = state.store.samples(session.id).await?;
+    let verdict = crate::stability::judge_session(&crate::signaling::metering::intervals(&samples));
+    Ok(Json(StabilityReport {
+        verdict,
+        samples,
+        events: state.store.connection_events(session.id).await?,
+        phases: state
+            .store
+            .phases(session.id)
+            .await?
+            .into_iter()
+            .map(|(phase, at)| Phase { phase, at })
+            .collect(),
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -98,6 +98,7 @@ pub fn action_name(msg: &ClientMessage) -> &'static str {
         ClientMessage::Close => "close",
         ClientMessage::Rate { .. } => "rate",
         ClientMessage::Renegotiate => "renegotiate",
+        ClientMessage::Report(_) => "report",
     }
 }
 
@@ -169,6 +170,7 @@ pub async fn handle(ctx: &Ctx<'_>, msg: ClientMessage) -> Vec<ServerMessage> {
         | ClientMessage::Answer { .. }
         | ClientMessage::Candidate { .. }
         | ClientMessage::Leave
+        | ClientMessage::Report(_)
         | ClientMessage::Renegotiate => Vec::new(),
     }
 }

@@ -4,6 +4,7 @@
 //! are carried out in [`commands`].
 
 pub mod commands;
+pub mod metering;
 pub mod presence;
 pub mod protocol;
 pub mod ws;

@@ -19,7 +19,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// A message from the browser.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
 pub enum ClientMessage {
     /// First message: the protocol version the client speaks.
@@ -155,6 +155,32 @@ pub enum ClientMessage {
     /// Ask the server for a fresh offer: a new local track for a slot, or an ICE
     /// restart after the network changed.
     Renegotiate,
+    /// Every few seconds: the browser's own view of its media (from `getStats`).
+    Report(BrowserReport),
+}
+
+/// What the browser measures itself; cumulative where the browser's counters are.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BrowserReport {
+    /// Video frames decoded, all tracks.
+    #[serde(default)]
+    pub frames_decoded: u64,
+    /// Video freezes, all tracks.
+    #[serde(default)]
+    pub freeze_count: u64,
+    /// Seconds frozen, all tracks.
+    #[serde(default)]
+    pub total_freezes_duration: f64,
+    /// Mean jitter-buffer delay, seconds.
+    #[serde(default)]
+    pub jitter_buffer_delay: f64,
+    /// Available outgoing bitrate (bit/s) of the selected candidate pair.
+    #[serde(default)]
+    pub available_outgoing_bitrate: Option<f64>,
+    /// The selected local candidate's type (`host`, `srflx`, `relay`).
+    #[serde(default)]
+    pub candidate_type: Option<String>,
 }
 
 /// Someone in the session, as others see them.
@@ -274,6 +300,17 @@ pub enum ServerMessage {
         comment: String,
         /// Locked (submitted and not reopened).
         locked: bool,
+    },
+    /// Live connection quality of a participant (to them and to hosts), per direction;
+    /// a direction without media is null.
+    #[serde(rename_all = "camelCase")]
+    Quality {
+        /// Whose.
+        participant_id: Uuid,
+        /// Their uplink (what they send).
+        up: Option<crate::stability::Quality>,
+        /// Their downlink (what they receive).
+        down: Option<crate::stability::Quality>,
     },
     /// Hosts only: every sheet and the aggregate. Never sent to applicants.
     #[serde(rename_all = "camelCase")]

@@ -18,6 +18,7 @@ use scheduler::{Participant, Role, Session, StoreError};
 use serde::Deserialize;
 
 use super::commands;
+use super::metering;
 use super::presence::PresenceEvent;
 use super::protocol::{
     ClientMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, PeerInfo, ProtocolError, ServerMessage,
@@ -217,6 +218,7 @@ async fn run(
         "join",
         json!({ "role": participant.role }),
     );
+    metering::connection_event(&state, session.id, participant.id, "joined", json!({}));
     state
         .presence
         .set_media(room, participant.id, registration.connection, peer.id());
@@ -257,6 +259,7 @@ async fn run(
     for message in &greeting {
         greeted = greeted && send(&mut sink, message).await;
     }
+    let mut meter = crate::stability::Meter::default();
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut last_heard = tokio::time::Instant::now();
@@ -283,6 +286,11 @@ async fn run(
                     let replies = match parsed {
                         Ok(ClientMessage::Answer { sdp }) => { peer.answer(sdp); Vec::new() }
                         Ok(ClientMessage::Renegotiate) => { peer.renegotiate(); Vec::new() }
+                        Ok(ClientMessage::Report(report)) => {
+                            meter.on_browser_freezes(report.freeze_count);
+                            metering::connection_event(&state, session.id, participant.id, "report", serde_json::to_value(&report).unwrap_or_default());
+                            Vec::new()
+                        }
                         Ok(ClientMessage::Candidate { .. }) => Vec::new(),
                         Ok(ClientMessage::Leave) => break,
                         Ok(ClientMessage::Join { .. }) => vec![ServerMessage::error("already_joined", "join was already accepted", false)],
@@ -317,6 +325,15 @@ async fn run(
                     let msg = match event {
                         Some(PeerEvent::Offer { sdp }) => ServerMessage::Offer { sdp },
                         Some(PeerEvent::Rejected { reason }) => ServerMessage::error("rejected", reason, false),
+                        Some(PeerEvent::Sample(sample)) => {
+                            let readings = meter.on_sample(chrono::Utc::now(), &sample);
+                            metering::record(&state, session.id, room, participant.id, readings);
+                            continue;
+                        }
+                        Some(PeerEvent::ConnectionState(connection)) => {
+                            metering::connection_event(&state, session.id, participant.id, &connection, json!({}));
+                            continue;
+                        }
                         Some(PeerEvent::Closed { reason }) => {
                             let _ = send(&mut sink, &ServerMessage::error("media_closed", reason, true)).await;
                             break;
@@ -362,6 +379,7 @@ async fn run(
         "leave",
         json!({}),
     );
+    metering::connection_event(&state, session.id, participant.id, "left", json!({}));
     drop(peer);
     let _ = sink.close().await;
     tracing::info!("left");

@@ -19,4 +19,5 @@ mod scheduling;
 mod session_runtime;
 mod sessions;
 mod signaling;
+mod stability;
 mod ws_client;
