@@ -12,6 +12,7 @@ mod join_links;
 mod lobby;
 mod mail;
 mod media_relay;
+mod netns;
 mod planning;
 mod reconnect;
 mod rtc_client;

@@ -5,77 +5,14 @@
 //! joins again by itself and finds its seat. Needs root and `ip` (network namespaces);
 //! skipped with a message where the machine does not allow them (but not under CI).
 
-use std::process::Command;
-
 use crate::browser::{require_browser_tooling, run_scenario};
 use crate::helpers::{join_urls, spawn_app_with};
-
-/// A network namespace joined to the host by a veth pair; removed on drop.
-struct Namespace {
-    name: String,
-    host_if: String,
-    host_ip: String,
-}
-
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-impl Namespace {
-    fn create() -> Option<Self> {
-        let tag = std::process::id() % 200 + 20;
-        let ns = Namespace {
-            name: format!("viva-cut-{tag}"),
-            host_if: format!("vvh{tag}"),
-            host_ip: format!("10.231.{tag}.1"),
-        };
-        let peer_if = format!("vvc{tag}");
-        let client_ip = format!("10.231.{tag}.2/24");
-        let ok = ip(&["netns", "add", &ns.name])
-            && ip(&[
-                "link",
-                "add",
-                &ns.host_if,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &peer_if,
-            ])
-            && ip(&["link", "set", &peer_if, "netns", &ns.name])
-            && ip(&[
-                "addr",
-                "add",
-                &format!("{}/24", ns.host_ip),
-                "dev",
-                &ns.host_if,
-            ])
-            && ip(&["link", "set", &ns.host_if, "up"])
-            && ip(&[
-                "netns", "exec", &ns.name, "ip", "addr", "add", &client_ip, "dev", &peer_if,
-            ])
-            && ip(&[
-                "netns", "exec", &ns.name, "ip", "link", "set", &peer_if, "up",
-            ])
-            && ip(&["netns", "exec", &ns.name, "ip", "link", "set", "lo", "up"]);
-        ok.then_some(ns)
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        ip(&["link", "del", &self.host_if]);
-        ip(&["netns", "del", &self.name]);
-    }
-}
+use crate::netns::Namespace;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_cuts_of_10_and_40_seconds_keep_the_seat_and_media_resumes() {
     require_browser_tooling();
-    let Some(ns) = Namespace::create() else {
+    let Some(ns) = Namespace::create(0) else {
         eprintln!("SKIPPED: network namespaces are not available here (needs root and iproute2)");
         assert!(
             std::env::var_os("CI").is_none(),

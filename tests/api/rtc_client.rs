@@ -109,7 +109,38 @@ pub async fn run_participant(
     want_each: usize,
     limit: Duration,
 ) -> Received {
-    run(ws_url, tag, false, expect_from, want_each, limit).await
+    run(
+        ws_url,
+        tag,
+        Options::default(),
+        expect_from,
+        want_each,
+        limit,
+    )
+    .await
+}
+
+/// How a test participant publishes and where its media socket lives.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Also publish a screen share (a second video track).
+    pub screen: bool,
+    /// A socket bound elsewhere (e.g. inside a network namespace); loopback otherwise.
+    pub socket: Option<std::net::UdpSocket>,
+    /// Video packets per 20 ms tick (default 1): more packets, finer loss figures.
+    pub video_packets_per_tick: usize,
+}
+
+/// [`run_participant`] with [`Options`].
+pub async fn run_participant_with(
+    ws_url: &str,
+    tag: u8,
+    options: Options,
+    expect_from: &[u8],
+    want_each: usize,
+    limit: Duration,
+) -> Received {
+    run(ws_url, tag, options, expect_from, want_each, limit).await
 }
 
 /// The tag a screen share of sender `tag` carries in its payloads.
@@ -126,13 +157,17 @@ pub async fn run_participant_sharing(
     want_each: usize,
     limit: Duration,
 ) -> Received {
-    run(ws_url, tag, true, expect_from, want_each, limit).await
+    let options = Options {
+        screen: true,
+        ..Options::default()
+    };
+    run(ws_url, tag, options, expect_from, want_each, limit).await
 }
 
 async fn run(
     ws_url: &str,
     tag: u8,
-    screen: bool,
+    options: Options,
     expect_from: &[u8],
     want_each: usize,
     limit: Duration,
@@ -147,7 +182,15 @@ async fn run(
     .await
     .unwrap();
 
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let screen = options.screen;
+    let video_per_tick = options.video_packets_per_tick.max(1);
+    let socket = match options.socket {
+        Some(socket) => {
+            socket.set_nonblocking(true).unwrap();
+            tokio::net::UdpSocket::from_std(socket).unwrap()
+        }
+        None => tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+    };
     let local_addr = socket.local_addr().unwrap();
     let mut media_engine = MediaEngine::default();
     for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
@@ -182,7 +225,9 @@ async fn run(
     if screen {
         tracks.push((RtpCodecKind::Video, rand::random::<u32>(), screen_tag(tag)));
     }
-    let mut senders: Option<Vec<(RTCRtpSenderId, RtpCodecKind, u32, u8)>> = None;
+    // (sender, kind, ssrc, payload tag, last sequence number) per published track.
+    type Sender = (RTCRtpSenderId, RtpCodecKind, u32, u8, u16);
+    let mut senders: Option<Vec<Sender>> = None;
     let mut counter: u16 = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let mut deadline = tokio::time::Instant::now() + limit;
@@ -254,7 +299,7 @@ async fn run(
                                         ..Default::default()
                                     }],
                                 );
-                                ids.push((pc.add_track(track).unwrap(), kind, ssrc, payload_tag));
+                                ids.push((pc.add_track(track).unwrap(), kind, ssrc, payload_tag, 0u16));
                             }
                             senders = Some(ids);
                         }
@@ -277,24 +322,27 @@ async fn run(
                 }
             }
             _ = tick.tick() => {
-                if let (true, Some(senders)) = (received.connected, &senders) {
+                if let (true, Some(senders)) = (received.connected, &mut senders) {
                     counter = counter.wrapping_add(1);
-                    for &(sender, kind, ssrc, payload_tag) in senders {
-                        let pt = if kind == RtpCodecKind::Audio { OPUS_PT } else { VP8_PT };
-                        let packet = rtc::rtp::Packet {
-                            header: rtc::rtp::header::Header {
-                                version: 2,
-                                marker: true,
-                                payload_type: pt,
-                                sequence_number: counter,
-                                timestamp: u32::from(counter) * 960,
-                                ssrc,
-                                ..Default::default()
-                            },
-                            payload: payload(kind, payload_tag, counter).into(),
-                        };
-                        if let Some(mut s) = pc.rtp_sender(sender) {
-                            let _ = s.write_rtp(Instant::now(), packet);
+                    for (sender, kind, ssrc, payload_tag, seq) in senders.iter_mut() {
+                        let (pt, per_tick) = if *kind == RtpCodecKind::Audio { (OPUS_PT, 1) } else { (VP8_PT, video_per_tick) };
+                        for _ in 0..per_tick {
+                            *seq = seq.wrapping_add(1);
+                            let packet = rtc::rtp::Packet {
+                                header: rtc::rtp::header::Header {
+                                    version: 2,
+                                    marker: true,
+                                    payload_type: pt,
+                                    sequence_number: *seq,
+                                    timestamp: u32::from(counter) * 960,
+                                    ssrc: *ssrc,
+                                    ..Default::default()
+                                },
+                                payload: payload(*kind, *payload_tag, *seq).into(),
+                            };
+                            if let Some(mut s) = pc.rtp_sender(*sender) {
+                                let _ = s.write_rtp(Instant::now(), packet);
+                            }
                         }
                     }
                 }

@@ -74,3 +74,98 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
         "{events:?}"
     );
 }
+
+/// Loss injected with nftables on one participant's link (its own network namespace)
+/// must be the loss stored for that participant and direction, and the verdict must
+/// follow the definition: N = 0, 5, 20% on the uplink. (The downlink is not asserted
+/// here: receiver reports give the loss left after NACK repair, near zero under 20%
+/// injected loss; on-the-wire downlink loss is open work, see docs/stability.md.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
+    use crate::helpers::spawn_app_with;
+    use crate::netns::Namespace;
+    use crate::rtc_client::{Options, run_participant_with};
+    let Some(ns) = Namespace::create(1) else {
+        eprintln!("SKIPPED: network namespaces are not available here (needs root and iproute2)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to create network namespaces"
+        );
+        return;
+    };
+    let host_ip: std::net::IpAddr = ns.host_ip.parse().unwrap();
+    let app = spawn_app_with(|config| {
+        config.media.udp_listen = std::net::SocketAddr::new(host_ip, 0);
+        config.media.announce_ip = host_ip;
+    })
+    .await;
+    let port = app.state.sfu.media_addr().port();
+    let mut measured = Vec::new();
+    for (percent, uplink) in [(0, true), (5, true), (20, true)] {
+        ns.clear_faults();
+        assert!(ns.drop_udp(port, percent, uplink), "nftables rule");
+        let body = app
+            .book_kind(
+                "training",
+                chrono::Utc::now() - chrono::Duration::minutes(1),
+                60,
+                &[("讲师", "trainer"), ("秘书", "host")],
+            )
+            .await;
+        let session = body["session"]["id"].as_str().unwrap().to_owned();
+        let faulty = body["joinLinks"][0]["participantId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let urls: Vec<String> = join_tokens(&body).iter().map(|t| app.ws_url(t)).collect();
+        let options = Options {
+            socket: Some(ns.bind_udp()),
+            video_packets_per_tick: 4,
+            ..Options::default()
+        };
+        let limit = Duration::from_secs(22);
+        let (a, b) = tokio::join!(
+            run_participant_with(&urls[0], 1, options, &[2, 99], 1, limit),
+            run_participant(&urls[1], 2, &[1, 99], 1, limit),
+        );
+        assert!(a.connected && b.connected, "{percent}%: {a:?} {b:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await; // background writes land
+        let report = stability(&app, &session).await;
+        let direction = if uplink { "up" } else { "down" };
+        let (packets, lost) = report["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["participantId"] == faulty.as_str() && s["direction"] == direction)
+            .fold((0, 0), |(p, l), s| {
+                (
+                    p + s["packets"].as_i64().unwrap(),
+                    l + s["lost"].as_i64().unwrap(),
+                )
+            });
+        let loss = 100.0 * lost as f64 / packets as f64;
+        let verdict = report["verdict"]["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["participantId"] == faulty.as_str())
+            .unwrap()
+            .clone();
+        measured.push(format!(
+            "{direction} {percent}%: measured {loss:.2}% of {packets} packets, stable={}",
+            verdict["stable"]
+        ));
+        eprintln!("{}", measured.last().unwrap());
+        assert!(
+            packets > 3000,
+            "{direction} {percent}%: only {packets} packets"
+        );
+        assert!(
+            (loss - f64::from(percent)).abs() <= 1.5,
+            "{direction}: injected {percent}%, measured {loss:.2}%"
+        );
+        assert_eq!(verdict["stable"], percent < 10, "{verdict:#}");
+    }
+    ns.clear_faults();
+    eprintln!("injected loss: {}", measured.join("; "));
+}
