@@ -171,6 +171,34 @@ async fn two_chromium_participants_see_and_hear_each_other() {
         "{result}"
     );
     assert_eq!(result["ok"], true, "{result}");
+
+    // The browsers' own reports arrived over signaling and were stored.
+    let session = body["session"]["id"].as_str().unwrap();
+    let report = app
+        .admin_get(&format!("/api/v1/sessions/{session}/stability"))
+        .await;
+    let reports: Vec<serde_json::Value> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "report")
+        .map(|e| serde_json::from_str(e["detail"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(reports.len() >= 2, "{report:#}");
+    assert!(
+        reports
+            .iter()
+            .any(|r| r["framesDecoded"].as_u64().unwrap_or(0) > 10 && r["candidateType"] == "host"),
+        "{reports:?}"
+    );
+    assert!(
+        report["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["direction"] == "down"),
+        "the SFU's samples are stored too"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 // Two participants of one session open their join links; each must decode the other's
 // video (framesDecoded > 30) and receive the other's audio within 20 s. Then B presses
 // Leave (and disappears for A), opens the link again (and reappears with video), and
-// finally closes the tab (and disappears for A).
+// finally closes the tab (and disappears for A). A's page shows its connection quality.
 // Usage: node two_party.mjs <join-url-1> <join-url-2>
 // Prints one JSON line with the observations; exit code 0 when every check held.
 import { inboundStats, launch, waitFor } from "./lib.mjs";
@@ -23,6 +23,12 @@ try {
     return { ok: good(a) && good(b), a, b };
   }, 20_000);
   result.media = media;
+
+  // Each page shows its own connection quality (the SFU's live verdict).
+  result.quality = await waitFor(async () => {
+    const q = await pageA.locator("#quality").getAttribute("data-down");
+    return { ok: q === "good" || q === "fair", q };
+  }, 10_000);
 
   const tiles = () => pageA.locator("figure.tile").count();
   const tilesBefore = await tiles();
@@ -48,7 +54,7 @@ try {
   }, 10_000);
   result.departure = departure;
   result.captions = await pageA.locator("figcaption").allTextContents();
-  result.ok = Boolean(media?.ok && result.leave?.ok && result.rejoin?.ok && departure?.ok);
+  result.ok = Boolean(media?.ok && result.quality?.ok && result.leave?.ok && result.rejoin?.ok && departure?.ok);
 } catch (e) {
   result.error = String(e?.stack ?? e);
 } finally {

@@ -47,6 +47,7 @@ const view = {
   selfMuted: false,
   handRaised: false,
   sharing: null as MediaStreamTrack | null,
+  quality: new Map<string, { up: string | null; down: string | null }>(),
 };
 
 let media: MediaSession | null = null;
@@ -109,7 +110,14 @@ function labelFor(p: PeerInfo): string {
   const tags = [roleName(p.role)];
   if (c?.handRaised) tags.push(`✋ ${t("handTag")}`);
   if (c?.muted) tags.push(t("mutedTag"));
+  const q = view.quality.get(p.id);
+  if (q && view.me?.role === "host") tags.push(qualityText(q));
   return `${p.name} · ${tags.join(" · ")}`;
+}
+
+function qualityText(q: { up: string | null; down: string | null }): string {
+  const name = (v: string | null) => (v ? t(`quality_${v}` as Parameters<typeof t>[0]) : "—");
+  return `↑${name(q.up)} ↓${name(q.down)}`;
 }
 
 /** One tile per remote video track: the first is the person, more are screens. */
@@ -438,6 +446,16 @@ async function onMessage(msg: ServerMessage): Promise<void> {
     case "rateRequest":
       askForRating(msg.sessionId);
       break;
+    case "quality":
+      view.quality.set(msg.participantId, { up: msg.up, down: msg.down });
+      if (msg.participantId === view.me?.id) {
+        const own = $("quality");
+        own.textContent = `${t("yourConnection")} ${qualityText(msg)}`;
+        own.dataset.up = msg.up ?? "";
+        own.dataset.down = msg.down ?? "";
+      }
+      refreshLabels();
+      break;
     case "rated":
       ($("rating") as HTMLDialogElement).replaceChildren(h("p", { class: "ok" }, t("thanks")));
       break;
@@ -483,6 +501,16 @@ function connect(): void {
     setTimeout(connect, delay);
   };
 }
+
+/** Every 2 s: the browser's own measurements, for the session's stability record. */
+setInterval(async () => {
+  if (!media || !view.me) return;
+  try {
+    send({ type: "report", ...(await media.report()) });
+  } catch {
+    // A closed connection has no stats; the next one will.
+  }
+}, 2000);
 
 function main(): void {
   leaveButton.addEventListener("click", () => {

@@ -2,6 +2,8 @@
 
 export const PROTOCOL_VERSION = 1;
 
+export type Quality = "good" | "fair" | "poor";
+
 export type Phase = "lobby" | "presentation" | "qa" | "deliberation" | "scoring" | "closed";
 
 export interface PeerInfo {
@@ -65,6 +67,7 @@ export type ServerMessage =
   | { type: "scores"; sheets: SheetSummary[]; mean: number | null }
   | { type: "rateRequest"; sessionId: string }
   | { type: "rated" }
+  | { type: "quality"; participantId: string; up: Quality | null; down: Quality | null }
   | { type: "error"; code: string; message: string; fatal: boolean };
 
 export type ClientMessage =
@@ -90,4 +93,13 @@ export type ClientMessage =
   | { type: "removeChat"; id: string }
   | { type: "close" }
   | { type: "rate"; stars: number; comment: string; sessionId?: string }
-  | { type: "renegotiate" };
+  | { type: "renegotiate" }
+  | {
+      type: "report";
+      framesDecoded: number;
+      freezeCount: number;
+      totalFreezesDuration: number;
+      jitterBufferDelay: number;
+      availableOutgoingBitrate: number | null;
+      candidateType: string | null;
+    };

@@ -56,6 +56,41 @@ export class MediaSession {
     return this.pc.getTransceivers().filter((t) => t.mid !== null && mids.includes(t.mid));
   }
 
+  /** The browser's own view of its media, summed over inbound video tracks. */
+  async report(): Promise<{
+    framesDecoded: number;
+    freezeCount: number;
+    totalFreezesDuration: number;
+    jitterBufferDelay: number;
+    availableOutgoingBitrate: number | null;
+    candidateType: string | null;
+  }> {
+    const stats = await this.pc.getStats();
+    let framesDecoded = 0, freezeCount = 0, totalFreezesDuration = 0, delay = 0, emitted = 0;
+    let availableOutgoingBitrate: number | null = null;
+    let localCandidateId: string | null = null;
+    stats.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        framesDecoded += s.framesDecoded ?? 0;
+        freezeCount += s.freezeCount ?? 0;
+        totalFreezesDuration += s.totalFreezesDuration ?? 0;
+        delay += s.jitterBufferDelay ?? 0;
+        emitted += s.jitterBufferEmittedCount ?? 0;
+      }
+      if (s.type === "candidate-pair" && (s.nominated || s.state === "succeeded") && s.availableOutgoingBitrate !== undefined) {
+        availableOutgoingBitrate = s.availableOutgoingBitrate;
+        localCandidateId = s.localCandidateId ?? null;
+      }
+    });
+    const local = localCandidateId ? stats.get(localCandidateId) : undefined;
+    return {
+      framesDecoded, freezeCount, totalFreezesDuration,
+      jitterBufferDelay: emitted > 0 ? delay / emitted : 0,
+      availableOutgoingBitrate,
+      candidateType: local?.candidateType ?? null,
+    };
+  }
+
   close(): void {
     this.pc.close();
   }
