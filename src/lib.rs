@@ -9,6 +9,8 @@
 //! - [`http`]: one router per area (health, sign-in, sessions, pages), typed errors.
 //! - [`import`]: CSV import shared by `viva import` and the admin upload.
 //! - [`notify`]: per-participant invitations (.ics), recorded and logged.
+//! - [`report`]: the yearly indicators behind `viva report`.
+//! - [`stability`]: stability definition v1: samples, live quality, verdicts.
 //! - [`runtime`]: session rules (defense phases, countdowns, lobby, scoring), pure.
 //! - [`signaling`]: the WebSocket protocol, presence, and the adapter to the SFU.
 //! - [`state`]: what handlers share.
@@ -23,6 +25,7 @@ pub mod config;
 pub mod http;
 pub mod import;
 pub mod notify;
+pub mod report;
 pub mod runtime;
 pub mod signaling;
 pub mod stability;

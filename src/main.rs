@@ -36,6 +36,16 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The institute's yearly indicators (sessions held, stability rate, satisfaction…)
+    /// against their targets.
+    Report {
+        /// The year (default: this year).
+        #[arg(long)]
+        year: Option<i32>,
+        /// `table` (default) or `json`.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
 }
 
 #[tokio::main]
@@ -50,6 +60,7 @@ async fn main() -> std::process::ExitCode {
                 file,
                 dry_run,
             } => import(config, &kind, &file, dry_run).await,
+            Command::Report { year, format } => report(config, year, &format).await,
         },
         Err(e) => Err(e.into()),
     };
@@ -88,6 +99,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn report(config: Config, year: Option<i32>, format: &str) -> anyhow::Result<()> {
+    if !matches!(format, "table" | "json") {
+        anyhow::bail!("--format must be table or json, not {format:?}");
+    }
+    let year = year.unwrap_or_else(viva::report::this_year);
+    if !(2000..=2200).contains(&year) {
+        anyhow::bail!("--year {year} is out of range");
+    }
+    let store = viva::app::open_store(&config.database.url).await?;
+    let report = viva::report::year_report(store.as_ref(), year, chrono::Utc::now()).await?;
+    if format == "json" {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
     Ok(())
 }
 

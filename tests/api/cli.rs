@@ -160,3 +160,174 @@ fn viva_import_reads_gbk_and_refuses_a_file_with_any_bad_row() {
     let out = viva_import(dir.path(), &["experts", "experts.csv"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("already registered"));
 }
+
+/// `viva report --year` on a seeded year: sessions held count only defenses in which
+/// media flowed; the stability rate follows the verdicts of the stored samples;
+/// satisfaction counts 4–5 stars; indicators not collected yet are null, not zero.
+#[test]
+fn report_prints_the_years_indicators_from_a_seeded_year() {
+    use chrono::{DateTime, Duration as Span, Utc};
+    use scheduler::record::{Rating, StreamSampleRecord};
+    use scheduler::{
+        NewParticipant, NewSession, PersonName, Role, SessionKind, SqliteStore, Store, Title,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("year.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(&url).await.unwrap();
+        let book = async |i: i64, kind: SessionKind, people: &[(&str, Role)]| {
+            let start: DateTime<Utc> =
+                "2025-03-01T01:00:00Z".parse::<DateTime<Utc>>().unwrap() + Span::days(i);
+            let participants = people
+                .iter()
+                .map(|(n, r)| NewParticipant {
+                    name: PersonName::parse(n).unwrap(),
+                    role: *r,
+                    person: None,
+                })
+                .collect();
+            let new = NewSession::parse(
+                Title::parse(&format!("答辩{i}")).unwrap(),
+                kind,
+                start,
+                60,
+                chrono_tz::Asia::Shanghai,
+                participants,
+            )
+            .unwrap();
+            store.create_session(&new).await.unwrap()
+        };
+        let samples =
+            |session: uuid::Uuid, who: uuid::Uuid, start: DateTime<Utc>, lost_per_mille: i64| {
+                (1..=30)
+                    .flat_map(|i| {
+                        ["up", "down"].map(|d| StreamSampleRecord {
+                            session_id: session,
+                            participant_id: who,
+                            at: start + Span::seconds(2 * i),
+                            seconds: 2.0,
+                            direction: d.into(),
+                            packets: 1000,
+                            lost: if d == "up" { lost_per_mille } else { 0 },
+                            kbps: 800.0,
+                            jitter_ms: 4.0,
+                            rtt_ms: Some(20.0),
+                            keyframes: 0,
+                            freezes: 0,
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            };
+        let panel = [
+            ("秘书", Role::Host),
+            ("专家甲", Role::Expert),
+            ("申请人", Role::Applicant),
+        ];
+        for (i, loss) in [(0, Some(0)), (1, Some(0)), (2, Some(300)), (3, None)] {
+            let (s, people) = book(i, SessionKind::Defense, &panel).await;
+            if let Some(loss) = loss {
+                store
+                    .record_samples(&samples(s.id, people[2].id, s.starts_at, loss))
+                    .await
+                    .unwrap();
+            }
+            let stars = [5, 4, 2, 5][i as usize];
+            for (who, role) in [(&people[1], Role::Expert), (&people[2], Role::Applicant)] {
+                let stars = if role == Role::Expert { stars } else { 5 };
+                store
+                    .save_rating(&Rating {
+                        session_id: s.id,
+                        participant_id: who.id,
+                        role,
+                        stars,
+                        comment: String::new(),
+                        at: s.starts_at,
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+        let (cancelled, people) = book(5, SessionKind::Defense, &panel).await;
+        store
+            .record_samples(&samples(cancelled.id, people[2].id, cancelled.starts_at, 0))
+            .await
+            .unwrap();
+        store.cancel_session(cancelled.id).await.unwrap();
+        let (training, people) = book(
+            6,
+            SessionKind::Training,
+            &[("讲师", Role::Trainer), ("农户", Role::Trainee)],
+        )
+        .await;
+        store
+            .save_rating(&Rating {
+                session_id: training.id,
+                participant_id: people[1].id,
+                role: Role::Trainee,
+                stars: 3,
+                comment: String::new(),
+                at: training.starts_at,
+            })
+            .await
+            .unwrap();
+    });
+    let run = |format: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_viva"))
+            .args(["report", "--year", "2025", "--format", format])
+            .current_dir(dir.path())
+            .env("VIVA_DATABASE__URL", &url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    let value = |key: &str| {
+        json["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["key"] == key)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(json["stabilityDefinition"], "v1");
+    assert_eq!(value("sessionsHeld")["value"], 3.0, "{json:#}");
+    assert_eq!(value("sessionsHeld")["met"], false, "target 80");
+    let rate = value("stabilityRate")["value"].as_f64().unwrap();
+    assert!(
+        (rate - 200.0 / 3.0).abs() < 1e-9,
+        "2 of 3 held were stable: {rate}"
+    );
+    let experts = value("expertSatisfaction")["value"].as_f64().unwrap();
+    assert!(
+        (experts - 75.0).abs() < 1e-9,
+        "3 of 4 expert ratings at 4-5 stars: {experts}"
+    );
+    let users = value("userSatisfaction")["value"].as_f64().unwrap();
+    assert!(
+        (users - 80.0).abs() < 1e-9,
+        "4 applicants at 5, one trainee at 3: {users}"
+    );
+    assert!(value("helpVideosPublished")["value"].is_null());
+    assert!(value("backupsOnTime")["met"].is_null());
+
+    let table = run("table");
+    assert!(
+        table.contains("66.7%") && table.contains("≥95.0%"),
+        "{table}"
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .args(["report", "--year", "2025", "--format", "xml"])
+        .current_dir(dir.path())
+        .env("VIVA_DATABASE__URL", &url)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--format must be table or json"));
+}

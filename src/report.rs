@@ -1,0 +1,212 @@
+//! The institute's yearly indicators (`viva report --year YYYY`), computed from what the
+//! store holds: defense sessions held and their stability verdicts (definition v1),
+//! satisfaction ratings. Indicators whose data Viva does not collect yet (help videos,
+//! their views, backups) are reported as `null` with that said, never as zero.
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use scheduler::{Role, SessionKind, Store, StoreError};
+use serde::Serialize;
+
+use crate::signaling::metering::intervals;
+use crate::stability::{DEFINITION_VERSION, judge_session};
+
+/// A rating of 4 or 5 stars counts as satisfied.
+pub const SATISFIED_FROM_STARS: u8 = 4;
+
+/// One indicator with its target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Indicator {
+    /// Stable key.
+    pub key: &'static str,
+    /// Label (zh-CN / English).
+    pub label: &'static str,
+    /// The value, `None` when not collected yet.
+    pub value: Option<f64>,
+    /// Unit: `count` or `percent`.
+    pub unit: &'static str,
+    /// The target (at least).
+    pub target: f64,
+    /// Whether the target is met (`None` without a value).
+    pub met: Option<bool>,
+    /// How the value was computed, or why it is missing.
+    pub note: String,
+}
+
+/// The year's report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct YearReport {
+    /// The year.
+    pub year: i32,
+    /// Stability definition used.
+    pub stability_definition: &'static str,
+    /// Indicators in display order.
+    pub indicators: Vec<Indicator>,
+}
+
+fn indicator(
+    key: &'static str,
+    label: &'static str,
+    value: Option<f64>,
+    unit: &'static str,
+    target: f64,
+    note: String,
+) -> Indicator {
+    Indicator {
+        key,
+        label,
+        value,
+        unit,
+        target,
+        met: value.map(|v| v >= target),
+        note,
+    }
+}
+
+fn percent(part: usize, whole: usize) -> Option<f64> {
+    (whole > 0).then(|| 100.0 * part as f64 / whole as f64)
+}
+
+/// Computes the indicators of `year` (sessions starting in it, up to `now`).
+pub async fn year_report(
+    store: &dyn Store,
+    year: i32,
+    now: DateTime<Utc>,
+) -> Result<YearReport, StoreError> {
+    let start = Utc
+        .with_ymd_and_hms(year, 1, 1, 0, 0, 0)
+        .single()
+        .ok_or(StoreError::NotFound)?;
+    let end = Utc
+        .with_ymd_and_hms(year + 1, 1, 1, 0, 0, 0)
+        .single()
+        .ok_or(StoreError::NotFound)?
+        .min(now);
+    let sessions = store.sessions_between(start, end).await?;
+    let (mut held, mut stable) = (0usize, 0usize);
+    let (mut users, mut users_satisfied, mut experts, mut experts_satisfied) = (0, 0, 0, 0);
+    for session in sessions.iter().filter(|s| !s.cancelled) {
+        if session.kind == SessionKind::Defense {
+            let samples = store.samples(session.id).await?;
+            // Held: media flowed. A booked session nobody joined was not held.
+            if !samples.is_empty() {
+                held += 1;
+                if judge_session(&intervals(&samples)).stable {
+                    stable += 1;
+                }
+            }
+        }
+        for rating in store.ratings(session.id).await? {
+            let satisfied = rating.stars >= SATISFIED_FROM_STARS;
+            if rating.role == Role::Expert {
+                experts += 1;
+                experts_satisfied += usize::from(satisfied);
+            } else {
+                users += 1;
+                users_satisfied += usize::from(satisfied);
+            }
+        }
+    }
+    let not_collected = |what: &str| format!("not collected yet ({what})");
+    Ok(YearReport {
+        year,
+        stability_definition: DEFINITION_VERSION,
+        indicators: vec![
+            indicator(
+                "sessionsHeld",
+                "答辩场次 Defense sessions held",
+                Some(held as f64),
+                "count",
+                80.0,
+                "defense sessions in which media flowed".into(),
+            ),
+            indicator(
+                "stabilityRate",
+                "视频答辩稳定率 Video-defense stability rate",
+                percent(stable, held),
+                "percent",
+                95.0,
+                format!("{stable} stable of {held} held (definition {DEFINITION_VERSION})"),
+            ),
+            indicator(
+                "helpVideosPublished",
+                "帮助视频发布数 Help videos published",
+                None,
+                "count",
+                60.0,
+                not_collected("the help-video library is issue 5"),
+            ),
+            indicator(
+                "helpVideoViews",
+                "帮助视频观看次数 Help-video views",
+                None,
+                "count",
+                20_000.0,
+                not_collected("the help-video library is issue 5"),
+            ),
+            indicator(
+                "userSatisfaction",
+                "用户满意度 User satisfaction",
+                percent(users_satisfied, users),
+                "percent",
+                95.0,
+                format!("{users_satisfied} of {users} applicant and trainee ratings at 4–5 stars"),
+            ),
+            indicator(
+                "expertSatisfaction",
+                "专家满意度 Expert satisfaction",
+                percent(experts_satisfied, experts),
+                "percent",
+                90.0,
+                format!("{experts_satisfied} of {experts} expert ratings at 4–5 stars"),
+            ),
+            indicator(
+                "backupsOnTime",
+                "按时备份率 Backups on time",
+                None,
+                "percent",
+                95.0,
+                not_collected("scheduled backups are not built yet"),
+            ),
+        ],
+    })
+}
+
+impl YearReport {
+    /// A plain-text table for the terminal.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "Viva {} · stability definition {}\n",
+            self.year, self.stability_definition
+        );
+        out.push_str(&format!(
+            "{:<44} {:>10} {:>10} {:>5}  {}\n",
+            "indicator", "value", "target", "met", "note"
+        ));
+        for i in &self.indicators {
+            let show = |v: f64| match i.unit {
+                "percent" => format!("{v:.1}%"),
+                _ => format!("{v:.0}"),
+            };
+            out.push_str(&format!(
+                "{:<44} {:>10} {:>10} {:>5}  {}\n",
+                i.label,
+                i.value.map(show).unwrap_or_else(|| "—".into()),
+                format!("≥{}", show(i.target)),
+                match i.met {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "—",
+                },
+                i.note
+            ));
+        }
+        out
+    }
+}
+
+/// The current year, for defaults.
+pub fn this_year() -> i32 {
+    Utc::now().year()
+}
