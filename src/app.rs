@@ -21,6 +21,7 @@ use crate::state::{AppState, Settings};
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    admin_listener: Option<TcpListener>,
     state: AppState,
     /// The administrator password, when it was generated at this start.
     generated_admin_password: Option<String>,
@@ -72,6 +73,7 @@ impl Application {
             defenses: Arc::default(),
             rooms: Arc::default(),
             days: Arc::default(),
+            metrics: Arc::default(),
             recorder: Arc::new(recorder),
             mailer: crate::notify::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {
@@ -81,8 +83,17 @@ impl Application {
                 web_dir: config.web.dir.clone(),
             }),
         };
+        let admin_listener = match config.admin.listen.parse::<SocketAddr>() {
+            Ok(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the admin listener {addr}"))?,
+            ),
+            Err(_) => None,
+        };
         Ok(Self {
             listener,
+            admin_listener,
             state,
             generated_admin_password,
         })
@@ -93,6 +104,13 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The bound admin (metrics) address, when enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The media address announced to browsers.
@@ -137,11 +155,23 @@ impl Application {
                 }
             }
         });
+        // The admin listener runs beside the public one and stops with it.
+        let admin = self.admin_listener.map(|listener| {
+            let router = crate::metrics::router(self.state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "admin listener stopped");
+                }
+            })
+        });
         let router = crate::http::router(self.state);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         ticker.abort();
+        if let Some(admin) = admin {
+            admin.abort();
+        }
         served
     }
 }

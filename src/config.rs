@@ -57,6 +57,15 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Outgoing e-mail (invitations).
     pub smtp: SmtpConfig,
+    /// The operators' listener (Prometheus metrics), separate from the public one.
+    pub admin: AdminListenerConfig,
+}
+
+/// The operators' listener. Keep it on a private address: it is not authenticated.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct AdminListenerConfig {
+    /// Address for `/metrics`; empty disables the listener.
+    pub listen: String,
 }
 
 /// Outgoing e-mail. Without a host, invitations are recorded and logged only.
@@ -146,6 +155,9 @@ impl Default for Config {
             web: WebConfig {
                 dir: PathBuf::from("web/dist"),
             },
+            admin: AdminListenerConfig {
+                listen: "127.0.0.1:9464".into(),
+            },
             smtp: SmtpConfig {
                 host: String::new(),
                 port: 25,
@@ -208,6 +220,11 @@ impl Config {
         if !(1..=24 * 7).contains(&self.auth.admin_session_hours) {
             return Err(ConfigError::Invalid(
                 "auth.admin_session_hours must be between 1 and 168".into(),
+            ));
+        }
+        if !self.admin.listen.is_empty() && self.admin.listen.parse::<SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid(
+                "admin.listen must be an address like 127.0.0.1:9464, or empty".into(),
             ));
         }
         if !(self.http.public_url.starts_with("http://")

@@ -9,6 +9,7 @@
 //! - [`http`]: one router per area (health, sign-in, sessions, pages), typed errors.
 //! - [`import`]: CSV import shared by `viva import` and the admin upload.
 //! - [`notify`]: per-participant invitations (.ics), recorded and logged.
+//! - [`metrics`]: Prometheus `/metrics` on the separate admin listener.
 //! - [`report`]: the yearly indicators behind `viva report`.
 //! - [`stability`]: stability definition v1: samples, live quality, verdicts.
 //! - [`runtime`]: session rules (defense phases, countdowns, lobby, scoring), pure.
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod import;
+pub mod metrics;
 pub mod notify;
 pub mod report;
 pub mod runtime;

@@ -47,6 +47,8 @@ pub struct AppState {
     pub recorder: Arc<Result<RecorderCapability, String>>,
     /// Settings.
     pub settings: Arc<Settings>,
+    /// Histograms for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Outgoing e-mail, when an SMTP relay is configured.
     pub mailer: Option<crate::notify::Mailer>,
 }

@@ -235,6 +235,12 @@ pub struct SfuStats {
     pub rooms: usize,
     /// RTP packets handed to subscribers' connections.
     pub forwarded_packets: u64,
+    /// Their payload bytes.
+    pub forwarded_bytes: u64,
+    /// Tracks being received from publishers.
+    pub up_tracks: usize,
+    /// Tracks being sent to subscribers.
+    pub down_tracks: usize,
     /// Datagrams that matched no participant.
     pub unroutable_datagrams: u64,
 }
@@ -517,6 +523,8 @@ impl MediaLoop {
             Command::Stats { reply } => {
                 let mut stats = self.stats;
                 stats.participants = self.peers.len();
+                stats.up_tracks = self.peers.values().map(|p| p.incoming.len()).sum();
+                stats.down_tracks = self.peers.values().map(|p| p.outgoing.len()).sum();
                 stats.rooms = self.rooms.len();
                 let _ = reply.send(stats);
             }
@@ -1047,6 +1055,7 @@ impl MediaLoop {
         let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
             return;
         };
+        let payload_len = packet.payload.len();
         let mut outgoing = std::mem::take(&mut self.scratch);
         let keyframe_request = forwarder.on_rtp(now, up_track, &meta, &mut outgoing);
         for out in &outgoing {
@@ -1067,7 +1076,10 @@ impl MediaLoop {
             copy.header.padding = false;
             if let Some(mut sender) = subscriber.pc.rtp_sender(down.sender_id) {
                 match sender.write_rtp(now, copy) {
-                    Ok(()) => self.stats.forwarded_packets += 1,
+                    Ok(()) => {
+                        self.stats.forwarded_packets += 1;
+                        self.stats.forwarded_bytes += payload_len as u64;
+                    }
                     Err(e) => debug!(subscriber = %out.subscriber, error = %e, "write_rtp"),
                 }
             }

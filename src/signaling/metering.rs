@@ -24,6 +24,7 @@ pub fn record(
     if readings.is_empty() {
         return;
     }
+    state.metrics.observe(&readings);
     let of = |d: Direction| readings.iter().find(|s| s.direction == d).map(quality);
     let message = ServerMessage::Quality {
         participant_id: participant,

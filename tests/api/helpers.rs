@@ -14,6 +14,8 @@ pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef0123456789";
 /// A running server. Dropping it stops the server and removes its files.
 pub struct TestApp {
     pub base: String,
+    /// The admin (metrics) listener.
+    pub admin_base: Option<String>,
     pub http: reqwest::Client,
     pub state: viva::state::AppState,
     _dir: TempDir,
@@ -44,9 +46,11 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.web.dir = repo_root().join("web/dist");
     config.auth.admin_password = Secret::new(ADMIN_PASSWORD);
     config.auth.signing_key = Secret::new(SIGNING_KEY);
+    config.admin.listen = "127.0.0.1:0".into();
     tweak(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let base = app.public_url().to_owned();
+    let admin_base = app.admin_addr().map(|a| format!("http://{a}"));
     let state = app.state().clone();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
@@ -54,6 +58,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     }));
     TestApp {
         base,
+        admin_base,
         http: reqwest::Client::new(),
         state,
         _dir: dir,

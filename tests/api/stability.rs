@@ -73,6 +73,46 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
         events.contains(&"joined") && events.contains(&"connected"),
         "{events:?}"
     );
+
+    // Operators scrape the same figures from the admin listener, never the public one.
+    let admin = app.admin_base.clone().expect("admin listener");
+    let text = app
+        .http
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert!(value("viva_forwarded_packets_total") > 500.0);
+    assert!(value("viva_forwarded_bytes_total") > 50_000.0);
+    assert!(value("viva_bookings_next_30_days") >= 0.0);
+    let count = value(r#"viva_stream_loss_percent_count{direction="up"}"#);
+    assert!(count >= 4.0, "{text}");
+    assert_eq!(
+        value(r#"viva_stream_loss_percent_bucket{direction="up",le="0.5"}"#),
+        count,
+        "no loss on loopback: {text}"
+    );
+    let public = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        public.status(),
+        404,
+        "metrics are not on the public listener"
+    );
 }
 
 /// Loss injected with nftables on one participant's link (its own network namespace)
