@@ -60,7 +60,7 @@ async fn link_cuts_of_10_and_40_seconds_keep_the_seat_and_media_resumes() {
             ns.host_if.clone(),
             wrapper_path.to_string_lossy().into_owned(),
             app.base.clone(),
-            applicant_id,
+            applicant_id.clone(),
         ],
     )
     .await;
@@ -69,4 +69,50 @@ async fn link_cuts_of_10_and_40_seconds_keep_the_seat_and_media_resumes() {
         result["resumedAfterMs"], result["rejoinedAfterMs"]
     );
     assert_eq!(result["ok"], true, "{result:#}");
+
+    // The cuts are on record: connection events, and gaps in the applicant's timeline
+    // that the stability verdict counts.
+    let session = body["session"]["id"].as_str().unwrap();
+    let report = app
+        .admin_get(&format!("/api/v1/sessions/{session}/stability"))
+        .await;
+    let events: Vec<&str> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["participantId"] == applicant_id.as_str())
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(events.contains(&"disconnected"), "{events:?}");
+    assert!(
+        events.iter().filter(|e| **e == "joined").count() >= 2,
+        "the long cut shows as a rejoin: {events:?}"
+    );
+    let mut times: Vec<chrono::DateTime<chrono::Utc>> = report["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["participantId"] == applicant_id.as_str() && s["direction"] == "up")
+        .map(|s| s["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    times.sort();
+    let gaps = times
+        .windows(2)
+        .filter(|w| (w[1] - w[0]).num_seconds() >= 8)
+        .count();
+    assert!(
+        gaps >= 2,
+        "both cuts leave a gap in the timeline: {times:?}"
+    );
+    let verdict = report["verdict"]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["participantId"] == applicant_id.as_str())
+        .unwrap()
+        .clone();
+    // The long cut is a gap; the short one shows as the uplink packets lost on the wire
+    // while it lasted. Either way this applicant's connection was not stable.
+    assert!(verdict["gaps"].as_u64().unwrap() >= 1, "{verdict}");
+    assert_eq!(verdict["stable"], false, "{verdict}");
 }
