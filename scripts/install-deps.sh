@@ -10,6 +10,7 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  postgresql-client  # pg_dump / pg_restore for backups of PostgreSQL deployments
 )
 if [[ "${1:-}" == "--with-test-tools" ]]; then
   # Debian's Chromium is the browser the end-to-end tests drive (never a downloaded one).

@@ -23,6 +23,8 @@ pub struct Application {
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
     state: AppState,
+    /// Kept for the backup schedule.
+    config: crate::config::Config,
     /// The administrator password, when it was generated at this start.
     generated_admin_password: Option<String>,
 }
@@ -95,6 +97,7 @@ impl Application {
             listener,
             admin_listener,
             state,
+            config: config.clone(),
             generated_admin_password,
         })
     }
@@ -155,6 +158,21 @@ impl Application {
                 }
             }
         });
+        // Scheduled backups: the first one period after the start.
+        let backups = (self.config.backup.every_hours > 0).then(|| {
+            let (store, config) = (self.state.store.clone(), self.config.clone());
+            tokio::spawn(async move {
+                let period =
+                    std::time::Duration::from_secs(u64::from(config.backup.every_hours) * 3600);
+                let mut every =
+                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                loop {
+                    every.tick().await;
+                    // Failures are recorded and logged by `backup` itself.
+                    let _ = crate::backup::backup(store.as_ref(), &config).await;
+                }
+            })
+        });
         // The admin listener runs beside the public one and stops with it.
         let admin = self.admin_listener.map(|listener| {
             let router = crate::metrics::router(self.state.clone());
@@ -171,6 +189,9 @@ impl Application {
         ticker.abort();
         if let Some(admin) = admin {
             admin.abort();
+        }
+        if let Some(backups) = backups {
+            backups.abort();
         }
         served
     }

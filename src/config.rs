@@ -59,6 +59,19 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// The operators' listener (Prometheus metrics), separate from the public one.
     pub admin: AdminListenerConfig,
+    /// Database backups.
+    pub backup: BackupConfig,
+}
+
+/// Backups of the database and a manifest of the recorded assets.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct BackupConfig {
+    /// Where snapshots and manifests go (put it on another disk).
+    pub dir: PathBuf,
+    /// `viva serve` takes one every this many hours; 0 disables the schedule.
+    pub every_hours: u32,
+    /// How many snapshots to keep.
+    pub keep: usize,
 }
 
 /// The operators' listener. Keep it on a private address: it is not authenticated.
@@ -154,6 +167,11 @@ impl Default for Config {
             },
             web: WebConfig {
                 dir: PathBuf::from("web/dist"),
+            },
+            backup: BackupConfig {
+                dir: PathBuf::from("data/backups"),
+                every_hours: 24,
+                keep: 14,
             },
             admin: AdminListenerConfig {
                 listen: "127.0.0.1:9464".into(),

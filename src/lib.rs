@@ -9,6 +9,7 @@
 //! - [`http`]: one router per area (health, sign-in, sessions, pages), typed errors.
 //! - [`import`]: CSV import shared by `viva import` and the admin upload.
 //! - [`notify`]: per-participant invitations (.ics), recorded and logged.
+//! - [`backup`]: database snapshots with an asset manifest, restore, the schedule.
 //! - [`metrics`]: Prometheus `/metrics` on the separate admin listener.
 //! - [`report`]: the yearly indicators behind `viva report`.
 //! - [`stability`]: stability definition v1: samples, live quality, verdicts.
@@ -22,6 +23,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod http;
 pub mod import;

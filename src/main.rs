@@ -36,6 +36,15 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Back up the database (consistent online snapshot) with a manifest of the recorded
+    /// assets into `[backup] dir`; the attempt is recorded either way.
+    Backup,
+    /// Restore a snapshot taken by `viva backup` into the configured database. Stop the
+    /// server first.
+    Restore {
+        /// The snapshot file (`viva-….sqlite` or `viva-….pgdump`).
+        snapshot: PathBuf,
+    },
     /// The institute's yearly indicators (sessions held, stability rate, satisfaction…)
     /// against their targets.
     Report {
@@ -61,6 +70,10 @@ async fn main() -> std::process::ExitCode {
                 dry_run,
             } => import(config, &kind, &file, dry_run).await,
             Command::Report { year, format } => report(config, year, &format).await,
+            Command::Backup => backup(config).await,
+            Command::Restore { snapshot } => viva::backup::restore(&config, &snapshot)
+                .await
+                .map(|()| println!("restored {}", snapshot.display())),
         },
         Err(e) => Err(e.into()),
     };
@@ -102,6 +115,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn backup(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.storage.data_dir)?;
+    let store = viva::app::open_store(&config.database.url).await?;
+    let outcome = viva::backup::backup(store.as_ref(), &config).await?;
+    println!(
+        "backup written: {} ({} bytes), manifest {} ({} recorded assets)",
+        outcome.snapshot.display(),
+        outcome.bytes,
+        outcome.manifest.display(),
+        outcome.assets
+    );
+    Ok(())
+}
+
 async fn report(config: Config, year: Option<i32>, format: &str) -> anyhow::Result<()> {
     if !matches!(format, "table" | "json") {
         anyhow::bail!("--format must be table or json, not {format:?}");
@@ -111,7 +138,9 @@ async fn report(config: Config, year: Option<i32>, format: &str) -> anyhow::Resu
         anyhow::bail!("--year {year} is out of range");
     }
     let store = viva::app::open_store(&config.database.url).await?;
-    let report = viva::report::year_report(store.as_ref(), year, chrono::Utc::now()).await?;
+    let period = chrono::Duration::hours(i64::from(config.backup.every_hours.max(1)));
+    let report =
+        viva::report::year_report(store.as_ref(), year, chrono::Utc::now(), period).await?;
     if format == "json" {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -73,6 +73,7 @@ pub async fn year_report(
     store: &dyn Store,
     year: i32,
     now: DateTime<Utc>,
+    backup_period: chrono::Duration,
 ) -> Result<YearReport, StoreError> {
     let start = Utc
         .with_ymd_and_hms(year, 1, 1, 0, 0, 0)
@@ -109,6 +110,9 @@ pub async fn year_report(
         }
     }
     let not_collected = |what: &str| format!("not collected yet ({what})");
+    let attempts = store.backups(start, end).await?;
+    let backups_on_time = crate::backup::on_time_share(&attempts, start, end, backup_period);
+    let backups_ok = attempts.iter().filter(|a| a.ok).count();
     Ok(YearReport {
         year,
         stability_definition: DEFINITION_VERSION,
@@ -164,10 +168,18 @@ pub async fn year_report(
             indicator(
                 "backupsOnTime",
                 "按时备份率 Backups on time",
-                None,
+                backups_on_time,
                 "percent",
                 95.0,
-                not_collected("scheduled backups are not built yet"),
+                if backups_on_time.is_some() {
+                    format!(
+                        "{backups_ok} of {} attempts succeeded; share of {}-hour periods with a successful backup",
+                        attempts.len(),
+                        backup_period.num_hours()
+                    )
+                } else {
+                    "no backup on record this year".into()
+                },
             ),
         ],
     })

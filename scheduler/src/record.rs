@@ -184,6 +184,24 @@ pub struct ConnectionEvent {
     pub detail: String,
 }
 
+/// One backup attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRecord {
+    /// Id.
+    pub id: Uuid,
+    /// When it finished.
+    pub at: DateTime<Utc>,
+    /// The snapshot file.
+    pub file: String,
+    /// Its size.
+    pub bytes: i64,
+    /// Whether it worked.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+}
+
 /// An event to append to the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAuditEntry {

@@ -17,8 +17,8 @@ use crate::model::{
     room_resource,
 };
 use crate::record::{
-    AuditEntry, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry, Rating, ScoreSheetRecord,
-    StreamSampleRecord,
+    AuditEntry, BackupRecord, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry, Rating,
+    ScoreSheetRecord, StreamSampleRecord,
 };
 use crate::store::{AUDIT_APPEND_ATTEMPTS, Store, StoreError, UserRecord};
 
@@ -1555,6 +1555,60 @@ impl Store for SqliteStore {
                     at: time_col(row, "at")?,
                     event: row.try_get("event")?,
                     detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn snapshot_into(&self, dest: &std::path::Path) -> Result<(), StoreError> {
+        if dest.exists() {
+            return Err(StoreError::External(format!(
+                "{} exists already",
+                dest.display()
+            )));
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_backup(&self, backup: &BackupRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO backups (id, at, file, bytes, ok, error) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(backup.id.to_string())
+        .bind(timestamp(backup.at))
+        .bind(&backup.file)
+        .bind(backup.bytes)
+        .bind(backup.ok)
+        .bind(&backup.error)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn backups(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<BackupRecord>, StoreError> {
+        sqlx::query("SELECT * FROM backups WHERE at >= ? AND at < ? ORDER BY at, id")
+            .bind(timestamp(from))
+            .bind(timestamp(to))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(BackupRecord {
+                    id: uuid_col(row, "id")?,
+                    at: time_col(row, "at")?,
+                    file: row.try_get("file")?,
+                    bytes: row.try_get("bytes")?,
+                    ok: row.try_get("ok")?,
+                    error: row.try_get("error")?,
                 })
             })
             .collect()

@@ -12,8 +12,8 @@ use crate::model::{
     Person, Programme, Project, Room,
 };
 use crate::record::{
-    AuditEntry, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry, Rating, ScoreSheetRecord,
-    StreamSampleRecord,
+    AuditEntry, BackupRecord, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry, Rating,
+    ScoreSheetRecord, StreamSampleRecord,
 };
 
 /// Why a storage call failed.
@@ -38,6 +38,9 @@ pub enum StoreError {
     /// The database itself failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// An external tool (e.g. `pg_dump`) or the file system failed.
+    #[error("{0}")]
+    External(String),
 }
 
 /// How often an audit append is retried when a concurrent append took its number.
@@ -232,4 +235,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn record_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError>;
     /// A session's connection events, by time.
     async fn connection_events(&self, session: Uuid) -> Result<Vec<ConnectionEvent>, StoreError>;
+
+    /// Writes a consistent snapshot of the whole database to `dest` while it is in use
+    /// (SQLite `VACUUM INTO`; PostgreSQL `pg_dump` custom format).
+    async fn snapshot_into(&self, dest: &std::path::Path) -> Result<(), StoreError>;
+    /// Records a backup attempt.
+    async fn record_backup(&self, backup: &BackupRecord) -> Result<(), StoreError>;
+    /// Backup attempts in `[from, to)`, oldest first.
+    async fn backups(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<BackupRecord>, StoreError>;
 }

@@ -5,6 +5,7 @@
 // Test helpers fail loudly by design.
 #![allow(clippy::unwrap_used)]
 
+mod backup;
 mod browser;
 mod cli;
 mod helpers;
