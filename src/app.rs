@@ -76,6 +76,7 @@ impl Application {
             rooms: Arc::default(),
             days: Arc::default(),
             metrics: Arc::default(),
+            alerts: crate::alerts::Alerter::new(&config.alerts.webhook),
             recorder: Arc::new(recorder),
             mailer: crate::notify::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {
@@ -158,6 +159,41 @@ impl Application {
                 }
             }
         });
+        // The recorder is checked once at start; a machine that cannot record is an alert.
+        let unusable = match self.state.recorder.as_ref() {
+            Ok(r) if r.can_record() => None,
+            Ok(r) => Some(format!(
+                "GStreamer elements missing: {:?}",
+                r.missing_elements
+            )),
+            Err(reason) => Some(reason.clone()),
+        };
+        if let Some(reason) = unusable {
+            self.state.alerts.send(crate::alerts::Alert {
+                kind: "recorderUnavailable",
+                message: format!("recording is unavailable: {reason}"),
+                session_id: None,
+                participant_id: None,
+                at: chrono::Utc::now(),
+            });
+        }
+        // Free disk space on the data disk, every 30 s.
+        let disk = {
+            let (alerts, dir, min) = (
+                self.state.alerts.clone(),
+                self.config.storage.data_dir.clone(),
+                self.config.alerts.min_free_disk_mb,
+            );
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+                loop {
+                    every.tick().await;
+                    if let Some(free) = crate::alerts::free_disk_mb(&dir) {
+                        alerts.check(|c| c.on_free_disk(free, min, chrono::Utc::now()));
+                    }
+                }
+            })
+        };
         // Scheduled backups: the first one period after the start.
         let backups = (self.config.backup.every_hours > 0).then(|| {
             let (store, config) = (self.state.store.clone(), self.config.clone());
@@ -193,6 +229,7 @@ impl Application {
         if let Some(backups) = backups {
             backups.abort();
         }
+        disk.abort();
         served
     }
 }

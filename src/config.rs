@@ -61,6 +61,17 @@ pub struct Config {
     pub admin: AdminListenerConfig,
     /// Database backups.
     pub backup: BackupConfig,
+    /// Alerts for the on-call people.
+    pub alerts: AlertsConfig,
+}
+
+/// Where alerts go and when the disk counts as low.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct AlertsConfig {
+    /// URL that receives each alert as a JSON POST; empty: alerts are only logged.
+    pub webhook: String,
+    /// Free space on the data disk below which an alert fires, in MB.
+    pub min_free_disk_mb: u64,
 }
 
 /// Backups of the database and a manifest of the recorded assets.
@@ -167,6 +178,10 @@ impl Default for Config {
             },
             web: WebConfig {
                 dir: PathBuf::from("web/dist"),
+            },
+            alerts: AlertsConfig {
+                webhook: String::new(),
+                min_free_disk_mb: 2048,
             },
             backup: BackupConfig {
                 dir: PathBuf::from("data/backups"),

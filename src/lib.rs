@@ -2,6 +2,7 @@
 //! and (in later parts) records them and measures their stability.
 //!
 //! # Layout
+//! - [`alerts`]: unstable sessions, recorder, low disk → log and webhook.
 //! - [`app`]: builds the server from a [`config::Config`] and runs it.
 //! - [`config`]: defaults → TOML file → environment; secrets that cannot print.
 //! - [`telemetry`]: logging, and the [`telemetry::Pii`] wrapper for personal data.
@@ -20,6 +21,7 @@
 //! The media plane lives in the `media` crate, bookings and storage in `scheduler`;
 //! this crate wires them together and holds no media or booking rules itself.
 
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;

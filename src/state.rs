@@ -47,6 +47,8 @@ pub struct AppState {
     pub recorder: Arc<Result<RecorderCapability, String>>,
     /// Settings.
     pub settings: Arc<Settings>,
+    /// Alerts (log and webhook).
+    pub alerts: crate::alerts::Alerter,
     /// Histograms for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Outgoing e-mail, when an SMTP relay is configured.

@@ -26,6 +26,15 @@ pub fn record(
     }
     state.metrics.observe(&readings);
     let of = |d: Direction| readings.iter().find(|s| s.direction == d).map(quality);
+    if let Some(worst) = [of(Direction::Up), of(Direction::Down)]
+        .into_iter()
+        .flatten()
+        .max()
+    {
+        state
+            .alerts
+            .check(|c| c.on_quality(session, participant, worst, Utc::now()));
+    }
     let message = ServerMessage::Quality {
         participant_id: participant,
         up: of(Direction::Up),

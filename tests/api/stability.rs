@@ -134,12 +134,15 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
         return;
     };
     let host_ip: std::net::IpAddr = ns.host_ip.parse().unwrap();
+    let (hook, alerts) = crate::helpers::webhook_sink().await;
     let app = spawn_app_with(|config| {
         config.media.udp_listen = std::net::SocketAddr::new(host_ip, 0);
         config.media.announce_ip = host_ip;
+        config.alerts.webhook = hook;
     })
     .await;
     let port = app.state.sfu.media_addr().port();
+    let mut faulty_by_loss = Vec::new();
     let mut measured = Vec::new();
     for (percent, uplink) in [(0, true), (5, true), (20, true)] {
         ns.clear_faults();
@@ -191,6 +194,7 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             .find(|p| p["participantId"] == faulty.as_str())
             .unwrap()
             .clone();
+        faulty_by_loss.push((percent, faulty.clone()));
         measured.push(format!(
             "{direction} {percent}%: measured {loss:.2}% of {packets} packets, stable={}",
             verdict["stable"]
@@ -208,4 +212,49 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
     }
     ns.clear_faults();
     eprintln!("injected loss: {}", measured.join("; "));
+
+    // The on-call webhook heard about the unstable one, and only about it.
+    let alerted: Vec<String> = alerts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "sessionUnstable")
+        .map(|a| a["participantId"].as_str().unwrap().to_owned())
+        .collect();
+    for (percent, faulty) in faulty_by_loss {
+        assert_eq!(
+            alerted.contains(&faulty),
+            percent >= 10,
+            "{percent}%: {alerted:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_disk_space_raises_an_alert_on_the_webhook() {
+    let (hook, alerts) = crate::helpers::webhook_sink().await;
+    let _app = crate::helpers::spawn_app_with(|config| {
+        config.alerts.webhook = hook;
+        config.alerts.min_free_disk_mb = u64::MAX / 2;
+    })
+    .await;
+    for _ in 0..50 {
+        if alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "diskLow")
+        {
+            let all = alerts.lock().unwrap().clone();
+            let disk = all.iter().find(|a| a["kind"] == "diskLow").unwrap();
+            assert!(
+                disk["message"].as_str().unwrap().contains("MB free"),
+                "{disk}"
+            );
+            assert!(disk["at"].is_string());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no diskLow alert: {:?}", alerts.lock().unwrap());
 }
