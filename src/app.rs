@@ -194,6 +194,21 @@ impl Application {
                 }
             })
         };
+        // Raw samples of finished sessions are compacted (verdict kept), every 10 min.
+        let compaction = {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+                loop {
+                    every.tick().await;
+                    crate::signaling::metering::compact_finished(
+                        &state,
+                        chrono::Duration::minutes(30),
+                    )
+                    .await;
+                }
+            })
+        };
         // Scheduled backups: the first one period after the start.
         let backups = (self.config.backup.every_hours > 0).then(|| {
             let (store, config) = (self.state.store.clone(), self.config.clone());
@@ -230,6 +245,7 @@ impl Application {
             backups.abort();
         }
         disk.abort();
+        compaction.abort();
         served
     }
 }

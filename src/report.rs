@@ -89,12 +89,18 @@ pub async fn year_report(
     let (mut users, mut users_satisfied, mut experts, mut experts_satisfied) = (0, 0, 0, 0);
     for session in sessions.iter().filter(|s| !s.cancelled) {
         if session.kind == SessionKind::Defense {
-            let samples = store.samples(session.id).await?;
-            // Held: media flowed. A booked session nobody joined was not held.
-            if !samples.is_empty() {
+            // Held: media flowed. A booked session nobody joined was not held. A
+            // compacted session's verdict of record is the stored one.
+            if let Some((was_stable, _)) = store.session_verdict(session.id).await? {
                 held += 1;
-                if judge_session(&intervals(&samples)).stable {
-                    stable += 1;
+                stable += usize::from(was_stable);
+            } else {
+                let samples = store.samples(session.id).await?;
+                if !samples.is_empty() {
+                    held += 1;
+                    if judge_session(&intervals(&samples)).stable {
+                        stable += 1;
+                    }
                 }
             }
         }

@@ -1613,6 +1613,64 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn compact_samples(
+        &self,
+        session: Uuid,
+        aggregates: &[StreamSampleRecord],
+        stable: bool,
+        verdict: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM stream_samples WHERE session_id = ?")
+            .bind(session.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for s in aggregates {
+            sqlx::query(
+                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(s.session_id.to_string())
+            .bind(s.participant_id.to_string())
+            .bind(timestamp(s.at))
+            .bind(s.seconds)
+            .bind(&s.direction)
+            .bind(s.packets)
+            .bind(s.lost)
+            .bind(s.kbps)
+            .bind(s.jitter_ms)
+            .bind(s.rtt_ms)
+            .bind(s.keyframes)
+            .bind(s.freezes)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        }
+        sqlx::query(
+            "INSERT INTO session_verdicts (session_id, stable, verdict, compacted_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (session_id) DO UPDATE SET stable = excluded.stable, verdict = excluded.verdict, compacted_at = excluded.compacted_at",
+        )
+        .bind(session.to_string())
+        .bind(stable)
+        .bind(verdict)
+        .bind(timestamp(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_write_error)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_verdict(&self, session: Uuid) -> Result<Option<(bool, String)>, StoreError> {
+        let row = sqlx::query("SELECT stable, verdict FROM session_verdicts WHERE session_id = ?")
+            .bind(session.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("stable")?, r.try_get("verdict")?)))
+            .transpose()
+    }
 }
 
 #[cfg(test)]

@@ -247,4 +247,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<BackupRecord>, StoreError>;
+
+    /// Replaces a session's samples with their aggregates and keeps its verdict (JSON),
+    /// in one transaction.
+    async fn compact_samples(
+        &self,
+        session: Uuid,
+        aggregates: &[StreamSampleRecord],
+        stable: bool,
+        verdict: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A compacted session's stored verdict: (stable, verdict JSON).
+    async fn session_verdict(&self, session: Uuid) -> Result<Option<(bool, String)>, StoreError>;
 }

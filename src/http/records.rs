@@ -283,7 +283,7 @@ async fn chat(
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct StabilityReport {
-    verdict: crate::stability::SessionVerdict,
+    verdict: serde_json::Value,
     samples: Vec<scheduler::record::StreamSampleRecord>,
     events: Vec<scheduler::record::ConnectionEvent>,
     phases: Vec<Phase>,
@@ -302,7 +302,15 @@ async fn stability(
 ) -> Result<Json<StabilityReport>, ApiError> {
     let (session, _) = load_session(&state, &id).await?;
     let samples = state.store.samples(session.id).await?;
-    let verdict = crate::stability::judge_session(&crate::signaling::metering::intervals(&samples));
+    // After compaction the verdict judged on the raw samples is the one of record.
+    let verdict = match state.store.session_verdict(session.id).await? {
+        Some((_, json)) => serde_json::from_str(&json)
+            .map_err(|e| ApiError::from(scheduler::StoreError::Corrupt(format!("verdict: {e}"))))?,
+        None => serde_json::to_value(crate::stability::judge_session(
+            &crate::signaling::metering::intervals(&samples),
+        ))
+        .unwrap_or_default(),
+    };
     Ok(Json(StabilityReport {
         verdict,
         samples,

@@ -125,3 +125,165 @@ pub fn intervals(records: &[StreamSampleRecord]) -> Vec<(Uuid, IntervalSample)> 
         })
         .collect()
 }
+
+/// Compacts a session's 2-second samples into per-minute aggregates per participant
+/// and direction: packets, losses, keyframes and freezes summed; bitrate averaged over
+/// time; jitter and RTT at their worst. Pure.
+pub fn compact_records(
+    records: &[StreamSampleRecord],
+    bucket_seconds: i64,
+) -> Vec<StreamSampleRecord> {
+    let mut buckets: std::collections::BTreeMap<(Uuid, String, i64), StreamSampleRecord> =
+        std::collections::BTreeMap::new();
+    for r in records {
+        let key = (
+            r.participant_id,
+            r.direction.clone(),
+            r.at.timestamp().div_euclid(bucket_seconds.max(1)),
+        );
+        match buckets.get_mut(&key) {
+            None => {
+                buckets.insert(key, r.clone());
+            }
+            Some(b) => {
+                let seconds = b.seconds + r.seconds;
+                b.kbps = if seconds > 0.0 {
+                    (b.kbps * b.seconds + r.kbps * r.seconds) / seconds
+                } else {
+                    0.0
+                };
+                b.seconds = seconds;
+                b.at = b.at.max(r.at);
+                b.packets += r.packets;
+                b.lost += r.lost;
+                b.keyframes += r.keyframes;
+                b.freezes += r.freezes;
+                b.jitter_ms = b.jitter_ms.max(r.jitter_ms);
+                b.rtt_ms = match (b.rtt_ms, r.rtt_ms) {
+                    (Some(a), Some(c)) => Some(a.max(c)),
+                    (a, c) => a.or(c),
+                };
+            }
+        }
+    }
+    let mut out: Vec<StreamSampleRecord> = buckets.into_values().collect();
+    out.sort_by_key(|r| r.at);
+    out
+}
+
+/// After a session: judges it on its raw samples, keeps the verdict, and replaces the
+/// raw samples with per-minute aggregates. Returns whether anything was compacted.
+pub async fn compact_session(
+    state: &AppState,
+    session: Uuid,
+) -> Result<bool, scheduler::StoreError> {
+    if state.store.session_verdict(session).await?.is_some() {
+        return Ok(false);
+    }
+    let raw = state.store.samples(session).await?;
+    if raw.is_empty() {
+        return Ok(false);
+    }
+    let verdict = crate::stability::judge_session(&intervals(&raw));
+    let json = serde_json::to_string(&verdict).unwrap_or_default();
+    let aggregates = compact_records(&raw, 60);
+    state
+        .store
+        .compact_samples(session, &aggregates, verdict.stable, &json, Utc::now())
+        .await?;
+    tracing::info!(%session, raw = raw.len(), kept = aggregates.len(), stable = verdict.stable, "samples compacted");
+    Ok(true)
+}
+
+/// Compacts every session that ended more than `after` ago (within the last week).
+pub async fn compact_finished(state: &AppState, after: chrono::Duration) -> usize {
+    let now = Utc::now();
+    let sessions = match state
+        .store
+        .sessions_between(now - chrono::Duration::days(8), now)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "sessions for compaction not loaded");
+            return 0;
+        }
+    };
+    let mut done = 0;
+    for s in sessions
+        .iter()
+        .filter(|s| s.ends_at() + chrono::Duration::minutes(s.buffer_minutes) + after < now)
+    {
+        match compact_session(state, s.id).await {
+            Ok(true) => done += 1,
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, session = %s.id, "compaction failed"),
+        }
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(
+        participant: Uuid,
+        direction: &str,
+        second: i64,
+        lost: i64,
+        rtt: Option<f64>,
+    ) -> StreamSampleRecord {
+        StreamSampleRecord {
+            session_id: Uuid::nil(),
+            participant_id: participant,
+            at: chrono::DateTime::from_timestamp(1_800_000_000 + second, 0).unwrap(),
+            seconds: 2.0,
+            direction: direction.into(),
+            packets: 100,
+            lost,
+            kbps: if second % 4 == 0 { 100.0 } else { 300.0 },
+            jitter_ms: second as f64,
+            rtt_ms: rtt,
+            keyframes: 1,
+            freezes: 0,
+        }
+    }
+
+    #[test]
+    fn samples_compact_into_minutes_keeping_totals_and_worst_cases() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        // 1_800_000_000 is 20 s into a minute: seconds 40..=158 span three minutes.
+        let mut raw: Vec<StreamSampleRecord> = (20..80)
+            .map(|i| record(a, "up", 2 * i, i % 3, Some(i as f64)))
+            .collect();
+        raw.push(record(a, "down", 40, 0, None));
+        raw.push(record(b, "up", 40, 5, None));
+        let out = compact_records(&raw, 60);
+        let up_a: Vec<_> = out
+            .iter()
+            .filter(|r| r.participant_id == a && r.direction == "up")
+            .collect();
+        assert_eq!(up_a.len(), 3);
+        assert_eq!(
+            up_a.iter().map(|r| r.packets).sum::<i64>(),
+            6000,
+            "packets kept"
+        );
+        assert_eq!(
+            up_a.iter().map(|r| r.lost).sum::<i64>(),
+            raw.iter()
+                .filter(|r| r.participant_id == a && r.direction == "up")
+                .map(|r| r.lost)
+                .sum::<i64>(),
+            "losses kept"
+        );
+        assert!((up_a.iter().map(|r| r.seconds).sum::<f64>() - 120.0).abs() < 1e-9);
+        assert!(
+            up_a.iter().all(|r| (r.kbps - 200.0).abs() < 1e-9),
+            "time-weighted mean"
+        );
+        assert_eq!(up_a.last().unwrap().rtt_ms, Some(79.0), "worst RTT");
+        assert_eq!(out.len(), 5);
+    }
+}

@@ -113,6 +113,38 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
         404,
         "metrics are not on the public listener"
     );
+
+    // After the session, raw samples are compacted to per-minute aggregates; the
+    // verdict of record stays what the raw samples said.
+    let id: uuid::Uuid = session.parse().unwrap();
+    let raw_count = report["samples"].as_array().unwrap().len();
+    let compacted = viva::signaling::metering::compact_session(&app.state, id)
+        .await
+        .unwrap();
+    assert!(compacted);
+    let after = stability(&app, &session).await;
+    let kept = after["samples"].as_array().unwrap().len();
+    assert!(kept < raw_count, "{kept} of {raw_count}");
+    assert_eq!(after["verdict"], report["verdict"]);
+    let packets = |r: &Value| -> i64 {
+        r["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["packets"].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        packets(&after),
+        packets(&report),
+        "totals survive compaction"
+    );
+    assert!(
+        !viva::signaling::metering::compact_session(&app.state, id)
+            .await
+            .unwrap(),
+        "compacting twice changes nothing"
+    );
 }
 
 /// Loss injected with nftables on one participant's link (its own network namespace)
