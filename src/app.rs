@@ -84,6 +84,7 @@ impl Application {
                 join_opens_minutes_before: config.auth.join_opens_minutes_before,
                 admin_session_hours: config.auth.admin_session_hours,
                 web_dir: config.web.dir.clone(),
+                backup_every_hours: config.backup.every_hours,
             }),
         };
         let admin_listener = match config.admin.listen.parse::<SocketAddr>() {

@@ -22,6 +22,8 @@ pub struct Settings {
     pub admin_session_hours: i64,
     /// Built web client.
     pub web_dir: PathBuf,
+    /// Hours between scheduled backups (for the "backups on time" indicator).
+    pub backup_every_hours: u32,
 }
 
 /// Shared application state.

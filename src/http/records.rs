@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sessions/{id}/ratings", get(ratings))
         .route("/api/v1/sessions/{id}/chat", get(chat))
         .route("/api/v1/sessions/{id}/stability", get(stability))
+        .route("/api/v1/stability/sessions", get(stability_list))
+        .route("/api/v1/report", get(year_report))
         .route("/api/v1/programmes/{id}/criteria", put(set_criteria))
         .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/audit/verify", get(audit_verify))
@@ -323,6 +325,120 @@ async fn stability(
             .map(|(phase, at)| Phase { phase, at })
             .collect(),
     }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    /// RFC 3339; default 90 days ago.
+    from: Option<String>,
+    /// RFC 3339; default now.
+    to: Option<String>,
+    /// `stable` or `unstable`.
+    verdict: Option<String>,
+    /// `defense` or `training`.
+    kind: Option<String>,
+}
+
+/// One row of the session list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionRow {
+    session_id: uuid::Uuid,
+    title: String,
+    kind: scheduler::SessionKind,
+    starts_at: chrono::DateTime<chrono::Utc>,
+    /// Media flowed.
+    held: bool,
+    /// The verdict, when held.
+    stable: Option<bool>,
+    /// Who was unstable, in short.
+    reasons: Vec<String>,
+}
+
+/// Sessions in a period with their verdicts, newest first, filtered.
+async fn stability_list(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<SessionRow>>, ApiError> {
+    let now = chrono::Utc::now();
+    let parse = |field: &'static str, raw: &Option<String>, default| match raw {
+        Some(raw) => scheduler::domain::parse_utc_time(field, raw).map_err(ApiError::from),
+        None => Ok(default),
+    };
+    let from = parse("from", &q.from, now - chrono::Duration::days(90))?;
+    let to = parse("to", &q.to, now)?;
+    let want_stable = match q.verdict.as_deref() {
+        None | Some("") => None,
+        Some("stable") => Some(true),
+        Some("unstable") => Some(false),
+        Some(_) => return Err(ApiError::invalid("verdict", "stable or unstable")),
+    };
+    let kind: Option<scheduler::SessionKind> = match q.kind.as_deref() {
+        None | Some("") => None,
+        Some(k) => Some(k.parse().map_err(ApiError::from)?),
+    };
+    let mut rows = Vec::new();
+    for s in state.store.sessions_between(from, to).await? {
+        if s.cancelled || kind.is_some_and(|k| k != s.kind) {
+            continue;
+        }
+        let verdict: Option<serde_json::Value> = match state.store.session_verdict(s.id).await? {
+            Some((_, json)) => serde_json::from_str(&json).ok(),
+            None => {
+                let samples = state.store.samples(s.id).await?;
+                (!samples.is_empty()).then(|| {
+                    serde_json::to_value(crate::stability::judge_session(
+                        &crate::signaling::metering::intervals(&samples),
+                    ))
+                    .unwrap_or_default()
+                })
+            }
+        };
+        let stable = verdict.as_ref().and_then(|v| v["stable"].as_bool());
+        if want_stable.is_some() && stable != want_stable {
+            continue;
+        }
+        let reasons = verdict
+            .as_ref()
+            .and_then(|v| v["reasons"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| r["summary"].as_str().map(str::to_owned))
+            .collect();
+        rows.push(SessionRow {
+            session_id: s.id,
+            title: s.title,
+            kind: s.kind,
+            starts_at: s.starts_at,
+            held: verdict.is_some(),
+            stable,
+            reasons,
+        });
+    }
+    rows.reverse();
+    Ok(Json(rows))
+}
+
+#[derive(Debug, Deserialize)]
+struct YearQuery {
+    year: Option<i32>,
+}
+
+/// The yearly indicators (as `viva report --year`).
+async fn year_report(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Query(q): Query<YearQuery>,
+) -> Result<Json<crate::report::YearReport>, ApiError> {
+    let year = q.year.unwrap_or_else(crate::report::this_year);
+    if !(2000..=2200).contains(&year) {
+        return Err(ApiError::invalid("year", "between 2000 and 2200"));
+    }
+    let period = chrono::Duration::hours(i64::from(state.settings.backup_every_hours.max(1)));
+    Ok(Json(
+        crate::report::year_report(state.store.as_ref(), year, chrono::Utc::now(), period).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,6 +2,7 @@
 // projects, CSV import (with its error report) and the defense-day planner/timeline.
 // Every action goes through the REST API; the server checks every rule.
 
+import { color, lineChart, Mark, Series, targetBars } from "./charts.js";
 import { h } from "./dom.js";
 import { languageToggle, roleName, t } from "./i18n.js";
 
@@ -92,6 +93,8 @@ const tabs: [string, () => string, () => Promise<HTMLElement>][] = [
   ["import", () => t("tabImport"), importView],
   ["day", () => t("tabDay"), dayView],
   ["records", () => t("tabRecords"), recordsView],
+  ["stability", () => t("tabStability"), stabilityView],
+  ["year", () => t("tabYear"), yearView],
   ["audit", () => t("tabAudit"), auditView],
 ];
 
@@ -496,4 +499,95 @@ async function auditView(): Promise<HTMLElement> {
   return h("div", {}, h("div", { class: "row" }, verify), verdict,
     table(["#", t("date"), t("action"), t("actor"), t("sessionId"), t("detail")],
       latest.map((e) => [String(e.seq), new Date(e.at).toLocaleString(), e.action, e.actor, e.sessionId ?? "", e.detail])));
+}
+
+interface SampleRow {
+  participantId: string;
+  at: string;
+  direction: "up" | "down";
+  packets: number;
+  lost: number;
+  kbps: number;
+  jitterMs: number;
+  rttMs: number | null;
+}
+
+/** Sessions with their stability verdicts (filters: period, verdict, kind); a row
+ *  opens that session's timelines. */
+async function stabilityView(): Promise<HTMLElement> {
+  const out = h("div", { id: "stability-detail" });
+  const list = h("div", { id: "stability-list" });
+  const day = (d: Date) => d.toISOString().slice(0, 10);
+  const from = h("input", { type: "date", name: "from", value: day(new Date(Date.now() - 90 * 864e5)) });
+  const to = h("input", { type: "date", name: "to", value: day(new Date(Date.now() + 864e5)) });
+  const verdict = h("select", { name: "verdict" },
+    h("option", { value: "" }, t("all")), h("option", { value: "stable" }, t("stable")), h("option", { value: "unstable" }, t("unstable")));
+  const load = async () => {
+    const q = new URLSearchParams({ from: `${from.value}T00:00:00Z`, to: `${to.value}T00:00:00Z`, verdict: verdict.value });
+    const res = await api("GET", `/api/v1/stability/sessions?${q}`);
+    if (!res.ok) return message(list, `${t("refused")}: ${res.body?.message ?? res.status}`, "error");
+    const rows = res.body as { sessionId: string; title: string; startsAt: string; held: boolean; stable: boolean | null; reasons: string[] }[];
+    list.replaceChildren(table([t("start"), t("sessionTitle"), t("verdict"), t("reason")], rows.map((r) => [
+      new Date(r.startsAt).toLocaleString(),
+      h("a", { href: "#stability", "data-session": r.sessionId, onclick: (e: Event) => { e.preventDefault(); void showSession(r.sessionId, r.title, out); } }, r.title),
+      r.stable === null ? t("notHeld") : h("span", { class: r.stable ? "verdict-stable" : "verdict-unstable" }, r.stable ? t("stable") : t("unstable")),
+      r.reasons.join("; "),
+    ])));
+  };
+  const form = h("form", { class: "inline", onsubmit: (e: Event) => { e.preventDefault(); void load(); } },
+    field(t("from"), from), field(t("to"), to), field(t("verdict"), verdict), h("button", { class: "primary", type: "submit" }, t("show")));
+  await load();
+  return h("div", {}, form, list, out);
+}
+
+async function showSession(id: string, title: string, out: HTMLElement): Promise<void> {
+  const res = await api("GET", `/api/v1/sessions/${id}/stability`);
+  if (!res.ok) return message(out, `${t("refused")}: ${res.status}`, "error");
+  const samples = res.body.samples as SampleRow[];
+  const people = [...new Set(samples.map((s) => s.participantId))];
+  const names = new Map<string, string>();
+  const session = await api("GET", `/api/v1/sessions/${id}`);
+  for (const l of session.body?.joinLinks ?? []) names.set(l.participantId, `${l.name} · ${roleName(l.role)}`);
+  const marks: Mark[] = (res.body.phases as { phase: string; at: string }[]).map((p) => ({
+    at: Date.parse(p.at), label: t(`phase_${p.phase}` as Parameters<typeof t>[0]),
+  }));
+  const series = (dir: "up" | "down", value: (s: SampleRow) => number | null): Series[] =>
+    people.map((p, i) => ({
+      name: `${names.get(p) ?? p.slice(0, 8)} ${dir === "up" ? "↑" : "↓"}`,
+      color: color(i),
+      points: samples.filter((s) => s.participantId === p && s.direction === dir)
+        .flatMap((s) => { const v = value(s); return v === null ? [] : [[Date.parse(s.at), v] as [number, number]]; }),
+    }));
+  const loss = (s: SampleRow) => (s.packets > 0 ? (100 * s.lost) / s.packets : 0);
+  const v = res.body.verdict;
+  out.replaceChildren(
+    h("h3", {}, title),
+    h("p", { class: v.stable ? "verdict-stable" : "verdict-unstable", "data-verdict": String(v.stable) },
+      `${v.stable ? t("stable") : t("unstable")} · ${t("definition")} ${v.definition}`),
+    h("ul", {}, ...(v.reasons as { summary: string }[]).map((r) => h("li", {}, r.summary))),
+    h("div", { class: "legend" }, ...people.map((p, i) => h("span", { style: `color:${color(i)}` }, `■ ${names.get(p) ?? p.slice(0, 8)}`))),
+    lineChart(t("uplinkLoss"), "%", series("up", loss), marks),
+    lineChart(t("downlinkLoss"), "%", series("down", loss), marks),
+    lineChart(t("jitter"), "ms", series("up", (s) => s.jitterMs), marks),
+    lineChart("RTT", "ms", series("down", (s) => s.rttMs), marks),
+    lineChart(t("bitrate"), "kbit/s", series("up", (s) => s.kbps), marks),
+  );
+}
+
+/** The institute's yearly indicators against their targets. */
+async function yearView(): Promise<HTMLElement> {
+  const out = h("div", { id: "year-indicators" });
+  const year = h("input", { type: "number", name: "year", value: String(new Date().getFullYear()), min: "2000", max: "2200" });
+  const load = async () => {
+    const res = await api("GET", `/api/v1/report?year=${encodeURIComponent(year.value)}`);
+    if (!res.ok) return message(out, `${t("refused")}: ${res.status}`, "error");
+    const rows = res.body.indicators as { label: string; value: number | null; target: number; unit: string; note: string }[];
+    out.replaceChildren(
+      targetBars(rows),
+      table([t("name"), t("note")], rows.map((r) => [r.label, r.note])),
+    );
+  };
+  await load();
+  return h("div", {}, h("form", { class: "inline", onsubmit: (e: Event) => { e.preventDefault(); void load(); } },
+    field(t("year"), year), h("button", { class: "primary", type: "submit" }, t("show"))), out);
 }
