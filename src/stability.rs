@@ -68,6 +68,12 @@ pub struct IntervalSample {
     pub keyframes: u64,
     /// Video freezes the browser reported starting in the interval (downlink).
     pub freezes: u64,
+    /// Video frames received (uplink; frame rate = frames / seconds).
+    pub frames: u64,
+    /// NACKs the SFU sent (uplink).
+    pub nacks: u64,
+    /// Keyframe requests the SFU sent (uplink).
+    pub plis: u64,
 }
 
 impl IntervalSample {
@@ -344,6 +350,9 @@ impl Meter {
             rtt_ms: sample.rtt_ms,
             keyframes: 0,
             freezes: 0,
+            frames: 0,
+            nacks: 0,
+            plis: 0,
         };
         for (source, now) in &sample.up {
             let before = self.up.insert(*source, *now).unwrap_or_default();
@@ -356,6 +365,11 @@ impl Meter {
             up.packets += now.expected - before.expected;
             up.lost += now.lost_on_arrival.saturating_sub(before.lost_on_arrival);
             up.keyframes += now.keyframes.saturating_sub(before.keyframes);
+            if *source != media::sfu::Source::Microphone {
+                up.frames += now.frames.saturating_sub(before.frames);
+            }
+            up.nacks += now.nacks_sent.saturating_sub(before.nacks_sent);
+            up.plis += now.plis_sent.saturating_sub(before.plis_sent);
             up.kbps += now.bytes.saturating_sub(before.bytes) as f64 * 8.0 / 1000.0 / seconds;
             up.jitter_ms = up.jitter_ms.max(now.jitter_ms);
         }
@@ -376,6 +390,9 @@ impl Meter {
                 rtt_ms: sample.rtt_ms,
                 keyframes: 0,
                 freezes: 0,
+                frames: 0,
+                nacks: 0,
+                plis: 0,
             })
         };
         down.packets = 0;
@@ -383,6 +400,9 @@ impl Meter {
         down.kbps = 0.0;
         down.jitter_ms = 0.0;
         down.keyframes = 0;
+        down.frames = 0;
+        down.nacks = 0;
+        down.plis = 0;
         for now in &sample.down {
             let before = self.down.insert(now.ssrc, *now).unwrap_or_default();
             down.packets += now.packets_sent.saturating_sub(before.packets_sent);
@@ -478,6 +498,9 @@ mod tests {
             rtt_ms: rtt,
             keyframes: 0,
             freezes: 0,
+            frames: 0,
+            nacks: 0,
+            plis: 0,
         }
     }
 

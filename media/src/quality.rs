@@ -22,6 +22,8 @@ pub struct ArrivalCounter {
     recovered: u64,
     bytes: u64,
     keyframes: u64,
+    frames: u64,
+    last_timestamp: Option<u32>,
     /// RFC 3550 jitter, in RTP timestamp units (scaled by 16 internally).
     jitter_q4: u64,
     last_transit: Option<i64>,
@@ -44,6 +46,12 @@ pub struct ArrivalCounts {
     pub keyframes: u64,
     /// Interarrival jitter in milliseconds.
     pub jitter_ms: f64,
+    /// Frames (distinct RTP timestamps among in-order packets).
+    pub frames: u64,
+    /// NACKs the receiver (the SFU) sent for this stream; filled in by the SFU.
+    pub nacks_sent: u64,
+    /// Keyframe requests (PLI) sent for this stream; filled in by the SFU.
+    pub plis_sent: u64,
 }
 
 impl ArrivalCounter {
@@ -59,6 +67,8 @@ impl ArrivalCounter {
             recovered: 0,
             bytes: 0,
             keyframes: 0,
+            frames: 0,
+            last_timestamp: None,
             jitter_q4: 0,
             last_transit: None,
         }
@@ -117,6 +127,10 @@ impl ArrivalCounter {
     }
 
     fn update_jitter(&mut self, now: Instant, started: Instant, timestamp: u32) {
+        if self.last_timestamp != Some(timestamp) {
+            self.frames += 1;
+            self.last_timestamp = Some(timestamp);
+        }
         let arrival = (now.saturating_duration_since(started).as_micros()
             * u128::from(self.clock_rate)
             / 1_000_000) as i64;
@@ -142,6 +156,9 @@ impl ArrivalCounter {
             bytes: self.bytes,
             keyframes: self.keyframes,
             jitter_ms: (self.jitter_q4 as f64 / 16.0) * 1000.0 / f64::from(self.clock_rate.max(1)),
+            frames: self.frames,
+            nacks_sent: 0,
+            plis_sent: 0,
         }
     }
 }
@@ -172,6 +189,7 @@ mod tests {
         feed(&mut c, t0, &(0..100).collect::<Vec<_>>());
         let n = c.counts();
         assert_eq!((n.expected, n.received, n.lost_on_arrival), (100, 100, 0));
+        assert_eq!(n.frames, 100, "one timestamp per packet here");
         assert_eq!(n.bytes, 10_000);
         assert!(n.jitter_ms < 0.01, "{}", n.jitter_ms);
     }

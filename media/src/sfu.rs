@@ -801,8 +801,15 @@ impl MediaLoop {
             }
             let report = peer.pc.get_stats(now, StatsSelector::None);
             let mut by_ssrc: HashMap<u32, DownlinkCounts> = HashMap::new();
+            let mut feedback: HashMap<u32, (u64, u64)> = HashMap::new();
             for entry in report.iter() {
                 match entry {
+                    RTCStatsReportEntry::InboundRtp(i) => {
+                        feedback.insert(
+                            i.received_rtp_stream_stats.rtp_stream_stats.ssrc,
+                            (u64::from(i.nack_count), u64::from(i.pli_count)),
+                        );
+                    }
                     RTCStatsReportEntry::OutboundRtp(o) => {
                         let sent = &o.sent_rtp_stream_stats;
                         let d = by_ssrc.entry(sent.rtp_stream_stats.ssrc).or_default();
@@ -836,10 +843,23 @@ impl MediaLoop {
                 .filter(|p| p.nominated)
                 .map(|p| p.current_round_trip_time * 1000.0)
                 .find(|rtt| *rtt > 0.0);
+            let ssrc_of: HashMap<UpTrackId, u32> = peer
+                .incoming
+                .values()
+                .map(|t| (t.up_track, t.ssrc))
+                .collect();
             let up = peer
                 .arrivals
-                .values()
-                .map(|(source, counter)| (*source, counter.counts()))
+                .iter()
+                .map(|(up_track, (source, counter))| {
+                    let mut counts = counter.counts();
+                    if let Some((nacks, plis)) = ssrc_of.get(up_track).and_then(|s| feedback.get(s))
+                    {
+                        counts.nacks_sent = *nacks;
+                        counts.plis_sent = *plis;
+                    }
+                    (*source, counts)
+                })
                 .collect();
             let _ = peer
                 .events

@@ -1467,8 +1467,8 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await?;
         for s in samples {
             sqlx::query(
-                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(s.session_id)
             .bind(s.participant_id)
@@ -1482,6 +1482,9 @@ impl Store for PgStore {
             .bind(s.rtt_ms)
             .bind(s.keyframes)
             .bind(s.freezes)
+            .bind(s.frames)
+            .bind(s.nacks)
+            .bind(s.plis)
             .execute(&mut *tx)
             .await
             .map_err(map_write_error)?;
@@ -1510,6 +1513,9 @@ impl Store for PgStore {
                     rtt_ms: row.try_get("rtt_ms")?,
                     keyframes: row.try_get("keyframes")?,
                     freezes: row.try_get("freezes")?,
+                    frames: row.try_get("frames")?,
+                    nacks: row.try_get("nacks")?,
+                    plis: row.try_get("plis")?,
                 })
             })
             .collect()
@@ -1631,8 +1637,8 @@ impl Store for PgStore {
             .await?;
         for s in aggregates {
             sqlx::query(
-                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(s.session_id)
             .bind(s.participant_id)
@@ -1646,6 +1652,9 @@ impl Store for PgStore {
             .bind(s.rtt_ms)
             .bind(s.keyframes)
             .bind(s.freezes)
+            .bind(s.frames)
+            .bind(s.nacks)
+            .bind(s.plis)
             .execute(&mut *tx)
             .await
             .map_err(map_write_error)?;

@@ -165,6 +165,12 @@ pub struct StreamSampleRecord {
     pub keyframes: i64,
     /// Freezes the browser reported.
     pub freezes: i64,
+    /// Video frames received (uplink).
+    pub frames: i64,
+    /// NACKs the SFU sent for this uplink.
+    pub nacks: i64,
+    /// Keyframe requests (PLI) the SFU sent for this uplink.
+    pub plis: i64,
 }
 
 /// Something that happened to a participant's connection: ICE/DTLS state changes,

@@ -1479,8 +1479,8 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         for s in samples {
             sqlx::query(
-                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(s.session_id.to_string())
             .bind(s.participant_id.to_string())
@@ -1494,6 +1494,9 @@ impl Store for SqliteStore {
             .bind(s.rtt_ms)
             .bind(s.keyframes)
             .bind(s.freezes)
+            .bind(s.frames)
+            .bind(s.nacks)
+            .bind(s.plis)
             .execute(&mut *tx)
             .await
             .map_err(map_write_error)?;
@@ -1522,6 +1525,9 @@ impl Store for SqliteStore {
                     rtt_ms: row.try_get("rtt_ms")?,
                     keyframes: row.try_get("keyframes")?,
                     freezes: row.try_get("freezes")?,
+                    frames: row.try_get("frames")?,
+                    nacks: row.try_get("nacks")?,
+                    plis: row.try_get("plis")?,
                 })
             })
             .collect()
@@ -1629,8 +1635,8 @@ impl Store for SqliteStore {
             .await?;
         for s in aggregates {
             sqlx::query(
-                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(s.session_id.to_string())
             .bind(s.participant_id.to_string())
@@ -1644,6 +1650,9 @@ impl Store for SqliteStore {
             .bind(s.rtt_ms)
             .bind(s.keyframes)
             .bind(s.freezes)
+            .bind(s.frames)
+            .bind(s.nacks)
+            .bind(s.plis)
             .execute(&mut *tx)
             .await
             .map_err(map_write_error)?;

@@ -65,6 +65,9 @@ pub fn record(
             rtt_ms: s.rtt_ms,
             keyframes: i64::try_from(s.keyframes).unwrap_or(i64::MAX),
             freezes: i64::try_from(s.freezes).unwrap_or(i64::MAX),
+            frames: i64::try_from(s.frames).unwrap_or(i64::MAX),
+            nacks: i64::try_from(s.nacks).unwrap_or(i64::MAX),
+            plis: i64::try_from(s.plis).unwrap_or(i64::MAX),
         })
         .collect();
     let store = state.store.clone();
@@ -120,6 +123,9 @@ pub fn intervals(records: &[StreamSampleRecord]) -> Vec<(Uuid, IntervalSample)> 
                     rtt_ms: r.rtt_ms,
                     keyframes: u64::try_from(r.keyframes).unwrap_or(0),
                     freezes: u64::try_from(r.freezes).unwrap_or(0),
+                    frames: u64::try_from(r.frames).unwrap_or(0),
+                    nacks: u64::try_from(r.nacks).unwrap_or(0),
+                    plis: u64::try_from(r.plis).unwrap_or(0),
                 },
             )
         })
@@ -158,6 +164,9 @@ pub fn compact_records(
                 b.lost += r.lost;
                 b.keyframes += r.keyframes;
                 b.freezes += r.freezes;
+                b.frames += r.frames;
+                b.nacks += r.nacks;
+                b.plis += r.plis;
                 b.jitter_ms = b.jitter_ms.max(r.jitter_ms);
                 b.rtt_ms = match (b.rtt_ms, r.rtt_ms) {
                     (Some(a), Some(c)) => Some(a.max(c)),
@@ -247,6 +256,9 @@ mod tests {
             rtt_ms: rtt,
             keyframes: 1,
             freezes: 0,
+            frames: 30,
+            nacks: 1,
+            plis: 0,
         }
     }
 

@@ -89,6 +89,9 @@ async fn seed(store: &Arc<dyn Store>, label: &str) -> Vec<uuid::Uuid> {
                 rtt_ms: Some(12.0),
                 keyframes: 1,
                 freezes: 0,
+                frames: 30,
+                nacks: 0,
+                plis: 0,
             }])
             .await
             .unwrap();

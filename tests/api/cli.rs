@@ -215,6 +215,9 @@ fn report_prints_the_years_indicators_from_a_seeded_year() {
                             rtt_ms: Some(20.0),
                             keyframes: 0,
                             freezes: 0,
+                            frames: 0,
+                            nacks: 0,
+                            plis: 0,
                         })
                     })
                     .collect::<Vec<_>>()

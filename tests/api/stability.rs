@@ -59,6 +59,10 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
             assert!(packets > 200, "{direction}: {packets} packets");
             assert_eq!(lost, 0, "nothing is lost on loopback: {direction}");
             assert!(mine.iter().all(|s| s["kbps"].as_f64().unwrap() > 10.0));
+            if direction == "up" {
+                let frames: i64 = mine.iter().map(|s| s["frames"].as_i64().unwrap()).sum();
+                assert!(frames > 100, "video frames are counted: {frames}");
+            }
         }
     }
     assert_eq!(report["verdict"]["stable"], true, "{:#}", report["verdict"]);
@@ -178,7 +182,6 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
     let mut measured = Vec::new();
     for (percent, uplink) in [(0, true), (5, true), (20, true)] {
         ns.clear_faults();
-        assert!(ns.drop_udp(port, percent, uplink), "nftables rule");
         let body = app
             .book_kind(
                 "training",
@@ -198,10 +201,28 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             video_packets_per_tick: 4,
             ..Options::default()
         };
-        let limit = Duration::from_secs(22);
-        let (a, b) = tokio::join!(
+        let limit = Duration::from_secs(24);
+        // The fault starts once the faulty client is connected (the handshake is not
+        // what is measured); only intervals wholly after it count.
+        let inject = async {
+            for _ in 0..100 {
+                let events = stability(&app, &session).await;
+                let connected =
+                    events["events"].as_array().unwrap().iter().any(|e| {
+                        e["participantId"] == faulty.as_str() && e["event"] == "connected"
+                    });
+                if connected {
+                    assert!(ns.drop_udp(port, percent, uplink), "nftables rule");
+                    return chrono::Utc::now() + chrono::Duration::seconds(2);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("{percent}%: the faulty client never connected");
+        };
+        let (a, b, counted_from) = tokio::join!(
             run_participant_with(&urls[0], 1, options, &[2, 99], 1, limit),
             run_participant(&urls[1], 2, &[1, 99], 1, limit),
+            inject,
         );
         assert!(a.connected && b.connected, "{percent}%: {a:?} {b:?}");
         tokio::time::sleep(Duration::from_millis(300)).await; // background writes land
@@ -212,6 +233,14 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             .unwrap()
             .iter()
             .filter(|s| s["participantId"] == faulty.as_str() && s["direction"] == direction)
+            .filter(|s| {
+                s["at"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<chrono::DateTime<chrono::Utc>>()
+                    .unwrap()
+                    > counted_from
+            })
             .fold((0, 0), |(p, l), s| {
                 (
                     p + s["packets"].as_i64().unwrap(),
@@ -241,6 +270,16 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             "{direction}: injected {percent}%, measured {loss:.2}%"
         );
         assert_eq!(verdict["stable"], percent < 10, "{verdict:#}");
+        if uplink && percent > 0 {
+            let nacks: i64 = report["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["participantId"] == faulty.as_str() && s["direction"] == "up")
+                .map(|s| s["nacks"].as_i64().unwrap())
+                .sum();
+            assert!(nacks > 0, "the SFU asked for the lost packets: {percent}%");
+        }
     }
     ns.clear_faults();
     eprintln!("injected loss: {}", measured.join("; "));
