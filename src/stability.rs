@@ -4,8 +4,8 @@
 //!
 //! - The SFU reports cumulative counters every 2 s per connection; consecutive reports
 //!   become one [`IntervalSample`] per direction (uplink: publisher → SFU, counted on
-//!   the wire before NACK repair; downlink: SFU → subscriber, from their RTCP receiver
-//!   reports) and the browser's own report (freezes).
+//!   the wire before NACK repair; downlink: SFU → subscriber, estimated from the SFU's
+//!   retransmissions of video, see `docs/stability.md`) and the browser's own report (freezes).
 //! - An interval is **acceptable** when loss < 10% in each direction, RTT ≤ 400 ms (when
 //!   measured) and no video freeze began. Live quality: **good** (loss < 2%, RTT ≤ 200
 //!   ms, no freeze), **fair** (acceptable), **poor** (otherwise).
@@ -56,7 +56,7 @@ pub struct IntervalSample {
     pub direction: Direction,
     /// Packets expected (uplink) or sent (downlink) in the interval.
     pub packets: u64,
-    /// Of those, lost (on the wire for uplink; receiver-reported for downlink).
+    /// Of those, lost (on the wire for uplink; estimated from retransmissions for downlink).
     pub lost: u64,
     /// Bitrate in kbit/s.
     pub kbps: f64,
@@ -142,7 +142,7 @@ pub struct ParticipantVerdict {
     pub acceptable_share: f64,
     /// Mean uplink loss over the session (on the wire).
     pub uplink_loss: f64,
-    /// Mean downlink loss over the session (receiver-reported).
+    /// Mean downlink loss over the session (estimated from retransmissions).
     pub downlink_loss: f64,
     /// Stable.
     pub stable: bool,
@@ -403,17 +403,40 @@ impl Meter {
         down.frames = 0;
         down.nacks = 0;
         down.plis = 0;
+        // Downlink loss on the wire is estimated from the SFU's NACK-driven
+        // retransmissions on video down-tracks: if each lost packet is resent until it
+        // arrives, resends per original r = p / (1 - p), so p = r / (1 + r). Audio is not
+        // retransmitted; without video, the receiver-reported loss is all there is.
+        let (mut video_fwd, mut video_retx, mut audio_fwd, mut audio_lost) =
+            (0u64, 0u64, 0u64, 0i64);
         for now in &sample.down {
             let before = self.down.insert(now.ssrc, *now).unwrap_or_default();
-            down.packets += now.packets_sent.saturating_sub(before.packets_sent);
-            let lost = now.reported_lost.unwrap_or(0) - before.reported_lost.unwrap_or(0);
-            down.lost += u64::try_from(lost).unwrap_or(0);
+            let forwarded = now
+                .packets_forwarded
+                .saturating_sub(before.packets_forwarded);
+            let sent = now.packets_sent.saturating_sub(before.packets_sent);
+            if now.video {
+                video_fwd += forwarded;
+                video_retx += sent.saturating_sub(forwarded);
+            } else {
+                audio_fwd += forwarded;
+                audio_lost += now.reported_lost.unwrap_or(0) - before.reported_lost.unwrap_or(0);
+            }
             down.kbps +=
                 now.bytes_sent.saturating_sub(before.bytes_sent) as f64 * 8.0 / 1000.0 / seconds;
             down.jitter_ms = down.jitter_ms.max(now.jitter_ms.unwrap_or(0.0));
             if down.rtt_ms.is_none() {
                 down.rtt_ms = now.rtt_ms;
             }
+        }
+        if video_fwd > 0 {
+            down.packets = video_fwd;
+            // p × forwarded = retx × forwarded / (forwarded + retx)
+            down.lost = (video_retx as f64 * video_fwd as f64 / (video_fwd + video_retx) as f64)
+                .round() as u64;
+        } else {
+            down.packets = audio_fwd;
+            down.lost = u64::try_from(audio_lost).unwrap_or(0);
         }
         down.lost = down.lost.min(down.packets);
         down.freezes = self.freezes_reported.saturating_sub(self.freezes_counted);
@@ -447,8 +470,9 @@ mod tests {
             )],
             down: vec![DownlinkCounts {
                 ssrc: 7,
-                video: true,
+                video: false,
                 packets_sent: sent,
+                packets_forwarded: sent,
                 bytes_sent: sent * 1000,
                 reported_lost: reported,
                 ..Default::default()
@@ -478,6 +502,29 @@ mod tests {
             &report(300, 25, 400, Some(10)),
         );
         assert!(third.is_empty(), "nothing flowed");
+    }
+
+    #[test]
+    fn downlink_video_loss_is_estimated_from_retransmissions() {
+        use media::sfu::{DownlinkCounts, MediaSample};
+        let mut meter = Meter::default();
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let video = |forwarded, sent| MediaSample {
+            down: vec![DownlinkCounts {
+                ssrc: 1,
+                video: true,
+                packets_forwarded: forwarded,
+                packets_sent: sent,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        meter.on_sample(t0, &video(1000, 1000));
+        // 20% loss: 1000 originals need 250 resends on average.
+        let s = meter.on_sample(t0 + chrono::Duration::seconds(2), &video(2000, 2250));
+        assert_eq!((s[0].packets, s[0].lost), (1000, 200));
+        let s = meter.on_sample(t0 + chrono::Duration::seconds(4), &video(3000, 3250));
+        assert_eq!(s[0].lost, 0, "no resends, no loss");
     }
 
     fn sample(

@@ -123,8 +123,10 @@ pub struct DownlinkCounts {
     pub ssrc: u32,
     /// Audio or video.
     pub video: bool,
-    /// Packets sent.
+    /// Packets sent (as counted by the connection's statistics).
     pub packets_sent: u64,
+    /// Packets the SFU forwarded on this down-track (originals only).
+    pub packets_forwarded: u64,
     /// Bytes sent.
     pub bytes_sent: u64,
     /// Cumulative loss the receiver reported (RTCP RR), if it reported yet.
@@ -398,6 +400,7 @@ struct OutgoingTrack {
     sender_id: RTCRtpSenderId,
     ssrc: u32,
     kind: MediaKind,
+    forwarded: u64,
     /// Included in an offer sent to the browser.
     offered: bool,
     /// The browser's answer to an offer including it has been applied.
@@ -833,6 +836,7 @@ impl MediaLoop {
                 .filter_map(|t| {
                     by_ssrc.get(&t.ssrc).map(|d| DownlinkCounts {
                         ssrc: t.ssrc,
+                        packets_forwarded: t.forwarded,
                         video: t.kind == MediaKind::Video,
                         ..*d
                     })
@@ -1097,6 +1101,9 @@ impl MediaLoop {
             if let Some(mut sender) = subscriber.pc.rtp_sender(down.sender_id) {
                 match sender.write_rtp(now, copy) {
                     Ok(()) => {
+                        if let Some(down) = subscriber.outgoing.get_mut(&out.down_track) {
+                            down.forwarded += 1;
+                        }
                         self.stats.forwarded_packets += 1;
                         self.stats.forwarded_bytes += payload_len as u64;
                     }
@@ -1174,6 +1181,7 @@ impl MediaLoop {
                                     sender_id,
                                     ssrc,
                                     kind,
+                                    forwarded: 0,
                                     offered: false,
                                     negotiated: false,
                                     bound: false,

@@ -153,9 +153,9 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
 
 /// Loss injected with nftables on one participant's link (its own network namespace)
 /// must be the loss stored for that participant and direction, and the verdict must
-/// follow the definition: N = 0, 5, 20% on the uplink. (The downlink is not asserted
-/// here: receiver reports give the loss left after NACK repair, near zero under 20%
-/// injected loss; on-the-wire downlink loss is open work, see docs/stability.md.)
+/// follow the definition: N = 0, 5, 20% on the uplink (counted on arrival at the SFU)
+/// within ±1.5 points, and 5, 20% on the downlink (estimated from the SFU's
+/// retransmissions of video) within ±3 points.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
     use crate::helpers::spawn_app_with;
@@ -179,8 +179,13 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
     .await;
     let port = app.state.sfu.media_addr().port();
     let mut faulty_by_loss = Vec::new();
+    // Both send 250 packets/s, so each direction has thousands of packets to count.
+    let dense = || Options {
+        video_packets_per_tick: 4,
+        ..Options::default()
+    };
     let mut measured = Vec::new();
-    for (percent, uplink) in [(0, true), (5, true), (20, true)] {
+    for (percent, uplink) in [(0, true), (5, true), (20, true), (5, false), (20, false)] {
         ns.clear_faults();
         let body = app
             .book_kind(
@@ -221,7 +226,7 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
         };
         let (a, b, counted_from) = tokio::join!(
             run_participant_with(&urls[0], 1, options, &[2, 99], 1, limit),
-            run_participant(&urls[1], 2, &[1, 99], 1, limit),
+            run_participant_with(&urls[1], 2, dense(), &[1, 99], 1, limit),
             inject,
         );
         assert!(a.connected && b.connected, "{percent}%: {a:?} {b:?}");
@@ -255,7 +260,9 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             .find(|p| p["participantId"] == faulty.as_str())
             .unwrap()
             .clone();
-        faulty_by_loss.push((percent, faulty.clone()));
+        if uplink {
+            faulty_by_loss.push((percent, faulty.clone()));
+        }
         measured.push(format!(
             "{direction} {percent}%: measured {loss:.2}% of {packets} packets, stable={}",
             verdict["stable"]
@@ -265,8 +272,12 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             packets > 3000,
             "{direction} {percent}%: only {packets} packets"
         );
+        // Uplink loss is counted packet by packet: ±1.5 points. Downlink loss is an
+        // estimate from retransmissions, which the subscriber's repeated NACKs inflate
+        // a little at high loss (measured +2.2 to +2.4 points at 20%): ±3 points.
+        let tolerance = if uplink { 1.5 } else { 3.0 };
         assert!(
-            (loss - f64::from(percent)).abs() <= 1.5,
+            (loss - f64::from(percent)).abs() <= tolerance,
             "{direction}: injected {percent}%, measured {loss:.2}%"
         );
         assert_eq!(verdict["stable"], percent < 10, "{verdict:#}");
