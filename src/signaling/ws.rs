@@ -75,6 +75,16 @@ async fn admit(
     let token = token.ok_or_else(ApiError::missing_credentials)?;
     let grant = state.signer.verify_join(token, Utc::now()).map_err(|e| {
         tracing::info!(code = e.code(), "signaling refused");
+        // An authentic link used outside its window is a join failure of that session.
+        if let Some(grant) = state.signer.authentic_join(token) {
+            metering::connection_event(
+                state,
+                grant.sid,
+                grant.pid,
+                "joinFailed",
+                json!({ "reason": e.code() }),
+            );
+        }
         ApiError::from_token(&e)
     })?;
     let revoked = || ApiError::Unauthorized {
@@ -177,6 +187,13 @@ async fn run(
         .unwrap_or_default();
     if removed {
         tracing::warn!("a removed participant tried to rejoin");
+        metering::connection_event(
+            &state,
+            session.id,
+            participant.id,
+            "joinFailed",
+            json!({ "reason": "removed" }),
+        );
         audit::record(
             &state.store,
             Some(session.id),

@@ -340,3 +340,39 @@ async fn low_disk_space_raises_an_alert_on_the_webhook() {
     }
     panic!("no diskLow alert: {:?}", alerts.lock().unwrap());
 }
+
+/// A refused join is on the session's record with its reason: a link used before it
+/// opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_failures_are_recorded_with_their_reason() {
+    let app = spawn_app().await;
+    let body = app
+        .book(
+            chrono::Utc::now() + chrono::Duration::hours(3),
+            60,
+            &[("秘书", "host"), ("专家", "expert")],
+        )
+        .await;
+    let session = body["session"]["id"].as_str().unwrap().to_owned();
+    let token = &join_tokens(&body)[1];
+    let refused = tokio_tungstenite::connect_async(app.ws_url(token)).await;
+    assert!(refused.is_err(), "a link that is not open yet is refused");
+    for _ in 0..50 {
+        let report = stability(&app, &session).await;
+        if let Some(e) = report["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == "joinFailed")
+        {
+            assert_eq!(e["participantId"], body["joinLinks"][1]["participantId"]);
+            assert!(
+                e["detail"].as_str().unwrap().contains("not_yet_valid"),
+                "{e}"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no joinFailed event");
+}
