@@ -77,6 +77,30 @@ pub struct IntervalSample {
 }
 
 impl IntervalSample {
+    /// An interval in which nothing was counted yet.
+    pub fn empty(
+        at: DateTime<Utc>,
+        seconds: f64,
+        direction: Direction,
+        rtt_ms: Option<f64>,
+    ) -> Self {
+        Self {
+            at,
+            seconds,
+            direction,
+            packets: 0,
+            lost: 0,
+            kbps: 0.0,
+            jitter_ms: 0.0,
+            rtt_ms,
+            keyframes: 0,
+            freezes: 0,
+            frames: 0,
+            nacks: 0,
+            plis: 0,
+        }
+    }
+
     /// Loss as a share of packets (0 when nothing was expected).
     pub fn loss(&self) -> f64 {
         if self.packets == 0 {
@@ -339,21 +363,7 @@ impl Meter {
             .unwrap_or(INTERVAL_SECONDS);
         self.previous_at = Some(at);
         let mut out = Vec::new();
-        let mut up = IntervalSample {
-            at,
-            seconds,
-            direction: Direction::Up,
-            packets: 0,
-            lost: 0,
-            kbps: 0.0,
-            jitter_ms: 0.0,
-            rtt_ms: sample.rtt_ms,
-            keyframes: 0,
-            freezes: 0,
-            frames: 0,
-            nacks: 0,
-            plis: 0,
-        };
+        let mut up = IntervalSample::empty(at, seconds, Direction::Up, sample.rtt_ms);
         for (source, now) in &sample.up {
             let before = self.up.insert(*source, *now).unwrap_or_default();
             // A track that restarted counts from zero again.
@@ -377,32 +387,7 @@ impl Meter {
         if up.packets > 0 {
             out.push(up);
         }
-        let mut down = IntervalSample {
-            direction: Direction::Down,
-            ..out.first().cloned().unwrap_or(IntervalSample {
-                at,
-                seconds,
-                direction: Direction::Down,
-                packets: 0,
-                lost: 0,
-                kbps: 0.0,
-                jitter_ms: 0.0,
-                rtt_ms: sample.rtt_ms,
-                keyframes: 0,
-                freezes: 0,
-                frames: 0,
-                nacks: 0,
-                plis: 0,
-            })
-        };
-        down.packets = 0;
-        down.lost = 0;
-        down.kbps = 0.0;
-        down.jitter_ms = 0.0;
-        down.keyframes = 0;
-        down.frames = 0;
-        down.nacks = 0;
-        down.plis = 0;
+        let mut down = IntervalSample::empty(at, seconds, Direction::Down, sample.rtt_ms);
         // Downlink loss on the wire is estimated from the SFU's NACK-driven
         // retransmissions on video down-tracks: if each lost packet is resent until it
         // arrives, resends per original r = p / (1 - p), so p = r / (1 + r). Audio is not

@@ -387,6 +387,38 @@ impl SqliteStore {
     }
 }
 
+/// Inserts interval samples inside a transaction.
+async fn insert_samples(
+    tx: &mut sqlx::SqliteConnection,
+    samples: &[StreamSampleRecord],
+) -> Result<(), StoreError> {
+    for s in samples {
+        sqlx::query(
+                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(s.session_id.to_string())
+            .bind(s.participant_id.to_string())
+            .bind(timestamp(s.at))
+            .bind(s.seconds)
+            .bind(&s.direction)
+            .bind(s.packets)
+            .bind(s.lost)
+            .bind(s.kbps)
+            .bind(s.jitter_ms)
+            .bind(s.rtt_ms)
+            .bind(s.keyframes)
+            .bind(s.freezes)
+            .bind(s.frames)
+            .bind(s.nacks)
+            .bind(s.plis)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_session(
@@ -1477,30 +1509,7 @@ impl Store for SqliteStore {
 
     async fn record_samples(&self, samples: &[StreamSampleRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for s in samples {
-            sqlx::query(
-                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(s.session_id.to_string())
-            .bind(s.participant_id.to_string())
-            .bind(timestamp(s.at))
-            .bind(s.seconds)
-            .bind(&s.direction)
-            .bind(s.packets)
-            .bind(s.lost)
-            .bind(s.kbps)
-            .bind(s.jitter_ms)
-            .bind(s.rtt_ms)
-            .bind(s.keyframes)
-            .bind(s.freezes)
-            .bind(s.frames)
-            .bind(s.nacks)
-            .bind(s.plis)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_write_error)?;
-        }
+        insert_samples(&mut tx, samples).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1633,30 +1642,7 @@ impl Store for SqliteStore {
             .bind(session.to_string())
             .execute(&mut *tx)
             .await?;
-        for s in aggregates {
-            sqlx::query(
-                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(s.session_id.to_string())
-            .bind(s.participant_id.to_string())
-            .bind(timestamp(s.at))
-            .bind(s.seconds)
-            .bind(&s.direction)
-            .bind(s.packets)
-            .bind(s.lost)
-            .bind(s.kbps)
-            .bind(s.jitter_ms)
-            .bind(s.rtt_ms)
-            .bind(s.keyframes)
-            .bind(s.freezes)
-            .bind(s.frames)
-            .bind(s.nacks)
-            .bind(s.plis)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_write_error)?;
-        }
+        insert_samples(&mut tx, aggregates).await?;
         sqlx::query(
             "INSERT INTO session_verdicts (session_id, stable, verdict, compacted_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (session_id) DO UPDATE SET stable = excluded.stable, verdict = excluded.verdict, compacted_at = excluded.compacted_at",
