@@ -18,6 +18,8 @@ if [[ "${1:-}" == "--with-test-tools" ]]; then
   # A throwaway PostgreSQL cluster runs the storage conformance suite (btree_gist is in
   # postgresql-contrib on Debian 12; newer releases ship it in the server package).
   packages+=(postgresql postgresql-contrib)
+  # Network namespaces and nftables loss for the fault and reconnection tests.
+  packages+=(iproute2 nftables)
 fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -387,13 +387,15 @@ impl Drop for PeerHandle {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct IncomingTrack {
     up_track: UpTrackId,
     kind: MediaKind,
     source: Source,
     receiver_id: RTCRtpReceiverId,
     ssrc: u32,
+    /// What arrived on it (loss on the wire, jitter, bytes, frames).
+    arrivals: ArrivalCounter,
 }
 
 struct OutgoingTrack {
@@ -422,8 +424,6 @@ struct Peer {
     sources: SourcePolicy,
     /// The transceivers of the publishing slots, in [`Source::SLOTS`] order.
     slots: Vec<usize>,
-    /// What arrived on each published track (loss on the wire, jitter, bytes).
-    arrivals: HashMap<UpTrackId, (Source, ArrivalCounter)>,
     incoming: HashMap<String, IncomingTrack>,
     outgoing: HashMap<DownTrackId, OutgoingTrack>,
     outgoing_by_track: HashMap<String, DownTrackId>,
@@ -613,7 +613,6 @@ impl MediaLoop {
                 needs_offer: true,
                 sources: request.sources,
                 slots,
-                arrivals: HashMap::new(),
                 incoming: HashMap::new(),
                 outgoing: HashMap::new(),
                 outgoing_by_track: HashMap::new(),
@@ -847,22 +846,16 @@ impl MediaLoop {
                 .filter(|p| p.nominated)
                 .map(|p| p.current_round_trip_time * 1000.0)
                 .find(|rtt| *rtt > 0.0);
-            let ssrc_of: HashMap<UpTrackId, u32> = peer
+            let up = peer
                 .incoming
                 .values()
-                .map(|t| (t.up_track, t.ssrc))
-                .collect();
-            let up = peer
-                .arrivals
-                .iter()
-                .map(|(up_track, (source, counter))| {
-                    let mut counts = counter.counts();
-                    if let Some((nacks, plis)) = ssrc_of.get(up_track).and_then(|s| feedback.get(s))
-                    {
+                .map(|t| {
+                    let mut counts = t.arrivals.counts();
+                    if let Some((nacks, plis)) = feedback.get(&t.ssrc) {
                         counts.nacks_sent = *nacks;
                         counts.plis_sent = *plis;
                     }
-                    (*source, counts)
+                    (t.source, counts)
                 })
                 .collect();
             let _ = peer
@@ -921,7 +914,7 @@ impl MediaLoop {
                     .find(|t| t.receiver_id == init.receiver_id)
                 {
                     if !peer.incoming.contains_key(&init.track_id) {
-                        let again = IncomingTrack { ..*existing };
+                        let again = existing.clone();
                         peer.incoming
                             .retain(|_, t| t.receiver_id != init.receiver_id);
                         peer.incoming.insert(init.track_id, again);
@@ -958,6 +951,10 @@ impl MediaLoop {
                                 source,
                                 receiver_id: init.receiver_id,
                                 ssrc: init.ssrc,
+                                arrivals: ArrivalCounter::new(match kind {
+                                    MediaKind::Audio => 48_000,
+                                    MediaKind::Video => 90_000,
+                                }),
                             },
                         );
                         self.apply(now, actions);
@@ -1045,7 +1042,7 @@ impl MediaLoop {
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
-        let Some(track) = peer.incoming.get(track_id) else {
+        let Some(track) = peer.incoming.get_mut(track_id) else {
             return;
         };
         let meta = RtpMeta {
@@ -1057,25 +1054,13 @@ impl MediaLoop {
             },
         };
         let up_track = track.up_track;
-        let (source, clock_rate) = (
-            track.source,
-            match track.kind {
-                MediaKind::Audio => 48_000,
-                MediaKind::Video => 90_000,
-            },
+        track.arrivals.on_packet(
+            now,
+            meta.sequence_number,
+            meta.timestamp,
+            packet.payload.len(),
+            meta.keyframe_start && track.kind == MediaKind::Video,
         );
-        peer.arrivals
-            .entry(up_track)
-            .or_insert_with(|| (source, ArrivalCounter::new(clock_rate)))
-            .1
-            .on_packet(
-                now,
-                meta.sequence_number,
-                meta.timestamp,
-                packet.payload.len(),
-                meta.keyframe_start && track.kind == MediaKind::Video,
-            );
-        let peer = &self.peers[&from];
         let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
             return;
         };
@@ -1086,7 +1071,7 @@ impl MediaLoop {
             let Some(subscriber) = self.peers.get_mut(&out.subscriber) else {
                 continue;
             };
-            let Some(down) = subscriber.outgoing.get(&out.down_track) else {
+            let Some(down) = subscriber.outgoing.get_mut(&out.down_track) else {
                 continue;
             };
             let mut copy = packet.clone();
@@ -1101,9 +1086,7 @@ impl MediaLoop {
             if let Some(mut sender) = subscriber.pc.rtp_sender(down.sender_id) {
                 match sender.write_rtp(now, copy) {
                     Ok(()) => {
-                        if let Some(down) = subscriber.outgoing.get_mut(&out.down_track) {
-                            down.forwarded += 1;
-                        }
+                        down.forwarded += 1;
                         self.stats.forwarded_packets += 1;
                         self.stats.forwarded_bytes += payload_len as u64;
                     }

@@ -32,20 +32,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/audit/verify", get(audit_verify))
 }
 
-fn parse_id(raw: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(what))
-}
-
 async fn load_session(
     state: &AppState,
     raw: &str,
 ) -> Result<(Session, Vec<Participant>), ApiError> {
-    let id = parse_id(raw, "session")?;
-    let session = state.store.session(id).await.map_err(|e| match e {
-        scheduler::StoreError::NotFound => ApiError::NotFound("session"),
-        other => other.into(),
-    })?;
-    let participants = state.store.participants(id).await?;
+    let session = super::sessions::load_session(state, super::sessions::parse_id(raw)?).await?;
+    let participants = state.store.participants(session.id).await?;
     Ok((session, participants))
 }
 
@@ -453,7 +445,7 @@ async fn set_criteria(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CriteriaRequest>,
 ) -> Result<Json<Vec<Criterion>>, ApiError> {
-    let programme = parse_id(&id, "programme")?;
+    let programme = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("programme"))?;
     Criterion::validate(&body.criteria).map_err(|m| ApiError::invalid("criteria", m))?;
     state
         .store

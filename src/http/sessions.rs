@@ -200,11 +200,8 @@ async fn show_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<SessionResponse>, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("session"))?;
-    let session = state.store.session(id).await.map_err(|e| match e {
-        scheduler::StoreError::NotFound => ApiError::NotFound("session"),
-        other => other.into(),
-    })?;
+    let id = parse_id(&id)?;
+    let session = load_session(&state, id).await?;
     let participants = state.store.participants(id).await?;
     let join_links = participants
         .iter()
@@ -217,11 +214,13 @@ async fn show_session(
     }))
 }
 
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+/// A session id from a path; anything else is a 404, like an unknown id.
+pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::NotFound("session"))
 }
 
-async fn load_session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
+/// A session, or 404.
+pub(crate) async fn load_session(state: &AppState, id: Uuid) -> Result<Session, ApiError> {
     state.store.session(id).await.map_err(|e| match e {
         scheduler::StoreError::NotFound => ApiError::NotFound("session"),
         other => other.into(),

@@ -472,6 +472,15 @@ async fn place(
     session: &Session,
     participant: Participant,
 ) -> Option<(Uuid, Participant, Session)> {
+    // Someone joined before: the day is registered and the rules are built, so the
+    // day's bookings need not be read again (5–20 people join each defense).
+    let known = state.days.room_of(session.id);
+    if state.rooms.contains(known)
+        && (session.kind != SessionKind::Defense || state.defenses.contains(session.id))
+    {
+        let participant = as_known_in_room(state, participant).await?;
+        return Some((known, participant, session.clone()));
+    }
     let day = match day_of(state, session).await {
         Ok(day) => day,
         Err(e) => {
@@ -494,12 +503,7 @@ async fn place(
     state
         .rooms
         .ensure(room, || RoomRules::new(session.kind, roles));
-    let canonical = state.days.canonical(participant.id);
-    let participant = if canonical == participant.id {
-        participant
-    } else {
-        state.store.participant(canonical).await.ok()?
-    };
+    let participant = as_known_in_room(state, participant).await?;
     if session.kind == SessionKind::Defense {
         let own: Vec<Participant> = everyone
             .iter()
@@ -509,6 +513,16 @@ async fn place(
         ensure_defense(state, session, &own).await;
     }
     Some((room, participant, session.clone()))
+}
+
+/// A panel member as the room knows them (one identity across a day's links).
+async fn as_known_in_room(state: &AppState, participant: Participant) -> Option<Participant> {
+    let canonical = state.days.canonical(participant.id);
+    if canonical == participant.id {
+        Some(participant)
+    } else {
+        state.store.participant(canonical).await.ok()
+    }
 }
 
 /// The defenses of the session's panel day in booked order, with their participants;

@@ -28,6 +28,7 @@ pub fn require_browser_tooling() {
 }
 
 pub async fn run_scenario(script: &str, args: &[String]) -> Value {
+    let _alone = crate::helpers::TIMING_SENSITIVE.lock().await;
     let child = tokio::process::Command::new("node")
         .arg(repo_root().join("tests/browser").join(script))
         .args(args)

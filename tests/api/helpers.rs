@@ -339,3 +339,8 @@ pub async fn webhook_sink() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Valu
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, received)
 }
+
+/// Tests whose figures depend on timing (real browsers, injected network faults) take
+/// this lock, so that on a 2-core machine they do not run beside each other and
+/// measure their neighbours' load instead of what they test.
+pub static TIMING_SENSITIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
