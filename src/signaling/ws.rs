@@ -277,6 +277,11 @@ async fn run(
         greeted = greeted && send(&mut sink, message).await;
     }
     let mut meter = crate::stability::Meter::default();
+    // What a hostile or buggy page can make the server do per second is bounded: every
+    // report and chat message is a database write, every renegotiation an offer.
+    let mut report_throttle = Throttle::new(2, 1);
+    let mut chat_throttle = Throttle::new(10, 2);
+    let mut renegotiate_throttle = Throttle::new(5, 2);
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut last_heard = tokio::time::Instant::now();
@@ -302,11 +307,24 @@ async fn run(
                     };
                     let replies = match parsed {
                         Ok(ClientMessage::Answer { sdp }) => { peer.answer(sdp); Vec::new() }
-                        Ok(ClientMessage::Renegotiate) => { peer.renegotiate(); Vec::new() }
+                        Ok(ClientMessage::Renegotiate) => {
+                            if renegotiate_throttle.allow(std::time::Instant::now()) {
+                                peer.renegotiate();
+                                Vec::new()
+                            } else {
+                                vec![ServerMessage::error("rate_limited", "too many renegotiations; wait a moment", false)]
+                            }
+                        }
                         Ok(ClientMessage::Report(report)) => {
-                            meter.on_browser_freezes(report.freeze_count);
-                            metering::connection_event(&state, session.id, participant.id, "report", serde_json::to_value(&report).unwrap_or_default());
+                            // Reports beyond one a second are dropped silently.
+                            if report_throttle.allow(std::time::Instant::now()) {
+                                meter.on_browser_freezes(report.freeze_count);
+                                metering::connection_event(&state, session.id, participant.id, "report", serde_json::to_value(&report).unwrap_or_default());
+                            }
                             Vec::new()
+                        }
+                        Ok(ClientMessage::Chat { .. }) if !chat_throttle.allow(std::time::Instant::now()) => {
+                            vec![ServerMessage::error("rate_limited", "you are sending messages too fast", false)]
                         }
                         Ok(ClientMessage::Candidate { .. }) => Vec::new(),
                         Ok(ClientMessage::Leave) => break,
@@ -462,6 +480,41 @@ async fn join_state(
         _ => {}
     }
     out
+}
+
+/// A token bucket: bursts up to `capacity`, then `per_second` events. A per-connection
+/// bound on what a client can make the server do.
+#[derive(Debug)]
+struct Throttle {
+    capacity: f64,
+    per_second: f64,
+    tokens: f64,
+    last: Option<std::time::Instant>,
+}
+
+impl Throttle {
+    fn new(capacity: u32, per_second: u32) -> Self {
+        Self {
+            capacity: f64::from(capacity),
+            per_second: f64::from(per_second),
+            tokens: f64::from(capacity),
+            last: None,
+        }
+    }
+
+    fn allow(&mut self, now: std::time::Instant) -> bool {
+        if let Some(last) = self.last {
+            let refill = now.saturating_duration_since(last).as_secs_f64() * self.per_second;
+            self.tokens = (self.tokens + refill).min(self.capacity);
+        }
+        self.last = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Places a participant: finds the session's room (registering its panel day on
@@ -642,4 +695,25 @@ pub async fn ensure_defense(state: &AppState, session: &Session, participants: &
         }
         defense
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttle_allows_a_burst_then_its_rate() {
+        let t0 = std::time::Instant::now();
+        let mut t = Throttle::new(3, 2);
+        assert!((0..3).all(|_| t.allow(t0)), "a burst of three");
+        assert!(!t.allow(t0));
+        assert!(!t.allow(t0 + Duration::from_millis(400)), "0.8 of a token");
+        assert!(t.allow(t0 + Duration::from_millis(500)));
+        assert!(!t.allow(t0 + Duration::from_millis(500)));
+        assert!(
+            (0..3).all(|_| t.allow(t0 + Duration::from_secs(60))),
+            "refills to capacity only"
+        );
+        assert!(!t.allow(t0 + Duration::from_secs(60)));
+    }
 }

@@ -942,3 +942,36 @@ async fn screen_sharing_reaches_the_room_only_when_allowed() {
         "trainees see the trainer's camera and screen: {trainee:?}"
     );
 }
+
+/// A page that floods the chat is slowed down: a burst passes, the rest is refused
+/// with `rate_limited` and never stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_flood_is_rate_limited_and_not_stored() {
+    let app = spawn_app().await;
+    let t = book(
+        &app,
+        "training",
+        &[("讲师", "trainer"), ("农户", "trainee")],
+    )
+    .await;
+    let mut trainee = WsClient::join(&app, &t.tokens[1]).await;
+    for i in 0..30 {
+        trainee
+            .send(json!({"type": "chat", "text": format!("刷屏{i}")}))
+            .await;
+    }
+    let refusal = trainee
+        .wait_for("rate_limited", |m| {
+            m["type"] == "error" && m["code"] == "rate_limited"
+        })
+        .await;
+    assert_eq!(refusal["fatal"], false);
+    let stored = app
+        .admin_get(&format!("/api/v1/sessions/{}/chat", t.session))
+        .await;
+    let n = stored.as_array().unwrap().len();
+    assert!(
+        (10..30).contains(&n),
+        "a burst of about ten is kept, not 30: {n}"
+    );
+}
