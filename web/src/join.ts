@@ -254,7 +254,19 @@ function isTraining(): boolean {
   return trainingSession;
 }
 
+/** The side panel is rebuilt on every message (quality reports arrive every 2 s), so
+ *  what the expert is typing must survive it: the sheet is rebuilt only when the sheet
+ *  itself or whether scoring is open changed. */
+let sheetCache: { key: string; el: HTMLElement } | null = null;
 function renderSheet(sheet: NonNullable<typeof view.sheet>): HTMLElement {
+  const key = JSON.stringify([sheet, view.phase === "scoring"]);
+  if (sheetCache?.key === key) return sheetCache.el;
+  const el = buildSheet(sheet);
+  sheetCache = { key, el };
+  return el;
+}
+
+function buildSheet(sheet: NonNullable<typeof view.sheet>): HTMLElement {
   const inputs = sheet.criteria.map((c, i) =>
     h("input", { type: "number", min: "0", max: String(c.max), step: "1", required: true,
       value: sheet.scores ? String(sheet.scores[i] ?? "") : "", disabled: sheet.locked, name: `c${i}` }));
@@ -331,12 +343,14 @@ function renderHostPanel(isHost: boolean): HTMLElement {
   return section(t("hostPanel"), agenda, h("h3", {}, t("participants")), h("ul", { class: "people" }, ...people));
 }
 
+/** One chat input for the page's life, so a half-typed message survives re-renders. */
+const chatInput = h("input", { maxlength: "1000", name: "chat" });
 function renderChat(): HTMLElement {
   const canModerate = view.me?.role === "host" || view.me?.role === "trainer";
   const list = h("ul", { class: "chat" }, ...view.chat.map((m) =>
     h("li", { "data-message": m.id }, h("b", {}, `${m.authorName}: `), m.text,
       canModerate ? h("button", { class: "small", onclick: () => send({ type: "removeChat", id: m.id }) }, "×") : null)));
-  const input = h("input", { maxlength: "1000", name: "chat" });
+  const input = chatInput;
   const form = h("form", { class: "inline", onsubmit: (e: Event) => {
     e.preventDefault();
     if (input.value.trim()) send({ type: "chat", text: input.value });
