@@ -343,14 +343,12 @@ function renderHostPanel(isHost: boolean): HTMLElement {
   return section(t("hostPanel"), agenda, h("h3", {}, t("participants")), h("ul", { class: "people" }, ...people));
 }
 
-/** One chat input for the page's life, so a half-typed message survives re-renders. */
-const chatInput = h("input", { maxlength: "1000", name: "chat" });
 function renderChat(): HTMLElement {
   const canModerate = view.me?.role === "host" || view.me?.role === "trainer";
   const list = h("ul", { class: "chat" }, ...view.chat.map((m) =>
     h("li", { "data-message": m.id }, h("b", {}, `${m.authorName}: `), m.text,
       canModerate ? h("button", { class: "small", onclick: () => send({ type: "removeChat", id: m.id }) }, "×") : null)));
-  const input = chatInput;
+  const input = h("input", { maxlength: "1000", name: "chat" });
   const form = h("form", { class: "inline", onsubmit: (e: Event) => {
     e.preventDefault();
     if (input.value.trim()) send({ type: "chat", text: input.value });
