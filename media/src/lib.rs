@@ -8,7 +8,8 @@
 //!   webrtc-rs's sans-IO `rtc` peer connections; carries out the forwarder's decisions.
 //! - [`stun`]: reads the ICE ufrag from STUN checks, to demultiplex the one port.
 //! - [`codec`]: facts read from payloads without decoding (VP8 keyframe starts).
-//! - [`recorder`]: GStreamer set-up and capability checks for recording.
+//! - [`recorder`]: writes forwarded RTP to crash-safe Matroska parts (GStreamer).
+//! - [`parts`]: when a recorded track starts a new part (pure).
 //! - [`ids`]: identifier newtypes.
 //!
 //! This crate knows nothing of sessions, people or the database; `viva` wires it in.
@@ -16,6 +17,7 @@
 pub mod codec;
 pub mod forward;
 pub mod ids;
+pub mod parts;
 pub mod quality;
 pub mod recorder;
 pub mod sfu;
