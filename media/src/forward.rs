@@ -507,6 +507,24 @@ impl Forwarder {
         actions
     }
 
+    /// Whether packets of this up-track currently reach the room (its publisher is
+    /// present and the room's policy does not hold it back): what a recording keeps.
+    pub fn is_forwarding(&self, up_track: UpTrackId) -> bool {
+        self.up_tracks.get(&up_track).is_some_and(|up| {
+            !up.blocked
+                && self
+                    .participants
+                    .get(&up.publisher)
+                    .is_some_and(|p| p.present)
+        })
+    }
+
+    /// A keyframe request for an up-track on behalf of someone outside the room (the
+    /// recorder), throttled like subscribers' requests.
+    pub fn request_keyframe(&mut self, now: Instant, up_track: UpTrackId) -> Option<Action> {
+        self.throttled_keyframe_request(now, up_track)
+    }
+
     /// Decides where one incoming packet goes. `out` is cleared and filled, so the
     /// caller can reuse one buffer for every packet. Returns a keyframe request when a
     /// bound down-track is still waiting for a keyframe (throttled).

@@ -59,6 +59,7 @@ use crate::codec::is_vp8_keyframe_start;
 use crate::forward::{Action, Forwarder, MediaGrant, MediaKind, Outgoing, RtpMeta};
 use crate::ids::{DownTrackId, ParticipantId, UpTrackId};
 use crate::quality::{ArrivalCounter, ArrivalCounts};
+use crate::recorder::{Captured, Codec, RecordingTap, RtpPacket, TrackInfo};
 use crate::stun;
 
 /// Payload type of Opus in every SDP the SFU writes.
@@ -167,6 +168,15 @@ pub enum Source {
 impl Source {
     /// The slots, in offer order.
     pub const SLOTS: [Source; 3] = [Source::Microphone, Source::Camera, Source::Screen];
+
+    /// Its name in samples, recordings and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Microphone => "microphone",
+            Source::Camera => "camera",
+            Source::Screen => "screen",
+        }
+    }
 }
 
 /// Which sources of a participant the room receives. A source that is not allowed is
@@ -226,6 +236,14 @@ enum Command {
     Stats {
         reply: tokio::sync::oneshot::Sender<SfuStats>,
     },
+    Record {
+        room: String,
+        tap: Option<RecordingTap>,
+    },
+    RequestKeyframe {
+        room: String,
+        up_track: UpTrackId,
+    },
 }
 
 /// Counters of the media plane.
@@ -265,6 +283,10 @@ impl std::fmt::Debug for Command {
             Command::SetSources { id, sources } => write!(f, "SetSources({id}, {sources:?})"),
             Command::Renegotiate { id } => write!(f, "Renegotiate({id})"),
             Command::Stats { .. } => write!(f, "Stats"),
+            Command::Record { room, tap } => write!(f, "Record({room}, {})", tap.is_some()),
+            Command::RequestKeyframe { room, up_track } => {
+                write!(f, "RequestKeyframe({room}, {up_track})")
+            }
         }
     }
 }
@@ -342,6 +364,24 @@ impl Sfu {
         let _ = self.commands.send(Command::SetSources { id, sources });
     }
 
+    /// Starts (`Some`) or stops (`None`) offering a room's forwarded packets to a
+    /// recorder. Only what reaches the room is offered: nothing from the lobby, nothing
+    /// muted or held back.
+    pub fn record(&self, room: &str, tap: Option<RecordingTap>) {
+        let _ = self.commands.send(Command::Record {
+            room: room.to_owned(),
+            tap,
+        });
+    }
+
+    /// Asks a track's publisher for a keyframe (the recorder starting a part).
+    pub fn request_keyframe(&self, room: &str, up_track: UpTrackId) {
+        let _ = self.commands.send(Command::RequestKeyframe {
+            room: room.to_owned(),
+            up_track,
+        });
+    }
+
     /// A snapshot of the media plane's counters.
     pub async fn stats(&self) -> Option<SfuStats> {
         let (reply, rx) = tokio::sync::oneshot::channel();
@@ -396,6 +436,8 @@ struct IncomingTrack {
     ssrc: u32,
     /// What arrived on it (loss on the wire, jitter, bytes, frames).
     arrivals: ArrivalCounter,
+    /// What a recorder is told about it.
+    recorded: Arc<TrackInfo>,
 }
 
 struct OutgoingTrack {
@@ -436,6 +478,8 @@ struct MediaLoop {
     by_ufrag: HashMap<String, ParticipantId>,
     by_addr: HashMap<SocketAddr, ParticipantId>,
     rooms: HashMap<String, Forwarder>,
+    /// Rooms being recorded.
+    taps: HashMap<String, RecordingTap>,
     /// Reused for every packet so forwarding allocates nothing per packet.
     scratch: Vec<Outgoing>,
     stats: SfuStats,
@@ -451,6 +495,7 @@ impl MediaLoop {
             by_ufrag: HashMap::new(),
             by_addr: HashMap::new(),
             rooms: HashMap::new(),
+            taps: HashMap::new(),
             scratch: Vec::new(),
             stats: SfuStats::default(),
             next_sample: Instant::now() + SAMPLE_INTERVAL,
@@ -530,6 +575,23 @@ impl MediaLoop {
                 stats.down_tracks = self.peers.values().map(|p| p.outgoing.len()).sum();
                 stats.rooms = self.rooms.len();
                 let _ = reply.send(stats);
+            }
+            Command::Record { room, tap } => match tap {
+                Some(tap) => {
+                    self.taps.insert(room, tap);
+                }
+                None => {
+                    self.taps.remove(&room);
+                }
+            },
+            Command::RequestKeyframe { room, up_track } => {
+                if let Some(action) = self
+                    .rooms
+                    .get_mut(&room)
+                    .and_then(|f| f.request_keyframe(now, up_track))
+                {
+                    self.apply(now, vec![action]);
+                }
             }
         }
     }
@@ -955,6 +1017,19 @@ impl MediaLoop {
                                     MediaKind::Audio => 48_000,
                                     MediaKind::Video => 90_000,
                                 }),
+                                recorded: Arc::new(TrackInfo {
+                                    up_track,
+                                    label: peer.label.clone(),
+                                    source: source.name().to_owned(),
+                                    codec: match kind {
+                                        MediaKind::Audio => Codec::Opus,
+                                        MediaKind::Video => Codec::Vp8,
+                                    },
+                                    payload_type: match kind {
+                                        MediaKind::Audio => OPUS_PAYLOAD_TYPE,
+                                        MediaKind::Video => VP8_PAYLOAD_TYPE,
+                                    },
+                                }),
                             },
                         );
                         self.apply(now, actions);
@@ -1064,6 +1139,23 @@ impl MediaLoop {
         let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
             return;
         };
+        if let Some(tap) = self.taps.get(&peer.room)
+            && forwarder.is_forwarding(up_track)
+        {
+            tap.offer(Captured {
+                track: track.recorded.clone(),
+                packet: RtpPacket {
+                    payload_type: packet.header.payload_type,
+                    sequence_number: meta.sequence_number,
+                    timestamp: meta.timestamp,
+                    ssrc: packet.header.ssrc,
+                    marker: packet.header.marker,
+                    payload: packet.payload.clone(),
+                },
+                arrival: now,
+                keyframe_start: meta.keyframe_start && track.kind == MediaKind::Video,
+            });
+        }
         let payload_len = packet.payload.len();
         let mut outgoing = std::mem::take(&mut self.scratch);
         let keyframe_request = forwarder.on_rtp(now, up_track, &meta, &mut outgoing);

@@ -424,3 +424,75 @@ mod tests {
         }
     }
 }
+
+/// A recording of a session (a defense from admission to close, or what a host or
+/// trainer chose to record). Its media are in [`RecordingPart`]s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingRecord {
+    /// Id.
+    pub id: Uuid,
+    /// The session recorded.
+    pub session_id: Uuid,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it stopped (`None` while recording, or when the server died mid-recording).
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// `recording`, `stopped`, `interrupted` (found unfinished after a restart).
+    pub state: String,
+    /// Why it stopped abnormally.
+    pub error: Option<String>,
+}
+
+/// One file of one recorded track (at most five minutes). Stored when the file is
+/// opened, so a crash never leaves a file nobody knows about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingPart {
+    /// Id.
+    pub id: Uuid,
+    /// The recording.
+    pub recording_id: Uuid,
+    /// The publisher (participant id).
+    pub participant: String,
+    /// `microphone`, `camera` or `screen`.
+    pub source: String,
+    /// `OPUS`, `VP8`, `VP9`, `H264`.
+    pub codec: String,
+    /// 0-based index within the track.
+    pub index: i64,
+    /// The file, relative to the recordings directory.
+    pub path: String,
+    /// Where it starts on the recording's timeline, in milliseconds.
+    pub offset_ms: i64,
+    /// Wall-clock time of its first packet.
+    pub opened_at: DateTime<Utc>,
+    /// Whether the file was closed (cleanly or not).
+    pub closed: bool,
+    /// Whether the muxer finished it cleanly (has an index).
+    pub clean: bool,
+    /// Size when closed.
+    pub bytes: i64,
+}
+
+/// A post-production job: one per recording.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductionJob {
+    /// Id.
+    pub id: Uuid,
+    /// The recording produced.
+    pub recording_id: Uuid,
+    /// `queued`, `running`, `done`, `failed`.
+    pub state: String,
+    /// Attempts started so far.
+    pub attempts: i64,
+    /// 0.0–1.0 of the current attempt.
+    pub progress: f64,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+    /// What it produced (JSON: files, duration, size), once done.
+    pub outputs: Option<String>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}

@@ -17,8 +17,8 @@ use crate::model::{
     room_resource,
 };
 use crate::record::{
-    AuditEntry, BackupRecord, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry, Rating,
-    ScoreSheetRecord, StreamSampleRecord,
+    AuditEntry, BackupRecord, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry,
+    ProductionJob, Rating, RecordingPart, RecordingRecord, ScoreSheetRecord, StreamSampleRecord,
 };
 use crate::store::{AUDIT_APPEND_ATTEMPTS, Store, StoreError, UserRecord};
 
@@ -67,6 +67,16 @@ fn time_col(row: &SqliteRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
     Ok(DateTime::parse_from_rfc3339(&raw)
         .map_err(|e| corrupt(col, e))?
         .with_timezone(&Utc))
+}
+
+fn opt_time_col(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let raw: Option<String> = row.try_get(col)?;
+    raw.map(|r| {
+        DateTime::parse_from_rfc3339(&r)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| corrupt(col, e))
+    })
+    .transpose()
 }
 
 fn uuid_col(row: &SqliteRow, col: &str) -> Result<Uuid, StoreError> {
@@ -1666,6 +1676,206 @@ impl Store for SqliteStore {
         row.map(|r| Ok((r.try_get("stable")?, r.try_get("verdict")?)))
             .transpose()
     }
+
+    async fn create_recording(&self, r: &RecordingRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO recordings (id, session_id, started_at, stopped_at, state, error) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(r.id.to_string())
+        .bind(r.session_id.to_string())
+        .bind(timestamp(r.started_at))
+        .bind(r.stopped_at.map(timestamp))
+        .bind(&r.state)
+        .bind(&r.error)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn update_recording(&self, r: &RecordingRecord) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE recordings SET stopped_at = ?, state = ?, error = ? WHERE id = ?")
+                .bind(r.stopped_at.map(timestamp))
+                .bind(&r.state)
+                .bind(&r.error)
+                .bind(r.id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(map_write_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn recording(&self, id: Uuid) -> Result<Option<RecordingRecord>, StoreError> {
+        sqlx::query("SELECT * FROM recordings WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(recording_from_row)
+            .transpose()
+    }
+
+    async fn recordings_of_session(
+        &self,
+        session: Uuid,
+    ) -> Result<Vec<RecordingRecord>, StoreError> {
+        sqlx::query("SELECT * FROM recordings WHERE session_id = ? ORDER BY started_at, id")
+            .bind(session.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(recording_from_row)
+            .collect()
+    }
+
+    async fn recordings_in_state(&self, state: &str) -> Result<Vec<RecordingRecord>, StoreError> {
+        sqlx::query("SELECT * FROM recordings WHERE state = ? ORDER BY started_at, id")
+            .bind(state)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(recording_from_row)
+            .collect()
+    }
+
+    async fn add_recording_part(&self, p: &RecordingPart) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO recording_parts (id, recording_id, participant, source, codec, idx, \
+             path, offset_ms, opened_at, closed, clean, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(p.id.to_string())
+        .bind(p.recording_id.to_string())
+        .bind(&p.participant)
+        .bind(&p.source)
+        .bind(&p.codec)
+        .bind(p.index)
+        .bind(&p.path)
+        .bind(p.offset_ms)
+        .bind(timestamp(p.opened_at))
+        .bind(p.closed)
+        .bind(p.clean)
+        .bind(p.bytes)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn close_recording_part(
+        &self,
+        path: &str,
+        bytes: i64,
+        clean: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE recording_parts SET closed = TRUE, bytes = ?, clean = ? WHERE path = ?",
+        )
+        .bind(bytes)
+        .bind(clean)
+        .bind(path)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn recording_parts(&self, recording: Uuid) -> Result<Vec<RecordingPart>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM recording_parts WHERE recording_id = ? ORDER BY offset_ms, participant, source",
+        )
+        .bind(recording.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(RecordingPart {
+                id: uuid_col(row, "id")?,
+                recording_id: uuid_col(row, "recording_id")?,
+                participant: row.try_get("participant")?,
+                source: row.try_get("source")?,
+                codec: row.try_get("codec")?,
+                index: row.try_get("idx")?,
+                path: row.try_get("path")?,
+                offset_ms: row.try_get("offset_ms")?,
+                opened_at: time_col(row, "opened_at")?,
+                closed: row.try_get("closed")?,
+                clean: row.try_get("clean")?,
+                bytes: row.try_get("bytes")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn save_production_job(&self, j: &ProductionJob) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO production_jobs (id, recording_id, state, attempts, progress, error, \
+             outputs, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+             state = excluded.state, attempts = excluded.attempts, progress = excluded.progress, \
+             error = excluded.error, outputs = excluded.outputs, updated_at = excluded.updated_at",
+        )
+        .bind(j.id.to_string())
+        .bind(j.recording_id.to_string())
+        .bind(&j.state)
+        .bind(j.attempts)
+        .bind(j.progress)
+        .bind(&j.error)
+        .bind(&j.outputs)
+        .bind(timestamp(j.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn production_jobs(&self, state: &str) -> Result<Vec<ProductionJob>, StoreError> {
+        sqlx::query("SELECT * FROM production_jobs WHERE state = ? ORDER BY updated_at, id")
+            .bind(state)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(job_from_row)
+            .collect()
+    }
+
+    async fn production_job_of(
+        &self,
+        recording: Uuid,
+    ) -> Result<Option<ProductionJob>, StoreError> {
+        sqlx::query("SELECT * FROM production_jobs WHERE recording_id = ?")
+            .bind(recording.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(job_from_row)
+            .transpose()
+    }
+
+    async fn set_recording_policy(&self, session: Uuid, record: bool) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO recording_policies (session_id, record) VALUES (?, ?) \
+             ON CONFLICT (session_id) DO UPDATE SET record = excluded.record",
+        )
+        .bind(session.to_string())
+        .bind(record)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn recording_policy(&self, session: Uuid) -> Result<Option<bool>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT record FROM recording_policies WHERE session_id = ?")
+                .bind(session.to_string())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -1746,4 +1956,28 @@ mod tests {
             "h3"
         );
     }
+}
+
+fn recording_from_row(row: &SqliteRow) -> Result<RecordingRecord, StoreError> {
+    Ok(RecordingRecord {
+        id: uuid_col(row, "id")?,
+        session_id: uuid_col(row, "session_id")?,
+        started_at: time_col(row, "started_at")?,
+        stopped_at: opt_time_col(row, "stopped_at")?,
+        state: row.try_get("state")?,
+        error: row.try_get("error")?,
+    })
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<ProductionJob, StoreError> {
+    Ok(ProductionJob {
+        id: uuid_col(row, "id")?,
+        recording_id: uuid_col(row, "recording_id")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get("attempts")?,
+        progress: row.try_get("progress")?,
+        error: row.try_get("error")?,
+        outputs: row.try_get("outputs")?,
+        updated_at: time_col(row, "updated_at")?,
+    })
 }

@@ -12,8 +12,8 @@ use crate::model::{
     Person, Programme, Project, Room,
 };
 use crate::record::{
-    AuditEntry, BackupRecord, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry, Rating,
-    ScoreSheetRecord, StreamSampleRecord,
+    AuditEntry, BackupRecord, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry,
+    ProductionJob, Rating, RecordingPart, RecordingRecord, ScoreSheetRecord, StreamSampleRecord,
 };
 
 /// Why a storage call failed.
@@ -260,4 +260,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// A compacted session's stored verdict: (stable, verdict JSON).
     async fn session_verdict(&self, session: Uuid) -> Result<Option<(bool, String)>, StoreError>;
+
+    /// Stores a new recording.
+    async fn create_recording(&self, recording: &RecordingRecord) -> Result<(), StoreError>;
+    /// Updates a recording's state, stop time and error.
+    async fn update_recording(&self, recording: &RecordingRecord) -> Result<(), StoreError>;
+    /// One recording.
+    async fn recording(&self, id: Uuid) -> Result<Option<RecordingRecord>, StoreError>;
+    /// A session's recordings, oldest first.
+    async fn recordings_of_session(
+        &self,
+        session: Uuid,
+    ) -> Result<Vec<RecordingRecord>, StoreError>;
+    /// Recordings in a state (`recording` ones after a restart are interrupted).
+    async fn recordings_in_state(&self, state: &str) -> Result<Vec<RecordingRecord>, StoreError>;
+    /// Stores a part as it is opened.
+    async fn add_recording_part(&self, part: &RecordingPart) -> Result<(), StoreError>;
+    /// Marks a part closed with its size.
+    async fn close_recording_part(
+        &self,
+        path: &str,
+        bytes: i64,
+        clean: bool,
+    ) -> Result<(), StoreError>;
+    /// A recording's parts, by offset.
+    async fn recording_parts(&self, recording: Uuid) -> Result<Vec<RecordingPart>, StoreError>;
+    /// Inserts or replaces a post-production job.
+    async fn save_production_job(&self, job: &ProductionJob) -> Result<(), StoreError>;
+    /// Jobs in a state, oldest change first.
+    async fn production_jobs(&self, state: &str) -> Result<Vec<ProductionJob>, StoreError>;
+    /// A recording's job.
+    async fn production_job_of(&self, recording: Uuid)
+    -> Result<Option<ProductionJob>, StoreError>;
+    /// Sets whether a session is recorded automatically.
+    async fn set_recording_policy(&self, session: Uuid, record: bool) -> Result<(), StoreError>;
+    /// Whether a session is recorded automatically, if the booking said.
+    async fn recording_policy(&self, session: Uuid) -> Result<Option<bool>, StoreError>;
 }
