@@ -77,6 +77,7 @@ impl Application {
             days: Arc::default(),
             metrics: Arc::default(),
             alerts: crate::alerts::Alerter::new(&config.alerts.webhook),
+            recordings: Arc::default(),
             recorder: Arc::new(recorder),
             mailer: crate::notify::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {
@@ -85,6 +86,8 @@ impl Application {
                 admin_session_hours: config.auth.admin_session_hours,
                 web_dir: config.web.dir.clone(),
                 backup_every_hours: config.backup.every_hours,
+                data_dir: config.storage.data_dir.clone(),
+                min_free_disk_mb: config.alerts.min_free_disk_mb,
             }),
         };
         let admin_listener = match config.admin.listen.parse::<SocketAddr>() {
@@ -143,6 +146,16 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Recordings the last run left unfinished (crash, kill) are closed and queued for
+        // post-production: their parts are on disk and playable.
+        match crate::recording::recover_interrupted(&self.state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                recordings = n,
+                "recordings interrupted by the last stop recovered"
+            ),
+            Err(e) => tracing::error!(error = %e, "interrupted recordings could not be checked"),
+        }
         // Countdown warnings and overtime for live defenses, once a second.
         let ticker_state = self.state.clone();
         let ticker = tokio::spawn(async move {
@@ -234,10 +247,13 @@ impl Application {
                 }
             })
         });
+        let state = self.state.clone();
         let router = crate::http::router(self.state);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        // Running recordings are finished cleanly (every part gets its index).
+        crate::recording::stop_all(&state).await;
         ticker.abort();
         if let Some(admin) = admin {
             admin.abort();

@@ -24,6 +24,10 @@ pub struct Settings {
     pub web_dir: PathBuf,
     /// Hours between scheduled backups (for the "backups on time" indicator).
     pub backup_every_hours: u32,
+    /// Data directory (recordings live under it).
+    pub data_dir: PathBuf,
+    /// Recording refuses to start with less free disk than this.
+    pub min_free_disk_mb: u64,
 }
 
 /// Shared application state.
@@ -45,6 +49,8 @@ pub struct AppState {
     pub rooms: Arc<crate::runtime::registry::Rooms>,
     /// Who waits in a defense's lobby.
     pub lobby: Arc<crate::runtime::lobby::Lobby>,
+    /// Recordings running now.
+    pub recordings: Arc<crate::recording::Recordings>,
     /// Whether this machine can record (checked once at start).
     pub recorder: Arc<Result<RecorderCapability, String>>,
     /// Settings.

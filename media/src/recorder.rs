@@ -697,6 +697,134 @@ pub fn probe() -> Result<RecorderCapability, String> {
     })
 }
 
+/// What a media file holds, read by GStreamer's Discoverer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaInfo {
+    /// Its duration (zero when the container does not say and it cannot be estimated).
+    pub duration: std::time::Duration,
+    /// Each stream's caps name (`video/x-vp8`, `audio/mpeg`…), in container order.
+    pub streams: Vec<String>,
+}
+
+/// Reads a media file's streams and duration with the Discoverer.
+pub fn discover(path: &Path) -> Result<MediaInfo, String> {
+    use gstreamer_pbutils::prelude::DiscovererStreamInfoExt;
+    gst::init().map_err(|e| e.to_string())?;
+    let discoverer = gstreamer_pbutils::Discoverer::new(gst::ClockTime::from_seconds(20))
+        .map_err(|e| e.to_string())?;
+    let absolute = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let uri = gst::glib::filename_to_uri(&absolute, None).map_err(|e| e.to_string())?;
+    let info = discoverer
+        .discover_uri(&uri)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(MediaInfo {
+        duration: std::time::Duration::from_nanos(info.duration().map_or(0, |d| d.nseconds())),
+        streams: info
+            .stream_list()
+            .iter()
+            .filter_map(|s| s.caps())
+            .filter_map(|c| c.structure(0).map(|s| s.name().to_string()))
+            .collect(),
+    })
+}
+
+/// One stream of a Matroska file as its demuxer sees it, without decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemuxedStream {
+    /// Caps name (`video/x-vp8`, `audio/x-opus`…).
+    pub caps: String,
+    /// Frames (blocks) in it.
+    pub frames: usize,
+    /// From its first to its last timestamp.
+    pub span: std::time::Duration,
+}
+
+/// Reads a Matroska part's streams by demuxing it (no decoder involved: works for any
+/// payload, and shows what a file holds even when its frames would not decode).
+pub fn demux(path: &Path) -> Result<Vec<DemuxedStream>, String> {
+    use std::sync::Mutex;
+    gst::init().map_err(|e| e.to_string())?;
+    let pipeline = gst::Pipeline::new();
+    let make = |name: &str| {
+        gst::ElementFactory::make(name)
+            .build()
+            .map_err(|e| format!("{name}: {e}"))
+    };
+    let (src, demux) = (make("filesrc")?, make("matroskademux")?);
+    src.set_property("location", path.to_string_lossy().as_ref());
+    pipeline
+        .add_many([&src, &demux])
+        .map_err(|e| e.to_string())?;
+    src.link(&demux).map_err(|e| e.to_string())?;
+    type Seen = Arc<Mutex<Vec<(String, usize, Option<u64>, u64)>>>;
+    let seen: Seen = Arc::default();
+    let weak = pipeline.downgrade();
+    let on_pad = seen.clone();
+    demux.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = weak.upgrade() else {
+            return;
+        };
+        let caps = pad
+            .current_caps()
+            .and_then(|c| c.structure(0).map(|s| s.name().to_string()))
+            .unwrap_or_default();
+        let index = {
+            let mut seen = on_pad.lock().unwrap_or_else(|e| e.into_inner());
+            seen.push((caps, 0, None, 0));
+            seen.len() - 1
+        };
+        let Ok(sink) = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .build()
+        else {
+            return;
+        };
+        let _ = pipeline.add(&sink);
+        let _ = sink.sync_state_with_parent();
+        if let Some(sink_pad) = sink.static_pad("sink") {
+            let _ = pad.link(&sink_pad);
+        }
+        let counts = on_pad.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(buffer) = info.buffer() {
+                let mut seen = counts.lock().unwrap_or_else(|e| e.into_inner());
+                let entry = &mut seen[index];
+                entry.1 += 1;
+                if let Some(pts) = buffer.pts() {
+                    entry.2.get_or_insert(pts.nseconds());
+                    entry.3 = entry.3.max(pts.nseconds());
+                }
+            }
+            gst::PadProbeReturn::Ok
+        });
+    });
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| e.to_string())?;
+    let bus = pipeline.bus().ok_or("no bus")?;
+    let message = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(30),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let _ = pipeline.set_state(gst::State::Null);
+    match message.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Eos(_)) => {}
+        Some(gst::MessageView::Error(e)) => {
+            return Err(format!("{}: {}", path.display(), e.error()));
+        }
+        _ => return Err(format!("{}: demuxing timed out", path.display())),
+    }
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(seen
+        .iter()
+        .map(|(caps, frames, first, last)| DemuxedStream {
+            caps: caps.clone(),
+            frames: *frames,
+            span: std::time::Duration::from_nanos(last - first.unwrap_or(*last)),
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1878,6 +1878,30 @@ impl Store for SqliteStore {
     }
 }
 
+fn recording_from_row(row: &SqliteRow) -> Result<RecordingRecord, StoreError> {
+    Ok(RecordingRecord {
+        id: uuid_col(row, "id")?,
+        session_id: uuid_col(row, "session_id")?,
+        started_at: time_col(row, "started_at")?,
+        stopped_at: opt_time_col(row, "stopped_at")?,
+        state: row.try_get("state")?,
+        error: row.try_get("error")?,
+    })
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<ProductionJob, StoreError> {
+    Ok(ProductionJob {
+        id: uuid_col(row, "id")?,
+        recording_id: uuid_col(row, "recording_id")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get("attempts")?,
+        progress: row.try_get("progress")?,
+        error: row.try_get("error")?,
+        outputs: row.try_get("outputs")?,
+        updated_at: time_col(row, "updated_at")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1956,28 +1980,4 @@ mod tests {
             "h3"
         );
     }
-}
-
-fn recording_from_row(row: &SqliteRow) -> Result<RecordingRecord, StoreError> {
-    Ok(RecordingRecord {
-        id: uuid_col(row, "id")?,
-        session_id: uuid_col(row, "session_id")?,
-        started_at: time_col(row, "started_at")?,
-        stopped_at: opt_time_col(row, "stopped_at")?,
-        state: row.try_get("state")?,
-        error: row.try_get("error")?,
-    })
-}
-
-fn job_from_row(row: &SqliteRow) -> Result<ProductionJob, StoreError> {
-    Ok(ProductionJob {
-        id: uuid_col(row, "id")?,
-        recording_id: uuid_col(row, "recording_id")?,
-        state: row.try_get("state")?,
-        attempts: row.try_get("attempts")?,
-        progress: row.try_get("progress")?,
-        error: row.try_get("error")?,
-        outputs: row.try_get("outputs")?,
-        updated_at: time_col(row, "updated_at")?,
-    })
 }

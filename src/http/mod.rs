@@ -8,6 +8,7 @@ pub mod health;
 pub mod import;
 pub mod pages;
 pub mod planning;
+pub mod recordings;
 pub mod records;
 pub mod sessions;
 
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(directory::router())
         .merge(planning::router())
         .merge(records::router())
+        .merge(recordings::router())
         .merge(crate::signaling::ws::router())
         .merge(pages::router(&state))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

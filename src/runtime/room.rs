@@ -281,6 +281,23 @@ impl RoomRules {
         Ok(vec![RoomEffect::Recording(on)])
     }
 
+    /// Sets the recording switch on the system's behalf (a defense records from
+    /// admission to close; a refused start turns it back off). Returns whether it
+    /// changed.
+    pub fn force_recording(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.recording, on) != on
+    }
+
+    /// Those who lead the room (hosts; the trainer in training): they are told when
+    /// something they asked for could not be done.
+    pub fn leaders(&self) -> Vec<Uuid> {
+        self.roles
+            .keys()
+            .copied()
+            .filter(|who| self.leads(*who))
+            .collect()
+    }
+
     /// Whether `who` may post to the chat.
     pub fn may_chat(&self, who: Uuid) -> Result<(), RoomError> {
         if self.kind != SessionKind::Training {

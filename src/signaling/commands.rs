@@ -257,10 +257,13 @@ pub fn apply_room_effects(state: &AppState, session: Uuid, effects: Vec<RoomEffe
             RoomEffect::Remove(who) => {
                 state.presence.tell(session, who, PresenceEvent::Removed);
             }
-            RoomEffect::Recording(on) => state.presence.broadcast(
-                session,
-                PresenceEvent::Notice(ServerMessage::Recording { on }),
-            ),
+            RoomEffect::Recording(on) => {
+                state.presence.broadcast(
+                    session,
+                    PresenceEvent::Notice(ServerMessage::Recording { on }),
+                );
+                crate::recording::switch(state, session, on);
+            }
         }
     }
 }
@@ -374,6 +377,7 @@ pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec
                         .broadcast(room, PresenceEvent::Notice(message));
                 }
                 if phase == Phase::Closed {
+                    crate::recording::on_close(state, session, room);
                     ask_for_ratings(state, session);
                     let state = state.clone();
                     tokio::spawn(async move { next_defense_of_the_day(&state, session).await });
@@ -403,6 +407,9 @@ pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec
                     json!({ "target": who }),
                 );
                 move_person(state, room, who, to_lobby);
+                if !to_lobby {
+                    crate::recording::on_defense_admission(state, session, room);
+                }
             }
             Effect::OneMinuteLeft(phase) | Effect::Overtime(phase) => {
                 let alert = if matches!(effect, Effect::Overtime(_)) {
@@ -743,6 +750,7 @@ fn close_training(ctx: &Ctx<'_>) -> Vec<ServerMessage> {
         Some(Ok(first)) => {
             if first {
                 ctx.audit("close", json!({}));
+                crate::recording::on_close(ctx.state, ctx.session.id, ctx.room);
                 ask_for_ratings(ctx.state, ctx.session.id);
             }
             Vec::new()

@@ -16,6 +16,7 @@ mod media_relay;
 mod netns;
 mod planning;
 mod reconnect;
+mod recording;
 mod rtc_client;
 mod scheduling;
 mod session_runtime;

@@ -95,6 +95,11 @@ impl WsClient {
         }
     }
 
+    /// Whether any received message matches.
+    pub fn saw(&self, pred: impl Fn(&Value) -> bool) -> bool {
+        self.seen.iter().any(pred)
+    }
+
     /// Whether any message of this type was received.
     pub fn has_seen(&self, kind: &str) -> bool {
         self.seen.iter().any(|m| m["type"] == kind)

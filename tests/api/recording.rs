@@ -1,0 +1,243 @@
+//! Recording driven by sessions, end to end: a host's switch and a defense's admission
+//! start the recorder on the SFU's forwarded media, the parts land on disk and in the
+//! database as they are written, and a full disk refuses to record out loud.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, join_tokens, spawn_app, spawn_app_with, webhook_sink};
+use crate::rtc_client::run_participant;
+use crate::ws_client::WsClient;
+
+struct Booked {
+    session: String,
+    tokens: Vec<String>,
+    ids: Vec<String>,
+}
+
+async fn book(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> Booked {
+    let body = app
+        .book_kind(kind, Utc::now() - chrono::Duration::minutes(1), 60, people)
+        .await;
+    Booked {
+        session: body["session"]["id"].as_str().unwrap().to_owned(),
+        tokens: join_tokens(&body),
+        ids: body["joinLinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["participantId"].as_str().unwrap().to_owned())
+            .collect(),
+    }
+}
+
+/// Polls the session's recordings until `done` holds for them (bounded).
+async fn recordings_until(
+    app: &TestApp,
+    session: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let mut last = Vec::new();
+    for _ in 0..100 {
+        last = app
+            .admin_get(&format!("/api/v1/sessions/{session}/recordings"))
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if done(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("recordings never reached the expected state: {last:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosts_switch_records_every_forwarded_track_into_parts_on_disk() {
+    let app = spawn_app().await;
+    let t = book(
+        &app,
+        "training",
+        &[("主持", "host"), ("讲师", "trainer"), ("农户", "trainee")],
+    )
+    .await;
+    let mut host = WsClient::join(&app, &t.tokens[0]).await;
+    let mut trainee_ws = WsClient::join(&app, &t.tokens[2]).await;
+    host.send(json!({"type": "recording", "on": true})).await;
+    trainee_ws
+        .wait_for("the recording indicator", |m| {
+            m["type"] == "recording" && m["on"] == true
+        })
+        .await;
+    // The trainer publishes microphone and camera for a while; the (unpromoted)
+    // trainee's media reach nobody, so they must not be recorded either.
+    let urls: Vec<String> = t.tokens.iter().map(|t| app.ws_url(t)).collect();
+    let (trainer, _) = tokio::join!(
+        run_participant(&urls[1], 1, &[2], 1, Duration::from_secs(4)),
+        run_participant(&urls[2], 2, &[1], 100, Duration::from_secs(4)),
+    );
+    assert!(trainer.connected);
+    host.send(json!({"type": "recording", "on": false})).await;
+    let recordings = recordings_until(&app, &t.session, |r| {
+        r.len() == 1
+            && r[0]["state"] == "stopped"
+            && r[0]["parts"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty() && p.iter().all(|p| p["closed"] == true))
+    })
+    .await;
+    let parts = recordings[0]["parts"].as_array().unwrap();
+    let trainer_id = &t.ids[1];
+    let mut sources: Vec<&str> = parts
+        .iter()
+        .map(|p| p["source"].as_str().unwrap())
+        .collect();
+    sources.sort();
+    assert_eq!(sources, vec!["camera", "microphone"], "{parts:#?}");
+    assert!(
+        parts.iter().all(|p| &p["participant"] == trainer_id),
+        "only what reached the room is recorded"
+    );
+    let dir = viva::recording::recordings_dir(&app.state.settings.data_dir);
+    for part in parts {
+        let path = dir.join(part["path"].as_str().unwrap());
+        // The test client's payloads are tagged bytes, not decodable media, so the
+        // parts are read by their demuxer (real codecs are decoded in media's tests).
+        let streams = media::recorder::demux(&path).expect("a readable part");
+        let expected = if part["source"] == "camera" {
+            "video/x-vp8"
+        } else {
+            "audio/x-opus"
+        };
+        assert_eq!(streams.len(), 1, "{}", path.display());
+        assert_eq!(streams[0].caps, expected, "{}", path.display());
+        assert!(
+            streams[0].frames >= 50 && streams[0].span >= Duration::from_secs(2),
+            "seconds of media: {:?}",
+            streams[0]
+        );
+        assert!(part["bytes"].as_i64().unwrap() > 1000, "{part}");
+        assert_eq!(part["clean"], true, "stopped cleanly: {part}");
+    }
+    // The stopped recording is queued for post-production.
+    assert!(recordings[0]["production"].is_object(), "{recordings:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_defense_records_from_admission_unless_its_booking_says_not_to() {
+    let app = spawn_app().await;
+    let people = [
+        ("秘书", "host"),
+        ("专家", "expert"),
+        ("申请人", "applicant"),
+    ];
+    let d = book(&app, "defense", &people).await;
+    let mut host = WsClient::join(&app, &d.tokens[0]).await;
+    let mut expert = WsClient::join(&app, &d.tokens[1]).await;
+    let _applicant = WsClient::join(&app, &d.tokens[2]).await;
+    host.send(json!({"type": "admit", "participantId": d.ids[2]}))
+        .await;
+    expert
+        .wait_for("recording on at admission", |m| {
+            m["type"] == "recording" && m["on"] == true
+        })
+        .await;
+    recordings_until(&app, &d.session, |r| {
+        r.len() == 1 && r[0]["state"] == "recording"
+    })
+    .await;
+
+    // A booking that says "do not record" is not recorded at admission.
+    let quiet = book(&app, "defense", &people).await;
+    let response = app
+        .http
+        .put(format!(
+            "{}/api/v1/sessions/{}/recording-policy",
+            app.base, quiet.session
+        ))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({"record": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let mut host = WsClient::join(&app, &quiet.tokens[0]).await;
+    let mut applicant = WsClient::join(&app, &quiet.tokens[2]).await;
+    host.send(json!({"type": "admit", "participantId": quiet.ids[2]}))
+        .await;
+    applicant
+        .wait_for("admitted", |m| {
+            m["type"] == "lobby" && m["inLobby"] == false
+        })
+        .await;
+    // Absence cannot be awaited: give the admission's recording decision (a store read
+    // away) a generous second, then check that nothing started.
+    host.drain(Duration::from_secs(1)).await;
+    assert!(
+        !host.saw(|m| m["type"] == "recording" && m["on"] == true),
+        "no recording indicator"
+    );
+    let none = app
+        .admin_get(&format!("/api/v1/sessions/{}/recordings", quiet.session))
+        .await;
+    assert_eq!(none, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_disk_space_recording_refuses_to_start_and_says_so() {
+    let (hook, alerts) = webhook_sink().await;
+    let app = spawn_app_with(|config| {
+        config.alerts.webhook = hook;
+        config.alerts.min_free_disk_mb = u64::MAX / 2;
+    })
+    .await;
+    let t = book(
+        &app,
+        "training",
+        &[("讲师", "trainer"), ("农户", "trainee")],
+    )
+    .await;
+    let mut trainer = WsClient::join(&app, &t.tokens[0]).await;
+    trainer.send(json!({"type": "recording", "on": true})).await;
+    let refused = trainer
+        .wait_for("the refusal", |m| {
+            m["type"] == "error" && m["code"] == "recording_refused"
+        })
+        .await;
+    assert!(
+        refused["message"].as_str().unwrap().contains("disk"),
+        "{refused}"
+    );
+    trainer
+        .wait_for("the indicator back off", |m| {
+            m["type"] == "recording" && m["on"] == false
+        })
+        .await;
+    for _ in 0..50 {
+        if alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "recorderFailed" && a["sessionId"] == t.session.as_str())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "recorderFailed"),
+        "an alert: {:?}",
+        alerts.lock().unwrap()
+    );
+    let none = app
+        .admin_get(&format!("/api/v1/sessions/{}/recordings", t.session))
+        .await;
+    assert_eq!(none, json!([]), "nothing half-started");
+}
