@@ -10,6 +10,7 @@
 //! - [`codec`]: facts read from payloads without decoding (VP8 keyframe starts).
 //! - [`recorder`]: writes forwarded RTP to crash-safe Matroska parts (GStreamer).
 //! - [`parts`]: when a recorded track starts a new part (pure).
+//! - [`production`]: composes a recording into MP4, HLS, thumbnail and chapters.
 //! - [`ids`]: identifier newtypes.
 //!
 //! This crate knows nothing of sessions, people or the database; `viva` wires it in.
@@ -18,6 +19,7 @@ pub mod codec;
 pub mod forward;
 pub mod ids;
 pub mod parts;
+pub mod production;
 pub mod quality;
 pub mod recorder;
 pub mod sfu;

@@ -601,6 +601,10 @@ impl PartWriter {
                 .field("payload", i32::from(track.payload_type))
                 .build(),
         ));
+        // No clock: packets carry their arrival time and nothing waits on a clock, so a
+        // recorder that fell behind (a busy machine) writes late packets instead of the
+        // jitter buffer dropping them as too late. Reordering still happens by sequence.
+        pipeline.use_clock(None::<&gst::Clock>);
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| format!("cannot start writing {}: {e}", path.display()))?;

@@ -39,7 +39,14 @@ fn synthetic_rtp(codec: Codec, seconds: u32) -> Vec<(Duration, Vec<u8>)> {
         ),
         Codec::Vp9 => unreachable!("not used"),
     };
-    let pipeline = gst::parse::launch(&description)
+    rtp_from(&description)
+}
+
+/// Runs a pipeline ending in `appsink name=out` and collects its RTP packets with
+/// their capture times.
+fn rtp_from(description: &str) -> Vec<(Duration, Vec<u8>)> {
+    gst::init().expect("gstreamer");
+    let pipeline = gst::parse::launch(description)
         .expect("pipeline")
         .downcast::<gst::Pipeline>()
         .expect("a pipeline");
@@ -52,7 +59,13 @@ fn synthetic_rtp(codec: Codec, seconds: u32) -> Vec<(Duration, Vec<u8>)> {
     let mut packets = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
         let buffer = sample.buffer().expect("buffer");
-        let pts = buffer.pts().map(|t| t.nseconds()).unwrap_or(0);
+        // Running time, not the raw timestamp: `concat` restarts each input's
+        // timestamps and moves its segment instead.
+        let pts = sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>())
+            .and_then(|s| buffer.pts().and_then(|p| s.to_running_time(p)))
+            .map_or(0, |t| t.nseconds());
         let map = buffer.map_readable().expect("readable");
         packets.push((Duration::from_nanos(pts), map.to_vec()));
     }
@@ -411,4 +424,184 @@ fn recording_survives_sigkill_with_at_most_a_second_lost() {
             file.display()
         );
     }
+}
+
+/// Records a camera that turns from black to white and a microphone that turns from
+/// silence to a tone at the same instant (2 s), 5 s in all, through the recorder.
+fn record_flash_and_beep(dir: &Path) -> (Vec<(Arc<TrackInfo>, PathBuf, Duration)>, Duration) {
+    let (recorder, events, _) = start(RecorderConfig::new(dir));
+    let tap = recorder.tap();
+    let camera = track(2, "camera", Codec::Vp8, 96);
+    let microphone = track(1, "microphone", Codec::Opus, 111);
+    let video = rtp_from(
+        "concat name=c ! video/x-raw,width=320,height=240,framerate=25/1 ! \
+         vp8enc deadline=1 keyframe-max-dist=50 ! rtpvp8pay pt=96 mtu=1200 ! \
+         appsink name=out sync=false \
+         videotestsrc pattern=black num-buffers=50 ! video/x-raw,width=320,height=240,framerate=25/1 ! c. \
+         videotestsrc pattern=white num-buffers=75 ! video/x-raw,width=320,height=240,framerate=25/1 ! c.",
+    );
+    let audio = rtp_from(
+        "concat name=c ! audio/x-raw,rate=48000,channels=2 ! opusenc frame-size=20 ! \
+         rtpopuspay pt=111 ! appsink name=out sync=false \
+         audiotestsrc wave=silence num-buffers=100 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! c. \
+         audiotestsrc wave=sine volume=0.8 num-buffers=150 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! c.",
+    );
+    let mut all: Vec<_> = video
+        .iter()
+        .map(|(at, p)| (*at, &camera, p))
+        .chain(audio.iter().map(|(at, p)| (*at, &microphone, p)))
+        .collect();
+    all.sort_by_key(|(at, _, _)| *at);
+    // The microphone's first packet arrives a little after the camera's, as in life:
+    // the parts' offsets must carry that.
+    let t0 = Instant::now();
+    for (at, t, p) in all {
+        let late = if t.source == "microphone" {
+            Duration::from_millis(300)
+        } else {
+            Duration::ZERO
+        };
+        if at < late && t.source == "microphone" {
+            continue;
+        }
+        tap.offer(captured(t, p, t0 + at));
+    }
+    recorder.stop();
+    (parts(&events), Duration::from_secs(5))
+}
+
+/// When (on the file's timeline) a condition first holds, decoding one stream.
+fn first_time(mp4: &Path, branch: &str, caps: &str, hit: &dyn Fn(&[u8]) -> bool) -> Duration {
+    gst::init().expect("gstreamer");
+    let description = format!(
+        "filesrc location=\"{}\" ! qtdemux name=d d.{branch} ! decodebin ! {caps} ! appsink name=out sync=false",
+        mp4.display()
+    );
+    let pipeline = gst::parse::launch(&description)
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let sink = pipeline
+        .by_name("out")
+        .expect("appsink")
+        .downcast::<gst_app::AppSink>()
+        .expect("appsink");
+    pipeline.set_state(gst::State::Playing).expect("play");
+    let mut found = None;
+    while let Ok(sample) = sink.pull_sample() {
+        let buffer = sample.buffer().expect("buffer");
+        let map = buffer.map_readable().expect("readable");
+        if hit(map.as_slice()) {
+            found = buffer.pts().map(|p| Duration::from_nanos(p.nseconds()));
+            break;
+        }
+    }
+    pipeline.set_state(gst::State::Null).expect("stop");
+    found.expect("the condition held somewhere")
+}
+
+#[test]
+fn post_production_makes_a_synced_h264_aac_mp4_with_hls_thumbnail_and_chapters() {
+    use media::production::{Chapter, InputPart, ProductionRequest, produce};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (opened, duration) = record_flash_and_beep(&dir.path().join("parts"));
+    let request = ProductionRequest {
+        parts: opened
+            .iter()
+            .map(|(t, path, offset)| InputPart {
+                path: path.clone(),
+                participant: t.label.clone(),
+                source: t.source.clone(),
+                offset: *offset,
+            })
+            .collect(),
+        duration,
+        chapters: vec![
+            Chapter {
+                start: Duration::ZERO,
+                title: "陈述".into(),
+            },
+            Chapter {
+                start: Duration::from_secs(3),
+                title: "问答".into(),
+            },
+        ],
+        out_dir: dir.path().join("out"),
+    };
+    let progress = Mutex::new(Vec::new());
+    let produced =
+        produce(&request, &|p| progress.lock().expect("lock").push(p)).expect("produced");
+    let info = media::recorder::discover(&produced.mp4).expect("discoverable");
+    assert_eq!(info.streams.len(), 2, "{info:?}");
+    assert!(
+        info.streams.contains(&"video/x-h264".to_owned()),
+        "{info:?}"
+    );
+    assert!(info.streams.contains(&"audio/mpeg".to_owned()), "{info:?}");
+    assert!(
+        info.duration.abs_diff(duration) <= Duration::from_millis(200),
+        "{:?}",
+        info.duration
+    );
+    // Fast start: the index (moov) comes before the media (mdat).
+    let bytes = std::fs::read(&produced.mp4).expect("mp4");
+    let find = |tag: &[u8]| bytes.windows(4).position(|w| w == tag).expect("box");
+    assert!(find(b"moov") < find(b"mdat"), "moov before mdat");
+    // Audio and video together: the flash and the beep were simultaneous.
+    let flash = first_time(
+        &produced.mp4,
+        "video_0",
+        "videoconvert ! video/x-raw,format=GRAY8",
+        &|y| y.iter().map(|&v| u64::from(v)).sum::<u64>() / y.len() as u64 > 128,
+    );
+    let beep = first_time(
+        &produced.mp4,
+        "audio_0",
+        "audioconvert ! audio/x-raw,format=S16LE,channels=1",
+        &|pcm| {
+            pcm.chunks_exact(2)
+                .any(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs() > 8000)
+        },
+    );
+    eprintln!("flash at {flash:?}, beep at {beep:?}");
+    // The camera's part starts where its first packet arrived on the recording's
+    // timeline; the flash is 2 s into it (give or take one 40 ms output frame).
+    let camera_offset = opened
+        .iter()
+        .find(|(t, _, _)| t.source == "camera")
+        .map(|(_, _, o)| *o)
+        .expect("camera part");
+    let expected = camera_offset + Duration::from_secs(2);
+    assert!(
+        flash.abs_diff(expected) <= Duration::from_millis(40),
+        "the flash is where it was recorded: {flash:?}, expected {expected:?}"
+    );
+    assert!(
+        flash.abs_diff(beep) <= Duration::from_millis(40),
+        "audio and video within 40 ms: flash {flash:?}, beep {beep:?}"
+    );
+    // HLS (VOD) segments, a JPEG, chapters.
+    let playlist = std::fs::read_to_string(&produced.hls).expect("playlist");
+    assert!(
+        playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD") && playlist.contains("#EXT-X-ENDLIST"),
+        "{playlist}"
+    );
+    let segments: Vec<&str> = playlist.lines().filter(|l| l.ends_with(".ts")).collect();
+    assert!(
+        !segments.is_empty() && segments.iter().all(|s| !s.contains('/')),
+        "{playlist}"
+    );
+    for segment in segments {
+        assert!(produced.hls.with_file_name(segment).exists(), "{segment}");
+    }
+    let jpeg = std::fs::read(&produced.thumbnail).expect("thumbnail");
+    assert_eq!(&jpeg[..2], &[0xff, 0xd8], "a JPEG");
+    let vtt = std::fs::read_to_string(&produced.chapters).expect("chapters");
+    assert!(vtt.contains("00:00:03.000 --> 00:00:05.000\n问答"), "{vtt}");
+    let progress = progress.lock().expect("lock");
+    assert_eq!(progress.last(), Some(&1.0));
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress only rises"
+    );
 }
