@@ -156,6 +156,9 @@ impl Application {
             ),
             Err(e) => tracing::error!(error = %e, "interrupted recordings could not be checked"),
         }
+        // Post-production: interrupted jobs resume, queued ones run one at a time (a
+        // 2-core machine also relays live sessions).
+        let production = crate::production::spawn_worker(self.state.clone(), 1);
         // Countdown warnings and overtime for live defenses, once a second.
         let ticker_state = self.state.clone();
         let ticker = tokio::spawn(async move {
@@ -263,6 +266,7 @@ impl Application {
         }
         disk.abort();
         compaction.abort();
+        production.abort();
         served
     }
 }

@@ -83,7 +83,8 @@ impl Recordings {
         self.active.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn announce(&self, job: Uuid) {
+    /// Wakes post-production for a queued job.
+    pub fn announce(&self, job: Uuid) {
         if let Some(tx) = self
             .queued
             .lock()

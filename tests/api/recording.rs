@@ -241,3 +241,155 @@ async fn without_disk_space_recording_refuses_to_start_and_says_so() {
         .await;
     assert_eq!(none, json!([]), "nothing half-started");
 }
+
+/// Writes a real Matroska part (VP8 or Opus) of `seconds`, as the recorder would.
+fn real_part(path: &std::path::Path, video: bool, seconds: u32) {
+    use gstreamer::prelude::*;
+    gstreamer::init().unwrap();
+    let description = if video {
+        format!(
+            "videotestsrc num-buffers={} ! video/x-raw,width=320,height=240,framerate=25/1 ! \
+             vp8enc deadline=1 ! matroskamux ! filesink name=out",
+            seconds * 25
+        )
+    } else {
+        format!(
+            "audiotestsrc num-buffers={} samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! \
+             opusenc ! matroskamux ! filesink name=out",
+            seconds * 50
+        )
+    };
+    let pipeline = gstreamer::parse::launch(&description)
+        .unwrap()
+        .downcast::<gstreamer::Pipeline>()
+        .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    pipeline
+        .by_name("out")
+        .unwrap()
+        .set_property("location", path.to_str().unwrap());
+    pipeline.set_state(gstreamer::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    bus.timed_pop_filtered(
+        gstreamer::ClockTime::from_seconds(60),
+        &[gstreamer::MessageType::Eos, gstreamer::MessageType::Error],
+    )
+    .unwrap();
+    pipeline.set_state(gstreamer::State::Null).unwrap();
+}
+
+/// A post-production job cut off by a stop (left `running`) resumes at the next start
+/// and completes; one whose parts cannot be decoded is retried and then shown as
+/// failed with its reason, and its parts stay where they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_production_resumes_after_a_restart_and_fails_visibly() {
+    use scheduler::record::{ProductionJob, RecordingPart, RecordingRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let (db, data) = (dir.path().join("viva.db"), dir.path().join("data"));
+    let same_place = |config: &mut viva::config::Config| {
+        config.database.url = format!("sqlite://{}", db.display());
+        config.storage.data_dir = data.clone();
+    };
+    let first = spawn_app_with(same_place.clone()).await;
+    let t = book(
+        &first,
+        "training",
+        &[("讲师", "trainer"), ("农户", "trainee")],
+    )
+    .await;
+    let session: uuid::Uuid = t.session.parse().unwrap();
+    let base = viva::recording::recordings_dir(&data);
+    let store = first.state.store.clone();
+    let mut jobs = Vec::new();
+    for decodable in [true, false] {
+        let recording = RecordingRecord {
+            id: uuid::Uuid::new_v4(),
+            session_id: session,
+            started_at: Utc::now(),
+            stopped_at: Some(Utc::now()),
+            state: "stopped".into(),
+            error: None,
+        };
+        store.create_recording(&recording).await.unwrap();
+        for (source, video) in [("camera", true), ("microphone", false)] {
+            let relative = format!("{session}/{}/trainer-{source}-000.mkv", recording.id);
+            let path = base.join(&relative);
+            if decodable {
+                real_part(&path, video, 3);
+            } else {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, b"not matroska at all").unwrap();
+            }
+            store
+                .add_recording_part(&RecordingPart {
+                    id: uuid::Uuid::new_v4(),
+                    recording_id: recording.id,
+                    participant: t.ids[0].clone(),
+                    source: source.into(),
+                    codec: if video { "VP8" } else { "OPUS" }.into(),
+                    index: 0,
+                    path: relative,
+                    offset_ms: if video { 0 } else { 120 },
+                    opened_at: Utc::now(),
+                    closed: true,
+                    clean: true,
+                    bytes: 1,
+                })
+                .await
+                .unwrap();
+        }
+        let job = ProductionJob {
+            id: uuid::Uuid::new_v4(),
+            recording_id: recording.id,
+            // As if the process died mid-job.
+            state: "running".into(),
+            attempts: 1,
+            progress: 0.4,
+            error: None,
+            outputs: None,
+            updated_at: Utc::now(),
+        };
+        store.save_production_job(&job).await.unwrap();
+        jobs.push(recording.id);
+    }
+    drop(first);
+
+    let second = spawn_app_with(same_place).await;
+    let settled = recordings_until(&second, &t.session, |r| {
+        r.len() == 2
+            && r.iter()
+                .all(|r| matches!(r["production"]["state"].as_str(), Some("done" | "failed")))
+    })
+    .await;
+    let by_id = |id: uuid::Uuid| {
+        settled
+            .iter()
+            .find(|r| r["id"] == id.to_string())
+            .unwrap()
+            .clone()
+    };
+    let done = by_id(jobs[0]);
+    assert_eq!(done["production"]["state"], "done", "{done:#}");
+    let outputs: Value =
+        serde_json::from_str(done["production"]["outputs"].as_str().unwrap()).unwrap();
+    let info = media::recorder::discover(&base.join(outputs["mp4"].as_str().unwrap())).unwrap();
+    assert!(
+        info.streams.contains(&"video/x-h264".to_owned()),
+        "{info:?}"
+    );
+    assert!(
+        info.duration.abs_diff(Duration::from_millis(3120)) <= Duration::from_millis(200),
+        "{info:?}"
+    );
+    assert!(base.join(outputs["hls"].as_str().unwrap()).exists());
+    let failed = by_id(jobs[1]);
+    assert_eq!(failed["production"]["state"], "failed", "{failed:#}");
+    assert_eq!(failed["production"]["attempts"], 3);
+    assert!(!failed["production"]["error"].as_str().unwrap().is_empty());
+    for part in failed["parts"].as_array().unwrap() {
+        assert!(
+            base.join(part["path"].as_str().unwrap()).exists(),
+            "raw parts are never deleted by a failure"
+        );
+    }
+}
