@@ -290,7 +290,7 @@ async fn post_production_resumes_after_a_restart_and_fails_visibly() {
         config.database.url = format!("sqlite://{}", db.display());
         config.storage.data_dir = data.clone();
     };
-    let first = spawn_app_with(same_place.clone()).await;
+    let first = spawn_app_with(same_place).await;
     let t = book(
         &first,
         "training",
