@@ -84,6 +84,30 @@ pub struct AdminClaims {
     pub exp: i64,
 }
 
+/// A short-lived link to one recording's media, bound to who asked and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaClaims {
+    /// The recording.
+    pub rid: Uuid,
+    /// Who asked: an administrator's account or a participant's id.
+    pub uid: Uuid,
+    /// Whether `uid` is an administrator (else a participant of the session).
+    pub adm: bool,
+    /// `play` (inline, HLS) or `download` (the MP4 as an attachment).
+    pub use_: String,
+    /// Issued (unix seconds).
+    pub nbf: i64,
+    /// Valid until (unix seconds).
+    pub exp: i64,
+}
+
+impl Claims for MediaClaims {
+    const PURPOSE: &'static str = "media";
+    fn window(&self) -> (i64, i64) {
+        (self.nbf, self.exp)
+    }
+}
+
 trait Claims: Serialize + DeserializeOwned {
     const PURPOSE: &'static str;
     fn window(&self) -> (i64, i64);
@@ -187,6 +211,16 @@ impl Signer {
             return Err(TokenError::WrongPurpose);
         }
         serde_json::from_value(envelope.claims).map_err(|_| TokenError::Malformed)
+    }
+
+    /// Signs a media link.
+    pub fn sign_media(&self, claims: &MediaClaims) -> String {
+        self.sign(claims)
+    }
+
+    /// Checks a media link.
+    pub fn verify_media(&self, token: &str, now: DateTime<Utc>) -> Result<MediaClaims, TokenError> {
+        self.verify(token, now)
     }
 
     /// Signs a join grant.

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// The thing does not exist (or the caller may not know it does).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The caller is known but has no right to this.
+    #[error("{0}")]
+    Forbidden(String),
     /// A field breaks a domain rule.
     #[error(transparent)]
     Validation(#[from] DomainError),
@@ -82,6 +85,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized { code, .. } => (StatusCode::UNAUTHORIZED, code),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_body"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),

@@ -1,15 +1,25 @@
-//! Recordings as administrators see them: a session's recordings with their parts and
-//! post-production state. Media themselves are served only through signed links.
+//! Recordings: administrators list a session's recordings with their parts and
+//! post-production state; media are served only through signed links (15 minutes,
+//! bound to recording, caller and use) issued to administrators and to the session's
+//! host and panel (host and trainer in training), with rights checked again on every
+//! request. Issuing and downloading are audited; links never reach the logs (the
+//! HTTP trace names the route pattern only).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use chrono::Utc;
 use scheduler::record::{ProductionJob, RecordingPart, RecordingRecord};
+use scheduler::{Role, SessionKind};
 use serde::{Deserialize, Serialize};
+use tower::ServiceExt;
+use uuid::Uuid;
 
 use super::admin_auth::Admin;
 use super::error::{ApiError, ApiJson};
+use crate::auth::token::MediaClaims;
 use crate::state::AppState;
 
 /// Routes of this area.
@@ -17,6 +27,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/sessions/{id}/recordings", get(of_session))
         .route("/api/v1/sessions/{id}/recording-policy", put(set_policy))
+        .route("/api/v1/recordings/{id}/links", post(issue_link))
+        .route("/media/{token}/{*file}", get(serve_media))
 }
 
 /// One recording, its parts and its post-production job.
@@ -65,4 +77,245 @@ async fn set_policy(
         .set_recording_policy(session.id, policy.record)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How long a media link lives.
+pub const LINK_MINUTES: i64 = 15;
+
+/// Who asks for a link: an administrator, or a participant through their join link.
+enum Caller {
+    Admin(Uuid),
+    Participant(scheduler::Participant),
+}
+
+impl Caller {
+    fn actor(&self) -> crate::audit::Actor {
+        match self {
+            Caller::Admin(uid) => crate::audit::Actor::Admin(uid.to_string()),
+            Caller::Participant(p) => crate::audit::Actor::Participant(p.id),
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(ApiError::missing_credentials)
+}
+
+/// Who may watch a recording of this session: administrators always; of the session's
+/// own people, the host and the panel of a defense, the host and the trainer of a
+/// training. Checked when a link is issued and again on every use.
+async fn may_watch(
+    state: &AppState,
+    admin: Option<Uuid>,
+    participant: Option<Uuid>,
+    session: &scheduler::Session,
+) -> Result<Caller, ApiError> {
+    if let Some(uid) = admin {
+        return Ok(Caller::Admin(uid));
+    }
+    let refused = || ApiError::Forbidden("this recording is not yours to watch".into());
+    let Some(pid) = participant else {
+        return Err(refused());
+    };
+    let me = state.store.participant(pid).await.map_err(|_| refused())?;
+    let allowed = match session.kind {
+        SessionKind::Defense => matches!(me.role, Role::Host | Role::Expert),
+        SessionKind::Training => matches!(me.role, Role::Host | Role::Trainer),
+    };
+    if me.session_id != session.id || !allowed {
+        return Err(refused());
+    }
+    Ok(Caller::Participant(me))
+}
+
+async fn produced_recording(
+    state: &AppState,
+    id: Uuid,
+) -> Result<(RecordingRecord, scheduler::Session), ApiError> {
+    let recording = state
+        .store
+        .recording(id)
+        .await?
+        .ok_or(ApiError::NotFound("recording"))?;
+    let done = state
+        .store
+        .production_job_of(id)
+        .await?
+        .is_some_and(|j| j.state == "done");
+    if !done {
+        return Err(ApiError::Conflict(
+            "the recording has not been produced yet".into(),
+        ));
+    }
+    let session = super::sessions::load_session(state, recording.session_id).await?;
+    Ok((recording, session))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkRequest {
+    #[serde(rename = "use")]
+    use_: LinkUse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum LinkUse {
+    Play,
+    Download,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Link {
+    url: String,
+    thumbnail: Option<String>,
+    chapters: Option<String>,
+    expires_at: chrono::DateTime<Utc>,
+}
+
+/// Issues a signed link to a produced recording (15 minutes; bound to the recording,
+/// the caller and the use). Audited; the link itself is never logged.
+async fn issue_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    ApiJson(request): ApiJson<LinkRequest>,
+) -> Result<Json<Link>, ApiError> {
+    let token = bearer(&headers)?;
+    let now = Utc::now();
+    let (admin, participant) = match state.signer.verify_admin(token, now) {
+        Ok(claims) => (Some(claims.uid), None),
+        Err(_) => {
+            let grant = state
+                .signer
+                .verify_join(token, now)
+                .map_err(|e| ApiError::from_token(&e))?;
+            (None, Some(grant.pid))
+        }
+    };
+    let id = Uuid::parse_str(&raw).map_err(|_| ApiError::NotFound("recording"))?;
+    let (recording, session) = produced_recording(&state, id).await?;
+    let caller = may_watch(&state, admin, participant, &session).await?;
+    let expires_at = now + chrono::Duration::minutes(LINK_MINUTES);
+    let (uid, adm) = match &caller {
+        Caller::Admin(uid) => (*uid, true),
+        Caller::Participant(p) => (p.id, false),
+    };
+    let token = state.signer.sign_media(&MediaClaims {
+        rid: recording.id,
+        uid,
+        adm,
+        use_: match request.use_ {
+            LinkUse::Play => "play".into(),
+            LinkUse::Download => "download".into(),
+        },
+        nbf: now.timestamp(),
+        exp: expires_at.timestamp(),
+    });
+    crate::audit::record(
+        &state.store,
+        Some(session.id),
+        caller.actor(),
+        "mediaLinkIssued",
+        serde_json::json!({ "recordingId": recording.id, "use": request.use_ }),
+    );
+    let base = format!("{}/media/{token}", state.settings.public_url);
+    Ok(Json(match request.use_ {
+        LinkUse::Play => Link {
+            url: format!("{base}/hls/index.m3u8"),
+            thumbnail: Some(format!("{base}/thumbnail.jpg")),
+            chapters: Some(format!("{base}/chapters.vtt")),
+            expires_at,
+        },
+        LinkUse::Download => Link {
+            url: format!("{base}/video.mp4"),
+            thumbnail: None,
+            chapters: None,
+            expires_at,
+        },
+    }))
+}
+
+/// Only the produced files, by exact name: nothing a path trick could widen.
+fn servable(file: &str, use_: &str) -> bool {
+    let segment = file
+        .strip_prefix("hls/segment")
+        .and_then(|rest| rest.strip_suffix(".ts"))
+        .is_some_and(|n| n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit()));
+    match use_ {
+        "download" => file == "video.mp4",
+        "play" => {
+            segment
+                || matches!(
+                    file,
+                    "video.mp4" | "thumbnail.jpg" | "chapters.vtt" | "hls/index.m3u8"
+                )
+        }
+        _ => false,
+    }
+}
+
+/// Serves a produced file to the holder of a valid link, re-checking their rights.
+async fn serve_media(
+    State(state): State<AppState>,
+    Path((token, file)): Path<(String, String)>,
+    request: axum::extract::Request,
+) -> Result<axum::response::Response, ApiError> {
+    let claims = state
+        .signer
+        .verify_media(&token, Utc::now())
+        .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    if !servable(&file, &claims.use_) {
+        return Err(ApiError::NotFound("file"));
+    }
+    let (recording, session) = produced_recording(&state, claims.rid).await?;
+    let (admin, participant) = if claims.adm {
+        (Some(claims.uid), None)
+    } else {
+        (None, Some(claims.uid))
+    };
+    let caller = may_watch(&state, admin, participant, &session).await?;
+    if matches!(file.as_str(), "video.mp4" | "hls/index.m3u8") && !has_range_after_start(&request) {
+        crate::audit::record(
+            &state.store,
+            Some(session.id),
+            caller.actor(),
+            "mediaServed",
+            serde_json::json!({ "recordingId": recording.id, "file": file, "use": claims.use_ }),
+        );
+    }
+    let path = crate::production::produced_dir(&state.settings.data_dir, session.id, recording.id)
+        .join(&file);
+    let mut response = tower_http::services::ServeFile::new(path)
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    if claims.use_ == "download" {
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"recording.mp4\""),
+        );
+    }
+    Ok(response)
+}
+
+/// A player fetching the rest of a file it already started is not a new download.
+fn has_range_after_start(request: &axum::extract::Request) -> bool {
+    request
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|r| !r.starts_with("bytes=0-"))
 }

@@ -393,3 +393,240 @@ async fn post_production_resumes_after_a_restart_and_fails_visibly() {
         );
     }
 }
+
+/// A training session with one produced recording (real parts, post-production run by
+/// the server): (booking, recording id).
+async fn produced(app: &TestApp) -> (Booked, uuid::Uuid) {
+    use scheduler::record::{ProductionJob, RecordingPart, RecordingRecord};
+    let t = book(app, "training", &[("讲师", "trainer"), ("农户", "trainee")]).await;
+    let session: uuid::Uuid = t.session.parse().unwrap();
+    let store = app.state.store.clone();
+    let recording = RecordingRecord {
+        id: uuid::Uuid::new_v4(),
+        session_id: session,
+        started_at: Utc::now(),
+        stopped_at: Some(Utc::now()),
+        state: "stopped".into(),
+        error: None,
+    };
+    store.create_recording(&recording).await.unwrap();
+    let base = viva::recording::recordings_dir(&app.state.settings.data_dir);
+    for (source, video) in [("camera", true), ("microphone", false)] {
+        let relative = format!("{session}/{}/trainer-{source}-000.mkv", recording.id);
+        real_part(&base.join(&relative), video, 2);
+        store
+            .add_recording_part(&RecordingPart {
+                id: uuid::Uuid::new_v4(),
+                recording_id: recording.id,
+                participant: t.ids[0].clone(),
+                source: source.into(),
+                codec: if video { "VP8" } else { "OPUS" }.into(),
+                index: 0,
+                path: relative,
+                offset_ms: 0,
+                opened_at: Utc::now(),
+                closed: true,
+                clean: true,
+                bytes: 1,
+            })
+            .await
+            .unwrap();
+    }
+    let job = ProductionJob {
+        id: uuid::Uuid::new_v4(),
+        recording_id: recording.id,
+        state: "queued".into(),
+        attempts: 0,
+        progress: 0.0,
+        error: None,
+        outputs: None,
+        updated_at: Utc::now(),
+    };
+    store.save_production_job(&job).await.unwrap();
+    app.state.recordings.announce(job.id);
+    recordings_until(app, &t.session, |r| {
+        r.len() == 1 && r[0]["production"]["state"] == "done"
+    })
+    .await;
+    (t, recording.id)
+}
+
+async fn link(app: &TestApp, recording: &str, bearer: &str, use_: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/api/v1/recordings/{recording}/links", app.base))
+        .bearer_auth(bearer)
+        .json(&json!({ "use": use_ }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn status_of(app: &TestApp, url: &str) -> u16 {
+    app.http.get(url).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_are_served_only_through_short_lived_signed_links_to_those_entitled() {
+    use viva::auth::token::MediaClaims;
+    let app = spawn_app().await;
+    let (t, recording) = produced(&app).await;
+    let rid = recording.to_string();
+    let admin = app.admin_token().await;
+
+    // An administrator plays: playlist, segments, thumbnail, chapters.
+    let play: Value = link(&app, &rid, &admin, "play").await.json().await.unwrap();
+    let expires: chrono::DateTime<Utc> = play["expiresAt"].as_str().unwrap().parse().unwrap();
+    assert!(expires <= Utc::now() + chrono::Duration::minutes(15));
+    let playlist_url = play["url"].as_str().unwrap().to_owned();
+    let playlist = app.http.get(&playlist_url).send().await.unwrap();
+    assert_eq!(playlist.status(), 200);
+    assert_eq!(playlist.headers()["cache-control"], "private, no-store");
+    let playlist = playlist.text().await.unwrap();
+    let segment = playlist.lines().find(|l| l.ends_with(".ts")).unwrap();
+    let segment_url = playlist_url.replace("index.m3u8", segment);
+    assert_eq!(status_of(&app, &segment_url).await, 200);
+    let thumbnail = app
+        .http
+        .get(play["thumbnail"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&thumbnail.bytes().await.unwrap()[..2], &[0xff, 0xd8]);
+
+    // A download link gets the MP4 as an attachment, and nothing else.
+    let download: Value = link(&app, &rid, &admin, "download")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mp4_url = download["url"].as_str().unwrap().to_owned();
+    let mp4 = app.http.get(&mp4_url).send().await.unwrap();
+    assert_eq!(mp4.status(), 200);
+    assert!(
+        mp4.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let token = mp4_url
+        .split("/media/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        status_of(&app, &format!("{}/media/{token}/hls/index.m3u8", app.base)).await,
+        404,
+        "a download link does not play"
+    );
+
+    // Path tricks (dot segments a client resolves itself land on other routes or on
+    // the same files; encoded ones reach the server and are refused), tampering,
+    // expiry.
+    for trick in [
+        "../../../viva.db",
+        "hls/../../../../viva.db",
+        "hls/%2e%2e/%2e%2e/video.mp4",
+        "hls/segment1.ts",
+        "video.mp4%00.jpg",
+    ] {
+        let status = status_of(&app, &format!("{}/media/{token}/{trick}", app.base)).await;
+        assert!(status == 404 || status == 400, "{trick}: {status}");
+    }
+    let mut tampered = token.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    assert_eq!(
+        status_of(&app, &format!("{}/media/{tampered}/video.mp4", app.base)).await,
+        403
+    );
+    let now = Utc::now().timestamp();
+    let signer = &app.state.signer;
+    let admin_uid = {
+        let claims = signer.verify_admin(&admin, Utc::now()).unwrap();
+        claims.uid
+    };
+    let expired = signer.sign_media(&MediaClaims {
+        rid: recording,
+        uid: admin_uid,
+        adm: true,
+        use_: "download".into(),
+        nbf: now - 1000,
+        exp: now - 1,
+    });
+    assert_eq!(
+        status_of(&app, &format!("{}/media/{expired}/video.mp4", app.base)).await,
+        403
+    );
+
+    // Guessed ids.
+    let guessed = uuid::Uuid::new_v4().to_string();
+    assert_eq!(link(&app, &guessed, &admin, "play").await.status(), 404);
+    assert_eq!(link(&app, "not-a-uuid", &admin, "play").await.status(), 404);
+    assert_eq!(
+        link(&app, &rid, "forged.token.value", "play")
+            .await
+            .status(),
+        401
+    );
+
+    // The trainer may; a trainee may not, not even with a link signed for them: rights
+    // are checked again when the link is used.
+    assert_eq!(link(&app, &rid, &t.tokens[0], "play").await.status(), 200);
+    assert_eq!(link(&app, &rid, &t.tokens[1], "play").await.status(), 403);
+    let trainee: uuid::Uuid = t.ids[1].parse().unwrap();
+    let smuggled = signer.sign_media(&MediaClaims {
+        rid: recording,
+        uid: trainee,
+        adm: false,
+        use_: "download".into(),
+        nbf: now,
+        exp: now + 600,
+    });
+    assert_eq!(
+        status_of(&app, &format!("{}/media/{smuggled}/video.mp4", app.base)).await,
+        403
+    );
+    // Someone else's trainer neither.
+    let other = book(
+        &app,
+        "training",
+        &[("讲师", "trainer"), ("农户", "trainee")],
+    )
+    .await;
+    assert_eq!(
+        link(&app, &rid, &other.tokens[0], "play").await.status(),
+        403
+    );
+
+    // Issuing and serving are audited, and no link ends up in the audit log.
+    let mut issued = 0;
+    let mut served = 0;
+    for _ in 0..50 {
+        let log = app.admin_get("/api/v1/audit?limit=5000").await;
+        let entries = log.as_array().unwrap();
+        issued = entries
+            .iter()
+            .filter(|e| e["action"] == "mediaLinkIssued")
+            .count();
+        served = entries
+            .iter()
+            .filter(|e| e["action"] == "mediaServed")
+            .count();
+        if issued >= 3 && served >= 2 {
+            assert!(
+                !log.to_string().contains(&token),
+                "no link in the audit log"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        issued >= 3 && served >= 2,
+        "issued {issued}, served {served}"
+    );
+}
