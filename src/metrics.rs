@@ -187,22 +187,26 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "UDP datagrams that matched no participant.",
         sfu.unroutable_datagrams,
     );
-    // Recording and post-production arrive with issue 5; exported now so dashboards
-    // and alerts can be set up against stable names.
     gauge(
         &mut out,
-        "viva_recorder_jobs",
+        "viva_recordings_running",
         "gauge",
         "Recordings in progress.",
-        0,
+        state.recordings.running(),
     );
-    gauge(
-        &mut out,
-        "viva_postproduction_jobs",
-        "gauge",
-        "Post-production jobs queued or running.",
-        0,
-    );
+    out.push_str("# HELP viva_postproduction_jobs Post-production jobs by state.\n# TYPE viva_postproduction_jobs gauge\n");
+    for job_state in ["queued", "running", "failed"] {
+        match state.store.production_jobs(job_state).await {
+            Ok(jobs) => {
+                let _ = writeln!(
+                    out,
+                    "viva_postproduction_jobs{{state=\"{job_state}\"}} {}",
+                    jobs.len()
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "post-production jobs not counted for /metrics"),
+        }
+    }
     let now = chrono::Utc::now();
     let upcoming = state
         .store

@@ -392,6 +392,21 @@ async fn post_production_resumes_after_a_restart_and_fails_visibly() {
             "raw parts are never deleted by a failure"
         );
     }
+    // Operators see the failed job in the metrics.
+    let metrics = second
+        .http
+        .get(format!("{}/metrics", second.admin_base.clone().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("viva_postproduction_jobs{state=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("viva_recordings_running 0"), "{metrics}");
 }
 
 /// A training session with one produced recording (real parts, post-production run by
