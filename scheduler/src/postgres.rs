@@ -17,7 +17,7 @@ use crate::model::{
     room_resource,
 };
 use crate::record::{
-    AuditEntry, BackupRecord, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry,
+    AuditEntry, BackupRecord, ChatMessage, ConnectionEvent, Criterion, HelpVideo, NewAuditEntry,
     ProductionJob, Rating, RecordingPart, RecordingRecord, ScoreSheetRecord, StreamSampleRecord,
 };
 use crate::store::{AUDIT_APPEND_ATTEMPTS, Store, StoreError, UserRecord};
@@ -1869,6 +1869,131 @@ impl Store for PgStore {
                 .await?,
         )
     }
+
+    async fn publish_help_video(&self, v: &HelpVideo) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO help_videos (id, recording_id, title, description, tags, category, \
+             envoy, published_by, published_at, views) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(v.id)
+        .bind(v.recording_id)
+        .bind(&v.title)
+        .bind(&v.description)
+        .bind(serde_json::to_string(&v.tags).unwrap_or_else(|_| "[]".into()))
+        .bind(&v.category)
+        .bind(&v.envoy)
+        .bind(&v.published_by)
+        .bind(v.published_at)
+        .bind(v.views)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn help_video(&self, id: Uuid) -> Result<Option<HelpVideo>, StoreError> {
+        sqlx::query("SELECT * FROM help_videos WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(help_video_from_row)
+            .transpose()
+    }
+
+    async fn help_videos(
+        &self,
+        search: &str,
+        category: Option<&str>,
+    ) -> Result<Vec<HelpVideo>, StoreError> {
+        // LIKE's wildcards in the search text are taken literally.
+        let escaped = search
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        sqlx::query(
+            "SELECT * FROM help_videos WHERE \
+             (title ILIKE $1 ESCAPE '\\' OR description ILIKE $1 ESCAPE '\\' \
+              OR tags ILIKE $1 ESCAPE '\\' OR envoy ILIKE $1 ESCAPE '\\') \
+             AND ($2::text IS NULL OR category = $2) \
+             ORDER BY published_at DESC, id",
+        )
+        .bind(&pattern)
+        .bind(category)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(help_video_from_row)
+        .collect()
+    }
+
+    async fn count_help_video_view(
+        &self,
+        video: Uuid,
+        day: chrono::NaiveDate,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query("UPDATE help_videos SET views = views + 1 WHERE id = $1")
+            .bind(video)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO help_video_views (video_id, day, views) VALUES ($1, $2, 1) \
+             ON CONFLICT (video_id, day) DO UPDATE SET views = help_video_views.views + 1",
+        )
+        .bind(video)
+        .bind(day)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_write_error)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn help_video_views(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<(Uuid, chrono::NaiveDate, i64)>, StoreError> {
+        sqlx::query(
+            "SELECT video_id, day, views FROM help_video_views WHERE day >= $1 AND day < $2 \
+             ORDER BY day, video_id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("video_id")?,
+                row.try_get("day")?,
+                row.try_get("views")?,
+            ))
+        })
+        .collect()
+    }
+}
+
+fn help_video_from_row(row: &PgRow) -> Result<HelpVideo, StoreError> {
+    let tags: String = row.try_get("tags")?;
+    Ok(HelpVideo {
+        id: row.try_get("id")?,
+        recording_id: row.try_get("recording_id")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
+        category: row.try_get("category")?,
+        envoy: row.try_get("envoy")?,
+        published_by: row.try_get("published_by")?,
+        published_at: row.try_get("published_at")?,
+        views: row.try_get("views")?,
+    })
 }
 
 fn recording_from_row(row: &PgRow) -> Result<RecordingRecord, StoreError> {

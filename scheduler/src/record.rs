@@ -496,3 +496,29 @@ pub struct ProductionJob {
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }
+
+/// A training recording published as a help video.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelpVideo {
+    /// Id.
+    pub id: Uuid,
+    /// The recording it was produced from.
+    pub recording_id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Crop or technique category (e.g. 果树, 水稻, 植保).
+    pub category: String,
+    /// The envoy (expert) who presents it.
+    pub envoy: String,
+    /// Who published it (administrator account or trainer participant id).
+    pub published_by: String,
+    /// When.
+    pub published_at: DateTime<Utc>,
+    /// Views so far.
+    pub views: i64,
+}

@@ -12,7 +12,7 @@ use crate::model::{
     Person, Programme, Project, Room,
 };
 use crate::record::{
-    AuditEntry, BackupRecord, ChatMessage, ConnectionEvent, Criterion, NewAuditEntry,
+    AuditEntry, BackupRecord, ChatMessage, ConnectionEvent, Criterion, HelpVideo, NewAuditEntry,
     ProductionJob, Rating, RecordingPart, RecordingRecord, ScoreSheetRecord, StreamSampleRecord,
 };
 
@@ -296,4 +296,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn set_recording_policy(&self, session: Uuid, record: bool) -> Result<(), StoreError>;
     /// Whether a session is recorded automatically, if the booking said.
     async fn recording_policy(&self, session: Uuid) -> Result<Option<bool>, StoreError>;
+
+    /// Publishes a help video (one per recording: a second is a conflict).
+    async fn publish_help_video(&self, video: &HelpVideo) -> Result<(), StoreError>;
+    /// One help video.
+    async fn help_video(&self, id: Uuid) -> Result<Option<HelpVideo>, StoreError>;
+    /// Help videos, newest first, whose title, description, tags or envoy contain
+    /// `search` (all when empty), in `category` when given.
+    async fn help_videos(
+        &self,
+        search: &str,
+        category: Option<&str>,
+    ) -> Result<Vec<HelpVideo>, StoreError>;
+    /// Counts one view of a video on a day.
+    async fn count_help_video_view(
+        &self,
+        video: Uuid,
+        day: chrono::NaiveDate,
+    ) -> Result<(), StoreError>;
+    /// Views of every video per day in `[from, to)`: (video, day, views).
+    async fn help_video_views(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<(Uuid, chrono::NaiveDate, i64)>, StoreError>;
 }
