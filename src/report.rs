@@ -1,7 +1,8 @@
 //! The institute's yearly indicators (`viva report --year YYYY`), computed from what the
 //! store holds: defense sessions held and their stability verdicts (definition v1),
-//! satisfaction ratings. Indicators whose data Viva does not collect yet (help videos,
-//! their views, backups) are reported as `null` with that said, never as zero.
+//! satisfaction ratings, help videos published and their views, backups on time. An
+//! indicator without data (no ratings, no backups yet) is `null` with that said, never
+//! zero.
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use scheduler::{Role, SessionKind, Store, StoreError};
@@ -64,6 +65,17 @@ fn indicator(
     }
 }
 
+/// The first whole day not in `[.., end)`: `end`'s own day when the range ends at its
+/// midnight (a year's end), else the day after (a range ending now includes today).
+fn first_day_after(end: DateTime<Utc>) -> chrono::NaiveDate {
+    let day = end.date_naive();
+    if end.time() == chrono::NaiveTime::MIN {
+        day
+    } else {
+        day.succ_opt().unwrap_or(day)
+    }
+}
+
 fn percent(part: usize, whole: usize) -> Option<f64> {
     (whole > 0).then(|| 100.0 * part as f64 / whole as f64)
 }
@@ -115,7 +127,18 @@ pub async fn year_report(
             }
         }
     }
-    let not_collected = |what: &str| format!("not collected yet ({what})");
+    let published = store
+        .help_videos("", None)
+        .await?
+        .iter()
+        .filter(|v| v.published_at >= start && v.published_at < end)
+        .count();
+    let views: i64 = store
+        .help_video_views(start.date_naive(), first_day_after(end))
+        .await?
+        .iter()
+        .map(|(_, _, n)| n)
+        .sum();
     let attempts = store.backups(start, end).await?;
     let backups_on_time = crate::backup::on_time_share(&attempts, start, end, backup_period);
     let backups_ok = attempts.iter().filter(|a| a.ok).count();
@@ -142,18 +165,18 @@ pub async fn year_report(
             indicator(
                 "helpVideosPublished",
                 "帮助视频发布数 Help videos published",
-                None,
+                Some(published as f64),
                 "count",
                 60.0,
-                not_collected("the help-video library is issue 5"),
+                "training recordings published to the help-video library this year".into(),
             ),
             indicator(
                 "helpVideoViews",
                 "帮助视频观看次数 Help-video views",
-                None,
+                Some(views as f64),
                 "count",
                 20_000.0,
-                not_collected("the help-video library is issue 5"),
+                "plays of help videos this year (counted per video and day)".into(),
             ),
             indicator(
                 "userSatisfaction",

@@ -5,6 +5,7 @@ pub mod admin_auth;
 pub mod directory;
 pub mod error;
 pub mod health;
+pub mod help_videos;
 pub mod import;
 pub mod pages;
 pub mod planning;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(planning::router())
         .merge(records::router())
         .merge(recordings::router())
+        .merge(help_videos::router())
         .merge(crate::signaling::ws::router())
         .merge(pages::router(&state))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

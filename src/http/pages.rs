@@ -1,4 +1,5 @@
-//! Web pages: the admin page at `/`, personal join links at `/j/{token}`, and the
+//! Web pages: the admin page at `/`, personal join links at `/j/{token}`, the public
+//! help-video library at `/help`, and the
 //! built client's static assets. A join link that cannot be used gets an error page
 //! (zh-CN first, then English) with status 401 and never reaches the media plane.
 
@@ -20,6 +21,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(admin_page))
         .route("/j/{token}", get(join_page))
+        .route("/help", get(help_page))
         .nest_service(
             "/assets",
             ServeDir::new(state.settings.web_dir.join("assets")),
@@ -43,6 +45,11 @@ async fn serve_page(dir: PathBuf, file: &str) -> Response {
 
 async fn admin_page(State(state): State<AppState>) -> Response {
     serve_page(state.settings.web_dir.clone(), "index.html").await
+}
+
+/// The public help-video library (list, search, player).
+async fn help_page(State(state): State<AppState>) -> Response {
+    serve_page(state.settings.web_dir.clone(), "help.html").await
 }
 
 async fn join_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {

@@ -83,13 +83,13 @@ async fn set_policy(
 pub const LINK_MINUTES: i64 = 15;
 
 /// Who asks for a link: an administrator, or a participant through their join link.
-enum Caller {
+pub(crate) enum Caller {
     Admin(Uuid),
     Participant(scheduler::Participant),
 }
 
 impl Caller {
-    fn actor(&self) -> crate::audit::Actor {
+    pub(crate) fn actor(&self) -> crate::audit::Actor {
         match self {
             Caller::Admin(uid) => crate::audit::Actor::Admin(uid.to_string()),
             Caller::Participant(p) => crate::audit::Actor::Participant(p.id),
@@ -97,7 +97,7 @@ impl Caller {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -106,10 +106,29 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         .ok_or_else(ApiError::missing_credentials)
 }
 
+/// The administrator or participant a bearer token names: (admin, participant).
+pub(crate) fn caller_ids(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Option<Uuid>, Option<Uuid>), ApiError> {
+    let token = bearer(headers)?;
+    let now = Utc::now();
+    match state.signer.verify_admin(token, now) {
+        Ok(claims) => Ok((Some(claims.uid), None)),
+        Err(_) => {
+            let grant = state
+                .signer
+                .verify_join(token, now)
+                .map_err(|e| ApiError::from_token(&e))?;
+            Ok((None, Some(grant.pid)))
+        }
+    }
+}
+
 /// Who may watch a recording of this session: administrators always; of the session's
 /// own people, the host and the panel of a defense, the host and the trainer of a
 /// training. Checked when a link is issued and again on every use.
-async fn may_watch(
+pub(crate) async fn may_watch(
     state: &AppState,
     admin: Option<Uuid>,
     participant: Option<Uuid>,
@@ -133,7 +152,7 @@ async fn may_watch(
     Ok(Caller::Participant(me))
 }
 
-async fn produced_recording(
+pub(crate) async fn produced_recording(
     state: &AppState,
     id: Uuid,
 ) -> Result<(RecordingRecord, scheduler::Session), ApiError> {
@@ -187,18 +206,8 @@ async fn issue_link(
     Path(raw): Path<String>,
     ApiJson(request): ApiJson<LinkRequest>,
 ) -> Result<Json<Link>, ApiError> {
-    let token = bearer(&headers)?;
     let now = Utc::now();
-    let (admin, participant) = match state.signer.verify_admin(token, now) {
-        Ok(claims) => (Some(claims.uid), None),
-        Err(_) => {
-            let grant = state
-                .signer
-                .verify_join(token, now)
-                .map_err(|e| ApiError::from_token(&e))?;
-            (None, Some(grant.pid))
-        }
-    };
+    let (admin, participant) = caller_ids(&state, &headers)?;
     let id = Uuid::parse_str(&raw).map_err(|_| ApiError::NotFound("recording"))?;
     let (recording, session) = produced_recording(&state, id).await?;
     let caller = may_watch(&state, admin, participant, &session).await?;
@@ -243,7 +252,7 @@ async fn issue_link(
 }
 
 /// Only the produced files, by exact name: nothing a path trick could widen.
-fn servable(file: &str, use_: &str) -> bool {
+pub(crate) fn servable(file: &str, use_: &str) -> bool {
     let segment = file
         .strip_prefix("hls/segment")
         .and_then(|rest| rest.strip_suffix(".ts"))
@@ -312,7 +321,7 @@ async fn serve_media(
 }
 
 /// A player fetching the rest of a file it already started is not a new download.
-fn has_range_after_start(request: &axum::extract::Request) -> bool {
+pub(crate) fn has_range_after_start(request: &axum::extract::Request) -> bool {
     request
         .headers()
         .get(header::RANGE)

@@ -274,6 +274,46 @@ fn report_prints_the_years_indicators_from_a_seeded_year() {
             })
             .await
             .unwrap();
+        // One help video published in 2025 (viewed twice that year and once in 2026)
+        // and one published in 2026.
+        for (published, views) in [
+            (
+                "2025-06-01T00:00:00Z",
+                &["2025-06-02", "2025-12-31", "2025-12-31", "2026-01-01"][..],
+            ),
+            ("2026-02-01T00:00:00Z", &["2026-02-02"][..]),
+        ] {
+            use scheduler::record::{HelpVideo, RecordingRecord};
+            let at: DateTime<Utc> = published.parse().unwrap();
+            let recording = RecordingRecord {
+                id: uuid::Uuid::new_v4(),
+                session_id: training.id,
+                started_at: at,
+                stopped_at: Some(at),
+                state: "stopped".into(),
+                error: None,
+            };
+            store.create_recording(&recording).await.unwrap();
+            let video = HelpVideo {
+                id: uuid::Uuid::new_v4(),
+                recording_id: recording.id,
+                title: "嫁接".into(),
+                description: String::new(),
+                tags: vec![],
+                category: "果树".into(),
+                envoy: "李".into(),
+                published_by: "admin".into(),
+                published_at: at,
+                views: 0,
+            };
+            store.publish_help_video(&video).await.unwrap();
+            for day in views {
+                store
+                    .count_help_video_view(video.id, day.parse().unwrap())
+                    .await
+                    .unwrap();
+            }
+        }
     });
     let run = |format: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_viva"))
@@ -317,7 +357,8 @@ fn report_prints_the_years_indicators_from_a_seeded_year() {
         (users - 80.0).abs() < 1e-9,
         "4 applicants at 5, one trainee at 3: {users}"
     );
-    assert!(value("helpVideosPublished")["value"].is_null());
+    assert_eq!(value("helpVideosPublished")["value"], 1.0, "{json:#}");
+    assert_eq!(value("helpVideoViews")["value"], 3.0, "views of 2025 only");
     assert!(value("backupsOnTime")["met"].is_null());
 
     let table = run("table");

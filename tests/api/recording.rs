@@ -412,8 +412,12 @@ async fn post_production_resumes_after_a_restart_and_fails_visibly() {
 /// A training session with one produced recording (real parts, post-production run by
 /// the server): (booking, recording id).
 async fn produced(app: &TestApp) -> (Booked, uuid::Uuid) {
+    produced_of(app, "training", &[("讲师", "trainer"), ("农户", "trainee")]).await
+}
+
+async fn produced_of(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> (Booked, uuid::Uuid) {
     use scheduler::record::{ProductionJob, RecordingPart, RecordingRecord};
-    let t = book(app, "training", &[("讲师", "trainer"), ("农户", "trainee")]).await;
+    let t = book(app, kind, people).await;
     let session: uuid::Uuid = t.session.parse().unwrap();
     let store = app.state.store.clone();
     let recording = RecordingRecord {
@@ -644,4 +648,169 @@ async fn recordings_are_served_only_through_short_lived_signed_links_to_those_en
         issued >= 3 && served >= 2,
         "issued {issued}, served {served}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trainer_publishes_a_help_video_that_anyone_can_find_play_and_count() {
+    let app = spawn_app().await;
+    let (t, recording) = produced(&app).await;
+    let rid = recording.to_string();
+    let publish = async |bearer: &str, body: Value| {
+        app.http
+            .post(format!("{}/api/v1/recordings/{rid}/publish", app.base))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let body = json!({
+        "title": "苹果树冬季修剪",
+        "description": "科技特派员现场讲解修剪要点",
+        "tags": ["修剪", "冬季"],
+        "category": "果树",
+        "envoy": "王研究员",
+    });
+    assert_eq!(
+        publish(&t.tokens[1], body.clone()).await.status(),
+        403,
+        "a trainee may not"
+    );
+    let mut bad = body.clone();
+    bad["title"] = json!("   ");
+    assert_eq!(publish(&t.tokens[0], bad).await.status(), 422);
+    let mut unknown = body.clone();
+    unknown["views"] = json!(1_000_000);
+    assert_eq!(
+        publish(&t.tokens[0], unknown).await.status(),
+        400,
+        "unknown fields refused"
+    );
+    let created = publish(&t.tokens[0], body.clone()).await;
+    assert_eq!(created.status(), 201);
+    let video: Value = created.json().await.unwrap();
+    assert_eq!(video["publishedBy"], "", "who published is not public");
+    assert_eq!(
+        publish(&t.tokens[0], body).await.status(),
+        409,
+        "published once"
+    );
+
+    // Defense recordings are confidential: never published, not even by an admin.
+    let (_, defense) = produced_of(
+        &app,
+        "defense",
+        &[
+            ("秘书", "host"),
+            ("专家", "expert"),
+            ("申请人", "applicant"),
+        ],
+    )
+    .await;
+    let refused = app
+        .http
+        .post(format!("{}/api/v1/recordings/{defense}/publish", app.base))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({"title": "x", "category": "x", "envoy": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    // Public: search, details, files, views.
+    let found: Value = app
+        .http
+        .get(format!(
+            "{}/api/v1/help-videos?q=修剪&category=果树",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let none: Value = app
+        .http
+        .get(format!("{}/api/v1/help-videos?q=水稻", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none, json!([]));
+    let id = found[0]["id"].as_str().unwrap();
+    assert!(found[0]["durationMs"].as_u64().unwrap() >= 1800, "{found}");
+    let hls = format!("{}{}", app.base, found[0]["hls"].as_str().unwrap());
+    let playlist = app
+        .http
+        .get(&hls)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    let download = app
+        .http
+        .get(format!("{}/help/{id}/video.mp4?download=1", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert!(
+        download.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    for trick in [
+        "hls/%2e%2e/%2e%2e/video.mp4",
+        "parts.mkv",
+        "hls/index.m3u8%00",
+    ] {
+        let status = status_of(&app, &format!("{}/help/{id}/{trick}", app.base)).await;
+        assert_eq!(status, 404, "{trick}");
+    }
+    let unpublished = uuid::Uuid::new_v4();
+    assert_eq!(
+        status_of(&app, &format!("{}/help/{unpublished}/video.mp4", app.base)).await,
+        404
+    );
+    for _ in 0..3 {
+        let counted = app
+            .http
+            .post(format!("{}/api/v1/help-videos/{id}/views", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(counted.status(), 204);
+    }
+    let one: Value = app
+        .http
+        .get(format!("{}/api/v1/help-videos/{id}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["views"], 3);
+    let report = app
+        .admin_get(&format!("/api/v1/report?year={}", Utc::now().format("%Y")))
+        .await;
+    let indicator = |key: &str| {
+        report["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["key"] == key)
+            .unwrap()["value"]
+            .clone()
+    };
+    assert_eq!(indicator("helpVideosPublished"), 1.0);
+    assert_eq!(indicator("helpVideoViews"), 3.0);
 }
