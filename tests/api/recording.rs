@@ -814,3 +814,46 @@ async fn a_trainer_publishes_a_help_video_that_anyone_can_find_play_and_count() 
     assert_eq!(indicator("helpVideosPublished"), 1.0);
     assert_eq!(indicator("helpVideoViews"), 3.0);
 }
+
+/// A published help video plays in headless Chromium (HLS, phone-sized screen) and its
+/// view count rises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_help_video_plays_in_chromium_and_counts_the_view() {
+    crate::browser::require_browser_tooling();
+    let app = spawn_app().await;
+    let (t, recording) = produced(&app).await;
+    let published: Value = app
+        .http
+        .post(format!(
+            "{}/api/v1/recordings/{recording}/publish",
+            app.base
+        ))
+        .bearer_auth(&t.tokens[0])
+        .json(&json!({
+            "title": "桃树夏季修剪",
+            "tags": ["修剪"],
+            "category": "果树",
+            "envoy": "刘教授",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = published["id"].as_str().unwrap().to_owned();
+    let result =
+        crate::browser::run_scenario("help_video.mjs", &[app.base.clone(), id.clone()]).await;
+    eprintln!("{result}");
+    assert_eq!(result["ok"], true, "{result:#}");
+    let after: Value = app
+        .http
+        .get(format!("{}/api/v1/help-videos/{id}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["views"], 1, "one play, one view");
+}

@@ -30,6 +30,14 @@ try {
     return { ok: q === "good" || q === "fair", q };
   }, 10_000);
 
+  // Both pages have sent the server a report of their own that carries decoded frames
+  // (reports go every 2 s; a loaded machine may decode 30 frames before the first).
+  result.reported = await waitFor(async () => {
+    const frames = async (p) => p.evaluate(() => window.viva?.lastReport?.framesDecoded ?? 0);
+    const [a, b] = [await frames(pageA), await frames(pageB)];
+    return { ok: a > 10 && b > 10, a, b };
+  }, 10_000);
+
   const tiles = () => pageA.locator("figure.tile").count();
   const tilesBefore = await tiles();
 
@@ -54,7 +62,7 @@ try {
   }, 10_000);
   result.departure = departure;
   result.captions = await pageA.locator("figcaption").allTextContents();
-  result.ok = Boolean(media?.ok && result.quality?.ok && result.leave?.ok && result.rejoin?.ok && departure?.ok);
+  result.ok = Boolean(media?.ok && result.quality?.ok && result.reported?.ok && result.leave?.ok && result.rejoin?.ok && departure?.ok);
 } catch (e) {
   result.error = String(e?.stack ?? e);
 } finally {

@@ -162,6 +162,15 @@ const zh = {
   action: "操作",
   actor: "操作人",
   detail: "详情",
+  helpTitle: "科技特派员帮助视频",
+  helpSearch: "搜索标题、标签或专家",
+  helpAllCategories: "全部类别",
+  helpNone: "没有找到视频。",
+  helpViews: "次观看",
+  helpEnvoy: "主讲专家",
+  helpDownload: "下载 MP4",
+  helpBack: "返回列表",
+  helpUnplayable: "此浏览器无法播放该视频，请下载 MP4 观看。",
 };
 
 type Key = keyof typeof zh;
@@ -325,6 +334,15 @@ const en: Record<Key, string> = {
   action: "Action",
   actor: "Actor",
   detail: "Detail",
+  helpTitle: "Science and technology envoys' help videos",
+  helpSearch: "Search titles, tags or envoys",
+  helpAllCategories: "All categories",
+  helpNone: "No videos found.",
+  helpViews: "views",
+  helpEnvoy: "Envoy",
+  helpDownload: "Download MP4",
+  helpBack: "Back to the list",
+  helpUnplayable: "This browser cannot play the video; download the MP4 instead.",
 };
 
 const tables: Record<Lang, Record<Key, string>> = { "zh-CN": zh, en };

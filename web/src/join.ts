@@ -518,7 +518,11 @@ function connect(): void {
 setInterval(async () => {
   if (!media || !view.me) return;
   try {
-    send({ type: "report", ...(await media.report()) });
+    const report = await media.report();
+    send({ type: "report", ...report });
+    // Tests wait for a report that carries decoded frames before they leave.
+    const exposed = (window as unknown as { viva?: { lastReport?: object } }).viva;
+    if (exposed) exposed.lastReport = report;
   } catch {
     // A closed connection has no stats; the next one will.
   }
