@@ -78,6 +78,7 @@ impl Application {
             metrics: Arc::default(),
             alerts: crate::alerts::Alerter::new(&config.alerts.webhook),
             recordings: Arc::default(),
+            ingests: Arc::default(),
             recorder: Arc::new(recorder),
             mailer: crate::notify::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {

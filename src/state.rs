@@ -49,6 +49,8 @@ pub struct AppState {
     pub rooms: Arc<crate::runtime::registry::Rooms>,
     /// Who waits in a defense's lobby.
     pub lobby: Arc<crate::runtime::lobby::Lobby>,
+    /// Live WHIP feeds.
+    pub ingests: Arc<crate::http::whip::Ingests>,
     /// Recordings running now.
     pub recordings: Arc<crate::recording::Recordings>,
     /// Whether this machine can record (checked once at start).

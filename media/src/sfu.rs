@@ -85,6 +85,11 @@ pub enum PeerEvent {
         /// The SDP.
         sdp: String,
     },
+    /// The SFU's answer to an ingest client's offer ([`Sfu::ingest`]).
+    Answer {
+        /// The SDP.
+        sdp: String,
+    },
     /// Something the client sent could not be applied; the connection goes on.
     Rejected {
         /// A message for the client.
@@ -213,6 +218,8 @@ enum Command {
     Join {
         id: ParticipantId,
         request: JoinRequest,
+        /// An ingest client's offer (WHIP); `None` for browsers, to whom the SFU offers.
+        offer: Option<String>,
         events: mpsc::UnboundedSender<PeerEvent>,
     },
     Answer {
@@ -344,6 +351,28 @@ impl Sfu {
         let _ = self.commands.send(Command::Join {
             id,
             request,
+            offer: None,
+            events: events_tx,
+        });
+        PeerHandle {
+            id,
+            events,
+            commands: self.commands.clone(),
+        }
+    }
+
+    /// Places a publishing client that makes its own offer (WHIP, RFC 9725): the first
+    /// event on the handle is [`PeerEvent::Answer`], or [`PeerEvent::Closed`] when the
+    /// offer cannot be accepted. Its first audio m-line is taken as the microphone,
+    /// its first video as the camera and a second video as the screen. It never
+    /// subscribes, so it is never sent an offer.
+    pub fn ingest(&self, request: JoinRequest, offer: String) -> PeerHandle {
+        let id = ParticipantId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let _ = self.commands.send(Command::Join {
+            id,
+            request,
+            offer: Some(offer),
             events: events_tx,
         });
         PeerHandle {
@@ -539,9 +568,10 @@ impl MediaLoop {
             Command::Join {
                 id,
                 request,
+                offer,
                 events,
             } => {
-                if let Err(reason) = self.add_peer(now, id, request, events.clone()) {
+                if let Err(reason) = self.add_peer(now, id, request, offer, events.clone()) {
                     warn!(participant = %id, %reason, "could not create connection");
                     let _ = events.send(PeerEvent::Closed { reason });
                 }
@@ -620,6 +650,7 @@ impl MediaLoop {
         now: Instant,
         id: ParticipantId,
         request: JoinRequest,
+        offer: Option<String>,
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(), String> {
         let ufrag = format!("v{}{}", id.0, random_token(8));
@@ -642,7 +673,25 @@ impl MediaLoop {
         pc.add_local_candidate(init).map_err(|e| e.to_string())?;
 
         let mut slots = Vec::new();
-        if request.grant.publish {
+        let answer = match &offer {
+            Some(offer) => {
+                slots = slots_of_offer(offer);
+                let description =
+                    RTCSessionDescription::offer(offer.clone()).map_err(|e| e.to_string())?;
+                pc.set_remote_description(now, description)
+                    .map_err(|e| format!("the offer could not be applied: {e}"))?;
+                let answer = pc.create_answer(None).map_err(|e| e.to_string())?;
+                pc.set_local_description(now, answer)
+                    .map_err(|e| e.to_string())?;
+                Some(
+                    pc.local_description()
+                        .map(|d| d.sdp)
+                        .ok_or("no answer was produced")?,
+                )
+            }
+            None => None,
+        };
+        if request.grant.publish && offer.is_none() {
             for source in Source::SLOTS {
                 let kind = match source {
                     Source::Microphone => RtpCodecKind::Audio,
@@ -672,7 +721,7 @@ impl MediaLoop {
                 addrs: Vec::new(),
                 connected: false,
                 awaiting_answer: false,
-                needs_offer: true,
+                needs_offer: answer.is_none(),
                 sources: request.sources,
                 slots,
                 incoming: HashMap::new(),
@@ -684,7 +733,10 @@ impl MediaLoop {
         let actions = forwarder
             .join(now, id, request.grant)
             .map_err(|e| e.to_string())?;
-        debug!(participant = %id, "joined media room");
+        debug!(participant = %id, ingest = answer.is_some(), "joined media room");
+        if let (Some(sdp), Some(peer)) = (answer, self.peers.get(&id)) {
+            let _ = peer.events.send(PeerEvent::Answer { sdp });
+        }
         self.apply(now, actions);
         self.negotiate(now, id);
         self.drain(now, id);
@@ -1325,6 +1377,28 @@ impl MediaLoop {
             }
         }
     }
+}
+
+/// The publishing slots of a client's offer, as transceiver indices in
+/// [`Source::SLOTS`] order: the first audio m-line is the microphone, the first video
+/// the camera, a second video the screen (transceivers are created in m-line order).
+/// A slot the offer lacks points nowhere.
+fn slots_of_offer(sdp: &str) -> Vec<usize> {
+    let mut slots = vec![usize::MAX; Source::SLOTS.len()];
+    let (mut videos, mut index) = (0, 0);
+    for line in sdp.lines() {
+        let Some(media) = line.strip_prefix("m=") else {
+            continue;
+        };
+        if media.starts_with("audio") && slots[0] == usize::MAX {
+            slots[0] = index;
+        } else if media.starts_with("video") && videos < 2 {
+            slots[1 + videos] = index;
+            videos += 1;
+        }
+        index += 1;
+    }
+    slots
 }
 
 fn codec_for(kind: MediaKind) -> (RtpCodecKind, RTCRtpCodecParameters) {

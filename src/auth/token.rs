@@ -108,6 +108,26 @@ impl Claims for MediaClaims {
     }
 }
 
+/// A per-session bearer token for WHIP ingest (a trainer's studio encoder).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhipClaims {
+    /// The training session.
+    pub sid: Uuid,
+    /// The participant the feed is published as (the trainer).
+    pub pid: Uuid,
+    /// Issued (unix seconds).
+    pub nbf: i64,
+    /// Valid until (unix seconds).
+    pub exp: i64,
+}
+
+impl Claims for WhipClaims {
+    const PURPOSE: &'static str = "whip";
+    fn window(&self) -> (i64, i64) {
+        (self.nbf, self.exp)
+    }
+}
+
 trait Claims: Serialize + DeserializeOwned {
     const PURPOSE: &'static str;
     fn window(&self) -> (i64, i64);
@@ -211,6 +231,16 @@ impl Signer {
             return Err(TokenError::WrongPurpose);
         }
         serde_json::from_value(envelope.claims).map_err(|_| TokenError::Malformed)
+    }
+
+    /// Signs a WHIP ingest token.
+    pub fn sign_whip(&self, claims: &WhipClaims) -> String {
+        self.sign(claims)
+    }
+
+    /// Checks a WHIP ingest token.
+    pub fn verify_whip(&self, token: &str, now: DateTime<Utc>) -> Result<WhipClaims, TokenError> {
+        self.verify(token, now)
     }
 
     /// Signs a media link.

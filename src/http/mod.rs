@@ -12,6 +12,7 @@ pub mod planning;
 pub mod recordings;
 pub mod records;
 pub mod sessions;
+pub mod whip;
 
 use axum::Router;
 use axum::extract::MatchedPath;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(records::router())
         .merge(recordings::router())
         .merge(help_videos::router())
+        .merge(whip::router())
         .merge(crate::signaling::ws::router())
         .merge(pages::router(&state))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

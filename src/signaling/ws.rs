@@ -359,6 +359,8 @@ async fn run(
                 event = peer.next_event() => {
                     let msg = match event {
                         Some(PeerEvent::Offer { sdp }) => ServerMessage::Offer { sdp },
+                        // Browsers are always offered to, never answered.
+                        Some(PeerEvent::Answer { .. }) => continue,
                         Some(PeerEvent::Rejected { reason }) => ServerMessage::error("rejected", reason, false),
                         Some(PeerEvent::Sample(sample)) => {
                             let readings = meter.on_sample(chrono::Utc::now(), &sample);

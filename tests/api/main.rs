@@ -23,4 +23,5 @@ mod session_runtime;
 mod sessions;
 mod signaling;
 mod stability;
+mod whip;
 mod ws_client;

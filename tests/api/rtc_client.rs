@@ -366,3 +366,160 @@ fn payloads_classify_only_when_intact() {
         Some((RtpCodecKind::Audio, 2))
     );
 }
+
+/// What a WHIP publishing run saw.
+#[derive(Debug, Default)]
+pub struct WhipRun {
+    /// Status of the POST.
+    pub status: u16,
+    /// The resource's `Location`.
+    pub location: Option<String>,
+    /// Whether the media connection reached `connected`.
+    pub connected: bool,
+    /// RTP packets written.
+    pub sent: usize,
+}
+
+/// Publishes as a WHIP client (RFC 9725): offers audio and video (sendonly), POSTs the
+/// offer as `application/sdp` with `token`, applies the answer, sends tagged media for
+/// `limit`, then DELETEs the resource.
+pub async fn run_whip_publisher(endpoint: &str, token: &str, tag: u8, limit: Duration) -> WhipRun {
+    let mut run = WhipRun::default();
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local_addr = socket.local_addr().unwrap();
+    let mut media_engine = MediaEngine::default();
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        media_engine.register_codec(codec(kind), kind).unwrap();
+    }
+    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .build(Instant::now())
+        .unwrap();
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".into(),
+            address: local_addr.ip().to_string(),
+            port: local_addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()
+    .unwrap();
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
+        .unwrap();
+    let mut senders = Vec::new();
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        let ssrc = rand::random::<u32>();
+        let track = MediaStreamTrack::new(
+            format!("obs-{tag}"),
+            format!("obs-{tag}-{kind}"),
+            format!("obs-{tag}"),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: codec(kind).rtp_codec,
+                ..Default::default()
+            }],
+        );
+        senders.push((pc.add_track(track).unwrap(), kind, ssrc, 0u16));
+    }
+    let offer = pc.create_offer(None).unwrap();
+    pc.set_local_description(Instant::now(), offer).unwrap();
+    let sdp = pc.local_description().unwrap().sdp;
+    let http = reqwest::Client::new();
+    let response = http
+        .post(endpoint)
+        .bearer_auth(token)
+        .header("content-type", "application/sdp")
+        .body(sdp)
+        .send()
+        .await
+        .unwrap();
+    run.status = response.status().as_u16();
+    if run.status != 201 {
+        return run;
+    }
+    run.location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    assert_eq!(response.headers()["content-type"], "application/sdp");
+    let answer = response.text().await.unwrap();
+    pc.set_remote_description(
+        Instant::now(),
+        RTCSessionDescription::answer(answer).unwrap(),
+    )
+    .unwrap();
+
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = vec![0u8; 2048];
+    let mut counter: u16 = 0;
+    loop {
+        while let Some(out) = pc.poll_write() {
+            let _ = socket.send_to(&out.message, out.transport.peer_addr).await;
+        }
+        while let Some(event) = pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                RTCPeerConnectionState::Connected,
+            ) = event
+            {
+                run.connected = true;
+            }
+        }
+        while pc.poll_read().is_some() {}
+        let timer = pc
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or(deadline);
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => break,
+            () = tokio::time::sleep_until(timer) => { let _ = pc.handle_timeout(Instant::now()); }
+            r = socket.recv_from(&mut buf) => {
+                if let Ok((n, peer_addr)) = r {
+                    let _ = pc.handle_read(TaggedBytesMut {
+                        now: Instant::now(),
+                        transport: TransportContext { local_addr, peer_addr, ecn: None, transport_protocol: TransportProtocol::UDP },
+                        message: BytesMut::from(&buf[..n]),
+                    });
+                }
+            }
+            _ = tick.tick() => {
+                if !run.connected {
+                    continue;
+                }
+                counter = counter.wrapping_add(1);
+                for (sender, kind, ssrc, seq) in senders.iter_mut() {
+                    *seq = seq.wrapping_add(1);
+                    let pt = if *kind == RtpCodecKind::Audio { OPUS_PT } else { VP8_PT };
+                    let packet = rtc::rtp::Packet {
+                        header: rtc::rtp::header::Header {
+                            version: 2,
+                            marker: true,
+                            payload_type: pt,
+                            sequence_number: *seq,
+                            timestamp: u32::from(counter) * 960,
+                            ssrc: *ssrc,
+                            ..Default::default()
+                        },
+                        payload: payload(*kind, tag, *seq).into(),
+                    };
+                    if let Some(mut s) = pc.rtp_sender(*sender) {
+                        if s.write_rtp(Instant::now(), packet).is_ok() {
+                            run.sent += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = pc.close();
+    run
+}

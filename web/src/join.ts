@@ -122,8 +122,10 @@ function qualityText(q: { up: string | null; down: string | null }): string {
 
 /** One tile per remote video track: the first is the person, more are screens. */
 function showRemote(participantId: string, stream: MediaStream): void {
-  const who = view.roster.get(participantId);
-  const label = who ? labelFor(who) : "…";
+  // A trainer's WHIP feed (OBS and the like) arrives as `whip-<their id>`.
+  const studio = participantId.startsWith("whip-");
+  const who = view.roster.get(studio ? participantId.slice(5) : participantId);
+  const label = who ? (studio ? `${labelFor(who)} · ${t("studioCamera")}` : labelFor(who)) : "…";
   const videos = stream.getVideoTracks();
   const audio = stream.getAudioTracks();
   tile(participantId, label, new MediaStream([...audio, ...videos.slice(0, 1)]), false);
@@ -473,7 +475,10 @@ async function onMessage(msg: ServerMessage): Promise<void> {
       break;
     case "error":
       if (msg.fatal) fatal = msg.code;
-      setStatus(`${t("error")}: ${msg.message}`, "error");
+      setStatus(
+        msg.code === "recording_refused" ? `${t("recordingRefused")}（${msg.message}）` : `${t("error")}: ${msg.message}`,
+        "error",
+      );
       break;
   }
   renderToolbar();

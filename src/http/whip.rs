@@ -1,0 +1,275 @@
+//! WHIP ingest (RFC 9725): a trainer publishes into their training session from OBS
+//! Studio or any WHIP client, so technique videos can be made with a proper camera.
+//!
+//! - `POST /api/v1/sessions/{id}/whip-token` (an administrator, or the session's
+//!   trainer or host with their join link's token) issues the session's bearer token
+//!   and endpoint.
+//! - `POST /whip/{session}` with `Content-Type: application/sdp` and the bearer token
+//!   takes the client's offer and answers `201 Created` with the SFU's answer and a
+//!   `Location` for the session resource. Candidates are in the answer (the SFU is
+//!   ICE-lite on one UDP port), so trickle ICE is not offered: `PATCH` gets 405.
+//! - `DELETE` on the resource ends the feed.
+//!
+//! The feed joins the room as the trainer's studio camera (media label `whip-<id>`):
+//! the room's rules apply to it as to the trainer, the recorder records it, and it
+//! never subscribes to anything.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use media::sfu::SourcePolicy;
+use media::{JoinRequest, MediaGrant, PeerEvent};
+use scheduler::{Role, SessionKind};
+use serde::Serialize;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::recordings::{bearer, caller_ids};
+use crate::auth::token::WhipClaims;
+use crate::state::AppState;
+
+/// Routes of this area.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/sessions/{id}/whip-token", post(issue_token))
+        .route("/whip/{session}", post(ingest))
+        .route("/whip/{session}/{resource}", delete(end))
+}
+
+/// Live WHIP feeds: resource → (session, stop).
+#[derive(Debug, Default)]
+pub struct Ingests {
+    live: Mutex<HashMap<Uuid, (Uuid, oneshot::Sender<()>)>>,
+}
+
+impl Ingests {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (Uuid, oneshot::Sender<()>)>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many feeds are live.
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Issued {
+    endpoint: String,
+    token: String,
+    expires_at: chrono::DateTime<Utc>,
+}
+
+/// Issues a training session's WHIP token, valid until two hours after its end.
+async fn issue_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Json<Issued>, ApiError> {
+    let (admin, participant) = caller_ids(&state, &headers)?;
+    let session = super::sessions::load_session(&state, super::sessions::parse_id(&raw)?).await?;
+    if session.kind != SessionKind::Training {
+        return Err(ApiError::Forbidden(
+            "WHIP ingest is for training sessions".into(),
+        ));
+    }
+    let people = state.store.participants(session.id).await?;
+    let publisher = match (admin, participant) {
+        (Some(_), _) => people.iter().find(|p| p.role == Role::Trainer),
+        (None, Some(pid)) => people
+            .iter()
+            .find(|p| p.id == pid && matches!(p.role, Role::Trainer | Role::Host)),
+        (None, None) => None,
+    }
+    .ok_or_else(|| {
+        ApiError::Forbidden("only the trainer, a host or an administrator may".into())
+    })?;
+    let now = Utc::now();
+    let end = session.starts_at
+        + chrono::Duration::minutes(session.duration_minutes + session.buffer_minutes + 120);
+    let expires_at = end.max(now + chrono::Duration::minutes(5));
+    let token = state.signer.sign_whip(&WhipClaims {
+        sid: session.id,
+        pid: publisher.id,
+        nbf: now.timestamp(),
+        exp: expires_at.timestamp(),
+    });
+    crate::audit::record(
+        &state.store,
+        Some(session.id),
+        match admin {
+            Some(uid) => crate::audit::Actor::Admin(uid.to_string()),
+            None => crate::audit::Actor::Participant(publisher.id),
+        },
+        "whipTokenIssued",
+        serde_json::json!({ "publisher": publisher.id }),
+    );
+    Ok(Json(Issued {
+        endpoint: format!("{}/whip/{}", state.settings.public_url, session.id),
+        token,
+        expires_at,
+    }))
+}
+
+fn whip_claims(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: Uuid,
+) -> Result<WhipClaims, ApiError> {
+    let claims = state
+        .signer
+        .verify_whip(bearer(headers)?, Utc::now())
+        .map_err(|e| ApiError::from_token(&e))?;
+    if claims.sid != session {
+        return Err(ApiError::Forbidden(
+            "this token is for another session".into(),
+        ));
+    }
+    Ok(claims)
+}
+
+/// Takes a WHIP client's offer.
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let session_id = Uuid::parse_str(&raw).map_err(|_| ApiError::NotFound("session"))?;
+    let claims = whip_claims(&state, &headers, session_id)?;
+    let is_sdp = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/sdp"));
+    if !is_sdp {
+        return Ok((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a WHIP offer is sent as application/sdp",
+        )
+            .into_response());
+    }
+    let offer = std::str::from_utf8(&body)
+        .ok()
+        .filter(|sdp| sdp.starts_with("v=0"))
+        .ok_or_else(|| ApiError::MalformedBody("the body is not an SDP offer".into()))?
+        .to_owned();
+    let session = super::sessions::load_session(&state, session_id).await?;
+    let publisher = state.store.participant(claims.pid).await?;
+    let room = state.days.room_of(session.id);
+    let closed = state.rooms.with(room, |r| r.is_closed()).unwrap_or(false);
+    if session.cancelled || closed || publisher.session_id != session.id {
+        return Err(ApiError::Forbidden(
+            "the session is not open for ingest".into(),
+        ));
+    }
+    let sources = state
+        .rooms
+        .with(room, |r| r.sources(publisher.id))
+        .unwrap_or(SourcePolicy {
+            microphone: true,
+            camera: true,
+            screen: true,
+        });
+    let mut peer = state.sfu.ingest(
+        JoinRequest {
+            room: room.to_string(),
+            label: format!("whip-{}", publisher.id),
+            grant: MediaGrant {
+                publish: true,
+                subscribe: false,
+            },
+            sources,
+        },
+        offer,
+    );
+    let answer = match tokio::time::timeout(Duration::from_secs(5), peer.next_event()).await {
+        Ok(Some(PeerEvent::Answer { sdp })) => sdp,
+        Ok(Some(PeerEvent::Closed { reason })) => {
+            return Err(ApiError::MalformedBody(format!(
+                "the offer was refused: {reason}"
+            )));
+        }
+        _ => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "the media plane did not answer the WHIP offer"
+            )));
+        }
+    };
+    let resource = Uuid::new_v4();
+    let (stop, stopped) = oneshot::channel();
+    state.ingests.lock().insert(resource, (session.id, stop));
+    let ingests = state.ingests.clone();
+    tokio::spawn(async move {
+        let mut stopped = stopped;
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                event = peer.next_event() => match event {
+                    Some(PeerEvent::Closed { .. }) | None => break,
+                    Some(_) => {}
+                },
+            }
+        }
+        ingests.lock().remove(&resource);
+        // Dropping the handle takes the feed out of the room.
+        drop(peer);
+    });
+    crate::audit::record(
+        &state.store,
+        Some(session.id),
+        crate::audit::Actor::Participant(publisher.id),
+        "whipStarted",
+        serde_json::json!({ "resource": resource }),
+    );
+    let location = format!("/whip/{}/{resource}", session.id);
+    let mut response = (StatusCode::CREATED, answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(|e| ApiError::Internal(e.into()))?,
+    );
+    Ok(response)
+}
+
+/// Ends a WHIP feed.
+async fn end(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((raw, resource)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let session = Uuid::parse_str(&raw).map_err(|_| ApiError::NotFound("session"))?;
+    let claims = whip_claims(&state, &headers, session)?;
+    let resource = Uuid::parse_str(&resource).map_err(|_| ApiError::NotFound("resource"))?;
+    let mut live = state.ingests.lock();
+    match live.get(&resource) {
+        Some((owner, _)) if *owner == session => {
+            if let Some((_, stop)) = live.remove(&resource) {
+                let _ = stop.send(());
+            }
+        }
+        _ => return Err(ApiError::NotFound("resource")),
+    }
+    drop(live);
+    crate::audit::record(
+        &state.store,
+        Some(session),
+        crate::audit::Actor::Participant(claims.pid),
+        "whipStopped",
+        serde_json::json!({ "resource": resource }),
+    );
+    Ok(StatusCode::OK)
+}

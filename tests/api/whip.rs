@@ -1,0 +1,153 @@
+//! WHIP ingest end to end: a trainer's studio encoder (a Rust WHIP client) publishes
+//! into a training session; trainees receive it, the recorder records it, and the
+//! endpoint refuses what RFC 9725 and our grants say it must.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, join_tokens, spawn_app};
+use crate::rtc_client::{run_participant, run_whip_publisher};
+use crate::ws_client::WsClient;
+
+async fn token_for(app: &TestApp, session: &str, bearer: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/api/v1/sessions/{session}/whip-token", app.base))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() {
+    let app = spawn_app().await;
+    let body = app
+        .book_kind(
+            "training",
+            Utc::now() - chrono::Duration::minutes(1),
+            60,
+            &[("讲师", "trainer"), ("农户", "trainee")],
+        )
+        .await;
+    let session = body["session"]["id"].as_str().unwrap().to_owned();
+    let tokens = join_tokens(&body);
+    let trainer_id = body["joinLinks"][0]["participantId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Only the trainer (or a host, or an administrator) gets the session's token.
+    assert_eq!(token_for(&app, &session, &tokens[1]).await.status(), 403);
+    let issued: Value = token_for(&app, &session, &tokens[0])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let endpoint = issued["endpoint"].as_str().unwrap().to_owned();
+    let whip = issued["token"].as_str().unwrap().to_owned();
+    assert!(endpoint.ends_with(&format!("/whip/{session}")));
+
+    // Refusals: wrong media type, forged token, another session's token, not SDP.
+    let post = async |token: &str, content_type: &str, body: &str| {
+        app.http
+            .post(&endpoint)
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post(&whip, "application/json", "{}").await, 415);
+    assert_eq!(post("v1.forged.token", "application/sdp", "v=0").await, 401);
+    assert_eq!(
+        post(&tokens[0], "application/sdp", "v=0").await,
+        401,
+        "a join token is not a WHIP token"
+    );
+    assert_eq!(post(&whip, "application/sdp", "hello").await, 400);
+    let other = app
+        .book_kind(
+            "training",
+            Utc::now() - chrono::Duration::minutes(1),
+            60,
+            &[("讲师", "trainer"), ("农户", "trainee")],
+        )
+        .await;
+    let other_session = other["session"]["id"].as_str().unwrap();
+    let wrong = app
+        .http
+        .post(format!("{}/whip/{other_session}", app.base))
+        .bearer_auth(&whip)
+        .header("content-type", "application/sdp")
+        .body("v=0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+
+    // The trainer records; the studio feed and a trainee run side by side.
+    let mut trainer = WsClient::join(&app, &tokens[0]).await;
+    trainer.send(json!({"type": "recording", "on": true})).await;
+    trainer
+        .wait_for("recording", |m| m["type"] == "recording" && m["on"] == true)
+        .await;
+    let trainee_url = app.ws_url(&tokens[1]);
+    let (feed, trainee) = tokio::join!(
+        run_whip_publisher(&endpoint, &whip, 1, Duration::from_secs(6)),
+        run_participant(&trainee_url, 2, &[1], 40, Duration::from_secs(6)),
+    );
+    assert_eq!(feed.status, 201, "{feed:?}");
+    assert!(feed.connected && feed.sent > 100, "{feed:?}");
+    assert!(
+        trainee.video_from.get(&1).copied().unwrap_or(0) >= 40
+            && trainee.audio_from.get(&1).copied().unwrap_or(0) >= 40,
+        "the trainee receives the studio feed: {trainee:?}"
+    );
+    assert_eq!(trainee.corrupt, 0);
+
+    // The resource ends with DELETE (once).
+    let location = format!("{}{}", app.base, feed.location.clone().unwrap());
+    let delete = async || {
+        app.http
+            .delete(&location)
+            .bearer_auth(&whip)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(delete().await, 200);
+    assert_eq!(delete().await, 404);
+
+    trainer
+        .send(json!({"type": "recording", "on": false}))
+        .await;
+    let mut parts = Vec::new();
+    for _ in 0..100 {
+        let recordings = app
+            .admin_get(&format!("/api/v1/sessions/{session}/recordings"))
+            .await;
+        parts = recordings[0]["parts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if recordings[0]["state"] == "stopped" && parts.iter().all(|p| p["closed"] == true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let studio = format!("whip-{trainer_id}");
+    let mut sources: Vec<&str> = parts
+        .iter()
+        .filter(|p| p["participant"] == studio.as_str())
+        .map(|p| p["source"].as_str().unwrap())
+        .collect();
+    sources.sort();
+    assert_eq!(sources, vec!["camera", "microphone"], "{parts:#?}");
+}
