@@ -511,10 +511,10 @@ pub async fn run_whip_publisher(endpoint: &str, token: &str, tag: u8, limit: Dur
                         },
                         payload: payload(*kind, tag, *seq).into(),
                     };
-                    if let Some(mut s) = pc.rtp_sender(*sender) {
-                        if s.write_rtp(Instant::now(), packet).is_ok() {
-                            run.sent += 1;
-                        }
+                    if let Some(mut s) = pc.rtp_sender(*sender)
+                        && s.write_rtp(Instant::now(), packet).is_ok()
+                    {
+                        run.sent += 1;
                     }
                 }
             }
