@@ -26,6 +26,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/sessions/{id}/recordings", get(of_session))
+        .route("/api/v1/recordings", get(recent))
         .route("/api/v1/sessions/{id}/recording-policy", put(set_policy))
         .route("/api/v1/recordings/{id}/links", post(issue_link))
         .route("/media/{token}/{*file}", get(serve_media))
@@ -39,6 +40,56 @@ struct RecordingView {
     recording: RecordingRecord,
     parts: Vec<RecordingPart>,
     production: Option<ProductionJob>,
+}
+
+/// A recording in the administrators' list: its session, parts count, job, and the
+/// help video it became.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedRecording {
+    #[serde(flatten)]
+    recording: RecordingRecord,
+    session_title: String,
+    session_kind: SessionKind,
+    parts: usize,
+    bytes: i64,
+    production: Option<ProductionJob>,
+    help_video_id: Option<Uuid>,
+}
+
+/// The 100 most recent recordings, newest first.
+async fn recent(
+    State(state): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Vec<ListedRecording>>, ApiError> {
+    let mut all = Vec::new();
+    for s in ["recording", "stopped", "interrupted"] {
+        all.extend(state.store.recordings_in_state(s).await?);
+    }
+    all.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    all.truncate(100);
+    let published: std::collections::HashMap<Uuid, Uuid> = state
+        .store
+        .help_videos("", None)
+        .await?
+        .into_iter()
+        .map(|v| (v.recording_id, v.id))
+        .collect();
+    let mut out = Vec::new();
+    for recording in all {
+        let session = state.store.session(recording.session_id).await?;
+        let parts = state.store.recording_parts(recording.id).await?;
+        out.push(ListedRecording {
+            session_title: session.title,
+            session_kind: session.kind,
+            parts: parts.len(),
+            bytes: parts.iter().map(|p| p.bytes).sum(),
+            production: state.store.production_job_of(recording.id).await?,
+            help_video_id: published.get(&recording.id).copied(),
+            recording,
+        });
+    }
+    Ok(Json(out))
 }
 
 async fn of_session(

@@ -857,3 +857,33 @@ async fn a_published_help_video_plays_in_chromium_and_counts_the_view() {
         .unwrap();
     assert_eq!(after["views"], 1, "one play, one view");
 }
+
+/// The administrator's recordings page: post-production shown as done, playback
+/// through a signed link, publishing as a help video (tags split on either comma).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_follow_post_production_play_and_publish_from_the_recordings_page() {
+    crate::browser::require_browser_tooling();
+    let app = spawn_app().await;
+    let (_, recording) = produced(&app).await;
+    let result = crate::browser::run_scenario(
+        "recordings.mjs",
+        &[
+            app.base.clone(),
+            crate::helpers::ADMIN_PASSWORD.to_owned(),
+            recording.to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result:#}");
+    let videos: Value = app
+        .http
+        .get(format!("{}/api/v1/help-videos", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(videos[0]["title"], "葡萄避雨栽培");
+    assert_eq!(videos[0]["tags"], json!(["葡萄", "避雨"]));
+}

@@ -93,6 +93,7 @@ const tabs: [string, () => string, () => Promise<HTMLElement>][] = [
   ["import", () => t("tabImport"), importView],
   ["day", () => t("tabDay"), dayView],
   ["records", () => t("tabRecords"), recordsView],
+  ["recordings", () => t("tabRecordings"), recordingsView],
   ["stability", () => t("tabStability"), stabilityView],
   ["year", () => t("tabYear"), yearView],
   ["audit", () => t("tabAudit"), auditView],
@@ -590,4 +591,102 @@ async function yearView(): Promise<HTMLElement> {
   await load();
   return h("div", {}, h("form", { class: "inline", onsubmit: (e: Event) => { e.preventDefault(); void load(); } },
     field(t("year"), year), h("button", { class: "primary", type: "submit" }, t("show"))), out);
+}
+
+// ---- Recordings: post-production progress, signed playback, publishing ------------
+
+let recordingsTimer: number | undefined;
+
+async function recordingsView(): Promise<HTMLElement> {
+  const root = h("section", { id: "recordings" });
+  const player = h("div", { id: "recording-player" });
+  const list = h("div", { id: "recordings-list" });
+  root.append(list, player);
+
+  const playOrDownload = async (id: string, use: "play" | "download") => {
+    const res = await api("POST", `/api/v1/recordings/${id}/links`, { use });
+    if (!res.ok) return message(player, res.body?.message ?? String(res.status), "error");
+    if (use === "download") {
+      location.href = res.body.url;
+      return;
+    }
+    const video = h("video", { controls: true, playsInline: true, src: res.body.url, poster: res.body.thumbnail ?? "" });
+    player.replaceChildren(video, h("p", { class: "meta" }, t("linkExpires") + " " + new Date(res.body.expiresAt).toLocaleTimeString()));
+  };
+
+  const publishForm = (id: string) => {
+    const title = h("input", { name: "title", required: true });
+    const category = h("input", { name: "category", required: true, placeholder: "果树 / 水稻 / 植保" });
+    const envoy = h("input", { name: "envoy", required: true });
+    const tags = h("input", { name: "tags", placeholder: "修剪, 冬季" });
+    const description = h("textarea", { name: "description", rows: 3 });
+    const status = h("div", {});
+    const form = h(
+      "form",
+      { class: "publish", "data-recording": id },
+      field(t("helpVideoTitle"), title),
+      field(t("helpVideoCategory"), category),
+      field(t("helpEnvoy"), envoy),
+      field(t("helpVideoTags"), tags),
+      field(t("helpVideoDescription"), description),
+      h("button", {}, t("publish")),
+      status,
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const res = await api("POST", `/api/v1/recordings/${id}/publish`, {
+        title: title.value,
+        category: category.value,
+        envoy: envoy.value,
+        description: description.value,
+        tags: tags.value.split(/[,，]/).map((x) => x.trim()).filter((x) => x),
+      });
+      if (!res.ok) return message(status, res.body?.message ?? String(res.status), "error");
+      message(status, t("published"), "ok");
+      await render();
+    });
+    player.replaceChildren(form);
+  };
+
+  const render = async () => {
+    const res = await api("GET", "/api/v1/recordings");
+    if (!res.ok) return message(list, res.body?.message ?? String(res.status), "error");
+    const rows = (res.body as any[]).map((r) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+      const job = r.production;
+      const state = job ? t(`job_${job.state}` as never) || job.state : "—";
+      const progress = job
+        ? h("progress", { max: 100, value: Math.round((job.progress ?? 0) * 100), "data-state": job.state }, "")
+        : "";
+      const actions = h("span", { class: "actions" });
+      if (job?.state === "done") {
+        actions.append(
+          h("button", { "data-action": "play", onclick: () => void playOrDownload(r.id, "play") }, t("play")),
+          h("button", { "data-action": "download", onclick: () => void playOrDownload(r.id, "download") }, t("download")),
+        );
+        if (r.sessionKind === "training" && !r.helpVideoId) {
+          actions.append(h("button", { "data-action": "publish", onclick: () => publishForm(r.id) }, t("publish")));
+        }
+        if (r.helpVideoId) actions.append(h("a", { href: `/help?v=${r.helpVideoId}` }, t("helpVideo")));
+      }
+      return [
+        r.sessionTitle,
+        new Date(r.startedAt).toLocaleString(),
+        t(`recording_${r.state}` as never) || r.state,
+        `${r.parts} · ${(r.bytes / 1e6).toFixed(1)} MB`,
+        h("span", { class: "job", "data-job": job?.state ?? "none" }, progress, ` ${state}`, job?.error ? h("small", { class: "error" }, ` ${job.error}`) : ""),
+        actions,
+      ];
+    });
+    list.replaceChildren(
+      rows.length === 0
+        ? h("p", {}, t("noRecordings"))
+        : table([t("sessionTitle"), t("start"), t("recordingState"), t("recordingParts"), t("production"), ""], rows),
+    );
+    // Progress is visible as it happens: refresh while anything is queued or running.
+    window.clearTimeout(recordingsTimer);
+    const busy = (res.body as any[]).some((r) => ["queued", "running"].includes(r.production?.state)); // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (busy && location.hash === "#recordings") recordingsTimer = window.setTimeout(render, 3000);
+  };
+  await render();
+  return root;
 }
