@@ -66,7 +66,7 @@ async fn recent(
     for s in ["recording", "stopped", "interrupted"] {
         all.extend(state.store.recordings_in_state(s).await?);
     }
-    all.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    all.sort_by_key(|r| std::cmp::Reverse(r.started_at));
     all.truncate(100);
     let published: std::collections::HashMap<Uuid, Uuid> = state
         .store
