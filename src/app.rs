@@ -89,6 +89,7 @@ impl Application {
                 backup_every_hours: config.backup.every_hours,
                 data_dir: config.storage.data_dir.clone(),
                 min_free_disk_mb: config.alerts.min_free_disk_mb,
+                retention_days: config.recording.retention_days,
             }),
         };
         let admin_listener = match config.admin.listen.parse::<SocketAddr>() {
@@ -159,7 +160,10 @@ impl Application {
         }
         // Post-production: interrupted jobs resume, queued ones run one at a time (a
         // 2-core machine also relays live sessions).
-        let production = crate::production::spawn_worker(self.state.clone(), 1);
+        let production = crate::production::spawn_worker(
+            self.state.clone(),
+            self.config.recording.production_concurrency,
+        );
         // Countdown warnings and overtime for live defenses, once a second.
         let ticker_state = self.state.clone();
         let ticker = tokio::spawn(async move {
@@ -208,6 +212,24 @@ impl Application {
                     every.tick().await;
                     if let Some(free) = crate::alerts::free_disk_mb(&dir) {
                         alerts.check(|c| c.on_free_disk(free, min, chrono::Utc::now()));
+                    }
+                }
+            })
+        };
+        // Recordings past the retention period lose their media, hourly.
+        let retention = {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+                loop {
+                    every.tick().await;
+                    match crate::recording::sweep_expired(&state, chrono::Utc::now()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(
+                            recordings = n,
+                            "recordings expired under the retention policy"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "retention sweep failed"),
                     }
                 }
             })
@@ -268,6 +290,7 @@ impl Application {
         disk.abort();
         compaction.abort();
         production.abort();
+        retention.abort();
         served
     }
 }

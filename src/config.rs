@@ -63,6 +63,19 @@ pub struct Config {
     pub backup: BackupConfig,
     /// Alerts for the on-call people.
     pub alerts: AlertsConfig,
+    /// Recording and post-production.
+    pub recording: RecordingConfig,
+}
+
+/// Recording and how long recordings are kept.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct RecordingConfig {
+    /// Recordings (parts and produced files) are deleted this many days after they
+    /// stopped; 0 keeps them forever. Recordings published as help videos are kept
+    /// while published.
+    pub retention_days: u32,
+    /// Post-production jobs run at once (each uses about one core).
+    pub production_concurrency: usize,
 }
 
 /// Where alerts go and when the disk counts as low.
@@ -182,6 +195,10 @@ impl Default for Config {
             alerts: AlertsConfig {
                 webhook: String::new(),
                 min_free_disk_mb: 2048,
+            },
+            recording: RecordingConfig {
+                retention_days: 1095,
+                production_concurrency: 1,
             },
             backup: BackupConfig {
                 dir: PathBuf::from("data/backups"),

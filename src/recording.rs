@@ -403,3 +403,58 @@ pub fn on_close(state: &AppState, session: Uuid, room: Uuid) {
         );
     }
 }
+
+/// Deletes the media of recordings that stopped more than `[recording] retention_days`
+/// ago (parts and produced files), keeping their rows and marking them expired.
+/// Recordings published as help videos are kept while published. Returns how many
+/// expired.
+pub async fn sweep_expired(
+    state: &AppState,
+    now: chrono::DateTime<Utc>,
+) -> Result<usize, scheduler::StoreError> {
+    let days = state.settings.retention_days;
+    if days == 0 {
+        return Ok(0);
+    }
+    let cutoff = now - chrono::Duration::days(i64::from(days));
+    let published: std::collections::HashSet<Uuid> = state
+        .store
+        .help_videos("", None)
+        .await?
+        .iter()
+        .map(|v| v.recording_id)
+        .collect();
+    let mut expired = 0;
+    for recording_state in ["stopped", "interrupted"] {
+        for recording in state.store.recordings_in_state(recording_state).await? {
+            let old = recording.stopped_at.is_some_and(|at| at < cutoff);
+            if !old
+                || published.contains(&recording.id)
+                || state.store.recording_expired(recording.id).await?.is_some()
+            {
+                continue;
+            }
+            let dir = recordings_dir(&state.settings.data_dir)
+                .join(recording.session_id.to_string())
+                .join(recording.id.to_string());
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::error!(recording = %recording.id, error = %e, "expired recording not deleted");
+                    continue;
+                }
+            }
+            state.store.expire_recording(recording.id, now).await?;
+            crate::audit::record(
+                &state.store,
+                Some(recording.session_id),
+                crate::audit::Actor::System,
+                "recordingExpired",
+                serde_json::json!({ "recordingId": recording.id, "retentionDays": days }),
+            );
+            expired += 1;
+        }
+    }
+    Ok(expired)
+}

@@ -28,6 +28,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Recording refuses to start with less free disk than this.
     pub min_free_disk_mb: u64,
+    /// Days recordings are kept (0: forever).
+    pub retention_days: u32,
 }
 
 /// Shared application state.

@@ -1978,6 +1978,31 @@ impl Store for PgStore {
         })
         .collect()
     }
+
+    async fn expire_recording(&self, recording: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO recording_expiries (recording_id, expired_at) VALUES ($1, $2) \
+             ON CONFLICT (recording_id) DO NOTHING",
+        )
+        .bind(recording)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn recording_expired(
+        &self,
+        recording: Uuid,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT expired_at FROM recording_expiries WHERE recording_id = $1")
+                .bind(recording)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
 }
 
 fn help_video_from_row(row: &PgRow) -> Result<HelpVideo, StoreError> {

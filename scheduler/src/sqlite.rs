@@ -1987,6 +1987,36 @@ impl Store for SqliteStore {
         })
         .collect()
     }
+
+    async fn expire_recording(&self, recording: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO recording_expiries (recording_id, expired_at) VALUES (?, ?) \
+             ON CONFLICT (recording_id) DO NOTHING",
+        )
+        .bind(recording.to_string())
+        .bind(timestamp(at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn recording_expired(
+        &self,
+        recording: Uuid,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let raw: Option<String> =
+            sqlx::query_scalar("SELECT expired_at FROM recording_expiries WHERE recording_id = ?")
+                .bind(recording.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        raw.map(|r| {
+            DateTime::parse_from_rfc3339(&r)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| corrupt("expired_at", e))
+        })
+        .transpose()
+    }
 }
 
 fn help_video_from_row(row: &SqliteRow) -> Result<HelpVideo, StoreError> {

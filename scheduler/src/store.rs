@@ -320,4 +320,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
     ) -> Result<Vec<(Uuid, chrono::NaiveDate, i64)>, StoreError>;
+
+    /// Records that a recording's media were deleted under the retention policy.
+    async fn expire_recording(&self, recording: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// When a recording's media were deleted, if they were.
+    async fn recording_expired(&self, recording: Uuid)
+    -> Result<Option<DateTime<Utc>>, StoreError>;
 }

@@ -212,6 +212,11 @@ pub(crate) async fn produced_recording(
         .recording(id)
         .await?
         .ok_or(ApiError::NotFound("recording"))?;
+    if state.store.recording_expired(id).await?.is_some() {
+        return Err(ApiError::NotFound(
+            "recording (deleted under the retention policy)",
+        ));
+    }
     let done = state
         .store
         .production_job_of(id)

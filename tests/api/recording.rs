@@ -887,3 +887,83 @@ async fn administrators_follow_post_production_play_and_publish_from_the_recordi
     assert_eq!(videos[0]["title"], "葡萄避雨栽培");
     assert_eq!(videos[0]["tags"], json!(["葡萄", "避雨"]));
 }
+
+/// Past the retention period a recording's media are deleted (its rows and the audit
+/// trail stay); one published as a help video is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_past_the_retention_period_lose_their_media_unless_published() {
+    let app = spawn_app_with(|config| config.recording.retention_days = 30).await;
+    let (_, kept) = produced(&app).await;
+    let (t, gone) = produced(&app).await;
+    let admin = app.admin_token().await;
+    let published = app
+        .http
+        .post(format!("{}/api/v1/recordings/{kept}/publish", app.base))
+        .bearer_auth(&admin)
+        .json(&json!({"title": "施肥", "category": "土肥", "envoy": "赵"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), 201);
+    let store = app.state.store.clone();
+    for id in [kept, gone] {
+        let mut r = store.recording(id).await.unwrap().unwrap();
+        r.stopped_at = Some(Utc::now() - chrono::Duration::days(31));
+        store.update_recording(&r).await.unwrap();
+    }
+    let fresh_link = link(&app, &gone.to_string(), &admin, "download").await;
+    assert_eq!(fresh_link.status(), 200, "before the sweep");
+    let url = fresh_link.json::<Value>().await.unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let expired = viva::recording::sweep_expired(&app.state, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(expired, 1);
+    let dir = viva::recording::recordings_dir(&app.state.settings.data_dir)
+        .join(&t.session)
+        .join(gone.to_string());
+    assert!(!dir.exists(), "media deleted");
+    assert_eq!(
+        link(&app, &gone.to_string(), &admin, "play").await.status(),
+        404
+    );
+    assert_eq!(
+        status_of(&app, &url).await,
+        404,
+        "an issued link dies with the media"
+    );
+    assert_eq!(
+        store.recording_parts(gone).await.unwrap().len(),
+        2,
+        "what was recorded stays on record"
+    );
+    assert_eq!(
+        link(&app, &kept.to_string(), &admin, "play").await.status(),
+        200,
+        "published: kept"
+    );
+    assert_eq!(
+        viva::recording::sweep_expired(&app.state, Utc::now())
+            .await
+            .unwrap(),
+        0,
+        "expired once"
+    );
+    let mut audited = false;
+    for _ in 0..50 {
+        let log = app.admin_get("/api/v1/audit?limit=5000").await;
+        audited = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "recordingExpired");
+        if audited {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(audited);
+}

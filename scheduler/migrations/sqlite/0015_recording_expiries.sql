@@ -1,0 +1,6 @@
+-- Recordings whose media were deleted under the retention policy (the rows stay, so
+-- what was recorded and when remains on record).
+CREATE TABLE recording_expiries (
+    recording_id  TEXT PRIMARY KEY NOT NULL REFERENCES recordings(id),
+    expired_at    TEXT NOT NULL
+);
