@@ -865,6 +865,20 @@ async fn recordings_parts_and_production_jobs_are_kept(b: Backend) {
         w.store.production_job_of(recording.id).await.unwrap(),
         Some(job)
     );
+    assert_eq!(w.store.recording_expired(recording.id).await.unwrap(), None);
+    w.store
+        .expire_recording(recording.id, at(12, 0))
+        .await
+        .unwrap();
+    w.store
+        .expire_recording(recording.id, at(13, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.store.recording_expired(recording.id).await.unwrap(),
+        Some(at(12, 0)),
+        "the first expiry stands"
+    );
 }
 
 async fn help_videos_are_searched_and_their_views_counted_per_day(b: Backend) {
