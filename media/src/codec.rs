@@ -1,4 +1,5 @@
-//! Codec facts the forwarder needs from payloads, read without decoding.
+//! Codec facts the forwarder needs from payloads, read without decoding: where VP8 and
+//! H.264 keyframes start.
 
 /// Whether an RTP payload in VP8 format (RFC 7741) is the first packet of a keyframe.
 ///
@@ -37,6 +38,42 @@ pub fn is_vp8_keyframe_start(payload: &[u8]) -> bool {
     payload.get(at).is_some_and(|header| header & 0x01 == 0)
 }
 
+/// Whether an RTP payload in H.264 format (RFC 6184) starts a keyframe: an IDR slice or
+/// a sequence parameter set, alone, first in an aggregation packet (STAP-A) or at the
+/// start of a fragmented unit (FU-A).
+pub fn is_h264_keyframe_start(payload: &[u8]) -> bool {
+    const IDR: u8 = 5;
+    const SPS: u8 = 7;
+    let starts_keyframe = |nal_type: u8| nal_type == IDR || nal_type == SPS;
+    let Some(&header) = payload.first() else {
+        return false;
+    };
+    match header & 0x1f {
+        24 => {
+            // STAP-A: (16-bit size, NAL unit)*.
+            let mut at = 1;
+            while let (Some(&hi), Some(&lo)) = (payload.get(at), payload.get(at + 1)) {
+                let size = usize::from(u16::from_be_bytes([hi, lo]));
+                let Some(&nal) = payload.get(at + 2) else {
+                    return false;
+                };
+                if size == 0 {
+                    return false;
+                }
+                if starts_keyframe(nal & 0x1f) {
+                    return true;
+                }
+                at += 2 + size;
+            }
+            false
+        }
+        28 => payload
+            .get(1)
+            .is_some_and(|&fu| fu & 0x80 != 0 && starts_keyframe(fu & 0x1f)),
+        nal_type => starts_keyframe(nal_type),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +97,30 @@ mod tests {
         assert!(!is_vp8_keyframe_start(&[0x90, 0x80, 0x81, 0x23, 0x01]));
         // With TL0PICIDX and TID bytes too.
         assert!(is_vp8_keyframe_start(&[0x90, 0xE0, 0x05, 0x07, 0x20, 0x00]));
+    }
+
+    #[test]
+    fn h264_keyframes_start_with_an_idr_or_sps_however_packetized() {
+        // Single NAL units: IDR (0x65), SPS (0x67), a non-IDR slice (0x41).
+        assert!(is_h264_keyframe_start(&[0x65, 0x88]));
+        assert!(is_h264_keyframe_start(&[0x67, 0x42]));
+        assert!(!is_h264_keyframe_start(&[0x41, 0x9a]));
+        // STAP-A carrying SPS then PPS.
+        assert!(is_h264_keyframe_start(&[
+            0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x01, 0x68
+        ]));
+        // STAP-A of non-key units, and one whose size runs past the end.
+        assert!(!is_h264_keyframe_start(&[
+            0x78, 0x00, 0x01, 0x41, 0x00, 0x01, 0x06
+        ]));
+        assert!(!is_h264_keyframe_start(&[0x78, 0x00, 0x09, 0x41]));
+        assert!(!is_h264_keyframe_start(&[0x78, 0x00, 0x00, 0x67]));
+        // FU-A: the start of an IDR, a middle fragment of one, the start of a P slice.
+        assert!(is_h264_keyframe_start(&[0x7c, 0x85, 0x00]));
+        assert!(!is_h264_keyframe_start(&[0x7c, 0x05, 0x00]));
+        assert!(!is_h264_keyframe_start(&[0x7c, 0x81, 0x00]));
+        assert!(!is_h264_keyframe_start(&[0x7c]));
+        assert!(!is_h264_keyframe_start(&[]));
     }
 
     #[test]

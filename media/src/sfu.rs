@@ -30,7 +30,7 @@ use rtc::peer_connection::configuration::interceptor_registry::{
     Registry, configure_nack, configure_rtcp_reports,
 };
 use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
@@ -55,7 +55,7 @@ use rtc::statistics::report::RTCStatsReportEntry;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::codec::is_vp8_keyframe_start;
+use crate::codec::{is_h264_keyframe_start, is_vp8_keyframe_start};
 use crate::forward::{Action, Forwarder, MediaGrant, MediaKind, Outgoing, RtpMeta};
 use crate::ids::{DownTrackId, ParticipantId, UpTrackId};
 use crate::quality::{ArrivalCounter, ArrivalCounts};
@@ -66,6 +66,10 @@ use crate::stun;
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
 /// Payload type of VP8 in every SDP the SFU writes.
 pub const VP8_PAYLOAD_TYPE: u8 = 96;
+/// Payload type of H.264 in every offer the SFU writes. Browsers publish VP8 (listed
+/// first); H.264 is there for ingest encoders (OBS Studio sends only H.264), whose
+/// video is forwarded as it is, so subscribers receive H.264 from them.
+pub const H264_PAYLOAD_TYPE: u8 = 102;
 
 /// Where the media plane listens and what it announces.
 #[derive(Debug, Clone)]
@@ -465,6 +469,8 @@ struct IncomingTrack {
     ssrc: u32,
     /// What arrived on it (loss on the wire, jitter, bytes, frames).
     arrivals: ArrivalCounter,
+    /// Its codec, as negotiated with the publisher.
+    codec: Codec,
     /// What a recorder is told about it.
     recorded: Arc<TrackInfo>,
 }
@@ -1048,6 +1054,23 @@ impl MediaLoop {
                     Source::Camera | Source::Screen => MediaKind::Video,
                 };
                 let allowed = peer.sources.allows(source);
+                // The codec the publisher negotiated for this track (its first, for a
+                // browser that accepted several: it sends with the first).
+                let negotiated = peer.pc.rtp_receiver(init.receiver_id).and_then(|mut r| {
+                    r.get_parameters()
+                        .rtp_parameters
+                        .codecs
+                        .iter()
+                        .find_map(|c| {
+                            Codec::from_mime(&c.rtp_codec.mime_type)
+                                .filter(|codec| codec.is_video() == (kind == MediaKind::Video))
+                                .map(|codec| (codec, c.payload_type))
+                        })
+                });
+                let Some((codec, payload_type)) = negotiated else {
+                    warn!(participant = %id, ?source, "track in a codec the SFU does not forward");
+                    return;
+                };
                 let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
                     return;
                 };
@@ -1069,18 +1092,13 @@ impl MediaLoop {
                                     MediaKind::Audio => 48_000,
                                     MediaKind::Video => 90_000,
                                 }),
+                                codec,
                                 recorded: Arc::new(TrackInfo {
                                     up_track,
                                     label: peer.label.clone(),
                                     source: source.name().to_owned(),
-                                    codec: match kind {
-                                        MediaKind::Audio => Codec::Opus,
-                                        MediaKind::Video => Codec::Vp8,
-                                    },
-                                    payload_type: match kind {
-                                        MediaKind::Audio => OPUS_PAYLOAD_TYPE,
-                                        MediaKind::Video => VP8_PAYLOAD_TYPE,
-                                    },
+                                    codec,
+                                    payload_type,
                                 }),
                             },
                         );
@@ -1175,12 +1193,17 @@ impl MediaLoop {
         let meta = RtpMeta {
             sequence_number: packet.header.sequence_number,
             timestamp: packet.header.timestamp,
-            keyframe_start: match track.kind {
-                MediaKind::Audio => true,
-                MediaKind::Video => is_vp8_keyframe_start(&packet.payload),
+            keyframe_start: match track.codec {
+                Codec::Opus => true,
+                Codec::Vp8 => is_vp8_keyframe_start(&packet.payload),
+                Codec::H264 => is_h264_keyframe_start(&packet.payload),
+                // Not negotiated by the SFU; never reaches here.
+                Codec::Vp9 => false,
             },
         };
         let up_track = track.up_track;
+        // Subscribers' legs carry the SFU's payload types, whatever the publisher's.
+        let payload_type = payload_type_of(track.codec);
         track.arrivals.on_packet(
             now,
             meta.sequence_number,
@@ -1220,6 +1243,7 @@ impl MediaLoop {
             };
             let mut copy = packet.clone();
             copy.header.ssrc = down.ssrc;
+            copy.header.payload_type = payload_type;
             copy.header.sequence_number = out.sequence_number;
             copy.header.timestamp = out.timestamp;
             // Header extension ids are negotiated per connection; none are negotiated
@@ -1257,19 +1281,30 @@ impl MediaLoop {
                     subscriber,
                     down_track,
                     publisher,
+                    up_track,
                     kind,
-                    ..
                 } => {
                     let label = self
                         .peers
                         .get(&publisher)
                         .map(|p| p.label.clone())
                         .unwrap_or_default();
+                    let ssrc = rand::random::<u32>();
+                    let up_codec = self
+                        .peers
+                        .get(&publisher)
+                        .and_then(|p| p.incoming.values().find(|t| t.up_track == up_track))
+                        .map_or(
+                            match kind {
+                                MediaKind::Audio => Codec::Opus,
+                                MediaKind::Video => Codec::Vp8,
+                            },
+                            |t| t.codec,
+                        );
                     let Some(peer) = self.peers.get_mut(&subscriber) else {
                         continue;
                     };
-                    let ssrc = rand::random::<u32>();
-                    let (codec_kind, codec) = codec_for(kind);
+                    let (codec_kind, codec) = codec_params(up_codec);
                     let kind_name = match kind {
                         MediaKind::Audio => "audio",
                         MediaKind::Video => "video",
@@ -1401,39 +1436,63 @@ fn slots_of_offer(sdp: &str) -> Vec<usize> {
     slots
 }
 
-fn codec_for(kind: MediaKind) -> (RtpCodecKind, RTCRtpCodecParameters) {
-    match kind {
-        MediaKind::Audio => (
-            RtpCodecKind::Audio,
-            RTCRtpCodecParameters {
-                rtp_codec: RTCRtpCodec {
-                    mime_type: MIME_TYPE_OPUS.to_owned(),
-                    clock_rate: 48000,
-                    channels: 2,
-                    sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-                    rtcp_feedback: vec![],
-                },
-                payload_type: OPUS_PAYLOAD_TYPE,
-            },
-        ),
-        MediaKind::Video => (
-            RtpCodecKind::Video,
-            RTCRtpCodecParameters {
-                rtp_codec: RTCRtpCodec {
-                    mime_type: MIME_TYPE_VP8.to_owned(),
-                    clock_rate: 90000,
-                    channels: 0,
-                    sdp_fmtp_line: String::new(),
-                    rtcp_feedback: vec![
-                        feedback("ccm", "fir"),
-                        feedback("nack", ""),
-                        feedback("nack", "pli"),
-                    ],
-                },
-                payload_type: VP8_PAYLOAD_TYPE,
-            },
-        ),
+/// The payload type a codec has in the SFU's own SDP.
+fn payload_type_of(codec: Codec) -> u8 {
+    match codec {
+        Codec::Opus => OPUS_PAYLOAD_TYPE,
+        Codec::H264 => H264_PAYLOAD_TYPE,
+        Codec::Vp8 | Codec::Vp9 => VP8_PAYLOAD_TYPE,
     }
+}
+
+/// The SFU's parameters for a codec it forwards (VP9 is not negotiated: VP8's).
+fn codec_params(codec: Codec) -> (RtpCodecKind, RTCRtpCodecParameters) {
+    let video_feedback = || {
+        vec![
+            feedback("ccm", "fir"),
+            feedback("nack", ""),
+            feedback("nack", "pli"),
+        ]
+    };
+    let (kind, mime_type, clock_rate, channels, sdp_fmtp_line, rtcp_feedback) = match codec {
+        Codec::Opus => (
+            RtpCodecKind::Audio,
+            MIME_TYPE_OPUS,
+            48000,
+            2,
+            "minptime=10;useinbandfec=1",
+            vec![],
+        ),
+        Codec::H264 => (
+            RtpCodecKind::Video,
+            MIME_TYPE_H264,
+            90000,
+            0,
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+            video_feedback(),
+        ),
+        Codec::Vp8 | Codec::Vp9 => (
+            RtpCodecKind::Video,
+            MIME_TYPE_VP8,
+            90000,
+            0,
+            "",
+            video_feedback(),
+        ),
+    };
+    (
+        kind,
+        RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: mime_type.to_owned(),
+                clock_rate,
+                channels,
+                sdp_fmtp_line: sdp_fmtp_line.to_owned(),
+                rtcp_feedback,
+            },
+            payload_type: payload_type_of(codec),
+        },
+    )
 }
 
 fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
@@ -1443,16 +1502,17 @@ fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
     }
 }
 
-/// Builds a connection with the SFU's codec set: Opus and VP8 only, no RTX (the SFU
+/// Builds a connection with the SFU's codec set: Opus, VP8 and H.264, no RTX (the SFU
 /// answers NACKs itself from the sending leg's history) and no header extensions.
 fn build_peer_connection(
     now: Instant,
     ufrag: &str,
 ) -> Result<RTCPeerConnection, rtc::shared::error::Error> {
     let mut media_engine = MediaEngine::default();
-    for kind in [MediaKind::Audio, MediaKind::Video] {
-        let (codec_kind, codec) = codec_for(kind);
-        media_engine.register_codec(codec, codec_kind)?;
+    // VP8 before H.264: browsers send the first video codec they share with the SFU.
+    for codec in [Codec::Opus, Codec::Vp8, Codec::H264] {
+        let (codec_kind, parameters) = codec_params(codec);
+        media_engine.register_codec(parameters, codec_kind)?;
     }
     let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
     let settings = SettingEngineBuilder::new()

@@ -14,7 +14,7 @@ use rtc::peer_connection::configuration::interceptor_registry::{
     Registry, configure_nack, configure_rtcp_reports,
 };
 use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
 };
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
@@ -33,6 +33,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 const OPUS_PT: u8 = 111;
 const VP8_PT: u8 = 96;
+/// The SFU's H.264 payload type (what subscribers negotiate).
+const H264_PT: u8 = 102;
+/// What the WHIP test encoder uses for H.264: deliberately not the SFU's, as an
+/// encoder picks its own.
+const ENCODER_H264_PT: u8 = 98;
 
 /// What one participant received from the others.
 #[derive(Debug, Default)]
@@ -62,13 +67,43 @@ pub fn payload(kind: RtpCodecKind, tag: u8, counter: u16) -> Vec<u8> {
     p
 }
 
+/// An H.264 payload of sender `tag`: a single IDR NAL unit (so every packet can start
+/// a down-track) carrying the tag and counter.
+pub fn h264_payload(tag: u8, counter: u16) -> Vec<u8> {
+    let [hi, lo] = counter.to_be_bytes();
+    let mut p = vec![0x65, b'H', tag, hi, lo];
+    p.extend((0..200usize).map(|i| (i as u8) ^ tag ^ lo));
+    p
+}
+
 fn classify(data: &[u8]) -> Option<(RtpCodecKind, u8)> {
+    if let [0x65, b'H', tag, hi, lo, ..] = data {
+        return (h264_payload(*tag, u16::from_be_bytes([*hi, *lo])) == data)
+            .then_some((RtpCodecKind::Video, *tag));
+    }
     let (kind, tag, hi, lo) = match data {
         [0x10, 0x00, b'V', tag, hi, lo, ..] => (RtpCodecKind::Video, *tag, *hi, *lo),
         [b'A', tag, hi, lo, ..] => (RtpCodecKind::Audio, *tag, *hi, *lo),
         _ => return None,
     };
     (payload(kind, tag, u16::from_be_bytes([hi, lo])) == data).then_some((kind, tag))
+}
+
+fn h264_codec(payload_type: u8) -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_H264.to_owned(),
+            clock_rate: 90000,
+            channels: 0,
+            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+                .into(),
+            rtcp_feedback: vec![RTCPFeedback {
+                typ: "nack".into(),
+                parameter: "pli".into(),
+            }],
+        },
+        payload_type,
+    }
 }
 
 fn codec(kind: RtpCodecKind) -> RTCRtpCodecParameters {
@@ -196,6 +231,10 @@ async fn run(
     for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
         media_engine.register_codec(codec(kind), kind).unwrap();
     }
+    // Like a browser, a participant can also receive H.264 (from a studio encoder).
+    media_engine
+        .register_codec(h264_codec(H264_PT), RtpCodecKind::Video)
+        .unwrap();
     let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_media_engine(media_engine)
@@ -383,14 +422,29 @@ pub struct WhipRun {
 /// Publishes as a WHIP client (RFC 9725): offers audio and video (sendonly), POSTs the
 /// offer as `application/sdp` with `token`, applies the answer, sends tagged media for
 /// `limit`, then DELETEs the resource.
-pub async fn run_whip_publisher(endpoint: &str, token: &str, tag: u8, limit: Duration) -> WhipRun {
+pub async fn run_whip_publisher(
+    endpoint: &str,
+    token: &str,
+    tag: u8,
+    h264: bool,
+    limit: Duration,
+) -> WhipRun {
     let mut run = WhipRun::default();
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local_addr = socket.local_addr().unwrap();
     let mut media_engine = MediaEngine::default();
-    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
-        media_engine.register_codec(codec(kind), kind).unwrap();
-    }
+    media_engine
+        .register_codec(codec(RtpCodecKind::Audio), RtpCodecKind::Audio)
+        .unwrap();
+    // OBS Studio offers H.264 only; other encoders VP8.
+    let video_codec = if h264 {
+        h264_codec(ENCODER_H264_PT)
+    } else {
+        codec(RtpCodecKind::Video)
+    };
+    media_engine
+        .register_codec(video_codec.clone(), RtpCodecKind::Video)
+        .unwrap();
     let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_media_engine(media_engine)
@@ -424,7 +478,11 @@ pub async fn run_whip_publisher(endpoint: &str, token: &str, tag: u8, limit: Dur
                     ssrc: Some(ssrc),
                     ..Default::default()
                 },
-                codec: codec(kind).rtp_codec,
+                codec: if kind == RtpCodecKind::Video {
+                    video_codec.rtp_codec.clone()
+                } else {
+                    codec(kind).rtp_codec
+                },
                 ..Default::default()
             }],
         );
@@ -498,7 +556,15 @@ pub async fn run_whip_publisher(endpoint: &str, token: &str, tag: u8, limit: Dur
                 counter = counter.wrapping_add(1);
                 for (sender, kind, ssrc, seq) in senders.iter_mut() {
                     *seq = seq.wrapping_add(1);
-                    let pt = if *kind == RtpCodecKind::Audio { OPUS_PT } else { VP8_PT };
+                    let pt = match (*kind, h264) {
+                        (RtpCodecKind::Audio, _) => OPUS_PT,
+                        (_, true) => ENCODER_H264_PT,
+                        _ => VP8_PT,
+                    };
+                    let body = match (*kind, h264) {
+                        (RtpCodecKind::Video, true) => h264_payload(tag, *seq),
+                        _ => payload(*kind, tag, *seq),
+                    };
                     let packet = rtc::rtp::Packet {
                         header: rtc::rtp::header::Header {
                             version: 2,
@@ -509,7 +575,7 @@ pub async fn run_whip_publisher(endpoint: &str, token: &str, tag: u8, limit: Dur
                             ssrc: *ssrc,
                             ..Default::default()
                         },
-                        payload: payload(*kind, tag, *seq).into(),
+                        payload: body.into(),
                     };
                     if let Some(mut s) = pc.rtp_sender(*sender)
                         && s.write_rtp(Instant::now(), packet).is_ok()

@@ -1,6 +1,7 @@
-//! WHIP ingest end to end: a trainer's studio encoder (a Rust WHIP client) publishes
-//! into a training session; trainees receive it, the recorder records it, and the
-//! endpoint refuses what RFC 9725 and our grants say it must.
+//! WHIP ingest end to end: a trainer's studio encoder (a Rust WHIP client offering
+//! H.264 and Opus, as OBS Studio does) publishes into a training session; trainees
+//! receive it, the recorder records it as sent, and the endpoint refuses what RFC 9725
+//! and our grants say it must.
 
 use std::time::Duration;
 
@@ -98,7 +99,8 @@ async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() 
         .await;
     let trainee_url = app.ws_url(&tokens[1]);
     let (feed, trainee) = tokio::join!(
-        run_whip_publisher(&endpoint, &whip, 1, Duration::from_secs(6)),
+        // H.264, as OBS Studio sends it.
+        run_whip_publisher(&endpoint, &whip, 1, true, Duration::from_secs(6)),
         run_participant(&trainee_url, 2, &[1], 40, Duration::from_secs(6)),
     );
     assert_eq!(feed.status, 201, "{feed:?}");
@@ -143,11 +145,15 @@ async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let studio = format!("whip-{trainer_id}");
-    let mut sources: Vec<&str> = parts
+    let mut tracks: Vec<(&str, &str)> = parts
         .iter()
         .filter(|p| p["participant"] == studio.as_str())
-        .map(|p| p["source"].as_str().unwrap())
+        .map(|p| (p["source"].as_str().unwrap(), p["codec"].as_str().unwrap()))
         .collect();
-    sources.sort();
-    assert_eq!(sources, vec!["camera", "microphone"], "{parts:#?}");
+    tracks.sort();
+    assert_eq!(
+        tracks,
+        vec![("camera", "H264"), ("microphone", "OPUS")],
+        "recorded as sent, without transcoding: {parts:#?}"
+    );
 }
