@@ -95,6 +95,18 @@ impl TestApp {
     }
 
     /// An administrator's GET of a JSON resource; asserts 200.
+    /// GETs a public path and reads its JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn admin_get(&self, path: &str) -> Value {
         let res = self
             .http
@@ -344,3 +356,32 @@ pub async fn webhook_sink() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Valu
 /// this lock, so that on a 2-core machine they do not run beside each other and
 /// measure their neighbours' load instead of what they test.
 pub static TIMING_SENSITIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A session booked to start a minute ago, as the tests use it.
+pub struct Booked {
+    pub session: String,
+    pub tokens: Vec<String>,
+    pub ids: Vec<String>,
+}
+
+/// Books a session of `kind` running now (started a minute ago, 60 minutes).
+pub async fn book_now_as(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> Booked {
+    let body = app
+        .book_kind(
+            kind,
+            chrono::Utc::now() - chrono::Duration::minutes(1),
+            60,
+            people,
+        )
+        .await;
+    Booked {
+        session: body["session"]["id"].as_str().unwrap().to_owned(),
+        tokens: join_tokens(&body),
+        ids: body["joinLinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["participantId"].as_str().unwrap().to_owned())
+            .collect(),
+    }
+}

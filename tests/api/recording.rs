@@ -7,30 +7,12 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, join_tokens, spawn_app, spawn_app_with, webhook_sink};
+use crate::helpers::{Booked, TestApp, book_now_as, spawn_app, spawn_app_with, webhook_sink};
 use crate::rtc_client::run_participant;
 use crate::ws_client::WsClient;
 
-struct Booked {
-    session: String,
-    tokens: Vec<String>,
-    ids: Vec<String>,
-}
-
 async fn book(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> Booked {
-    let body = app
-        .book_kind(kind, Utc::now() - chrono::Duration::minutes(1), 60, people)
-        .await;
-    Booked {
-        session: body["session"]["id"].as_str().unwrap().to_owned(),
-        tokens: join_tokens(&body),
-        ids: body["joinLinks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["participantId"].as_str().unwrap().to_owned())
-            .collect(),
-    }
+    book_now_as(app, kind, people).await
 }
 
 /// Polls the session's recordings until `done` holds for them (bounded).
@@ -283,7 +265,6 @@ fn real_part(path: &std::path::Path, video: bool, seconds: u32) {
 /// failed with its reason, and its parts stay where they are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_production_resumes_after_a_restart_and_fails_visibly() {
-    use scheduler::record::{ProductionJob, RecordingPart, RecordingRecord};
     let dir = tempfile::tempdir().unwrap();
     let (db, data) = (dir.path().join("viva.db"), dir.path().join("data"));
     let same_place = |config: &mut viva::config::Config| {
@@ -299,58 +280,9 @@ async fn post_production_resumes_after_a_restart_and_fails_visibly() {
     .await;
     let session: uuid::Uuid = t.session.parse().unwrap();
     let base = viva::recording::recordings_dir(&data);
-    let store = first.state.store.clone();
     let mut jobs = Vec::new();
-    for decodable in [true, false] {
-        let recording = RecordingRecord {
-            id: uuid::Uuid::new_v4(),
-            session_id: session,
-            started_at: Utc::now(),
-            stopped_at: Some(Utc::now()),
-            state: "stopped".into(),
-            error: None,
-        };
-        store.create_recording(&recording).await.unwrap();
-        for (source, video) in [("camera", true), ("microphone", false)] {
-            let relative = format!("{session}/{}/trainer-{source}-000.mkv", recording.id);
-            let path = base.join(&relative);
-            if decodable {
-                real_part(&path, video, 3);
-            } else {
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(&path, b"not matroska at all").unwrap();
-            }
-            store
-                .add_recording_part(&RecordingPart {
-                    id: uuid::Uuid::new_v4(),
-                    recording_id: recording.id,
-                    participant: t.ids[0].clone(),
-                    source: source.into(),
-                    codec: if video { "VP8" } else { "OPUS" }.into(),
-                    index: 0,
-                    path: relative,
-                    offset_ms: if video { 0 } else { 120 },
-                    opened_at: Utc::now(),
-                    closed: true,
-                    clean: true,
-                    bytes: 1,
-                })
-                .await
-                .unwrap();
-        }
-        let job = ProductionJob {
-            id: uuid::Uuid::new_v4(),
-            recording_id: recording.id,
-            // As if the process died mid-job.
-            state: "running".into(),
-            attempts: 1,
-            progress: 0.4,
-            error: None,
-            outputs: None,
-            updated_at: Utc::now(),
-        };
-        store.save_production_job(&job).await.unwrap();
-        jobs.push(recording.id);
+    for parts in [Parts::Real(3), Parts::Garbage] {
+        jobs.push(seed_recording(&first, &data, session, &t.ids[0], parts, "running").await);
     }
     drop(first);
 
@@ -416,10 +348,40 @@ async fn produced(app: &TestApp) -> (Booked, uuid::Uuid) {
 }
 
 async fn produced_of(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> (Booked, uuid::Uuid) {
-    use scheduler::record::{ProductionJob, RecordingPart, RecordingRecord};
     let t = book(app, kind, people).await;
     let session: uuid::Uuid = t.session.parse().unwrap();
+    let data_dir = app.state.settings.data_dir.clone();
+    let recording =
+        seed_recording(app, &data_dir, session, &t.ids[0], Parts::Real(2), "queued").await;
+    recordings_until(app, &t.session, |r| {
+        r.len() == 1 && r[0]["production"]["state"] == "done"
+    })
+    .await;
+    (t, recording)
+}
+
+/// What a seeded recording's parts hold.
+#[derive(Clone, Copy, PartialEq)]
+enum Parts {
+    /// Real VP8 and Opus of this many seconds (the microphone starting 120 ms later).
+    Real(u32),
+    /// Bytes that are not media at all.
+    Garbage,
+}
+
+/// Stores a stopped recording of `session` with a camera and a microphone part on disk
+/// and a post-production job in `job_state` (`running` as if a process died mid-job).
+async fn seed_recording(
+    app: &TestApp,
+    data_dir: &std::path::Path,
+    session: uuid::Uuid,
+    participant: &str,
+    parts: Parts,
+    job_state: &str,
+) -> uuid::Uuid {
+    use scheduler::record::{ProductionJob, RecordingPart, RecordingRecord};
     let store = app.state.store.clone();
+    let base = viva::recording::recordings_dir(data_dir);
     let recording = RecordingRecord {
         id: uuid::Uuid::new_v4(),
         session_id: session,
@@ -429,20 +391,26 @@ async fn produced_of(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> (Boo
         error: None,
     };
     store.create_recording(&recording).await.unwrap();
-    let base = viva::recording::recordings_dir(&app.state.settings.data_dir);
     for (source, video) in [("camera", true), ("microphone", false)] {
         let relative = format!("{session}/{}/trainer-{source}-000.mkv", recording.id);
-        real_part(&base.join(&relative), video, 2);
+        let path = base.join(&relative);
+        match parts {
+            Parts::Real(seconds) => real_part(&path, video, seconds),
+            Parts::Garbage => {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, b"not matroska at all").unwrap();
+            }
+        }
         store
             .add_recording_part(&RecordingPart {
                 id: uuid::Uuid::new_v4(),
                 recording_id: recording.id,
-                participant: t.ids[0].clone(),
+                participant: participant.to_owned(),
                 source: source.into(),
                 codec: if video { "VP8" } else { "OPUS" }.into(),
                 index: 0,
                 path: relative,
-                offset_ms: 0,
+                offset_ms: if video { 0 } else { 120 },
                 opened_at: Utc::now(),
                 closed: true,
                 clean: true,
@@ -454,20 +422,16 @@ async fn produced_of(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> (Boo
     let job = ProductionJob {
         id: uuid::Uuid::new_v4(),
         recording_id: recording.id,
-        state: "queued".into(),
-        attempts: 0,
-        progress: 0.0,
+        state: job_state.into(),
+        attempts: i64::from(job_state == "running"),
+        progress: if job_state == "running" { 0.4 } else { 0.0 },
         error: None,
         outputs: None,
         updated_at: Utc::now(),
     };
     store.save_production_job(&job).await.unwrap();
     app.state.recordings.announce(job.id);
-    recordings_until(app, &t.session, |r| {
-        r.len() == 1 && r[0]["production"]["state"] == "done"
-    })
-    .await;
-    (t, recording.id)
+    recording.id
 }
 
 async fn link(app: &TestApp, recording: &str, bearer: &str, use_: &str) -> reqwest::Response {
@@ -731,15 +695,7 @@ async fn a_trainer_publishes_a_help_video_that_anyone_can_find_play_and_count() 
         .await
         .unwrap();
     assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
-    let none: Value = app
-        .http
-        .get(format!("{}/api/v1/help-videos?q=水稻", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none: Value = app.get_json("/api/v1/help-videos?q=水稻").await;
     assert_eq!(none, json!([]));
     let id = found[0]["id"].as_str().unwrap();
     assert!(found[0]["durationMs"].as_u64().unwrap() >= 1800, "{found}");
@@ -789,15 +745,7 @@ async fn a_trainer_publishes_a_help_video_that_anyone_can_find_play_and_count() 
             .unwrap();
         assert_eq!(counted.status(), 204);
     }
-    let one: Value = app
-        .http
-        .get(format!("{}/api/v1/help-videos/{id}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = app.get_json(&format!("/api/v1/help-videos/{id}")).await;
     assert_eq!(one["views"], 3);
     let report = app
         .admin_get(&format!("/api/v1/report?year={}", Utc::now().format("%Y")))
@@ -846,15 +794,7 @@ async fn a_published_help_video_plays_in_chromium_and_counts_the_view() {
         crate::browser::run_scenario("help_video.mjs", &[app.base.clone(), id.clone()]).await;
     eprintln!("{result}");
     assert_eq!(result["ok"], true, "{result:#}");
-    let after: Value = app
-        .http
-        .get(format!("{}/api/v1/help-videos/{id}", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: Value = app.get_json(&format!("/api/v1/help-videos/{id}")).await;
     assert_eq!(after["views"], 1, "one play, one view");
 }
 
@@ -875,15 +815,7 @@ async fn administrators_follow_post_production_play_and_publish_from_the_recordi
     )
     .await;
     assert_eq!(result["ok"], true, "{result:#}");
-    let videos: Value = app
-        .http
-        .get(format!("{}/api/v1/help-videos", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let videos: Value = app.get_json("/api/v1/help-videos").await;
     assert_eq!(videos[0]["title"], "葡萄避雨栽培");
     assert_eq!(videos[0]["tags"], json!(["葡萄", "避雨"]));
 }

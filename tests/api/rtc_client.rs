@@ -89,6 +89,43 @@ fn classify(data: &[u8]) -> Option<(RtpCodecKind, u8)> {
     (payload(kind, tag, u16::from_be_bytes([hi, lo])) == data).then_some((kind, tag))
 }
 
+/// A client connection with these codecs and one host candidate at `local_addr`.
+fn client_connection(
+    local_addr: std::net::SocketAddr,
+    codecs: &[RTCRtpCodecParameters],
+) -> rtc::peer_connection::RTCPeerConnection {
+    let mut media_engine = MediaEngine::default();
+    for c in codecs {
+        let kind = if c.rtp_codec.mime_type.starts_with("audio") {
+            RtpCodecKind::Audio
+        } else {
+            RtpCodecKind::Video
+        };
+        media_engine.register_codec(c.clone(), kind).unwrap();
+    }
+    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .build(Instant::now())
+        .unwrap();
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".into(),
+            address: local_addr.ip().to_string(),
+            port: local_addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()
+    .unwrap();
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
+        .unwrap();
+    pc
+}
+
 fn h264_codec(payload_type: u8) -> RTCRtpCodecParameters {
     RTCRtpCodecParameters {
         rtp_codec: RTCRtpCodec {
@@ -227,34 +264,15 @@ async fn run(
         None => tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
     };
     let local_addr = socket.local_addr().unwrap();
-    let mut media_engine = MediaEngine::default();
-    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
-        media_engine.register_codec(codec(kind), kind).unwrap();
-    }
     // Like a browser, a participant can also receive H.264 (from a studio encoder).
-    media_engine
-        .register_codec(h264_codec(H264_PT), RtpCodecKind::Video)
-        .unwrap();
-    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
-    let mut pc = RTCPeerConnectionBuilder::new()
-        .with_media_engine(media_engine)
-        .with_interceptor_registry(registry)
-        .build(Instant::now())
-        .unwrap();
-    let candidate = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".into(),
-            address: local_addr.ip().to_string(),
-            port: local_addr.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()
-    .unwrap();
-    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
-        .unwrap();
+    let mut pc = client_connection(
+        local_addr,
+        &[
+            codec(RtpCodecKind::Audio),
+            codec(RtpCodecKind::Video),
+            h264_codec(H264_PT),
+        ],
+    );
 
     let ssrcs = (rand::random::<u32>(), rand::random::<u32>());
     let mut tracks = vec![
@@ -432,39 +450,16 @@ pub async fn run_whip_publisher(
     let mut run = WhipRun::default();
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local_addr = socket.local_addr().unwrap();
-    let mut media_engine = MediaEngine::default();
-    media_engine
-        .register_codec(codec(RtpCodecKind::Audio), RtpCodecKind::Audio)
-        .unwrap();
     // OBS Studio offers H.264 only; other encoders VP8.
     let video_codec = if h264 {
         h264_codec(ENCODER_H264_PT)
     } else {
         codec(RtpCodecKind::Video)
     };
-    media_engine
-        .register_codec(video_codec.clone(), RtpCodecKind::Video)
-        .unwrap();
-    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
-    let mut pc = RTCPeerConnectionBuilder::new()
-        .with_media_engine(media_engine)
-        .with_interceptor_registry(registry)
-        .build(Instant::now())
-        .unwrap();
-    let candidate = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".into(),
-            address: local_addr.ip().to_string(),
-            port: local_addr.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()
-    .unwrap();
-    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
-        .unwrap();
+    let mut pc = client_connection(
+        local_addr,
+        &[codec(RtpCodecKind::Audio), video_codec.clone()],
+    );
     let mut senders = Vec::new();
     for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
         let ssrc = rand::random::<u32>();

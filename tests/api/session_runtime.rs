@@ -4,32 +4,13 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, join_tokens, spawn_app};
+use crate::helpers::{Booked, TestApp, book_now_as, spawn_app};
 use crate::ws_client::WsClient;
 
-struct Booked {
-    session: String,
-    tokens: Vec<String>,
-    ids: Vec<String>,
-}
-
 async fn book(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> Booked {
-    let body = app
-        .book_kind(kind, Utc::now() - chrono::Duration::minutes(1), 60, people)
-        .await;
-    Booked {
-        session: body["session"]["id"].as_str().unwrap().to_owned(),
-        tokens: join_tokens(&body),
-        ids: body["joinLinks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["participantId"].as_str().unwrap().to_owned())
-            .collect(),
-    }
+    book_now_as(app, kind, people).await
 }
 
 async fn audit(app: &TestApp, session: &str) -> Vec<Value> {
