@@ -584,6 +584,34 @@ async fn recordings_are_served_only_through_short_lived_signed_links_to_those_en
         link(&app, &rid, &other.tokens[0], "play").await.status(),
         403
     );
+    // A defense's recording: its host and panel may; its applicant and observer may not.
+    let (d, defense) = produced_of(
+        &app,
+        "defense",
+        &[
+            ("秘书", "host"),
+            ("专家", "expert"),
+            ("申请人", "applicant"),
+            ("旁听", "observer"),
+        ],
+    )
+    .await;
+    let did = defense.to_string();
+    let mut statuses = Vec::new();
+    for token in [
+        &d.tokens[0],
+        &d.tokens[1],
+        &d.tokens[2],
+        &d.tokens[3],
+        &t.tokens[0],
+    ] {
+        statuses.push(link(&app, &did, token, "download").await.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 403, 403, 403],
+        "host, expert, applicant, observer, another session's trainer"
+    );
 
     // Issuing and serving are audited, and no link ends up in the audit log.
     let mut issued = 0;
