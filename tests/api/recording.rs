@@ -927,3 +927,144 @@ async fn recordings_past_the_retention_period_lose_their_media_unless_published(
     }
     assert!(audited);
 }
+
+/// `viva serve` killed with SIGKILL mid-recording: every part on disk plays up to within
+/// a second of the kill, and the next start marks the recording interrupted and queues
+/// its post-production.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let serve = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_viva"))
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("VIVA_HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("VIVA_HTTP__PUBLIC_URL", &base)
+            .env("VIVA_MEDIA__UDP_LISTEN", "127.0.0.1:0")
+            .env("VIVA_MEDIA__ANNOUNCE_IP", "127.0.0.1")
+            .env("VIVA_ADMIN__LISTEN", "")
+            .env("VIVA_AUTH__ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
+            .env(
+                "VIVA_AUTH__SIGNING_KEY",
+                "a-signing-key-of-at-least-32-bytes!!",
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let http = reqwest::Client::new();
+    let up = async || {
+        for _ in 0..150 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("viva serve did not come up");
+    };
+    let mut server = serve();
+    up().await;
+    let token: Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": crate::helpers::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = token["token"].as_str().unwrap().to_owned();
+    let booked: Value = http
+        .post(format!("{base}/api/v1/sessions"))
+        .bearer_auth(&admin)
+        .json(&json!({
+            "title": "嫁接技术培训",
+            "kind": "training",
+            "start": (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339(),
+            "durationMinutes": 60,
+            "timeZone": "Asia/Shanghai",
+            "participants": [{"name": "讲师", "role": "trainer"}, {"name": "农户", "role": "trainee"}],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = booked["session"]["id"].as_str().unwrap().to_owned();
+    let tokens = crate::helpers::join_tokens(&booked);
+    let ws_url = |token: &str| format!("ws://127.0.0.1:{port}/rtc?token={token}");
+    let recordings = async || -> Vec<Value> {
+        http.get(format!("{base}/api/v1/sessions/{session}/recordings"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+
+    let mut trainer = WsClient::join_url(&ws_url(&tokens[0])).await;
+    trainer.send(json!({"type": "recording", "on": true})).await;
+    trainer
+        .wait_for("recording", |m| m["type"] == "recording" && m["on"] == true)
+        .await;
+    // The trainer publishes (waiting for the silent trainee keeps it going).
+    let publisher_url = ws_url(&tokens[0]);
+    let _publishing = tokio::spawn(async move {
+        run_participant(&publisher_url, 1, &[2], 1, Duration::from_secs(20)).await
+    });
+    let mut opened = Vec::new();
+    for _ in 0..100 {
+        let r = recordings().await;
+        opened = r
+            .first()
+            .and_then(|r| r["parts"].as_array().cloned())
+            .unwrap_or_default();
+        if opened.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(opened.len(), 2, "camera and microphone parts opened");
+    // Let a few seconds of media be written, then kill -9 mid-stream.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.start_kill().unwrap();
+    let killed_at = Utc::now();
+    server.wait().await.unwrap();
+
+    let _restarted = serve();
+    up().await;
+    let after = recordings().await;
+    assert_eq!(after[0]["state"], "interrupted", "{after:#?}");
+    assert!(
+        after[0]["production"].is_object(),
+        "post-production queued: {after:#?}"
+    );
+    let parts_dir = viva::recording::recordings_dir(&dir.path().join("data"));
+    for part in after[0]["parts"].as_array().unwrap() {
+        let opened_at: chrono::DateTime<Utc> = part["openedAt"].as_str().unwrap().parse().unwrap();
+        let written = (killed_at - opened_at).to_std().unwrap();
+        let path = parts_dir.join(part["path"].as_str().unwrap());
+        let streams = media::recorder::demux(&path).expect("the part plays after SIGKILL");
+        let span = streams[0].span;
+        eprintln!(
+            "{}: {span:?} playable of {written:?} written",
+            part["source"]
+        );
+        assert!(
+            written.saturating_sub(span) <= Duration::from_secs(1),
+            "{}: {span:?} playable, {written:?} between its first packet and the kill",
+            part["source"]
+        );
+    }
+}

@@ -24,9 +24,12 @@ pub struct WsClient {
 impl WsClient {
     /// Connects and joins; returns once `welcome` arrived.
     pub async fn join(app: &TestApp, token: &str) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(app.ws_url(token))
-            .await
-            .unwrap();
+        Self::join_url(&app.ws_url(token)).await
+    }
+
+    /// [`WsClient::join`] on a signaling URL (a server in another process).
+    pub async fn join_url(url: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let mut client = Self {
             ws,
             seen: Vec::new(),
