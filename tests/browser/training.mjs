@@ -28,7 +28,17 @@ try {
   await trainee.locator('[data-action="hand"]').click();
   result.hand = await waitFor(async () => ({ ok: (await traineeRow.textContent())?.includes("✋") }), 10_000);
 
-  await trainee.fill('input[name="chat"]', "请问何时追肥？");
+  // A half-typed message survives the side panel's rebuilds (a quality report every
+  // 2 s rebuilds it): mark the input, wait until it has been replaced, read it back.
+  await trainee.locator('input[name="chat"]').pressSequentially("请问何时追肥？");
+  await trainee.evaluate(() => { document.querySelector('input[name="chat"]').dataset.old = "1"; });
+  result.draft = await waitFor(async () => {
+    const now = await trainee.evaluate(() => {
+      const input = document.querySelector('input[name="chat"]');
+      return { replaced: input.dataset.old !== "1", value: input.value, focused: document.activeElement === input };
+    });
+    return { ok: now.replaced && now.value === "请问何时追肥？" && now.focused, ...now };
+  }, 10_000);
   await trainee.locator('input[name="chat"]').press("Enter");
   result.chat = await waitFor(async () => ({
     ok: (await trainer.locator("ul.chat li").allTextContents()).some((x) => x.includes("请问何时追肥")),
@@ -51,7 +61,7 @@ try {
   result.chatRemoved = await waitFor(async () => ({ ok: (await trainee.locator("ul.chat li").count()) === 0 }), 10_000);
 
   result.ok = Boolean(result.watching?.ok && result.silentBefore === 0 && result.hand?.ok
-    && result.chat?.ok && result.promoted?.ok && result.demoted.ok && result.chatRemoved?.ok);
+    && result.draft?.ok && result.chat?.ok && result.promoted?.ok && result.demoted.ok && result.chatRemoved?.ok);
 } catch (e) {
   result.error = String(e?.stack ?? e);
 } finally {

@@ -350,14 +350,33 @@ function renderChat(): HTMLElement {
   const list = h("ul", { class: "chat" }, ...view.chat.map((m) =>
     h("li", { "data-message": m.id }, h("b", {}, `${m.authorName}: `), m.text,
       canModerate ? h("button", { class: "small", onclick: () => send({ type: "removeChat", id: m.id }) }, "×") : null)));
+  // The panel is rebuilt on every message (quality every 2 s): the half-typed text, the
+  // focus and the caret move into the new input, so nothing typed is ever wiped.
+  const previous = document.querySelector<HTMLInputElement>('input[name="chat"]');
+  const hadFocus = previous !== null && document.activeElement === previous;
+  const caret = previous?.selectionStart ?? null;
   const input = h("input", { maxlength: "1000", name: "chat" });
+  input.value = chatDraft;
+  input.addEventListener("input", () => {
+    chatDraft = input.value;
+  });
+  if (hadFocus) {
+    queueMicrotask(() => {
+      input.focus();
+      if (caret !== null) input.setSelectionRange(caret, caret);
+    });
+  }
   const form = h("form", { class: "inline", onsubmit: (e: Event) => {
     e.preventDefault();
     if (input.value.trim()) send({ type: "chat", text: input.value });
     input.value = "";
+    chatDraft = "";
   } }, input, h("button", { type: "submit" }, t("send")));
   return section(t("chat"), list, view.me?.role === "observer" ? null : form);
 }
+
+/** What the participant has typed into the chat and not sent yet. */
+let chatDraft = "";
 
 function askForRating(sessionId: string): void {
   const dialog = $("rating") as HTMLDialogElement;
