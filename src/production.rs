@@ -173,17 +173,25 @@ async fn request(state: &AppState, recording_id: Uuid) -> Result<ProductionReque
             offset: Duration::from_millis(p.offset_ms.max(0) as u64),
         })
         .collect();
-    // The length: to the end of the last part (parts of a crash have no index, so
-    // they are measured by demuxing).
+    // The length: to the end of the last part. A cleanly closed part states its
+    // duration in its index; parts of a crash have none and are measured by demuxing.
     let ends = {
-        let inputs = inputs.clone();
+        let measured: Vec<(InputPart, bool)> = inputs
+            .iter()
+            .cloned()
+            .zip(parts.iter().map(|p| p.clean))
+            .collect();
         tokio::task::spawn_blocking(move || {
-            inputs
+            measured
                 .iter()
-                .map(|p| {
-                    media::recorder::demux(&p.path).map(|streams| {
-                        p.offset + streams.iter().map(|s| s.span).max().unwrap_or_default()
-                    })
+                .map(|(p, clean)| {
+                    let length = if *clean {
+                        media::recorder::discover(&p.path).map(|info| info.duration)
+                    } else {
+                        media::recorder::demux(&p.path)
+                            .map(|streams| streams.iter().map(|s| s.span).max().unwrap_or_default())
+                    };
+                    length.map(|l| p.offset + l)
                 })
                 .collect::<Result<Vec<_>, String>>()
         })

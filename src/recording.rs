@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::alerts::Alert;
+use crate::signaling::presence::PresenceEvent;
+use crate::signaling::protocol::ServerMessage;
 use crate::state::AppState;
 
 /// Why a recording did not start.
@@ -327,19 +329,8 @@ pub fn switch(state: &AppState, room: Uuid, on: bool) {
             return;
         };
         tracing::warn!(%session, error = %e, "recording refused");
-        let leaders = state
-            .rooms
-            .with(room, |r| {
-                r.force_recording(false);
-                r.leaders()
-            })
-            .unwrap_or_default();
-        use crate::signaling::presence::PresenceEvent;
-        use crate::signaling::protocol::ServerMessage;
-        state.presence.broadcast(
-            room,
-            PresenceEvent::Notice(ServerMessage::Recording { on: false }),
-        );
+        show_indicator(&state, room, false);
+        let leaders = state.rooms.with(room, |r| r.leaders()).unwrap_or_default();
         for leader in leaders {
             state.presence.tell(
                 room,
@@ -369,17 +360,7 @@ pub fn on_defense_admission(state: &AppState, session: Uuid, room: Uuid) {
         if !wanted || state.recordings.is_recording(session) {
             return;
         }
-        let turned_on = state
-            .rooms
-            .with(room, |r| r.force_recording(true))
-            .unwrap_or(false);
-        if turned_on {
-            use crate::signaling::presence::PresenceEvent;
-            use crate::signaling::protocol::ServerMessage;
-            state.presence.broadcast(
-                room,
-                PresenceEvent::Notice(ServerMessage::Recording { on: true }),
-            );
+        if show_indicator(&state, room, true) {
             switch(&state, room, true);
         }
     });
@@ -390,18 +371,22 @@ pub fn on_close(state: &AppState, session: Uuid, room: Uuid) {
     if !stop(state, session) {
         return;
     }
-    let was_on = state
+    show_indicator(state, room, false);
+}
+
+/// Sets the room's recording switch on the system's behalf and, if that changed it,
+/// tells everyone in the room. Returns whether it changed.
+fn show_indicator(state: &AppState, room: Uuid, on: bool) -> bool {
+    let changed = state
         .rooms
-        .with(room, |r| r.force_recording(false))
+        .with(room, |r| r.force_recording(on))
         .unwrap_or(false);
-    if was_on {
-        use crate::signaling::presence::PresenceEvent;
-        use crate::signaling::protocol::ServerMessage;
-        state.presence.broadcast(
-            room,
-            PresenceEvent::Notice(ServerMessage::Recording { on: false }),
-        );
+    if changed {
+        state
+            .presence
+            .broadcast(room, PresenceEvent::Notice(ServerMessage::Recording { on }));
     }
+    changed
 }
 
 /// Deletes the media of recordings that stopped more than `[recording] retention_days`

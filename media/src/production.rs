@@ -451,19 +451,8 @@ fn take_thumbnail(mp4: &Path, at: Duration, out: &Path) -> Result<(), Production
 
 fn run_to_end(pipeline: &gst::Pipeline, what: &str) -> Result<(), ProductionError> {
     pipeline.set_state(gst::State::Playing).map_err(err)?;
-    let bus = pipeline
-        .bus()
-        .ok_or_else(|| ProductionError("no bus".into()))?;
-    let message = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(3600),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    let _ = pipeline.set_state(gst::State::Null);
-    match message.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(_)) => Ok(()),
-        Some(gst::MessageView::Error(e)) => Err(ProductionError(format!("{what}: {}", e.error()))),
-        _ => Err(ProductionError(format!("{what}: timed out"))),
-    }
+    crate::recorder::await_end(pipeline, gst::ClockTime::from_seconds(3600))
+        .map_err(|e| ProductionError(format!("{what}: {e}")))
 }
 
 #[cfg(test)]

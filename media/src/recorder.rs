@@ -650,18 +650,7 @@ impl PartWriter {
     /// Ends the stream, waits (bounded) for the muxer to finish the file, and reports.
     fn finish(self) -> RecorderEvent {
         let _ = self.src.end_of_stream();
-        let mut clean = false;
-        if let Some(bus) = self.pipeline.bus() {
-            let message = bus.timed_pop_filtered(
-                gst::ClockTime::from_seconds(10),
-                &[gst::MessageType::Eos, gst::MessageType::Error],
-            );
-            clean = matches!(
-                message.as_ref().map(|m| m.view()),
-                Some(gst::MessageView::Eos(_))
-            );
-        }
-        let _ = self.pipeline.set_state(gst::State::Null);
+        let clean = await_end(&self.pipeline, gst::ClockTime::from_seconds(10)).is_ok();
         let bytes = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         RecorderEvent::PartClosed {
             path: self.path,
@@ -699,6 +688,20 @@ pub fn probe() -> Result<RecorderCapability, String> {
         gstreamer_version: gstreamer::version_string().to_string(),
         missing_elements,
     })
+}
+
+/// Waits (bounded) until a running pipeline reaches its end of stream or fails, then
+/// stops it. The error says which (`timed out` when neither came in time).
+pub(crate) fn await_end(pipeline: &gst::Pipeline, timeout: gst::ClockTime) -> Result<(), String> {
+    let message = pipeline.bus().and_then(|bus| {
+        bus.timed_pop_filtered(timeout, &[gst::MessageType::Eos, gst::MessageType::Error])
+    });
+    let _ = pipeline.set_state(gst::State::Null);
+    match message.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Eos(_)) => Ok(()),
+        Some(gst::MessageView::Error(e)) => Err(e.error().to_string()),
+        _ => Err("timed out".into()),
+    }
 }
 
 /// What a media file holds, read by GStreamer's Discoverer.
@@ -805,19 +808,8 @@ pub fn demux(path: &Path) -> Result<Vec<DemuxedStream>, String> {
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| e.to_string())?;
-    let bus = pipeline.bus().ok_or("no bus")?;
-    let message = bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(30),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    );
-    let _ = pipeline.set_state(gst::State::Null);
-    match message.as_ref().map(|m| m.view()) {
-        Some(gst::MessageView::Eos(_)) => {}
-        Some(gst::MessageView::Error(e)) => {
-            return Err(format!("{}: {}", path.display(), e.error()));
-        }
-        _ => return Err(format!("{}: demuxing timed out", path.display())),
-    }
+    await_end(&pipeline, gst::ClockTime::from_seconds(30))
+        .map_err(|e| format!("{}: demuxing: {e}", path.display()))?;
     let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
     Ok(seen
         .iter()

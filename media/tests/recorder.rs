@@ -16,6 +16,20 @@ use media::recorder::{
     Captured, Codec, Recorder, RecorderConfig, RecorderEvent, RtpPacket, TrackInfo,
 };
 
+/// A pipeline from a description ending in `appsink name=out`, and that sink.
+fn appsink_pipeline(description: &str) -> (gst::Pipeline, gst_app::AppSink) {
+    let pipeline = gst::parse::launch(description)
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let sink = pipeline
+        .by_name("out")
+        .expect("appsink")
+        .downcast::<gst_app::AppSink>()
+        .expect("appsink");
+    (pipeline, sink)
+}
+
 /// Encodes `seconds` of a test source and payloads it: (capture time, RTP datagram).
 fn synthetic_rtp(codec: Codec, seconds: u32) -> Vec<(Duration, Vec<u8>)> {
     gst::init().expect("gstreamer");
@@ -46,15 +60,7 @@ fn synthetic_rtp(codec: Codec, seconds: u32) -> Vec<(Duration, Vec<u8>)> {
 /// their capture times.
 fn rtp_from(description: &str) -> Vec<(Duration, Vec<u8>)> {
     gst::init().expect("gstreamer");
-    let pipeline = gst::parse::launch(description)
-        .expect("pipeline")
-        .downcast::<gst::Pipeline>()
-        .expect("a pipeline");
-    let sink = pipeline
-        .by_name("out")
-        .expect("appsink")
-        .downcast::<gst_app::AppSink>()
-        .expect("appsink");
+    let (pipeline, sink) = appsink_pipeline(description);
     pipeline.set_state(gst::State::Playing).expect("play");
     let mut packets = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
@@ -144,15 +150,7 @@ fn decoded_span(path: &Path) -> Duration {
         "filesrc location=\"{}\" ! matroskademux ! decodebin ! appsink name=out sync=false",
         path.display()
     );
-    let pipeline = gst::parse::launch(&description)
-        .expect("pipeline")
-        .downcast::<gst::Pipeline>()
-        .expect("a pipeline");
-    let sink = pipeline
-        .by_name("out")
-        .expect("appsink")
-        .downcast::<gst_app::AppSink>()
-        .expect("appsink");
+    let (pipeline, sink) = appsink_pipeline(&description);
     pipeline.set_state(gst::State::Playing).expect("play");
     let (mut first, mut last) = (None, 0u64);
     while let Ok(sample) = sink.pull_sample() {
@@ -477,15 +475,7 @@ fn first_time(mp4: &Path, branch: &str, caps: &str, hit: &dyn Fn(&[u8]) -> bool)
         "filesrc location=\"{}\" ! qtdemux name=d d.{branch} ! decodebin ! {caps} ! appsink name=out sync=false",
         mp4.display()
     );
-    let pipeline = gst::parse::launch(&description)
-        .expect("pipeline")
-        .downcast::<gst::Pipeline>()
-        .expect("a pipeline");
-    let sink = pipeline
-        .by_name("out")
-        .expect("appsink")
-        .downcast::<gst_app::AppSink>()
-        .expect("appsink");
+    let (pipeline, sink) = appsink_pipeline(&description);
     pipeline.set_state(gst::State::Playing).expect("play");
     let mut found = None;
     while let Ok(sample) = sink.pull_sample() {

@@ -5,19 +5,18 @@
 //! can never be published.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use scheduler::SessionKind;
 use scheduler::record::HelpVideo;
 use serde::{Deserialize, Serialize};
-use tower::ServiceExt;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
-use super::recordings::{caller_ids, may_watch, produced_recording, servable};
+use super::recordings::{caller_ids, may_watch, produced_recording, servable, serve_produced};
 use crate::state::AppState;
 
 /// Routes of this area.
@@ -240,27 +239,15 @@ async fn serve(
         .recording(video.recording_id)
         .await?
         .ok_or(ApiError::NotFound("help video"))?;
-    let path = crate::production::produced_dir(
-        &state.settings.data_dir,
-        recording.session_id,
-        recording.id,
+    let attachment =
+        (file == "video.mp4" && download.download.is_some()).then_some("help-video.mp4");
+    serve_produced(
+        &state,
+        &recording,
+        &file,
+        request,
+        "public, max-age=3600",
+        attachment,
     )
-    .join(&file);
-    let mut response = tower_http::services::ServeFile::new(path)
-        .oneshot(request)
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?
-        .into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    if file == "video.mp4" && download.download.is_some() {
-        headers.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_static("attachment; filename=\"help-video.mp4\""),
-        );
-    }
-    Ok(response)
+    .await
 }

@@ -355,23 +355,45 @@ async fn serve_media(
             serde_json::json!({ "recordingId": recording.id, "file": file, "use": claims.use_ }),
         );
     }
-    let path = crate::production::produced_dir(&state.settings.data_dir, session.id, recording.id)
-        .join(&file);
+    serve_produced(
+        &state,
+        &recording,
+        &file,
+        request,
+        "private, no-store",
+        (claims.use_ == "download").then_some("recording.mp4"),
+    )
+    .await
+}
+
+/// Serves one of a recording's produced files (ranges and content type by
+/// `ServeFile`) with the given caching, as an attachment named `attachment` if given.
+/// `file` must already have passed [`servable`].
+pub(crate) async fn serve_produced(
+    state: &AppState,
+    recording: &RecordingRecord,
+    file: &str,
+    request: axum::extract::Request,
+    cache: &'static str,
+    attachment: Option<&'static str>,
+) -> Result<axum::response::Response, ApiError> {
+    let path = crate::production::produced_dir(
+        &state.settings.data_dir,
+        recording.session_id,
+        recording.id,
+    )
+    .join(file);
     let mut response = tower_http::services::ServeFile::new(path)
         .oneshot(request)
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?
         .into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    if claims.use_ == "download" {
-        headers.insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_static("attachment; filename=\"recording.mp4\""),
-        );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Some(name) = attachment {
+        let value = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
 }
