@@ -71,6 +71,12 @@ async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() 
         "a join token is not a WHIP token"
     );
     assert_eq!(post(&whip, "application/sdp", "hello").await, 400);
+    // An offer that looks like SDP but is not one: refused, and no feed is left behind.
+    assert_eq!(
+        post(&whip, "application/sdp", "v=0\r\nm=nonsense\r\n").await,
+        400
+    );
+    assert_eq!(app.state.ingests.count(), 0);
     let other = app
         .book_kind(
             "training",
