@@ -24,6 +24,8 @@ pub const WIDTH: i32 = 1280;
 /// Output picture height.
 pub const HEIGHT: i32 = 720;
 const FPS: i32 = 25;
+/// The AAC encoder's priming: one frame of 1024 samples at 48 kHz.
+const AAC_PRIMING_NS: i64 = 1024 * 1_000_000_000 / 48_000;
 
 /// One input file on the recording's timeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -357,7 +359,19 @@ fn add_input(
             mixer_pad.set_property("height", r.h);
             mixer_pad.set_property("zorder", 1u32);
         }
-        mixer_pad.set_offset(offset);
+        // The compositor shows, at each output frame, the latest input frame that starts
+        // before the *next* output frame: video would run up to a whole frame early.
+        // Half a frame later makes it the nearest frame instead, so a moment on screen
+        // is within half a frame of its sound.
+        //
+        // The AAC encoder delays its output by one frame of priming (1024 samples) and
+        // nothing downstream removes it, so audio goes in that much earlier.
+        let shift = if name.starts_with("video/") {
+            1_000_000_000 / (2 * i64::from(FPS))
+        } else {
+            -AAC_PRIMING_NS
+        };
+        mixer_pad.set_offset(offset + shift);
         let (Some(first), Some(last)) = (elements.first(), elements.last()) else {
             return;
         };

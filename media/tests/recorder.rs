@@ -469,7 +469,13 @@ fn record_flash_and_beep(dir: &Path) -> (Vec<(Arc<TrackInfo>, PathBuf, Duration)
 }
 
 /// When (on the file's timeline) a condition first holds, decoding one stream.
-fn first_time(mp4: &Path, branch: &str, caps: &str, hit: &dyn Fn(&[u8]) -> bool) -> Duration {
+/// `hit` says where in a decoded buffer the condition first holds (from its start).
+fn first_time(
+    mp4: &Path,
+    branch: &str,
+    caps: &str,
+    hit: &dyn Fn(&[u8]) -> Option<Duration>,
+) -> Duration {
     gst::init().expect("gstreamer");
     let description = format!(
         "filesrc location=\"{}\" ! qtdemux name=d d.{branch} ! decodebin ! {caps} ! appsink name=out sync=false",
@@ -481,8 +487,10 @@ fn first_time(mp4: &Path, branch: &str, caps: &str, hit: &dyn Fn(&[u8]) -> bool)
     while let Ok(sample) = sink.pull_sample() {
         let buffer = sample.buffer().expect("buffer");
         let map = buffer.map_readable().expect("readable");
-        if hit(map.as_slice()) {
-            found = buffer.pts().map(|p| Duration::from_nanos(p.nseconds()));
+        if let Some(within) = hit(map.as_slice()) {
+            found = buffer
+                .pts()
+                .map(|p| Duration::from_nanos(p.nseconds()) + within);
             break;
         }
     }
@@ -542,15 +550,20 @@ fn post_production_makes_a_synced_h264_aac_mp4_with_hls_thumbnail_and_chapters()
         &produced.mp4,
         "video_0",
         "videoconvert ! video/x-raw,format=GRAY8",
-        &|y| y.iter().map(|&v| u64::from(v)).sum::<u64>() / y.len() as u64 > 128,
+        &|y| {
+            (y.iter().map(|&v| u64::from(v)).sum::<u64>() / y.len() as u64 > 128)
+                .then_some(Duration::ZERO)
+        },
     );
     let beep = first_time(
         &produced.mp4,
         "audio_0",
         "audioconvert ! audio/x-raw,format=S16LE,channels=1",
+        // To the sample, not to the decoded buffer (an AAC frame is 21 ms).
         &|pcm| {
             pcm.chunks_exact(2)
-                .any(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs() > 8000)
+                .position(|s| i16::from_le_bytes([s[0], s[1]]).unsigned_abs() > 8000)
+                .map(|i| Duration::from_secs_f64(i as f64 / 48_000.0))
         },
     );
     eprintln!("flash at {flash:?}, beep at {beep:?}");
