@@ -385,3 +385,9 @@ pub async fn book_now_as(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> 
             .collect(),
     }
 }
+
+/// Tests that load the CPU for seconds (GStreamer post-production) hold this for
+/// reading; tests whose figures are measured under injected faults hold it for writing,
+/// so that on a 2-core machine they never measure their neighbours' load. Always taken
+/// before [`TIMING_SENSITIVE`], so the two locks cannot deadlock.
+pub static CPU_HEAVY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());

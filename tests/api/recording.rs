@@ -265,6 +265,7 @@ fn real_part(path: &std::path::Path, video: bool, seconds: u32) {
 /// failed with its reason, and its parts stay where they are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_production_resumes_after_a_restart_and_fails_visibly() {
+    let _heavy = crate::helpers::CPU_HEAVY.read().await;
     let dir = tempfile::tempdir().unwrap();
     let (db, data) = (dir.path().join("viva.db"), dir.path().join("data"));
     let same_place = |config: &mut viva::config::Config| {
@@ -450,6 +451,7 @@ async fn status_of(app: &TestApp, url: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recordings_are_served_only_through_short_lived_signed_links_to_those_entitled() {
+    let _heavy = crate::helpers::CPU_HEAVY.read().await;
     use viva::auth::token::MediaClaims;
     let app = spawn_app().await;
     let (t, recording) = produced(&app).await;
@@ -644,6 +646,7 @@ async fn recordings_are_served_only_through_short_lived_signed_links_to_those_en
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trainer_publishes_a_help_video_that_anyone_can_find_play_and_count() {
+    let _heavy = crate::helpers::CPU_HEAVY.read().await;
     let app = spawn_app().await;
     let (t, recording) = produced(&app).await;
     let rid = recording.to_string();
@@ -795,6 +798,7 @@ async fn a_trainer_publishes_a_help_video_that_anyone_can_find_play_and_count() 
 /// view count rises.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_help_video_plays_in_chromium_and_counts_the_view() {
+    let _heavy = crate::helpers::CPU_HEAVY.read().await;
     crate::browser::require_browser_tooling();
     let app = spawn_app().await;
     let (t, recording) = produced(&app).await;
@@ -830,6 +834,7 @@ async fn a_published_help_video_plays_in_chromium_and_counts_the_view() {
 /// through a signed link, publishing as a help video (tags split on either comma).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_follow_post_production_play_and_publish_from_the_recordings_page() {
+    let _heavy = crate::helpers::CPU_HEAVY.read().await;
     crate::browser::require_browser_tooling();
     let app = spawn_app().await;
     let (_, recording) = produced(&app).await;
@@ -852,6 +857,7 @@ async fn administrators_follow_post_production_play_and_publish_from_the_recordi
 /// trail stay); one published as a help video is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recordings_past_the_retention_period_lose_their_media_unless_published() {
+    let _heavy = crate::helpers::CPU_HEAVY.read().await;
     let app = spawn_app_with(|config| config.recording.retention_days = 30).await;
     let (_, kept) = produced(&app).await;
     let (t, gone) = produced(&app).await;
@@ -933,6 +939,7 @@ async fn recordings_past_the_retention_period_lose_their_media_unless_published(
 /// its post-production.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them() {
+    let _heavy = crate::helpers::CPU_HEAVY.read().await;
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -173,6 +173,7 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
         );
         return;
     };
+    let _quiet = crate::helpers::CPU_HEAVY.write().await;
     let _alone = crate::helpers::TIMING_SENSITIVE.lock().await;
     let host_ip: std::net::IpAddr = ns.host_ip.parse().unwrap();
     let (hook, alerts) = crate::helpers::webhook_sink().await;
