@@ -4,8 +4,9 @@
 //!
 //! - The SFU reports cumulative counters every 2 s per connection; consecutive reports
 //!   become one [`IntervalSample`] per direction (uplink: publisher → SFU, counted on
-//!   the wire before NACK repair; downlink: SFU → subscriber, estimated from the SFU's
-//!   retransmissions of video, see `docs/stability.md`) and the browser's own report (freezes).
+//!   the wire before NACK repair; downlink: SFU → subscriber, also before repair: the
+//!   video originals the subscriber NACKed plus the audio loss its RTCP receiver reports
+//!   state, see `docs/stability.md`) and the browser's own report (freezes).
 //! - An interval is **acceptable** when loss < 10% in each direction, RTT ≤ 400 ms (when
 //!   measured) and no video freeze began. Live quality: **good** (loss < 2%, RTT ≤ 200
 //!   ms, no freeze), **fair** (acceptable), **poor** (otherwise).
@@ -56,7 +57,7 @@ pub struct IntervalSample {
     pub direction: Direction,
     /// Packets expected (uplink) or sent (downlink) in the interval.
     pub packets: u64,
-    /// Of those, lost (on the wire for uplink; estimated from retransmissions for downlink).
+    /// Of those, lost on the wire, before NACK repair.
     pub lost: u64,
     /// Bitrate in kbit/s.
     pub kbps: f64,
@@ -166,7 +167,7 @@ pub struct ParticipantVerdict {
     pub acceptable_share: f64,
     /// Mean uplink loss over the session (on the wire).
     pub uplink_loss: f64,
-    /// Mean downlink loss over the session (estimated from retransmissions).
+    /// Mean downlink loss over the session (before repair).
     pub downlink_loss: f64,
     /// Stable.
     pub stable: bool,
@@ -388,41 +389,32 @@ impl Meter {
             out.push(up);
         }
         let mut down = IntervalSample::empty(at, seconds, Direction::Down, sample.rtt_ms);
-        // Downlink loss on the wire is estimated from the SFU's NACK-driven
-        // retransmissions on video down-tracks: if each lost packet is resent until it
-        // arrives, resends per original r = p / (1 - p), so p = r / (1 + r). Audio is not
-        // retransmitted; without video, the receiver-reported loss is all there is.
-        let (mut video_fwd, mut video_retx, mut audio_fwd, mut audio_lost) =
-            (0u64, 0u64, 0u64, 0i64);
+        // Downlink loss on the wire, before NACK repair: for video, the distinct
+        // originals the subscriber NACKed (its RTCP feedback); for audio, which is
+        // never retransmitted, the cumulative loss in its RTCP receiver reports.
+        let mut reported_rtt = None;
         for now in &sample.down {
             let before = self.down.insert(now.ssrc, *now).unwrap_or_default();
-            let forwarded = now
+            down.packets += now
                 .packets_forwarded
                 .saturating_sub(before.packets_forwarded);
-            let sent = now.packets_sent.saturating_sub(before.packets_sent);
-            if now.video {
-                video_fwd += forwarded;
-                video_retx += sent.saturating_sub(forwarded);
+            let lost = if now.video {
+                now.nacked_originals.saturating_sub(before.nacked_originals)
             } else {
-                audio_fwd += forwarded;
-                audio_lost += now.reported_lost.unwrap_or(0) - before.reported_lost.unwrap_or(0);
-            }
+                u64::try_from(now.reported_lost.unwrap_or(0) - before.reported_lost.unwrap_or(0))
+                    .unwrap_or(0)
+            };
+            down.lost += lost;
             down.kbps +=
                 now.bytes_sent.saturating_sub(before.bytes_sent) as f64 * 8.0 / 1000.0 / seconds;
             down.jitter_ms = down.jitter_ms.max(now.jitter_ms.unwrap_or(0.0));
-            if down.rtt_ms.is_none() {
-                down.rtt_ms = now.rtt_ms;
+            // The receiver reports' round trip (the worst of its tracks) is the
+            // downlink's; the ICE pair's is the fallback before any report.
+            if let Some(rtt) = now.rtt_ms {
+                reported_rtt = Some(reported_rtt.map_or(rtt, |r: f64| r.max(rtt)));
             }
         }
-        if video_fwd > 0 {
-            down.packets = video_fwd;
-            // p × forwarded = retx × forwarded / (forwarded + retx)
-            down.lost = (video_retx as f64 * video_fwd as f64 / (video_fwd + video_retx) as f64)
-                .round() as u64;
-        } else {
-            down.packets = audio_fwd;
-            down.lost = u64::try_from(audio_lost).unwrap_or(0);
-        }
+        down.rtt_ms = reported_rtt.or(down.rtt_ms);
         down.lost = down.lost.min(down.packets);
         down.freezes = self.freezes_reported.saturating_sub(self.freezes_counted);
         self.freezes_counted = self.freezes_reported;
@@ -463,6 +455,7 @@ mod tests {
                 ..Default::default()
             }],
             rtt_ms: Some(20.0),
+            taken_at: None,
         };
         let first = meter.on_sample(t0, &report(100, 5, 200, None));
         assert_eq!((first[0].packets, first[0].lost), (100, 5));
@@ -490,26 +483,54 @@ mod tests {
     }
 
     #[test]
-    fn downlink_video_loss_is_estimated_from_retransmissions() {
+    fn downlink_loss_pools_nacked_video_originals_and_reported_audio_loss() {
         use media::sfu::{DownlinkCounts, MediaSample};
         let mut meter = Meter::default();
         let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let video = |forwarded, sent| MediaSample {
-            down: vec![DownlinkCounts {
-                ssrc: 1,
-                video: true,
-                packets_forwarded: forwarded,
-                packets_sent: sent,
-                ..Default::default()
-            }],
+        // Cumulative: video forwarded/NACKed originals, audio forwarded/RR-reported lost.
+        // Video packets sent include retransmissions, which must not count as loss.
+        let both = |video_fwd, nacked, audio_fwd, audio_lost| MediaSample {
+            down: vec![
+                DownlinkCounts {
+                    ssrc: 1,
+                    video: true,
+                    packets_forwarded: video_fwd,
+                    packets_sent: video_fwd * 13 / 10,
+                    nacked_originals: nacked,
+                    // The residual after repair is not the wire loss.
+                    reported_lost: Some(1),
+                    ..Default::default()
+                },
+                DownlinkCounts {
+                    ssrc: 2,
+                    video: false,
+                    packets_forwarded: audio_fwd,
+                    packets_sent: audio_fwd,
+                    reported_lost: audio_lost,
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         };
-        meter.on_sample(t0, &video(1000, 1000));
-        // 20% loss: 1000 originals need 250 resends on average.
-        let s = meter.on_sample(t0 + chrono::Duration::seconds(2), &video(2000, 2250));
-        assert_eq!((s[0].packets, s[0].lost), (1000, 200));
-        let s = meter.on_sample(t0 + chrono::Duration::seconds(4), &video(3000, 3250));
-        assert_eq!(s[0].lost, 0, "no resends, no loss");
+        meter.on_sample(t0, &both(1000, 200, 100, Some(20)));
+        let s = meter.on_sample(
+            t0 + chrono::Duration::seconds(2),
+            &both(2000, 400, 200, Some(40)),
+        );
+        assert_eq!((s[0].packets, s[0].lost), (1100, 220));
+        let s = meter.on_sample(
+            t0 + chrono::Duration::seconds(4),
+            &both(3000, 400, 300, Some(40)),
+        );
+        assert_eq!(
+            (s[0].packets, s[0].lost),
+            (1100, 0),
+            "nothing NACKed, none lost"
+        );
+        // A receiver report that has not arrived yet counts no audio loss.
+        let mut fresh = Meter::default();
+        let s = fresh.on_sample(t0, &both(500, 50, 50, None));
+        assert_eq!((s[0].packets, s[0].lost), (550, 50));
     }
 
     fn sample(

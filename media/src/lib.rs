@@ -11,11 +11,13 @@
 //! - [`recorder`]: writes forwarded RTP to crash-safe Matroska parts (GStreamer).
 //! - [`parts`]: when a recorded track starts a new part (pure).
 //! - [`production`]: composes a recording into MP4, HLS, thumbnail and chapters.
+//! - [`feedback`]: downlink loss before repair, counted from subscribers' NACKs.
 //! - [`ids`]: identifier newtypes.
 //!
 //! This crate knows nothing of sessions, people or the database; `viva` wires it in.
 
 pub mod codec;
+pub mod feedback;
 pub mod forward;
 pub mod ids;
 pub mod parts;

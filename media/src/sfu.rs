@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     Registry, configure_nack, configure_rtcp_reports,
@@ -56,6 +57,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::codec::{is_h264_keyframe_start, is_vp8_keyframe_start};
+use crate::feedback::{FeedbackTally, LossFeedback};
 use crate::forward::{Action, Forwarder, MediaGrant, MediaKind, Outgoing, RtpMeta};
 use crate::ids::{DownTrackId, ParticipantId, UpTrackId};
 use crate::quality::{ArrivalCounter, ArrivalCounts};
@@ -124,6 +126,10 @@ pub struct MediaSample {
     pub down: Vec<DownlinkCounts>,
     /// Round-trip time of the selected ICE candidate pair, in milliseconds.
     pub rtt_ms: Option<f64>,
+    /// Wall-clock time the counters were read. Intervals are stamped with it rather
+    /// than with when a busy consumer got round to them, so an interval never appears
+    /// to start later than it did.
+    pub taken_at: Option<std::time::SystemTime>,
 }
 
 /// One down-track's counters.
@@ -139,8 +145,12 @@ pub struct DownlinkCounts {
     pub packets_forwarded: u64,
     /// Bytes sent.
     pub bytes_sent: u64,
-    /// Cumulative loss the receiver reported (RTCP RR), if it reported yet.
+    /// Cumulative loss the receiver reported (RTCP RR), if it reported yet: after
+    /// NACK repair, so for video it is the residual loss.
     pub reported_lost: Option<i64>,
+    /// Distinct originals the receiver NACKed: loss on the wire before repair (video;
+    /// audio is not NACKed).
+    pub nacked_originals: u64,
     /// Jitter the receiver reported, in milliseconds.
     pub jitter_ms: Option<f64>,
     /// Round trip from RR/SR timing, in milliseconds.
@@ -504,6 +514,8 @@ struct Peer {
     incoming: HashMap<String, IncomingTrack>,
     outgoing: HashMap<DownTrackId, OutgoingTrack>,
     outgoing_by_track: HashMap<String, DownTrackId>,
+    /// What each outgoing stream's receiver reported (NACKs, receiver reports).
+    feedback: FeedbackTally,
 }
 
 struct MediaLoop {
@@ -660,7 +672,9 @@ impl MediaLoop {
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(), String> {
         let ufrag = format!("v{}{}", id.0, random_token(8));
-        let mut pc = build_peer_connection(now, &ufrag).map_err(|e| e.to_string())?;
+        let feedback = FeedbackTally::default();
+        let mut pc =
+            build_peer_connection(now, &ufrag, feedback.clone()).map_err(|e| e.to_string())?;
         let candidate = CandidateHostConfig {
             base_config: CandidateConfig {
                 network: "udp".to_owned(),
@@ -733,6 +747,7 @@ impl MediaLoop {
                 incoming: HashMap::new(),
                 outgoing: HashMap::new(),
                 outgoing_by_track: HashMap::new(),
+                feedback,
             },
         );
         let forwarder = self.rooms.entry(request.room).or_default();
@@ -917,6 +932,7 @@ impl MediaLoop {
 
     /// Reports every connection's measurements to its signaling session.
     fn sample(&mut self, now: Instant) {
+        let taken_at = Some(std::time::SystemTime::now());
         for peer in self.peers.values_mut() {
             if !peer.connected {
                 continue;
@@ -938,14 +954,6 @@ impl MediaLoop {
                         d.packets_sent = sent.packets_sent;
                         d.bytes_sent = sent.bytes_sent;
                     }
-                    RTCStatsReportEntry::RemoteInboundRtp(r) => {
-                        let received = &r.received_rtp_stream_stats;
-                        let d = by_ssrc.entry(received.rtp_stream_stats.ssrc).or_default();
-                        d.reported_lost = Some(received.packets_lost);
-                        d.jitter_ms = Some(received.jitter * 1000.0);
-                        d.rtt_ms = (r.round_trip_time_measurements > 0)
-                            .then_some(r.round_trip_time * 1000.0);
-                    }
                     _ => {}
                 }
             }
@@ -953,11 +961,18 @@ impl MediaLoop {
                 .outgoing
                 .values()
                 .filter_map(|t| {
-                    by_ssrc.get(&t.ssrc).map(|d| DownlinkCounts {
-                        ssrc: t.ssrc,
-                        packets_forwarded: t.forwarded,
-                        video: t.kind == MediaKind::Video,
-                        ..*d
+                    by_ssrc.get(&t.ssrc).map(|d| {
+                        let said = peer.feedback.of(t.ssrc);
+                        DownlinkCounts {
+                            ssrc: t.ssrc,
+                            packets_forwarded: t.forwarded,
+                            nacked_originals: said.nacked_originals,
+                            reported_lost: said.reported_lost,
+                            jitter_ms: said.jitter_ms,
+                            rtt_ms: said.rtt_ms,
+                            video: t.kind == MediaKind::Video,
+                            ..*d
+                        }
                     })
                 })
                 .collect();
@@ -978,9 +993,12 @@ impl MediaLoop {
                     (t.source, counts)
                 })
                 .collect();
-            let _ = peer
-                .events
-                .send(PeerEvent::Sample(MediaSample { up, down, rtt_ms }));
+            let _ = peer.events.send(PeerEvent::Sample(MediaSample {
+                up,
+                down,
+                rtt_ms,
+                taken_at,
+            }));
         }
     }
 
@@ -1507,6 +1525,7 @@ fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
 fn build_peer_connection(
     now: Instant,
     ufrag: &str,
+    feedback: FeedbackTally,
 ) -> Result<RTCPeerConnection, rtc::shared::error::Error> {
     let mut media_engine = MediaEngine::default();
     // VP8 before H.264: browsers send the first video codec they share with the SFU.
@@ -1515,6 +1534,9 @@ fn build_peer_connection(
         media_engine.register_codec(parameters, codec_kind)?;
     }
     let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+    // Above the NACK responder (4 000), so it sees originals going out but not the
+    // retransmissions, and every NACK coming in.
+    let registry = registry.with(Slot::Custom(9_500), LossFeedback::new(feedback));
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
         .with_ice_credentials(ufrag.to_owned(), random_token(24))

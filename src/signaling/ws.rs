@@ -363,7 +363,11 @@ async fn run(
                         Some(PeerEvent::Answer { .. }) => continue,
                         Some(PeerEvent::Rejected { reason }) => ServerMessage::error("rejected", reason, false),
                         Some(PeerEvent::Sample(sample)) => {
-                            let readings = meter.on_sample(chrono::Utc::now(), &sample);
+                            let at = sample
+                                .taken_at
+                                .map(chrono::DateTime::<chrono::Utc>::from)
+                                .unwrap_or_else(chrono::Utc::now);
+                            let readings = meter.on_sample(at, &sample);
                             metering::record(&state, session.id, room, participant.id, readings);
                             continue;
                         }
