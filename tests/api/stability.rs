@@ -67,7 +67,10 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
                 // The subscriber's receiver reports came back: a round trip from their
                 // LSR/DLSR, small on loopback.
                 let rtts: Vec<f64> = mine.iter().filter_map(|s| s["rttMs"].as_f64()).collect();
-                assert!(!rtts.is_empty(), "downlink RTT from receiver reports: {mine:#?}");
+                assert!(
+                    !rtts.is_empty(),
+                    "downlink RTT from receiver reports: {mine:#?}"
+                );
                 assert!(rtts.iter().all(|r| *r >= 0.0 && *r < 200.0), "{rtts:?}");
             }
         }
