@@ -828,6 +828,12 @@ impl MediaLoop {
         if peer.awaiting_answer || !peer.needs_offer {
             return;
         }
+        // An offer without media sections carries no ICE credentials and connects
+        // nothing (webrtc-rs refuses to apply one); a receive-only participant in a
+        // room with nothing published yet is offered once there is something.
+        if peer.pc.get_transceivers().count() == 0 {
+            return;
+        }
         let offer = peer
             .pc
             .create_offer(None)

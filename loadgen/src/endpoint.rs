@@ -1,0 +1,533 @@
+//! One WebRTC endpoint of the generator: a sans-IO `rtc` peer connection on its own
+//! loopback UDP socket, driven by one task. A publisher sends synthetic Opus (50
+//! packets/s) and VP8 (30 frames/s, ≈1.5 Mbit/s, a keyframe every 3 s); every endpoint
+//! measures what it receives inside the measuring window: packets, loss per incoming
+//! stream (sequence numbers expected but never received, retransmissions included)
+//! and one-way latency from the send time stamped in each payload.
+//!
+//! Signaling is the driver's business: it hands remote descriptions in through a
+//! channel and takes the endpoint's answers out of another.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use bytes::BytesMut;
+use media::quality::ArrivalCounter;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    Registry, configure_nack, configure_rtcp_reports,
+};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+};
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::RTCRtpSenderId;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::sync::{mpsc, watch};
+
+use crate::histogram::Histogram;
+use crate::payload::{self, Stamp};
+
+const OPUS_PT: u8 = 111;
+const VP8_PT: u8 = 96;
+/// Largest video payload per packet.
+const MTU_PAYLOAD: usize = 1200;
+/// A delta frame: 5 packets (≈1.44 Mbit/s at 30 frames/s with the keyframes below).
+const DELTA_FRAME: usize = 5 * MTU_PAYLOAD;
+/// A keyframe: four delta frames' worth.
+const KEY_FRAME: usize = 4 * DELTA_FRAME;
+/// Frames between keyframes (3 s at 30 frames/s).
+const KEYFRAME_EVERY: u32 = 90;
+const FRAME_INTERVAL: Duration = Duration::from_micros(33_333);
+const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
+/// An Opus packet at ≈32 kbit/s.
+const AUDIO_PAYLOAD: usize = 80;
+
+/// A remote description from the driver.
+#[derive(Debug)]
+pub enum Remote {
+    /// An offer: the endpoint answers through the replies channel.
+    Offer(String),
+}
+
+/// The generator's clock: nanoseconds since one shared instant, so publishers'
+/// stamps and subscribers' arrival times compare within the process.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock(pub Instant);
+
+impl Clock {
+    fn ns(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.0).as_nanos() as u64
+    }
+}
+
+/// When to count and when to stop, set by the orchestrator once every endpoint is
+/// connected (not guessed up front): the window is empty until then.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The shared clock.
+    pub clock: Clock,
+    window: Arc<Window>,
+    stop: watch::Receiver<bool>,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    from_ns: AtomicU64,
+    until_ns: AtomicU64,
+    connected: AtomicUsize,
+}
+
+/// The orchestrator's side of a [`Schedule`].
+#[derive(Debug)]
+pub struct Control {
+    clock: Clock,
+    window: Arc<Window>,
+    stop: watch::Sender<bool>,
+}
+
+/// A schedule for the endpoints and its control for the orchestrator.
+pub fn schedule(clock: Clock) -> (Schedule, Control) {
+    let window = Arc::new(Window::default());
+    window.from_ns.store(u64::MAX, Ordering::Relaxed);
+    window.until_ns.store(u64::MAX, Ordering::Relaxed);
+    let (stop, stopped) = watch::channel(false);
+    (
+        Schedule {
+            clock,
+            window: window.clone(),
+            stop: stopped,
+        },
+        Control {
+            clock,
+            window,
+            stop,
+        },
+    )
+}
+
+impl Control {
+    /// Endpoints connected so far.
+    pub fn connected(&self) -> usize {
+        self.window.connected.load(Ordering::Relaxed)
+    }
+
+    /// Counting happens between these instants.
+    pub fn measure(&self, from: Instant, until: Instant) {
+        self.window
+            .until_ns
+            .store(self.clock.ns(until), Ordering::Relaxed);
+        self.window
+            .from_ns
+            .store(self.clock.ns(from), Ordering::Relaxed);
+    }
+
+    /// Every endpoint closes.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Schedule {
+    fn in_window(&self, now: Instant) -> bool {
+        let ns = self.clock.ns(now);
+        ns >= self.window.from_ns.load(Ordering::Relaxed)
+            && ns < self.window.until_ns.load(Ordering::Relaxed)
+    }
+
+    /// A receiver that changes to `true` when the run ends.
+    pub fn stopped(&self) -> watch::Receiver<bool> {
+        self.stop.clone()
+    }
+}
+
+/// What one endpoint saw.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Reached `connected`.
+    pub connected: bool,
+    /// RTP packets received in the window (retransmissions included).
+    pub packets: u64,
+    /// Sequence numbers expected in the window, over all incoming streams.
+    pub expected: u64,
+    /// Of those, never received (after NACK repair).
+    pub lost: u64,
+    /// Latency of first arrivals in the window, microseconds.
+    pub latency: Histogram,
+    /// Distinct incoming streams seen in the window.
+    pub streams: usize,
+    /// RTP packets this endpoint published in the window.
+    pub published: u64,
+}
+
+/// One endpoint before its task starts.
+pub struct Endpoint {
+    id: u32,
+    publish: bool,
+    pc: RTCPeerConnection,
+    socket: tokio::net::UdpSocket,
+    local_addr: SocketAddr,
+    senders: Vec<(RTCRtpSenderId, RtpCodecKind, u32)>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("id", &self.id)
+            .field("publish", &self.publish)
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// A connection on a fresh UDP socket on `ip`; `publish` adds an audio and a
+    /// video track when the first description is exchanged.
+    pub async fn new(id: u32, publish: bool, ip: std::net::IpAddr) -> Result<Self> {
+        let socket = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        let local_addr = socket.local_addr()?;
+        let mut media_engine = MediaEngine::default();
+        media_engine.register_codec(codec(RtpCodecKind::Audio), RtpCodecKind::Audio)?;
+        media_engine.register_codec(codec(RtpCodecKind::Video), RtpCodecKind::Video)?;
+        let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_media_engine(media_engine)
+            .with_interceptor_registry(registry)
+            .build(Instant::now())?;
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".into(),
+                address: local_addr.ip().to_string(),
+                port: local_addr.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()?;
+        pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+        Ok(Self {
+            id,
+            publish,
+            pc,
+            socket,
+            local_addr,
+            senders: Vec::new(),
+        })
+    }
+
+    fn add_tracks(&mut self) -> Result<()> {
+        if !self.publish || !self.senders.is_empty() {
+            return Ok(());
+        }
+        for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+            let ssrc = rand::random::<u32>();
+            let track = MediaStreamTrack::new(
+                format!("gen-{}", self.id),
+                format!("gen-{}-{kind}", self.id),
+                format!("gen-{}", self.id),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: codec(kind).rtp_codec,
+                    ..Default::default()
+                }],
+            );
+            let sender = self.pc.add_track(track)?;
+            self.senders.push((sender, kind, ssrc));
+        }
+        Ok(())
+    }
+
+    /// The endpoint's own offer (publishers offering to Janus).
+    pub fn offer(&mut self) -> Result<String> {
+        self.add_tracks()?;
+        let offer = self.pc.create_offer(None)?;
+        self.pc.set_local_description(Instant::now(), offer)?;
+        self.pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| anyhow!("no offer was produced"))
+    }
+
+    /// Applies a remote offer and returns the answer.
+    pub fn answer(&mut self, offer: String) -> Result<String> {
+        let now = Instant::now();
+        self.pc
+            .set_remote_description(now, RTCSessionDescription::offer(offer)?)
+            .context("remote offer")?;
+        self.add_tracks()?;
+        let answer = self.pc.create_answer(None)?;
+        self.pc.set_local_description(now, answer)?;
+        self.pc
+            .local_description()
+            .map(|d| d.sdp)
+            .ok_or_else(|| anyhow!("no answer was produced"))
+    }
+
+    /// Applies the answer to this endpoint's offer.
+    pub fn accept(&mut self, answer: String) -> Result<()> {
+        self.pc
+            .set_remote_description(Instant::now(), RTCSessionDescription::answer(answer)?)
+            .context("remote answer")?;
+        Ok(())
+    }
+
+    /// Runs until the schedule stops, answering offers from `remote` into `replies`.
+    pub async fn run(
+        mut self,
+        schedule: Schedule,
+        mut remote: mpsc::UnboundedReceiver<Remote>,
+        replies: mpsc::UnboundedSender<String>,
+    ) -> Outcome {
+        let mut out = Outcome::default();
+        let mut incoming: HashMap<u32, Incoming> = HashMap::new();
+        let mut audio = tokio::time::interval(AUDIO_INTERVAL);
+        let mut video = tokio::time::interval(FRAME_INTERVAL);
+        audio.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        video.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut seqs: HashMap<u32, u16> = HashMap::new();
+        let mut frame: u32 = 0;
+        let mut keyframe_requested = false;
+        let mut buf = vec![0u8; 2048];
+        let mut stopped = schedule.stopped();
+        let mut remote_open = true;
+        loop {
+            while let Some(datagram) = self.pc.poll_write() {
+                let _ = self
+                    .socket
+                    .send_to(&datagram.message, datagram.transport.peer_addr)
+                    .await;
+            }
+            while let Some(event) = self.pc.poll_event() {
+                if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
+                    RTCPeerConnectionState::Connected,
+                ) = event
+                    && !out.connected
+                {
+                    out.connected = true;
+                    schedule.window.connected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
+                if let RTCMessage::RtcpPacket(_, packets) = &message
+                    && packets.iter().any(|p| {
+                        p.as_any().is::<PictureLossIndication>()
+                            || p.as_any().is::<FullIntraRequest>()
+                    })
+                {
+                    // Like an encoder: the next frame is a keyframe.
+                    keyframe_requested = true;
+                }
+                if let RTCMessage::RtpPacket(_, packet) = message {
+                    let now = Instant::now();
+                    if !schedule.in_window(now) {
+                        continue;
+                    }
+                    out.packets += 1;
+                    let stream = incoming
+                        .entry(packet.header.ssrc)
+                        .or_insert_with(|| Incoming {
+                            counter: ArrivalCounter::new(90_000),
+                            highest: None,
+                        });
+                    stream.counter.on_packet(
+                        now,
+                        packet.header.sequence_number,
+                        packet.header.timestamp,
+                        packet.payload.len(),
+                        false,
+                    );
+                    // Latency of first arrivals only: a retransmission carries its
+                    // original send time.
+                    if stream.is_new(packet.header.sequence_number) {
+                        let stamp = if packet.payload.first() == Some(&0xA7) {
+                            payload::read_opus(&packet.payload)
+                        } else {
+                            payload::read_vp8(&packet.payload)
+                        };
+                        if let Some(stamp) = stamp {
+                            let micros =
+                                schedule.clock.ns(now).saturating_sub(stamp.sent_ns) / 1000;
+                            out.latency.record(micros);
+                        }
+                    }
+                }
+            }
+            let timer = self
+                .pc
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(1));
+            tokio::select! {
+                _ = stopped.changed() => break,
+                () = tokio::time::sleep_until(timer) => {
+                    let _ = self.pc.handle_timeout(Instant::now());
+                }
+                r = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, peer_addr)) = r {
+                        let _ = self.pc.handle_read(TaggedBytesMut {
+                            now: Instant::now(),
+                            transport: TransportContext {
+                                local_addr: self.local_addr,
+                                peer_addr,
+                                ecn: None,
+                                transport_protocol: TransportProtocol::UDP,
+                            },
+                            message: BytesMut::from(&buf[..n]),
+                        });
+                    }
+                }
+                msg = remote.recv(), if remote_open => match msg {
+                    Some(Remote::Offer(sdp)) => match self.answer(sdp) {
+                        Ok(answer) => { let _ = replies.send(answer); }
+                        Err(e) => eprintln!("endpoint {}: {e:#}", self.id),
+                    },
+                    None => remote_open = false,
+                },
+                _ = audio.tick(), if out.connected && self.publish => {
+                    self.send(&schedule, &mut seqs, &mut out, RtpCodecKind::Audio, frame);
+                }
+                _ = video.tick(), if out.connected && self.publish => {
+                    frame = frame.wrapping_add(1);
+                    if std::mem::take(&mut keyframe_requested) {
+                        frame = 1; // Keyframes fall on frame % KEYFRAME_EVERY == 1.
+                    }
+                    self.send(&schedule, &mut seqs, &mut out, RtpCodecKind::Video, frame);
+                }
+            }
+        }
+        let _ = self.pc.close();
+        for stream in incoming.values() {
+            let counts = stream.counter.counts();
+            out.expected += counts.expected;
+            out.lost += counts.expected.saturating_sub(counts.received);
+        }
+        out.streams = incoming.len();
+        out
+    }
+
+    fn send(
+        &mut self,
+        schedule: &Schedule,
+        seqs: &mut HashMap<u32, u16>,
+        out: &mut Outcome,
+        kind: RtpCodecKind,
+        frame: u32,
+    ) {
+        let Some(&(sender, _, ssrc)) = self.senders.iter().find(|(_, k, _)| *k == kind) else {
+            return;
+        };
+        let now = Instant::now();
+        let stamp = Stamp {
+            publisher: self.id,
+            sent_ns: schedule.clock.ns(now),
+        };
+        let (payloads, pt, timestamp) = match kind {
+            RtpCodecKind::Audio => {
+                let ts = (schedule.clock.ns(now) / 1_000_000 * 48) as u32;
+                (vec![payload::opus(stamp, AUDIO_PAYLOAD)], OPUS_PT, ts)
+            }
+            _ => {
+                let keyframe = frame % KEYFRAME_EVERY == 1;
+                let size = if keyframe { KEY_FRAME } else { DELTA_FRAME };
+                let packets = size.div_ceil(MTU_PAYLOAD);
+                let payloads = (0..packets)
+                    .map(|i| payload::vp8(stamp, i == 0, keyframe, MTU_PAYLOAD))
+                    .collect();
+                (payloads, VP8_PT, frame.wrapping_mul(3000))
+            }
+        };
+        let count = payloads.len();
+        let in_window = schedule.in_window(now);
+        for (i, body) in payloads.into_iter().enumerate() {
+            let seq = seqs.entry(ssrc).or_insert_with(rand::random);
+            *seq = seq.wrapping_add(1);
+            let packet = rtc::rtp::Packet {
+                header: rtc::rtp::header::Header {
+                    version: 2,
+                    marker: i + 1 == count,
+                    payload_type: pt,
+                    sequence_number: *seq,
+                    timestamp,
+                    ssrc,
+                    ..Default::default()
+                },
+                payload: body.into(),
+            };
+            if let Some(mut s) = self.pc.rtp_sender(sender) {
+                let _ = s.write_rtp(now, packet);
+            }
+            if in_window {
+                out.published += 1;
+            }
+        }
+    }
+}
+
+struct Incoming {
+    counter: ArrivalCounter,
+    highest: Option<u16>,
+}
+
+impl Incoming {
+    /// Whether this sequence number is beyond every one seen (a first arrival, not a
+    /// retransmission).
+    fn is_new(&mut self, seq: u16) -> bool {
+        match self.highest {
+            Some(h) if seq == h || seq.wrapping_sub(h) >= 0x8000 => false,
+            _ => {
+                self.highest = Some(seq);
+                true
+            }
+        }
+    }
+}
+
+fn codec(kind: RtpCodecKind) -> RTCRtpCodecParameters {
+    let nack = |parameter: &str| RTCPFeedback {
+        typ: "nack".into(),
+        parameter: parameter.into(),
+    };
+    match kind {
+        RtpCodecKind::Video => RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: MIME_TYPE_VP8.to_owned(),
+                clock_rate: 90000,
+                channels: 0,
+                sdp_fmtp_line: String::new(),
+                rtcp_feedback: vec![nack(""), nack("pli")],
+            },
+            payload_type: VP8_PT,
+        },
+        _ => RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: OPUS_PT,
+        },
+    }
+}

@@ -1,0 +1,129 @@
+//! `viva-loadgen`: drives an SFU (Viva or Janus) with one workload at one size and
+//! prints the run's figures as one JSON line. `scripts/bench-sfu.sh` runs the
+//! scaling curves side by side; see `docs/benchmarks.md`.
+//!
+//! ```text
+//! viva-loadgen --target viva --viva http://127.0.0.1:8080 --password P \
+//!              --workload defense --size 2 --sfu-pid 1234 [--warmup 3] [--seconds 10]
+//! viva-loadgen --target janus --janus http://127.0.0.1:8088/janus ...
+//!              [--bind 10.77.0.2]   # the generator's media address (default 127.0.0.1)
+//! viva-loadgen report results.jsonl docs/bench    # table.md and one SVG per chart
+//! ```
+
+mod endpoint;
+mod histogram;
+mod janus;
+mod payload;
+mod procfs;
+mod report;
+mod viva;
+mod workload;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use workload::{Target, Timing, Workload};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("report") {
+        let [_, results, out_dir] = args.as_slice() else {
+            bail!("usage: viva-loadgen report <results.jsonl> <output directory>");
+        };
+        return write_report(results, out_dir);
+    }
+    let mut flags: HashMap<String, String> = HashMap::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let Some(name) = flag.strip_prefix("--") else {
+            bail!("unexpected argument {flag:?}");
+        };
+        let value = it
+            .next()
+            .with_context(|| format!("--{name} needs a value"))?;
+        flags.insert(name.to_owned(), value.clone());
+    }
+    let get = |name: &str| {
+        flags
+            .get(name)
+            .cloned()
+            .with_context(|| format!("--{name} is required"))
+    };
+    let number = |name: &str, default: u64| -> Result<u64> {
+        flags
+            .get(name)
+            .map(|v| v.parse().with_context(|| format!("--{name}: not a number")))
+            .unwrap_or(Ok(default))
+    };
+    let bind: std::net::IpAddr = flags
+        .get("bind")
+        .map(String::as_str)
+        .unwrap_or("127.0.0.1")
+        .parse()
+        .context("--bind: not an IP address")?;
+    let target = match get("target")?.as_str() {
+        "viva" => Target::Viva(viva::Viva {
+            base: get("viva")?,
+            admin_password: get("password")?,
+            bind,
+        }),
+        "janus" => Target::Janus(janus::Janus {
+            base: get("janus")?,
+            bind,
+        }),
+        other => bail!("unknown target {other:?} (viva, janus)"),
+    };
+    let workload = Workload::parse(&get("workload")?, number("size", 1)? as usize)?;
+    let sfu_pid: u32 = get("sfu-pid")?.parse().context("--sfu-pid")?;
+    let timing = Timing {
+        connect_within: Duration::from_secs(number("connect-within", 60)?),
+        warmup: Duration::from_secs(number("warmup", 3)?),
+        window: Duration::from_secs(number("seconds", 10)?),
+    };
+    // One thread: the generator's cost stays on the core it is pinned to.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(workload::run(&target, workload, sfu_pid, timing))?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+/// Writes the table and the charts for every workload found in `results`.
+fn write_report(results: &str, out_dir: &str) -> Result<()> {
+    let text = std::fs::read_to_string(results).with_context(|| format!("reading {results}"))?;
+    let runs: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .context("a results line is not JSON")?;
+    std::fs::create_dir_all(out_dir)?;
+    std::fs::write(format!("{out_dir}/table.md"), report::table(&runs))?;
+    let charts = [
+        ("defense", "rooms (8 publishers + 2 observers each)"),
+        ("broadcast", "trainees"),
+        ("meeting", "publishers (each receiving all others)"),
+    ];
+    let figures = [
+        ("egressPps", "egress packets/s"),
+        ("sfuCores", "SFU CPU (cores)"),
+        ("latencyP99Ms", "latency p99 (ms)"),
+    ];
+    for (workload, x_label) in charts {
+        for (figure, y_label) in figures {
+            let curves = report::curves(&runs, workload, figure);
+            if curves.is_empty() {
+                continue;
+            }
+            let title = format!("{workload}: {y_label}");
+            std::fs::write(
+                format!("{out_dir}/{workload}-{figure}.svg"),
+                report::svg(&title, x_label, y_label, &curves),
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! Drives Viva: books one session per room through the HTTP API as the
+//! administrator (recording off, so only forwarding is measured), connects each
+//! generated participant through its join link's signaling WebSocket, answers the
+//! SFU's offers, and plays a silent host (signaling only) that admits the applicant.
+
+use anyhow::{Context, Result, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::endpoint::{Endpoint, Remote, Schedule};
+use crate::workload::{Room, Spawned};
+
+/// Where Viva runs and how to sign in.
+#[derive(Debug, Clone)]
+pub struct Viva {
+    /// e.g. `http://127.0.0.1:8080`.
+    pub base: String,
+    /// The administrator's password.
+    pub admin_password: String,
+    /// The generator's address for media sockets.
+    pub bind: std::net::IpAddr,
+}
+
+impl Viva {
+    async fn admin_token(&self, http: &reqwest::Client) -> Result<String> {
+        let res: Value = http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&json!({"username": "admin", "password": self.admin_password}))
+            .send()
+            .await?
+            .error_for_status()
+            .context("admin sign-in")?
+            .json()
+            .await?;
+        Ok(res["token"].as_str().context("no token")?.to_owned())
+    }
+
+    /// Books a room's session and starts its endpoints; ids start at `first_id`.
+    pub async fn spawn_room(
+        &self,
+        room: &Room,
+        index: usize,
+        first_id: u32,
+        schedule: Schedule,
+    ) -> Result<Spawned> {
+        let http = reqwest::Client::new();
+        let token = self.admin_token(&http).await?;
+        // A defense-shaped room has an applicant (who waits in the lobby) and experts;
+        // listeners are observers. The host is the generator's silent admitter.
+        let mut people = vec![json!({"name": "主持人", "role": "host"})];
+        for p in 0..room.publishers {
+            let role = if p == 0 && room.publishers > 1 {
+                "applicant"
+            } else {
+                "expert"
+            };
+            people.push(json!({"name": format!("发布者{p}"), "role": role}));
+        }
+        let kind = if room.publishers == 1 {
+            "training"
+        } else {
+            "defense"
+        };
+        if kind == "training" {
+            people[1] = json!({"name": "讲师", "role": "trainer"});
+        }
+        for l in 0..room.listeners {
+            let role = if kind == "training" {
+                "trainee"
+            } else {
+                "observer"
+            };
+            people.push(json!({"name": format!("听众{l}"), "role": role}));
+        }
+        let start = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+        let res = http
+            .post(format!("{}/api/v1/sessions", self.base))
+            .bearer_auth(&token)
+            .json(&json!({
+                "title": format!("负载测试 {index}"),
+                "kind": kind,
+                "start": start,
+                "durationMinutes": 240,
+                "timeZone": "Asia/Shanghai",
+                "participants": people,
+            }))
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            bail!("booking failed: {}", res.text().await?);
+        }
+        let body: Value = res.json().await?;
+        let session = body["session"]["id"].as_str().context("session id")?;
+        http.put(format!(
+            "{}/api/v1/sessions/{session}/recording-policy",
+            self.base
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"record": false}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("recording policy")?;
+        let links: Vec<(String, String)> = body["joinLinks"]
+            .as_array()
+            .context("join links")?
+            .iter()
+            .map(|l| {
+                (
+                    l["url"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    l["participantId"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let ws_base = self.base.replacen("http://", "ws://", 1);
+        let mut spawned = Spawned::default();
+        // The host: signaling only, admits the applicant once it is in the lobby.
+        let applicant = (kind == "defense").then(|| links[1].1.clone());
+        let host_url = format!("{ws_base}/rtc?token={}", links[0].0);
+        spawned.helpers.push(tokio::spawn(silent_host(
+            host_url,
+            applicant,
+            schedule.clone(),
+        )));
+        for (i, (token, _)) in links.iter().enumerate().skip(1) {
+            let publish = i <= room.publishers;
+            let id = first_id + i as u32;
+            let endpoint = Endpoint::new(id, publish, self.bind).await?;
+            let url = format!("{ws_base}/rtc?token={token}");
+            spawned
+                .endpoints
+                .push(tokio::spawn(participant(url, endpoint, schedule.clone())));
+        }
+        Ok(spawned)
+    }
+}
+
+async fn participant(
+    url: String,
+    endpoint: Endpoint,
+    schedule: Schedule,
+) -> crate::endpoint::Outcome {
+    let (to_endpoint, remote) = mpsc::unbounded_channel();
+    let (replies, mut answers) = mpsc::unbounded_channel();
+    let mut stopped = schedule.stopped();
+    let run = tokio::spawn(endpoint.run(schedule, remote, replies));
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Ok((mut ws, _)) => {
+            let _ = ws
+                .send(Message::Text(
+                    json!({"type":"join","protocol":1}).to_string().into(),
+                ))
+                .await;
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    answer = answers.recv() => match answer {
+                        Some(sdp) => {
+                            let _ = ws.send(Message::Text(json!({"type":"answer","sdp":sdp}).to_string().into())).await;
+                        }
+                        None => break,
+                    },
+                    msg = ws.next() => match msg {
+                        Some(Ok(Message::Text(text))) => {
+                            let msg: Value = serde_json::from_str(&text).unwrap_or_default();
+                            match msg["type"].as_str() {
+                                Some("offer") => {
+                                    let sdp = msg["sdp"].as_str().unwrap_or_default().to_owned();
+                                    let _ = to_endpoint.send(Remote::Offer(sdp));
+                                }
+                                Some("error") => eprintln!("viva: {msg}"),
+                                _ => {}
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
+                }
+            }
+            let _ = ws.close(None).await;
+        }
+        Err(e) => eprintln!("viva signaling: {e}"),
+    }
+    drop(to_endpoint);
+    run.await.unwrap_or_default()
+}
+
+async fn silent_host(url: String, applicant: Option<String>, schedule: Schedule) {
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
+        eprintln!("viva: the host could not connect");
+        return;
+    };
+    let _ = ws
+        .send(Message::Text(
+            json!({"type":"join","protocol":1}).to_string().into(),
+        ))
+        .await;
+    let mut stopped = schedule.stopped();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            // Admitting is idempotent; repeat until the applicant has arrived.
+            _ = tick.tick(), if applicant.is_some() => {
+                if let Some(id) = &applicant {
+                    let _ = ws.send(Message::Text(json!({"type":"admit","participantId":id}).to_string().into())).await;
+                }
+            }
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    let msg: Value = serde_json::from_str(&text).unwrap_or_default();
+                    if msg["type"] == "participantJoined" || msg["type"] == "welcome" {
+                        // Keep admitting on the tick; nothing else to do.
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            },
+        }
+    }
+    let _ = ws.close(None).await;
+}
