@@ -8,12 +8,12 @@
 # janus, viva) and reported as the median. Writes docs/bench/results.jsonl, table.md,
 # machine.txt and the SVG charts; docs/benchmarks.md quotes them.
 #
-#   scripts/bench-sfu.sh             # the full sweep (about 30 minutes)
+#   scripts/bench-sfu.sh             # the full sweep (about 20 minutes)
 #   QUICK=1 scripts/bench-sfu.sh     # one small point per workload (a smoke run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-docs/bench}
-seconds=${SECONDS_PER_RUN:-10}
+seconds=${SECONDS_PER_RUN:-8}
 mkdir -p "$out"
 [[ $(id -u) -eq 0 ]] || { echo "needs root (network namespace, veth pair)" >&2; exit 1; }
 
@@ -94,9 +94,9 @@ run() { # target workload size
 if [[ -n ${QUICK:-} ]]; then
   points=("defense 1" "broadcast 50" "meeting 5")
 else
-  points=("defense 1" "defense 2" "defense 4" "defense 6" "defense 8"
-          "broadcast 50" "broadcast 100" "broadcast 200" "broadcast 500"
-          "meeting 25")
+  points=("defense 1" "defense 2" "defense 3" "defense 4" "defense 5"
+          "broadcast 50" "broadcast 100" "broadcast 200" "broadcast 300" "broadcast 500"
+          "meeting 5" "meeting 10" "meeting 15" "meeting 25")
 fi
 : >"$out/results.jsonl"
 for point in "${points[@]}"; do

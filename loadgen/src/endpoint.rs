@@ -77,6 +77,47 @@ impl Clock {
     }
 }
 
+/// Wall-clock nanoseconds: the clock of the kernel's receive timestamps, so a
+/// payload's send time and its arrival compare directly.
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Receives one datagram with the time the kernel queued it (SO_TIMESTAMPNS), so the
+/// latency measured excludes the generator's own wait before reading it: with hundreds
+/// of receivers on one thread that wait would otherwise dominate.
+fn receive_stamped(
+    socket: &tokio::net::UdpSocket,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr, Option<u64>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let msg = recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(std::io::Error::from)?;
+    let from = msg
+        .address
+        .and_then(|a| a.as_sockaddr_in().map(|v4| SocketAddr::V4((*v4).into())))
+        .ok_or_else(|| std::io::Error::other("not an IPv4 sender"))?;
+    let mut stamp = None;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmTimestampns(ts) = c {
+                stamp = Some(ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64);
+            }
+        }
+    }
+    Ok((msg.bytes, from, stamp))
+}
+
 /// When to count and when to stop, set by the orchestrator once every endpoint is
 /// connected (not guessed up front): the window is empty until then.
 #[derive(Debug, Clone)]
@@ -200,7 +241,22 @@ impl Endpoint {
     /// A connection on a fresh UDP socket on `ip`; `publish` adds an audio and a
     /// video track when the first description is exchanged.
     pub async fn new(id: u32, publish: bool, ip: std::net::IpAddr) -> Result<Self> {
-        let socket = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        // A receive buffer of 1 MiB: the generator's own drops would otherwise count
+        // against the SFU.
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(SocketAddr::new(ip, 0)),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        socket.set_recv_buffer_size(1 << 20)?;
+        socket.bind(&SocketAddr::new(ip, 0).into())?;
+        socket.set_nonblocking(true)?;
+        nix::sys::socket::setsockopt(
+            &socket,
+            nix::sys::socket::sockopt::ReceiveTimestampns,
+            &true,
+        )?;
+        let socket = tokio::net::UdpSocket::from_std(socket.into())?;
         let local_addr = socket.local_addr()?;
         let mut media_engine = MediaEngine::default();
         media_engine.register_codec(codec(RtpCodecKind::Audio), RtpCodecKind::Audio)?;
@@ -308,6 +364,8 @@ impl Endpoint {
         let mut seqs: HashMap<u32, u16> = HashMap::new();
         let mut frame: u32 = 0;
         let mut keyframe_requested = false;
+        // The kernel's arrival time of the datagram being handled.
+        let mut arrived_ns: Option<u64> = None;
         let mut buf = vec![0u8; 2048];
         let mut stopped = schedule.stopped();
         let mut remote_open = true;
@@ -366,9 +424,9 @@ impl Endpoint {
                             payload::read_vp8(&packet.payload)
                         };
                         if let Some(stamp) = stamp {
-                            let micros =
-                                schedule.clock.ns(now).saturating_sub(stamp.sent_ns) / 1000;
-                            out.latency.record(micros);
+                            let arrived = arrived_ns.unwrap_or_else(wall_ns);
+                            out.latency
+                                .record(arrived.saturating_sub(stamp.sent_ns) / 1000);
                         }
                     }
                 }
@@ -383,8 +441,15 @@ impl Endpoint {
                 () = tokio::time::sleep_until(timer) => {
                     let _ = self.pc.handle_timeout(Instant::now());
                 }
-                r = self.socket.recv_from(&mut buf) => {
-                    if let Ok((n, peer_addr)) = r {
+                r = self.socket.readable() => {
+                    if r.is_err() {
+                        continue;
+                    }
+                    let received = self.socket.try_io(tokio::io::Interest::READABLE, || {
+                        receive_stamped(&self.socket, &mut buf)
+                    });
+                    if let Ok((n, peer_addr, stamp)) = received {
+                        arrived_ns = stamp;
                         let _ = self.pc.handle_read(TaggedBytesMut {
                             now: Instant::now(),
                             transport: TransportContext {
@@ -440,7 +505,7 @@ impl Endpoint {
         let now = Instant::now();
         let stamp = Stamp {
             publisher: self.id,
-            sent_ns: schedule.clock.ns(now),
+            sent_ns: wall_ns(),
         };
         let (payloads, pt, timestamp) = match kind {
             RtpCodecKind::Audio => {

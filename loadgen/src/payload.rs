@@ -13,8 +13,8 @@ const MAGIC: u8 = 0xA7;
 pub struct Stamp {
     /// The publishing endpoint.
     pub publisher: u32,
-    /// Nanoseconds on the generator's clock when the packet was handed to the socket
-    /// path.
+    /// Wall-clock nanoseconds when the packet was built, just before the connection
+    /// encrypts and sends it.
     pub sent_ns: u64,
 }
 

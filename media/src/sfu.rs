@@ -315,8 +315,7 @@ impl std::fmt::Debug for Command {
 impl Sfu {
     /// Binds the UDP port and starts the media thread.
     pub fn start(config: SfuConfig) -> io::Result<Self> {
-        let socket = std::net::UdpSocket::bind(config.udp_bind)?;
-        socket.set_nonblocking(true)?;
+        let socket = bind_media_socket(config.udp_bind)?;
         let bound = socket.local_addr()?;
         let local_addr = SocketAddr::new(config.announce_ip, bound.port());
         let (commands, command_rx) = mpsc::unbounded_channel();
@@ -1552,6 +1551,36 @@ fn build_peer_connection(
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .build(now)
+}
+
+/// Socket buffer the kernel is asked for, each way. One socket carries every
+/// participant: a keyframe forwarded to a room (20 packets × 9 receivers) or a packet
+/// to hundreds of trainees is a burst the default 208 KiB send buffer cannot hold, and
+/// a full buffer means a datagram dropped by `try_send_to` (0.08–0.11% of packets in
+/// two defense rooms, none with this; `docs/benchmarks.md`). The kernel caps the
+/// request at `net.core.{w,r}mem_max` (see `docs/media.md`).
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn bind_media_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = socket.set_send_buffer_size(SOCKET_BUFFER) {
+        warn!(error = %e, "the media socket's send buffer could not be enlarged");
+    }
+    if let Err(e) = socket.set_recv_buffer_size(SOCKET_BUFFER) {
+        warn!(error = %e, "the media socket's receive buffer could not be enlarged");
+    }
+    // Linux reports twice the size it grants; less than asked means the sysctl cap.
+    if socket.send_buffer_size().unwrap_or(0) < SOCKET_BUFFER {
+        warn!(
+            "the media socket's send buffer is below {} MiB: raise net.core.wmem_max and \
+             net.core.rmem_max (sysctl) to avoid drops in bursts",
+            SOCKET_BUFFER >> 20
+        );
+    }
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 fn random_token(len: usize) -> String {
