@@ -11,6 +11,7 @@
 #   scripts/bench-sfu.sh             # the full sweep (about 20 minutes)
 #   QUICK=1 scripts/bench-sfu.sh     # one small point per workload (a smoke run)
 set -euo pipefail
+ulimit -c 0 # Janus has dumped core on SIGTERM under overload; no core files in the tree
 cd "$(dirname "$0")/.."
 out=${OUT:-docs/bench}
 seconds=${SECONDS_PER_RUN:-8}

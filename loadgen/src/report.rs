@@ -160,7 +160,7 @@ pub fn svg(title: &str, x_label: &str, y_label: &str, curves: &BTreeMap<String, 
             r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
             px(x),
             h - bottom + 16.0,
-            compact(x)
+            x // sizes are whole numbers
         );
     }
     let colours = ["#c0392b", "#2c7fb8", "#27ae60", "#8e44ad"];
