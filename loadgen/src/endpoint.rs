@@ -17,13 +17,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use bytes::BytesMut;
 use media::quality::ArrivalCounter;
+use media::recorder::Codec;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     Registry, configure_nack, configure_rtcp_reports,
 };
-use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
-};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
@@ -34,8 +33,7 @@ use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -568,31 +566,12 @@ impl Incoming {
     }
 }
 
+/// The codec a generated track uses: the SFU's own Opus and VP8 parameters, so both
+/// SFUs are offered what browsers would agree on with Viva.
 fn codec(kind: RtpCodecKind) -> RTCRtpCodecParameters {
-    let nack = |parameter: &str| RTCPFeedback {
-        typ: "nack".into(),
-        parameter: parameter.into(),
+    let codec = match kind {
+        RtpCodecKind::Video => Codec::Vp8,
+        _ => Codec::Opus,
     };
-    match kind {
-        RtpCodecKind::Video => RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: MIME_TYPE_VP8.to_owned(),
-                clock_rate: 90000,
-                channels: 0,
-                sdp_fmtp_line: String::new(),
-                rtcp_feedback: vec![nack(""), nack("pli")],
-            },
-            payload_type: VP8_PT,
-        },
-        _ => RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: MIME_TYPE_OPUS.to_owned(),
-                clock_rate: 48000,
-                channels: 2,
-                sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
-                rtcp_feedback: vec![],
-            },
-            payload_type: OPUS_PT,
-        },
-    }
+    media::sfu::codec_params(codec).1
 }

@@ -1467,8 +1467,9 @@ fn payload_type_of(codec: Codec) -> u8 {
     }
 }
 
-/// The SFU's parameters for a codec it forwards (VP9 is not negotiated: VP8's).
-fn codec_params(codec: Codec) -> (RtpCodecKind, RTCRtpCodecParameters) {
+/// The SFU's parameters for a codec it forwards (VP9 is not negotiated: VP8's). Public
+/// so that test and load-generating clients offer exactly what the SFU negotiates.
+pub fn codec_params(codec: Codec) -> (RtpCodecKind, RTCRtpCodecParameters) {
     let video_feedback = || {
         vec![
             feedback("ccm", "fir"),
