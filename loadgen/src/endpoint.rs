@@ -557,7 +557,7 @@ impl Incoming {
     /// retransmission).
     fn is_new(&mut self, seq: u16) -> bool {
         match self.highest {
-            Some(h) if seq == h || seq.wrapping_sub(h) >= 0x8000 => false,
+            Some(h) if !media::feedback::is_newer(seq, h) => false,
             _ => {
                 self.highest = Some(seq);
                 true

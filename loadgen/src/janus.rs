@@ -81,6 +81,9 @@ impl Janus {
         }
         let mut spawned = Spawned::default();
         let mut feeds = Vec::new();
+        // (endpoint id, its own feed when it is a publisher): subscribed once every
+        // feed exists.
+        let mut subscriptions: Vec<(u32, Option<Value>)> = Vec::new();
         let mut id = first_id;
         for _ in 0..room.publishers {
             id += 1;
@@ -104,9 +107,6 @@ impl Janus {
             let answer = event["jsep"]["sdp"]
                 .as_str()
                 .with_context(|| format!("no answer for publisher {id}: {event}"))?;
-            if std::env::var_os("LOADGEN_DEBUG").is_some() {
-                eprintln!("--- offer\n{offer}\n--- answer\n{answer}");
-            }
             endpoint.accept(answer.to_owned())?;
             publisher.trickle_done().await?;
             feeds.push(feed.clone());
@@ -115,15 +115,15 @@ impl Janus {
                 .push(spawn_endpoint(endpoint, schedule.clone()));
             // A publisher also watches the others (defense rooms, meetings).
             if room.publishers_subscribe && room.publishers > 1 {
-                spawned.pending_subscriptions.push((id, Some(feed)));
+                subscriptions.push((id, Some(feed)));
             }
         }
         for _ in 0..room.listeners {
             id += 1;
-            spawned.pending_subscriptions.push((id, None));
+            subscriptions.push((id, None));
         }
         // Subscriptions once every feed exists, so nobody renegotiates.
-        for (sub_id, own) in std::mem::take(&mut spawned.pending_subscriptions) {
+        for (sub_id, own) in subscriptions {
             let streams: Vec<Value> = feeds
                 .iter()
                 .filter(|f| Some(*f) != own.as_ref())

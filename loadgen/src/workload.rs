@@ -100,8 +100,6 @@ pub struct Spawned {
     pub endpoints: Vec<tokio::task::JoinHandle<Outcome>>,
     /// Signaling-only helpers (Viva's silent host).
     pub helpers: Vec<tokio::task::JoinHandle<()>>,
-    /// Janus subscriptions still to make: (endpoint id, its own feed if a publisher).
-    pub pending_subscriptions: Vec<(u32, Option<serde_json::Value>)>,
 }
 
 /// The SFU under test.

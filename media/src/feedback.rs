@@ -113,7 +113,7 @@ fn slot(sequence_number: u16) -> (usize, u64) {
 }
 
 /// RFC 3550 serial-number order: `a` is after `b`.
-fn is_newer(a: u16, b: u16) -> bool {
+pub fn is_newer(a: u16, b: u16) -> bool {
     a != b && a.wrapping_sub(b) < 0x8000
 }
 
