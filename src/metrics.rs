@@ -94,7 +94,7 @@ impl Metrics {
 
     fn write_histograms(&self, out: &mut String) {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        out.push_str("# HELP viva_stream_loss_percent Packet loss per 2 s interval (uplink counted on the wire, downlink estimated from retransmissions).\n# TYPE viva_stream_loss_percent histogram\n");
+        out.push_str("# HELP viva_stream_loss_percent Packet loss per 2 s interval and direction, its tracks pooled (uplink counted on the wire, downlink before repair from the subscriber's NACKs and receiver reports).\n# TYPE viva_stream_loss_percent histogram\n");
         inner.loss_up.write(
             out,
             "viva_stream_loss_percent",

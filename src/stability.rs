@@ -3,10 +3,13 @@
 //! verdict per participant and per session. Pure: no clock, no I/O.
 //!
 //! - The SFU reports cumulative counters every 2 s per connection; consecutive reports
-//!   become one [`IntervalSample`] per direction (uplink: publisher → SFU, counted on
-//!   the wire before NACK repair; downlink: SFU → subscriber, also before repair: the
-//!   video originals the subscriber NACKed plus the audio loss its RTCP receiver reports
-//!   state, see `docs/stability.md`) and the browser's own report (freezes).
+//!   become one [`IntervalSample`] per track and direction (uplink: a source the
+//!   participant publishes, counted on the wire before NACK repair; downlink: a track
+//!   they receive, also before repair: the video originals the subscriber NACKed, or
+//!   the audio loss its RTCP receiver reports state, see `docs/stability.md`) and the
+//!   browser's own report (freezes, per received track).
+//! - A direction's figures in an interval pool its tracks ([`pooled`]): packets and
+//!   losses summed, jitter and RTT at their worst, any freeze counts.
 //! - An interval is **acceptable** when loss < 10% in each direction, RTT ≤ 400 ms (when
 //!   measured) and no video freeze began. Live quality: **good** (loss < 2%, RTT ≤ 200
 //!   ms, no freeze), **fair** (acceptable), **poor** (otherwise).
@@ -45,7 +48,18 @@ pub enum Direction {
     Down,
 }
 
-/// One direction of one participant over one interval.
+/// The track of an uplink sample: the source's name (`microphone`, `camera`,
+/// `screen`).
+pub fn uplink_track(source: media::sfu::Source) -> String {
+    source.name().to_owned()
+}
+
+/// The track of a downlink sample: whose source it carries, `publisher/source`.
+pub fn downlink_track(publisher: &str, source: Option<media::sfu::Source>) -> String {
+    format!("{publisher}/{}", source.map_or("unknown", |s| s.name()))
+}
+
+/// One track (or, [`pooled`], one direction) of one participant over one interval.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IntervalSample {
@@ -55,13 +69,16 @@ pub struct IntervalSample {
     pub seconds: f64,
     /// Direction.
     pub direction: Direction,
+    /// Which track: [`uplink_track`] or [`downlink_track`]; empty for a direction's
+    /// pooled figures (and for samples stored before tracks were told apart).
+    pub track: String,
     /// Packets expected (uplink) or sent (downlink) in the interval.
     pub packets: u64,
     /// Of those, lost on the wire, before NACK repair.
     pub lost: u64,
     /// Bitrate in kbit/s.
     pub kbps: f64,
-    /// Jitter in ms (the worst track's).
+    /// Jitter in ms (pooled: the worst track's).
     pub jitter_ms: f64,
     /// Round trip in ms, when measured.
     pub rtt_ms: Option<f64>,
@@ -89,6 +106,7 @@ impl IntervalSample {
             at,
             seconds,
             direction,
+            track: String::new(),
             packets: 0,
             lost: 0,
             kbps: 0.0,
@@ -110,6 +128,41 @@ impl IntervalSample {
             self.lost as f64 / self.packets as f64
         }
     }
+}
+
+/// A direction's figures per interval, its tracks pooled: packets, losses, bitrate
+/// and counts summed; jitter and RTT at their worst. Sorted by time, uplink first.
+pub fn pooled(samples: &[IntervalSample]) -> Vec<IntervalSample> {
+    let mut by_interval: std::collections::BTreeMap<(DateTime<Utc>, bool), IntervalSample> =
+        std::collections::BTreeMap::new();
+    for s in samples {
+        let key = (s.at, s.direction == Direction::Down);
+        let Some(p) = by_interval.get_mut(&key) else {
+            by_interval.insert(
+                key,
+                IntervalSample {
+                    track: String::new(),
+                    ..s.clone()
+                },
+            );
+            continue;
+        };
+        p.seconds = p.seconds.max(s.seconds);
+        p.packets += s.packets;
+        p.lost += s.lost;
+        p.kbps += s.kbps;
+        p.jitter_ms = p.jitter_ms.max(s.jitter_ms);
+        p.rtt_ms = match (p.rtt_ms, s.rtt_ms) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        p.keyframes += s.keyframes;
+        p.freezes += s.freezes;
+        p.frames += s.frames;
+        p.nacks += s.nacks;
+        p.plis += s.plis;
+    }
+    by_interval.into_values().collect()
 }
 
 /// Live connection quality of one direction.
@@ -197,13 +250,13 @@ fn share(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// Judges one participant from their samples (both directions, any order).
+/// Judges one participant from their samples (any tracks, both directions, any order).
 pub fn judge_participant(
     participant: Uuid,
     samples: &[IntervalSample],
 ) -> (ParticipantVerdict, Option<Reason>) {
-    let mut by_time: Vec<&IntervalSample> = samples.iter().collect();
-    by_time.sort_by_key(|s| s.at);
+    let samples = &pooled(samples);
+    let by_time: Vec<&IntervalSample> = samples.iter().collect();
     // Intervals: group the directions of one report (same end time).
     let mut seconds = 0.0;
     let mut acceptable = 0.0;
@@ -333,25 +386,50 @@ pub fn judge_session(samples: &[(Uuid, IntervalSample)]) -> SessionVerdict {
 }
 
 /// Turns one connection's cumulative SFU reports (and the browser's own reports)
-/// into interval samples. One per signaling connection; a new connection starts over.
+/// into interval samples, one per track that carried packets. One per signaling
+/// connection; a new connection starts over.
 #[derive(Debug, Default)]
 pub struct Meter {
     previous_at: Option<DateTime<Utc>>,
     up: std::collections::HashMap<media::sfu::Source, media::quality::ArrivalCounts>,
     down: std::collections::HashMap<u32, media::sfu::DownlinkCounts>,
+    /// The browser's cumulative freeze count, all received video.
     freezes_reported: u64,
+    /// Of those, already put into a sample.
     freezes_counted: u64,
+    /// The browser's cumulative freeze count per received track (by SDP track id).
+    track_freezes_reported: std::collections::HashMap<String, u64>,
+    /// Of those, already put into a sample.
+    track_freezes_counted: std::collections::HashMap<String, u64>,
 }
 
+/// Most received tracks whose freeze counts a meter keeps (bounds what a browser's
+/// reports can make it hold).
+const MAX_REPORTED_TRACKS: usize = 64;
+
 impl Meter {
-    /// The browser's cumulative freeze count (from its own report); freezes that began
-    /// since the last SFU sample count against the next downlink interval.
-    pub fn on_browser_freezes(&mut self, cumulative: u64) {
+    /// The browser's cumulative freeze count over all the video it receives, and per
+    /// received track (its `trackIdentifier`, the SDP track id the SFU offered).
+    /// Freezes that began since the last SFU sample count against the next downlink
+    /// interval of their track; those the browser could not attribute to a track the
+    /// SFU still sends go to its first video track.
+    pub fn on_browser_freezes(&mut self, cumulative: u64, per_track: &[(String, u64)]) {
         self.freezes_reported = self.freezes_reported.max(cumulative);
+        for (track, count) in per_track {
+            let known = self.track_freezes_reported.len();
+            match self.track_freezes_reported.get_mut(track) {
+                Some(reported) => *reported = (*reported).max(*count),
+                None if known < MAX_REPORTED_TRACKS => {
+                    self.track_freezes_reported.insert(track.clone(), *count);
+                }
+                None => {}
+            }
+        }
     }
 
-    /// The intervals since the previous report: one uplink sample when the participant
-    /// publishes, one downlink sample when they receive.
+    /// The intervals since the previous report: one uplink sample per source the
+    /// participant publishes and one downlink sample per track they receive, for every
+    /// track that carried packets.
     pub fn on_sample(
         &mut self,
         at: DateTime<Utc>,
@@ -364,7 +442,6 @@ impl Meter {
             .unwrap_or(INTERVAL_SECONDS);
         self.previous_at = Some(at);
         let mut out = Vec::new();
-        let mut up = IntervalSample::empty(at, seconds, Direction::Up, sample.rtt_ms);
         for (source, now) in &sample.up {
             let before = self.up.insert(*source, *now).unwrap_or_default();
             // A track that restarted counts from zero again.
@@ -373,53 +450,76 @@ impl Meter {
             } else {
                 before
             };
-            up.packets += now.expected - before.expected;
-            up.lost += now.lost_on_arrival.saturating_sub(before.lost_on_arrival);
-            up.keyframes += now.keyframes.saturating_sub(before.keyframes);
+            let mut up = IntervalSample::empty(at, seconds, Direction::Up, sample.rtt_ms);
+            up.track = uplink_track(*source);
+            up.packets = now.expected - before.expected;
+            up.lost = now
+                .lost_on_arrival
+                .saturating_sub(before.lost_on_arrival)
+                .min(up.packets);
+            up.keyframes = now.keyframes.saturating_sub(before.keyframes);
             if *source != media::sfu::Source::Microphone {
-                up.frames += now.frames.saturating_sub(before.frames);
+                up.frames = now.frames.saturating_sub(before.frames);
             }
-            up.nacks += now.nacks_sent.saturating_sub(before.nacks_sent);
-            up.plis += now.plis_sent.saturating_sub(before.plis_sent);
-            up.kbps += now.bytes.saturating_sub(before.bytes) as f64 * 8.0 / 1000.0 / seconds;
-            up.jitter_ms = up.jitter_ms.max(now.jitter_ms);
+            up.nacks = now.nacks_sent.saturating_sub(before.nacks_sent);
+            up.plis = now.plis_sent.saturating_sub(before.plis_sent);
+            up.kbps = now.bytes.saturating_sub(before.bytes) as f64 * 8.0 / 1000.0 / seconds;
+            up.jitter_ms = now.jitter_ms;
+            if up.packets > 0 {
+                out.push(up);
+            }
         }
-        up.lost = up.lost.min(up.packets);
-        if up.packets > 0 {
-            out.push(up);
-        }
-        let mut down = IntervalSample::empty(at, seconds, Direction::Down, sample.rtt_ms);
-        // Downlink loss on the wire, before NACK repair: for video, the distinct
-        // originals the subscriber NACKed (its RTCP feedback); for audio, which is
-        // never retransmitted, the cumulative loss in its RTCP receiver reports.
-        let mut reported_rtt = None;
+        let mut unattributed = self.freezes_reported.saturating_sub(self.freezes_counted);
+        let mut first_video: Option<usize> = None;
         for now in &sample.down {
-            let before = self.down.insert(now.ssrc, *now).unwrap_or_default();
-            down.packets += now
+            let before = self.down.insert(now.ssrc, now.clone()).unwrap_or_default();
+            let mut down = IntervalSample::empty(at, seconds, Direction::Down, sample.rtt_ms);
+            down.track = downlink_track(&now.publisher, now.source);
+            down.packets = now
                 .packets_forwarded
                 .saturating_sub(before.packets_forwarded);
+            // Loss on the wire, before NACK repair: for video, the distinct originals
+            // the subscriber NACKed (its RTCP feedback); for audio, which is never
+            // retransmitted, the cumulative loss in its RTCP receiver reports.
             let lost = if now.video {
                 now.nacked_originals.saturating_sub(before.nacked_originals)
             } else {
                 u64::try_from(now.reported_lost.unwrap_or(0) - before.reported_lost.unwrap_or(0))
                     .unwrap_or(0)
             };
-            down.lost += lost;
-            down.kbps +=
+            down.lost = lost.min(down.packets);
+            down.kbps =
                 now.bytes_sent.saturating_sub(before.bytes_sent) as f64 * 8.0 / 1000.0 / seconds;
-            down.jitter_ms = down.jitter_ms.max(now.jitter_ms.unwrap_or(0.0));
-            // The receiver reports' round trip (the worst of its tracks) is the
-            // downlink's; the ICE pair's is the fallback before any report.
-            if let Some(rtt) = now.rtt_ms {
-                reported_rtt = Some(reported_rtt.map_or(rtt, |r: f64| r.max(rtt)));
+            down.jitter_ms = now.jitter_ms.unwrap_or(0.0);
+            // The receiver reports' round trip is the downlink's; the ICE pair's is the
+            // fallback before any report.
+            down.rtt_ms = now.rtt_ms.or(sample.rtt_ms);
+            if let Some(reported) = self.track_freezes_reported.get(&now.track_id) {
+                let counted = self
+                    .track_freezes_counted
+                    .entry(now.track_id.clone())
+                    .or_default();
+                let began = reported.saturating_sub(*counted);
+                if down.packets > 0 || began > 0 {
+                    *counted = *reported;
+                    down.freezes = began;
+                    unattributed = unattributed.saturating_sub(began);
+                }
+            }
+            if down.packets > 0 || down.freezes > 0 {
+                if now.video && first_video.is_none() {
+                    first_video = Some(out.len());
+                }
+                out.push(down);
             }
         }
-        down.rtt_ms = reported_rtt.or(down.rtt_ms);
-        down.lost = down.lost.min(down.packets);
-        down.freezes = self.freezes_reported.saturating_sub(self.freezes_counted);
-        self.freezes_counted = self.freezes_reported;
-        if down.packets > 0 {
-            out.push(down);
+        // Freezes the browser did not attribute to a track the SFU still sends wait
+        // for a video track to carry them.
+        if let Some(i) = first_video {
+            out[i].freezes += unattributed;
+            self.freezes_counted = self.freezes_reported;
+        } else {
+            self.freezes_counted = self.freezes_reported - unattributed;
         }
         out
     }
@@ -464,17 +564,14 @@ mod tests {
             (200, 0),
             "no receiver report yet"
         );
-        meter.on_browser_freezes(2);
         let second = meter.on_sample(
             t0 + chrono::Duration::seconds(2),
             &report(300, 25, 400, Some(10)),
         );
         assert_eq!((second[0].packets, second[0].lost), (200, 20));
+        assert_eq!(second[0].track, "camera");
         assert!((second[0].kbps - 800.0).abs() < 1e-9, "200 kB in 2 s");
-        assert_eq!(
-            (second[1].packets, second[1].lost, second[1].freezes),
-            (200, 10, 2)
-        );
+        assert_eq!((second[1].packets, second[1].lost), (200, 10));
         let third = meter.on_sample(
             t0 + chrono::Duration::seconds(4),
             &report(300, 25, 400, Some(10)),
@@ -493,6 +590,8 @@ mod tests {
             down: vec![
                 DownlinkCounts {
                     ssrc: 1,
+                    publisher: "p".into(),
+                    source: Some(media::sfu::Source::Camera),
                     video: true,
                     packets_forwarded: video_fwd,
                     packets_sent: video_fwd * 13 / 10,
@@ -503,6 +602,8 @@ mod tests {
                 },
                 DownlinkCounts {
                     ssrc: 2,
+                    publisher: "p".into(),
+                    source: Some(media::sfu::Source::Microphone),
                     video: false,
                     packets_forwarded: audio_fwd,
                     packets_sent: audio_fwd,
@@ -517,20 +618,137 @@ mod tests {
             t0 + chrono::Duration::seconds(2),
             &both(2000, 400, 200, Some(40)),
         );
-        assert_eq!((s[0].packets, s[0].lost), (1100, 220));
+        assert_eq!((s[0].packets, s[0].lost), (1000, 200), "video");
+        assert_eq!((s[1].packets, s[1].lost), (100, 20), "audio");
+        let p = pooled(&s);
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].packets, p[0].lost), (1100, 220), "the direction");
         let s = meter.on_sample(
             t0 + chrono::Duration::seconds(4),
             &both(3000, 400, 300, Some(40)),
         );
         assert_eq!(
-            (s[0].packets, s[0].lost),
+            (s[0].packets + s[1].packets, s[0].lost + s[1].lost),
             (1100, 0),
             "nothing NACKed, none lost"
         );
         // A receiver report that has not arrived yet counts no audio loss.
         let mut fresh = Meter::default();
         let s = fresh.on_sample(t0, &both(500, 50, 50, None));
-        assert_eq!((s[0].packets, s[0].lost), (550, 50));
+        assert_eq!((s[1].packets, s[1].lost), (50, 0));
+    }
+
+    #[test]
+    fn every_track_gets_its_own_sample_and_freezes_land_on_the_frozen_track() {
+        use media::quality::ArrivalCounts;
+        use media::sfu::{DownlinkCounts, MediaSample, Source};
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let down = |ssrc, publisher: &str, source, video, n: u64| DownlinkCounts {
+            ssrc,
+            publisher: publisher.into(),
+            source: Some(source),
+            track_id: format!("{publisher}-{ssrc}"),
+            video,
+            packets_forwarded: n,
+            bytes_sent: n * 100,
+            ..Default::default()
+        };
+        let report = |n: u64| MediaSample {
+            up: vec![
+                (
+                    Source::Microphone,
+                    ArrivalCounts {
+                        expected: n,
+                        bytes: n * 100,
+                        ..Default::default()
+                    },
+                ),
+                (
+                    Source::Camera,
+                    ArrivalCounts {
+                        expected: 3 * n,
+                        lost_on_arrival: n / 10,
+                        frames: n / 2,
+                        bytes: n * 1000,
+                        ..Default::default()
+                    },
+                ),
+            ],
+            down: vec![
+                down(1, "anna", Source::Camera, true, 2 * n),
+                down(2, "anna", Source::Microphone, false, n),
+                down(3, "bo", Source::Camera, true, 2 * n),
+            ],
+            rtt_ms: Some(12.0),
+            taken_at: None,
+        };
+        let mut meter = Meter::default();
+        meter.on_sample(t0, &report(100));
+        // The browser says bo's camera froze twice.
+        meter.on_browser_freezes(2, &[("anna-1".into(), 0), ("bo-3".into(), 2)]);
+        let s = meter.on_sample(t0 + chrono::Duration::seconds(2), &report(200));
+        let tracks: Vec<(Direction, &str, u64, u64, u64)> = s
+            .iter()
+            .map(|x| (x.direction, x.track.as_str(), x.packets, x.lost, x.freezes))
+            .collect();
+        assert_eq!(
+            tracks,
+            vec![
+                (Direction::Up, "microphone", 100, 0, 0),
+                (Direction::Up, "camera", 300, 10, 0),
+                (Direction::Down, "anna/camera", 200, 0, 0),
+                (Direction::Down, "anna/microphone", 100, 0, 0),
+                (Direction::Down, "bo/camera", 200, 0, 2),
+            ]
+        );
+        assert_eq!(s[1].frames, 50, "the camera's frames");
+        assert_eq!(s[0].frames, 0, "audio has no frames");
+        assert_eq!(
+            s[4].rtt_ms,
+            Some(12.0),
+            "the ICE pair's RTT before any report"
+        );
+        // A freeze the browser cannot attribute (an older client sends totals only)
+        // goes to the first video track, once.
+        meter.on_browser_freezes(3, &[]);
+        let s = meter.on_sample(t0 + chrono::Duration::seconds(4), &report(300));
+        let freezes: Vec<u64> = s.iter().map(|x| x.freezes).collect();
+        assert_eq!(freezes, vec![0, 0, 1, 0, 0]);
+        let s = meter.on_sample(t0 + chrono::Duration::seconds(6), &report(400));
+        assert!(s.iter().all(|x| x.freezes == 0), "counted once");
+        // Pooled, the verdict sees one sample per direction and interval.
+        let p = pooled(&s);
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            (p[0].direction, p[0].packets, p[0].lost),
+            (Direction::Up, 400, 10)
+        );
+        assert_eq!((p[1].direction, p[1].packets), (Direction::Down, 500));
+        assert!((p[1].kbps - s[2..].iter().map(|x| x.kbps).sum::<f64>()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_freeze_on_a_track_that_carried_nothing_is_still_counted() {
+        use media::sfu::{DownlinkCounts, MediaSample};
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let report = MediaSample {
+            down: vec![DownlinkCounts {
+                ssrc: 9,
+                publisher: "anna".into(),
+                track_id: "t9".into(),
+                video: true,
+                packets_forwarded: 500,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut meter = Meter::default();
+        meter.on_sample(t0, &report);
+        meter.on_browser_freezes(1, &[("t9".into(), 1)]);
+        let s = meter.on_sample(t0 + chrono::Duration::seconds(2), &report);
+        assert_eq!(s.len(), 1);
+        assert_eq!((s[0].packets, s[0].freezes), (0, 1));
+        assert_eq!(quality(&s[0]), Quality::Poor, "a freeze is poor");
     }
 
     fn sample(
@@ -544,6 +762,7 @@ mod tests {
             at: DateTime::from_timestamp(1_800_000_000 + t, 0).unwrap(),
             seconds: 2.0,
             direction,
+            track: String::new(),
             packets,
             lost,
             kbps: 500.0,

@@ -132,10 +132,17 @@ pub struct MediaSample {
 }
 
 /// One down-track's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct DownlinkCounts {
     /// The down-track's SSRC (identifies it between samples).
     pub ssrc: u32,
+    /// Whose track it is: the publisher's label.
+    pub publisher: String,
+    /// Which of the publisher's sources it carries.
+    pub source: Option<Source>,
+    /// The track id offered to the subscriber in SDP (`a=msid`), which a browser
+    /// reports back as `trackIdentifier` in its own statistics.
+    pub track_id: String,
     /// Audio or video.
     pub video: bool,
     /// Packets sent (as counted by the connection's statistics).
@@ -487,6 +494,10 @@ struct OutgoingTrack {
     sender_id: RTCRtpSenderId,
     ssrc: u32,
     kind: MediaKind,
+    /// The publisher's label and source, and the SDP track id, for samples.
+    publisher: String,
+    source: Option<Source>,
+    track_id: String,
     forwarded: u64,
     /// Included in an offer sent to the browser.
     offered: bool,
@@ -969,13 +980,16 @@ impl MediaLoop {
                         let said = peer.feedback.of(t.ssrc);
                         DownlinkCounts {
                             ssrc: t.ssrc,
+                            publisher: t.publisher.clone(),
+                            source: t.source,
+                            track_id: t.track_id.clone(),
                             packets_forwarded: t.forwarded,
                             nacked_originals: said.nacked_originals,
                             reported_lost: said.reported_lost,
                             jitter_ms: said.jitter_ms,
                             rtt_ms: said.rtt_ms,
                             video: t.kind == MediaKind::Video,
-                            ..*d
+                            ..d.clone()
                         }
                     })
                 })
@@ -1312,17 +1326,18 @@ impl MediaLoop {
                         .map(|p| p.label.clone())
                         .unwrap_or_default();
                     let ssrc = rand::random::<u32>();
-                    let up_codec = self
+                    let up = self
                         .peers
                         .get(&publisher)
-                        .and_then(|p| p.incoming.values().find(|t| t.up_track == up_track))
-                        .map_or(
-                            match kind {
-                                MediaKind::Audio => Codec::Opus,
-                                MediaKind::Video => Codec::Vp8,
-                            },
-                            |t| t.codec,
-                        );
+                        .and_then(|p| p.incoming.values().find(|t| t.up_track == up_track));
+                    let source = up.map(|t| t.source);
+                    let up_codec = up.map_or(
+                        match kind {
+                            MediaKind::Audio => Codec::Opus,
+                            MediaKind::Video => Codec::Vp8,
+                        },
+                        |t| t.codec,
+                    );
                     let Some(peer) = self.peers.get_mut(&subscriber) else {
                         continue;
                     };
@@ -1335,7 +1350,7 @@ impl MediaLoop {
                     let track = MediaStreamTrack::new(
                         label.clone(),
                         track_id.clone(),
-                        label,
+                        label.clone(),
                         codec_kind,
                         vec![RTCRtpEncodingParameters {
                             rtp_coding_parameters: RTCRtpCodingParameters {
@@ -1365,6 +1380,9 @@ impl MediaLoop {
                                     sender_id,
                                     ssrc,
                                     kind,
+                                    publisher: label,
+                                    source,
+                                    track_id: track_id.clone(),
                                     forwarded: 0,
                                     offered: false,
                                     negotiated: false,

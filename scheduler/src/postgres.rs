@@ -394,14 +394,15 @@ async fn insert_samples(
 ) -> Result<(), StoreError> {
     for s in samples {
         sqlx::query(
-                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, track, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(s.session_id)
             .bind(s.participant_id)
             .bind(s.at)
             .bind(s.seconds)
             .bind(&s.direction)
+            .bind(&s.track)
             .bind(s.packets)
             .bind(s.lost)
             .bind(s.kbps)
@@ -1515,6 +1516,7 @@ impl Store for PgStore {
                     at: row.try_get("at")?,
                     seconds: row.try_get("seconds")?,
                     direction: row.try_get("direction")?,
+                    track: row.try_get("track")?,
                     packets: row.try_get("packets")?,
                     lost: row.try_get("lost")?,
                     kbps: row.try_get("kbps")?,

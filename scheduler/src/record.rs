@@ -137,7 +137,7 @@ pub struct ChatMessage {
     pub removed: bool,
 }
 
-/// One direction of one participant's media over one interval, as stored.
+/// One track of one participant's media over one interval, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamSampleRecord {
@@ -151,6 +151,10 @@ pub struct StreamSampleRecord {
     pub seconds: f64,
     /// `up` (publisher → SFU) or `down` (SFU → subscriber).
     pub direction: String,
+    /// Which track: `microphone`, `camera` or `screen` uplink; `publisher/source`
+    /// downlink (whose source the participant received); empty for samples stored
+    /// before tracks were told apart, which pool a direction's tracks.
+    pub track: String,
     /// Packets expected or sent.
     pub packets: i64,
     /// Packets lost.

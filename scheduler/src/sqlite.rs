@@ -404,14 +404,15 @@ async fn insert_samples(
 ) -> Result<(), StoreError> {
     for s in samples {
         sqlx::query(
-                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO stream_samples (session_id, participant_id, at, seconds, direction, track, packets, lost, kbps, jitter_ms, rtt_ms, keyframes, freezes, frames, nacks, plis)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(s.session_id.to_string())
             .bind(s.participant_id.to_string())
             .bind(timestamp(s.at))
             .bind(s.seconds)
             .bind(&s.direction)
+            .bind(&s.track)
             .bind(s.packets)
             .bind(s.lost)
             .bind(s.kbps)
@@ -1537,6 +1538,7 @@ impl Store for SqliteStore {
                     at: time_col(row, "at")?,
                     seconds: row.try_get("seconds")?,
                     direction: row.try_get("direction")?,
+                    track: row.try_get("track")?,
                     packets: row.try_get("packets")?,
                     lost: row.try_get("lost")?,
                     kbps: row.try_get("kbps")?,

@@ -10,10 +10,11 @@ use uuid::Uuid;
 
 use super::presence::PresenceEvent;
 use super::protocol::ServerMessage;
-use crate::stability::{Direction, IntervalSample, quality};
+use crate::stability::{Direction, IntervalSample, pooled, quality};
 use crate::state::AppState;
 
-/// Stores a connection's new interval samples and tells the live quality.
+/// Stores a connection's new interval samples (one per track) and tells the live
+/// quality of each direction (its tracks pooled).
 pub fn record(
     state: &AppState,
     session: Uuid,
@@ -24,8 +25,9 @@ pub fn record(
     if readings.is_empty() {
         return;
     }
-    state.metrics.observe(&readings);
-    let of = |d: Direction| readings.iter().find(|s| s.direction == d).map(quality);
+    let directions = pooled(&readings);
+    state.metrics.observe(&directions);
+    let of = |d: Direction| directions.iter().find(|s| s.direction == d).map(quality);
     if let Some(worst) = [of(Direction::Up), of(Direction::Down)]
         .into_iter()
         .flatten()
@@ -58,6 +60,7 @@ pub fn record(
                 Direction::Down => "down",
             }
             .to_owned(),
+            track: s.track,
             packets: i64::try_from(s.packets).unwrap_or(i64::MAX),
             lost: i64::try_from(s.lost).unwrap_or(i64::MAX),
             kbps: s.kbps,
@@ -116,6 +119,7 @@ pub fn intervals(records: &[StreamSampleRecord]) -> Vec<(Uuid, IntervalSample)> 
                     } else {
                         Direction::Down
                     },
+                    track: r.track.clone(),
                     packets: u64::try_from(r.packets).unwrap_or(0),
                     lost: u64::try_from(r.lost).unwrap_or(0),
                     kbps: r.kbps,
@@ -132,19 +136,21 @@ pub fn intervals(records: &[StreamSampleRecord]) -> Vec<(Uuid, IntervalSample)> 
         .collect()
 }
 
-/// Compacts a session's 2-second samples into per-minute aggregates per participant
-/// and direction: packets, losses, keyframes and freezes summed; bitrate averaged over
+/// Compacts a session's 2-second samples into per-minute aggregates per participant,
+/// direction and track: packets, losses, keyframes and freezes summed; bitrate averaged over
 /// time; jitter and RTT at their worst. Pure.
 pub fn compact_records(
     records: &[StreamSampleRecord],
     bucket_seconds: i64,
 ) -> Vec<StreamSampleRecord> {
-    let mut buckets: std::collections::BTreeMap<(Uuid, String, i64), StreamSampleRecord> =
+    type Key = (Uuid, String, String, i64);
+    let mut buckets: std::collections::BTreeMap<Key, StreamSampleRecord> =
         std::collections::BTreeMap::new();
     for r in records {
         let key = (
             r.participant_id,
             r.direction.clone(),
+            r.track.clone(),
             r.at.timestamp().div_euclid(bucket_seconds.max(1)),
         );
         match buckets.get_mut(&key) {
@@ -249,6 +255,12 @@ mod tests {
             at: chrono::DateTime::from_timestamp(1_800_000_000 + second, 0).unwrap(),
             seconds: 2.0,
             direction: direction.into(),
+            track: if direction == "up" {
+                "camera"
+            } else {
+                "b/camera"
+            }
+            .into(),
             packets: 100,
             lost,
             kbps: if second % 4 == 0 { 100.0 } else { 300.0 },

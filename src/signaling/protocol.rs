@@ -181,6 +181,26 @@ pub struct BrowserReport {
     /// The selected local candidate's type (`host`, `srflx`, `relay`).
     #[serde(default)]
     pub candidate_type: Option<String>,
+    /// The same per received video track.
+    #[serde(default)]
+    pub tracks: Vec<TrackReport>,
+}
+
+/// The browser's view of one received video track (cumulative).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrackReport {
+    /// The track's id as the SFU offered it in SDP (`inbound-rtp.trackIdentifier`).
+    pub track_identifier: String,
+    /// Frames decoded.
+    #[serde(default)]
+    pub frames_decoded: u64,
+    /// Freezes.
+    #[serde(default)]
+    pub freeze_count: u64,
+    /// Seconds frozen.
+    #[serde(default)]
+    pub total_freezes_duration: f64,
 }
 
 /// Someone in the session, as others see them.

@@ -318,7 +318,8 @@ async fn run(
                         Ok(ClientMessage::Report(report)) => {
                             // Reports beyond one a second are dropped silently.
                             if report_throttle.allow(std::time::Instant::now()) {
-                                meter.on_browser_freezes(report.freeze_count);
+                                let per_track: Vec<(String, u64)> = report.tracks.iter().map(|t| (t.track_identifier.clone(), t.freeze_count)).collect();
+                                meter.on_browser_freezes(report.freeze_count, &per_track);
                                 metering::connection_event(&state, session.id, participant.id, "report", serde_json::to_value(&report).unwrap_or_default());
                             }
                             Vec::new()

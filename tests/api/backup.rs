@@ -82,6 +82,7 @@ async fn seed(store: &Arc<dyn Store>, label: &str) -> Vec<uuid::Uuid> {
                 at: start,
                 seconds: 2.0,
                 direction: "up".into(),
+                track: "camera".into(),
                 packets: 250,
                 lost: 3,
                 kbps: 900.0,

@@ -192,14 +192,44 @@ async fn two_chromium_participants_see_and_hear_each_other() {
             .any(|r| r["framesDecoded"].as_u64().unwrap_or(0) > 10 && r["candidateType"] == "host"),
         "{reports:?}"
     );
+    // Per received track too, named by the track id the SFU offered
+    // (`<publisher>-video-<n>`), which is how its freezes find their track.
+    let ids: Vec<&str> = body["joinLinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["participantId"].as_str().unwrap())
+        .collect();
     assert!(
-        report["samples"]
-            .as_array()
-            .unwrap()
+        reports
             .iter()
-            .any(|s| s["direction"] == "down"),
-        "the SFU's samples are stored too"
+            .any(|r| r["tracks"].as_array().is_some_and(|tracks| {
+                tracks.iter().any(|t| {
+                    let id = t["trackIdentifier"].as_str().unwrap_or("");
+                    ids.iter().any(|p| id.starts_with(&format!("{p}-video-")))
+                        && t["framesDecoded"].as_u64().unwrap_or(0) > 10
+                })
+            })),
+        "{reports:?}"
     );
+    // The SFU's samples are stored per track: what each page sent, and whose camera
+    // each received.
+    let samples = report["samples"].as_array().unwrap();
+    for (me, who) in ids.iter().enumerate() {
+        let other = ids[1 - me];
+        for (direction, track) in [
+            ("up", "camera".to_owned()),
+            ("down", format!("{other}/camera")),
+        ] {
+            assert!(
+                samples.iter().any(|s| s["participantId"] == *who
+                    && s["direction"] == direction
+                    && s["track"] == track.as_str()
+                    && s["packets"].as_i64().unwrap_or(0) > 0),
+                "{direction} {track} of {who}: {samples:#?}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -208,6 +208,7 @@ fn report_prints_the_years_indicators_from_a_seeded_year() {
                             at: start + Span::seconds(2 * i),
                             seconds: 2.0,
                             direction: d.into(),
+                            track: if d == "up" { "camera" } else { "other/camera" }.into(),
                             packets: 1000,
                             lost: if d == "up" { lost_per_mille } else { 0 },
                             kbps: 800.0,

@@ -44,16 +44,41 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
         report = stability(&app, &session).await;
     }
     let samples = report["samples"].as_array().unwrap();
-    for who in [
-        &body["joinLinks"][0]["participantId"],
-        &body["joinLinks"][1]["participantId"],
-    ] {
-        for direction in ["up", "down"] {
+    let ids = [
+        body["joinLinks"][0]["participantId"].as_str().unwrap(),
+        body["joinLinks"][1]["participantId"].as_str().unwrap(),
+    ];
+    for (me, who) in ids.iter().enumerate() {
+        let other = ids[1 - me];
+        // One sample per track: the two sources each sends, and the other's two
+        // sources each receives.
+        for (direction, tracks) in [
+            ("up", ["microphone".to_owned(), "camera".to_owned()]),
+            (
+                "down",
+                [format!("{other}/microphone"), format!("{other}/camera")],
+            ),
+        ] {
+            for track in &tracks {
+                let of_track = samples
+                    .iter()
+                    .filter(|s| {
+                        s["participantId"] == *who
+                            && s["direction"] == direction
+                            && s["track"] == track.as_str()
+                    })
+                    .count();
+                assert!(of_track >= 2, "{direction} {track} of {who}: {report:#}");
+            }
             let mine: Vec<&Value> = samples
                 .iter()
-                .filter(|s| &s["participantId"] == who && s["direction"] == direction)
+                .filter(|s| s["participantId"] == *who && s["direction"] == direction)
                 .collect();
-            assert!(mine.len() >= 2, "{direction} samples for {who}: {report:#}");
+            assert!(
+                mine.iter()
+                    .all(|s| tracks.iter().any(|t| s["track"] == t.as_str())),
+                "only those tracks: {mine:#?}"
+            );
             let packets: i64 = mine.iter().map(|s| s["packets"].as_i64().unwrap()).sum();
             let lost: i64 = mine.iter().map(|s| s["lost"].as_i64().unwrap()).sum();
             assert!(packets > 200, "{direction}: {packets} packets");
@@ -269,7 +294,8 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             report = stability(&app, &session).await;
         }
         let direction = if uplink { "up" } else { "down" };
-        let (packets, lost) = report["samples"]
+        let mut by_track = std::collections::BTreeMap::<String, (i64, i64)>::new();
+        for s in report["samples"]
             .as_array()
             .unwrap()
             .iter()
@@ -284,12 +310,28 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
                 let seconds = s["seconds"].as_f64().unwrap();
                 at - chrono::Duration::milliseconds((seconds * 1000.0) as i64) > counted_from
             })
-            .fold((0, 0), |(p, l), s| {
-                (
-                    p + s["packets"].as_i64().unwrap(),
-                    l + s["lost"].as_i64().unwrap(),
-                )
-            });
+        {
+            let track = by_track
+                .entry(s["track"].as_str().unwrap().to_owned())
+                .or_default();
+            track.0 += s["packets"].as_i64().unwrap();
+            track.1 += s["lost"].as_i64().unwrap();
+        }
+        let (packets, lost) = by_track
+            .values()
+            .fold((0, 0), |(p, l), (tp, tl)| (p + tp, l + tl));
+        // Each track carries its own loss: the microphone's and the camera's, both
+        // near what was injected (looser than the pooled figure: the audio track has
+        // only about a thousand packets, so its binomial spread is about a point).
+        assert_eq!(by_track.len(), 2, "{direction} {percent}%: {by_track:?}");
+        for (track, (p, l)) in &by_track {
+            let track_loss = 100.0 * *l as f64 / *p as f64;
+            assert!(
+                *p >= 500 && (track_loss - f64::from(percent)).abs() <= 5.0,
+                "{direction} {percent}% on {track}: {track_loss:.2}% of {p} packets"
+            );
+        }
+        measured.push(format!("{direction} {percent}% per track: {by_track:?}"));
         let loss = 100.0 * lost as f64 / packets as f64;
         let verdict = report["verdict"]["participants"]
             .as_array()

@@ -1,6 +1,7 @@
 // The stability dashboards in a real browser: the administrator lists sessions with
 // their verdicts, opens one and sees its timelines drawn (one line per participant and
-// direction, phase marks), then the year's indicators as bars against targets.
+// direction, phase marks), narrows them to one kind of track, then the year's
+// indicators as bars against targets.
 // Usage: node dashboard.mjs <base-url> <admin-password> <session-id>
 import { launch, waitFor } from "./lib.mjs";
 
@@ -20,6 +21,18 @@ try {
     const verdict = await page.locator("#stability-detail [data-verdict]").getAttribute("data-verdict").catch(() => null);
     return { ok: lines >= 4 && verdict === "true", lines, verdict };
   }, 10_000);
+  // The track filter: the whole (every track pooled) is the sum of its sources.
+  const select = page.locator("#stability-detail select[name=track]");
+  result.sources = await select.locator("option").evaluateAll((os) => os.map((o) => o.value));
+  const packets = async (source) => {
+    await select.selectOption(source);
+    return Number(await page.locator("#stability-detail .charts").getAttribute("data-packets"));
+  };
+  result.packets = { camera: await packets("camera"), microphone: await packets("microphone"), all: await packets("") };
+  result.tracks = {
+    ok: result.sources.join(",") === ",camera,microphone" && result.packets.camera > 0 && result.packets.microphone > 0
+      && result.packets.all === result.packets.camera + result.packets.microphone,
+  };
   result.rowVerdict = await page.locator("#stability-list .verdict-stable").count();
   await page.goto(`${base}/#year`);
   result.year = await waitFor(async () => {
@@ -28,7 +41,7 @@ try {
     // A year with only a training session: one value (defenses held: 0), the rest shown as missing.
     return { ok: bars >= 1 && rows === 7, bars, rows };
   }, 10_000);
-  result.ok = Boolean(result.timeline?.ok && result.rowVerdict >= 1 && result.year?.ok);
+  result.ok = Boolean(result.timeline?.ok && result.tracks.ok && result.rowVerdict >= 1 && result.year?.ok);
 } catch (e) {
   result.error = String(e?.stack ?? e);
 } finally {

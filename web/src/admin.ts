@@ -506,6 +506,9 @@ interface SampleRow {
   participantId: string;
   at: string;
   direction: "up" | "down";
+  /** `microphone` / `camera` / `screen` sent, `publisher/source` received; "" in rows
+   *  stored before tracks were told apart. */
+  track: string;
   packets: number;
   lost: number;
   kbps: number;
@@ -541,17 +544,53 @@ async function stabilityView(): Promise<HTMLElement> {
   return h("div", {}, form, list, out);
 }
 
+/** The kind of source a sample's track carries: `camera` for both "camera" (sent) and
+ *  "<publisher>/camera" (received). */
+function sourceOf(track: string): string {
+  return track.slice(track.lastIndexOf("/") + 1);
+}
+
+/** A source kind's name in the current language. */
+function trackName(source: string): string {
+  const known = ["microphone", "camera", "screen", "unknown"];
+  return known.includes(source) ? t(`track_${source}` as Parameters<typeof t>[0]) : source;
+}
+
+/** One row per participant, direction and interval: the chosen source kind's tracks
+ *  (all when `source` is empty) pooled as the verdict pools them: packets and bitrate
+ *  summed, jitter and RTT at their worst. */
+function pool(rows: SampleRow[], source: string): SampleRow[] {
+  const out = new Map<string, SampleRow>();
+  for (const r of rows) {
+    if (source && sourceOf(r.track) !== source) continue;
+    const key = `${r.participantId}|${r.direction}|${r.at}`;
+    const p = out.get(key);
+    if (!p) { out.set(key, { ...r, track: source }); continue; }
+    p.packets += r.packets;
+    p.lost += r.lost;
+    p.kbps += r.kbps;
+    p.jitterMs = Math.max(p.jitterMs, r.jitterMs);
+    p.rttMs = r.rttMs === null ? p.rttMs : Math.max(p.rttMs ?? 0, r.rttMs);
+  }
+  return [...out.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+}
+
 async function showSession(id: string, title: string, out: HTMLElement): Promise<void> {
   const res = await api("GET", `/api/v1/sessions/${id}/stability`);
   if (!res.ok) return message(out, `${t("refused")}: ${res.status}`, "error");
-  const samples = res.body.samples as SampleRow[];
-  const people = [...new Set(samples.map((s) => s.participantId))];
+  const rows = res.body.samples as SampleRow[];
+  const people = [...new Set(rows.map((s) => s.participantId))];
   const names = new Map<string, string>();
   const session = await api("GET", `/api/v1/sessions/${id}`);
   for (const l of session.body?.joinLinks ?? []) names.set(l.participantId, `${l.name} · ${roleName(l.role)}`);
   const marks: Mark[] = (res.body.phases as { phase: string; at: string }[]).map((p) => ({
     at: Date.parse(p.at), label: t(`phase_${p.phase}` as Parameters<typeof t>[0]),
   }));
+  const sources = [...new Set(rows.map((r) => sourceOf(r.track)).filter((s) => s))].sort();
+  const track = h("select", { name: "track" },
+    h("option", { value: "" }, t("allTracks")),
+    ...sources.map((s) => h("option", { value: s }, trackName(s))));
+  let samples = pool(rows, "");
   const series = (dir: "up" | "down", value: (s: SampleRow) => number | null): Series[] =>
     people.map((p, i) => ({
       name: `${names.get(p) ?? p.slice(0, 8)} ${dir === "up" ? "↑" : "↓"}`,
@@ -561,17 +600,29 @@ async function showSession(id: string, title: string, out: HTMLElement): Promise
     }));
   const loss = (s: SampleRow) => (s.packets > 0 ? (100 * s.lost) / s.packets : 0);
   const v = res.body.verdict;
+  const charts = h("div", { class: "charts" });
+  const draw = () => {
+    samples = pool(rows, track.value);
+    // The packets drawn, for whoever checks what the filter chose.
+    charts.dataset.packets = String(samples.reduce((n, s) => n + s.packets, 0));
+    charts.replaceChildren(
+      lineChart(t("uplinkLoss"), "%", series("up", loss), marks),
+      lineChart(t("downlinkLoss"), "%", series("down", loss), marks),
+      lineChart(t("jitter"), "ms", series("up", (s) => s.jitterMs), marks),
+      lineChart("RTT", "ms", series("down", (s) => s.rttMs), marks),
+      lineChart(t("bitrate"), "kbit/s", series("up", (s) => s.kbps), marks),
+    );
+  };
+  track.addEventListener("change", draw);
+  draw();
   out.replaceChildren(
     h("h3", {}, title),
     h("p", { class: v.stable ? "verdict-stable" : "verdict-unstable", "data-verdict": String(v.stable) },
       `${v.stable ? t("stable") : t("unstable")} · ${t("definition")} ${v.definition}`),
     h("ul", {}, ...(v.reasons as { summary: string }[]).map((r) => h("li", {}, r.summary))),
     h("div", { class: "legend" }, ...people.map((p, i) => h("span", { style: `color:${color(i)}` }, `■ ${names.get(p) ?? p.slice(0, 8)}`))),
-    lineChart(t("uplinkLoss"), "%", series("up", loss), marks),
-    lineChart(t("downlinkLoss"), "%", series("down", loss), marks),
-    lineChart(t("jitter"), "ms", series("up", (s) => s.jitterMs), marks),
-    lineChart("RTT", "ms", series("down", (s) => s.rttMs), marks),
-    lineChart(t("bitrate"), "kbit/s", series("up", (s) => s.kbps), marks),
+    h("form", { class: "inline" }, field(t("track"), track)),
+    charts,
   );
 }
 

@@ -94,12 +94,24 @@ export type ClientMessage =
   | { type: "close" }
   | { type: "rate"; stars: number; comment: string; sessionId?: string }
   | { type: "renegotiate" }
-  | {
-      type: "report";
-      framesDecoded: number;
-      freezeCount: number;
-      totalFreezesDuration: number;
-      jitterBufferDelay: number;
-      availableOutgoingBitrate: number | null;
-      candidateType: string | null;
-    };
+  | ({ type: "report" } & BrowserReport);
+
+/** One received video track as the browser sees it (cumulative). */
+export interface TrackReport {
+  /** The track id the SFU offered in SDP. */
+  trackIdentifier: string;
+  framesDecoded: number;
+  freezeCount: number;
+  totalFreezesDuration: number;
+}
+
+/** The browser's own view of its media, sent every few seconds. */
+export interface BrowserReport {
+  framesDecoded: number;
+  freezeCount: number;
+  totalFreezesDuration: number;
+  jitterBufferDelay: number;
+  availableOutgoingBitrate: number | null;
+  candidateType: string | null;
+  tracks: TrackReport[];
+}

@@ -2,6 +2,7 @@
 // m-lines it offers as recvonly are this client's publishing slots, in order:
 // microphone, camera, screen. Remote tracks are grouped by their stream id, which the
 // SFU sets to the publisher's participant id. No DOM here beyond MediaStream objects.
+import type { BrowserReport, TrackReport } from "./protocol.js";
 
 export type Slot = "microphone" | "camera" | "screen";
 const SLOTS: Slot[] = ["microphone", "camera", "screen"];
@@ -56,17 +57,12 @@ export class MediaSession {
     return this.pc.getTransceivers().filter((t) => t.mid !== null && mids.includes(t.mid));
   }
 
-  /** The browser's own view of its media, summed over inbound video tracks. */
-  async report(): Promise<{
-    framesDecoded: number;
-    freezeCount: number;
-    totalFreezesDuration: number;
-    jitterBufferDelay: number;
-    availableOutgoingBitrate: number | null;
-    candidateType: string | null;
-  }> {
+  /** The browser's own view of its media, summed over inbound video tracks and per
+   *  track (by the track id the SFU offered, so the server can tell whose it is). */
+  async report(): Promise<BrowserReport> {
     const stats = await this.pc.getStats();
     let framesDecoded = 0, freezeCount = 0, totalFreezesDuration = 0, delay = 0, emitted = 0;
+    const tracks: TrackReport[] = [];
     let availableOutgoingBitrate: number | null = null;
     let localCandidateId: string | null = null;
     stats.forEach((s) => {
@@ -76,6 +72,14 @@ export class MediaSession {
         totalFreezesDuration += s.totalFreezesDuration ?? 0;
         delay += s.jitterBufferDelay ?? 0;
         emitted += s.jitterBufferEmittedCount ?? 0;
+        if (typeof s.trackIdentifier === "string") {
+          tracks.push({
+            trackIdentifier: s.trackIdentifier,
+            framesDecoded: s.framesDecoded ?? 0,
+            freezeCount: s.freezeCount ?? 0,
+            totalFreezesDuration: s.totalFreezesDuration ?? 0,
+          });
+        }
       }
       if (s.type === "candidate-pair" && (s.nominated || s.state === "succeeded") && s.availableOutgoingBitrate !== undefined) {
         availableOutgoingBitrate = s.availableOutgoingBitrate;
@@ -88,6 +92,7 @@ export class MediaSession {
       jitterBufferDelay: emitted > 0 ? delay / emitted : 0,
       availableOutgoingBitrate,
       candidateType: local?.candidateType ?? null,
+      tracks,
     };
   }
 
