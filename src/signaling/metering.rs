@@ -283,10 +283,18 @@ mod tests {
             .collect();
         raw.push(record(a, "down", 40, 0, None));
         raw.push(record(b, "up", 40, 5, None));
+        // Another track in the same minute stays apart.
+        raw.push(StreamSampleRecord {
+            track: "microphone".into(),
+            ..record(a, "up", 42, 7, None)
+        });
         let out = compact_records(&raw, 60);
+        let microphone: Vec<_> = out.iter().filter(|r| r.track == "microphone").collect();
+        assert_eq!(microphone.len(), 1);
+        assert_eq!((microphone[0].packets, microphone[0].lost), (100, 7));
         let up_a: Vec<_> = out
             .iter()
-            .filter(|r| r.participant_id == a && r.direction == "up")
+            .filter(|r| r.participant_id == a && r.direction == "up" && r.track == "camera")
             .collect();
         assert_eq!(up_a.len(), 3);
         assert_eq!(
@@ -297,7 +305,7 @@ mod tests {
         assert_eq!(
             up_a.iter().map(|r| r.lost).sum::<i64>(),
             raw.iter()
-                .filter(|r| r.participant_id == a && r.direction == "up")
+                .filter(|r| r.participant_id == a && r.track == "camera")
                 .map(|r| r.lost)
                 .sum::<i64>(),
             "losses kept"
@@ -308,6 +316,6 @@ mod tests {
             "time-weighted mean"
         );
         assert_eq!(up_a.last().unwrap().rtt_ms, Some(79.0), "worst RTT");
-        assert_eq!(out.len(), 5);
+        assert_eq!(out.len(), 6);
     }
 }
