@@ -189,6 +189,27 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     );
     gauge(
         &mut out,
+        "viva_sent_datagrams_total",
+        "counter",
+        "UDP datagrams the media socket sent.",
+        sfu.sent_datagrams,
+    );
+    gauge(
+        &mut out,
+        "viva_dropped_datagrams_total",
+        "counter",
+        "Outgoing UDP datagrams dropped because the media socket's buffer was full.",
+        sfu.dropped_datagrams,
+    );
+    gauge(
+        &mut out,
+        "viva_send_calls_total",
+        "counter",
+        "sendmmsg calls that sent them (datagrams per call = batching).",
+        sfu.send_calls,
+    );
+    gauge(
+        &mut out,
         "viva_recordings_running",
         "gauge",
         "Recordings in progress.",

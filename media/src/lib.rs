@@ -6,6 +6,7 @@
 //!   keyframe-request throttling. Tested without sockets.
 //! - [`sfu`]: the transport adapter. One thread, one UDP port for all participants,
 //!   webrtc-rs's sans-IO `rtc` peer connections; carries out the forwarder's decisions.
+//! - [`outbox`]: outgoing datagrams sent together with `sendmmsg(2)`.
 //! - [`stun`]: reads the ICE ufrag from STUN checks, to demultiplex the one port.
 //! - [`codec`]: facts read from payloads without decoding (VP8 keyframe starts).
 //! - [`recorder`]: writes forwarded RTP to crash-safe Matroska parts (GStreamer).
@@ -20,6 +21,7 @@ pub mod codec;
 pub mod feedback;
 pub mod forward;
 pub mod ids;
+pub mod outbox;
 pub mod parts;
 pub mod production;
 pub mod quality;

@@ -133,6 +133,11 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
     };
     assert!(value("viva_forwarded_packets_total") > 500.0);
     assert!(value("viva_forwarded_bytes_total") > 50_000.0);
+    // Sent in batches (sendmmsg), none dropped on loopback.
+    let sent = value("viva_sent_datagrams_total");
+    assert!(sent >= value("viva_forwarded_packets_total"), "{text}");
+    assert!(value("viva_send_calls_total") <= sent);
+    assert_eq!(value("viva_dropped_datagrams_total"), 0.0, "{text}");
     assert_eq!(
         value("viva_bookings_next_30_days"),
         0.0,
