@@ -7,6 +7,14 @@ use clap::{Parser, Subcommand};
 use viva::app::Application;
 use viva::config::Config;
 
+/// mimalloc instead of glibc's malloc: the media thread allocates every packet and
+/// frees it a few seconds later (NACK history), interleaved with long-lived connection
+/// state; glibc's per-thread arenas keep that fragmented memory resident, mimalloc
+/// hands it back (resident memory per subscribed track, A-B-B-A in
+/// `docs/benchmarks.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "viva",

@@ -189,6 +189,9 @@ pub async fn run(
 ) -> Result<RunReport> {
     let hz = procfs::ticks_per_second();
     let me = std::process::id();
+    if let Target::Viva(v) = target {
+        v.warm_up().await?;
+    }
     let idle = procfs::usage(sfu_pid, hz)?;
     let clock = Clock(Instant::now());
     let (schedule, control) = endpoint::schedule(clock);
