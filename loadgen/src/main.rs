@@ -101,7 +101,10 @@ fn write_report(results: &str, out_dir: &str) -> Result<()> {
         .collect::<Result<_, _>>()
         .context("a results line is not JSON")?;
     std::fs::create_dir_all(out_dir)?;
-    std::fs::write(format!("{out_dir}/table.md"), report::table(&runs))?;
+    std::fs::write(
+        format!("{out_dir}/table.md"),
+        format!("{}\n{}", report::table(&runs), report::memory_table(&runs)),
+    )?;
     let charts = [
         ("defense", "rooms (8 publishers + 2 observers each)"),
         ("broadcast", "trainees"),

@@ -105,6 +105,60 @@ pub fn table(runs: &[Value]) -> String {
     out
 }
 
+/// Resident memory per subscribed track as the **slope** of the SFU's memory over the
+/// subscribed tracks of every run of one workload and target (least squares), in KB.
+/// Unlike a run's growth over its idle figure, it does not depend on what the
+/// allocator happened to hold when the idle figure was read (a sign-in's Argon2 hash
+/// is 19 MiB, freed at once but returned to the kernel later or never). `None` with
+/// fewer than two distinct sizes.
+pub fn memory_slope_kb(runs: &[Value], workload: &str, target: &str) -> Option<f64> {
+    let points: Vec<(f64, f64)> = runs
+        .iter()
+        .filter(|r| r["workload"] == workload && r["target"] == target)
+        .filter_map(|r| {
+            Some((
+                r["subscribedTracks"].as_f64()?,
+                r["sfuRssMb"].as_f64()? * 1024.0,
+            ))
+        })
+        .collect();
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let spread: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    (spread > 0.0).then(|| {
+        points
+            .iter()
+            .map(|p| (p.0 - mean_x) * (p.1 - mean_y))
+            .sum::<f64>()
+            / spread
+    })
+}
+
+/// A table of [`memory_slope_kb`] per workload and target.
+pub fn memory_table(runs: &[Value]) -> String {
+    let mut pairs: Vec<(String, String)> = runs
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["workload"].as_str()?.to_owned(),
+                r["target"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    let mut out = String::from(
+        "| workload | SFU | resident KB per subscribed track (slope over the sweep) |\n|---|---|---|\n",
+    );
+    for (workload, target) in pairs {
+        let slope = memory_slope_kb(runs, &workload, &target)
+            .map_or_else(|| "–".to_owned(), |v| format!("{v:.0}"));
+        let _ = writeln!(out, "| {workload} | {target} | {slope} |");
+    }
+    out
+}
+
 /// An SVG line chart of `curves` (one line per target).
 pub fn svg(title: &str, x_label: &str, y_label: &str, curves: &BTreeMap<String, Curve>) -> String {
     let (w, h, left, right, top, bottom) = (640.0, 400.0, 80.0, 20.0, 40.0, 50.0);
@@ -249,6 +303,20 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("| – |"), "missing figures are marked");
+    }
+
+    #[test]
+    fn memory_per_track_is_the_slope_whatever_the_idle_figure() {
+        // 100 KB per track on top of 50 MB, and a run whose idle figure was inflated.
+        let run = |tracks: u64, idle: f64| {
+            json!({"workload": "defense", "target": "viva", "subscribedTracks": tracks,
+                   "sfuRssMb": 50.0 + tracks as f64 * 100.0 / 1024.0, "sfuRssIdleMb": idle})
+        };
+        let runs = vec![run(100, 50.0), run(200, 70.0), run(400, 50.0)];
+        let slope = memory_slope_kb(&runs, "defense", "viva").unwrap();
+        assert!((slope - 100.0).abs() < 1e-6, "{slope}");
+        assert_eq!(memory_slope_kb(&runs[..1], "defense", "viva"), None);
+        assert!(memory_table(&runs).contains("| defense | viva | 100 |"));
     }
 
     #[test]
