@@ -130,6 +130,14 @@ impl IntervalSample {
     }
 }
 
+/// The worse of two round trips, either of which may be unmeasured.
+pub fn worst_rtt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// A direction's figures per interval, its tracks pooled: packets, losses, bitrate
 /// and counts summed; jitter and RTT at their worst. Sorted by time, uplink first.
 pub fn pooled(samples: &[IntervalSample]) -> Vec<IntervalSample> {
@@ -152,10 +160,7 @@ pub fn pooled(samples: &[IntervalSample]) -> Vec<IntervalSample> {
         p.lost += s.lost;
         p.kbps += s.kbps;
         p.jitter_ms = p.jitter_ms.max(s.jitter_ms);
-        p.rtt_ms = match (p.rtt_ms, s.rtt_ms) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        p.rtt_ms = worst_rtt(p.rtt_ms, s.rtt_ms);
         p.keyframes += s.keyframes;
         p.freezes += s.freezes;
         p.frames += s.frames;

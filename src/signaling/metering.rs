@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::presence::PresenceEvent;
 use super::protocol::ServerMessage;
-use crate::stability::{Direction, IntervalSample, pooled, quality};
+use crate::stability::{Direction, IntervalSample, pooled, quality, worst_rtt};
 use crate::state::AppState;
 
 /// Stores a connection's new interval samples (one per track) and tells the live
@@ -174,10 +174,7 @@ pub fn compact_records(
                 b.nacks += r.nacks;
                 b.plis += r.plis;
                 b.jitter_ms = b.jitter_ms.max(r.jitter_ms);
-                b.rtt_ms = match (b.rtt_ms, r.rtt_ms) {
-                    (Some(a), Some(c)) => Some(a.max(c)),
-                    (a, c) => a.or(c),
-                };
+                b.rtt_ms = worst_rtt(b.rtt_ms, r.rtt_ms);
             }
         }
     }
