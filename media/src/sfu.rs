@@ -1311,16 +1311,24 @@ impl MediaLoop {
             let Some(down) = subscriber.outgoing.get_mut(&out.down_track) else {
                 continue;
             };
-            let mut copy = packet.clone();
-            copy.header.ssrc = down.ssrc;
-            copy.header.payload_type = payload_type;
-            copy.header.sequence_number = out.sequence_number;
-            copy.header.timestamp = out.timestamp;
             // Header extension ids are negotiated per connection; none are negotiated
-            // on the SFU's sending legs, so none may be carried over.
-            copy.header.extension = false;
-            copy.header.extensions.clear();
-            copy.header.padding = false;
+            // on the SFU's sending legs, so none may be carried over (nor copied: this
+            // runs per packet and subscriber).
+            let copy = rtc::rtp::Packet {
+                header: rtc::rtp::header::Header {
+                    version: packet.header.version,
+                    padding: false,
+                    extension: false,
+                    marker: packet.header.marker,
+                    payload_type,
+                    sequence_number: out.sequence_number,
+                    timestamp: out.timestamp,
+                    ssrc: down.ssrc,
+                    csrc: packet.header.csrc.clone(),
+                    ..Default::default()
+                },
+                payload: packet.payload.clone(),
+            };
             if let Some(mut sender) = subscriber.pc.rtp_sender(down.sender_id) {
                 match sender.write_rtp(now, copy) {
                     Ok(()) => {
