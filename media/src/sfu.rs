@@ -720,22 +720,7 @@ impl MediaLoop {
         let feedback = FeedbackTally::default();
         let mut pc =
             build_peer_connection(now, &ufrag, feedback.clone()).map_err(|e| e.to_string())?;
-        let candidate = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: self.local_addr.ip().to_string(),
-                port: self.local_addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .map_err(|e| e.to_string())?;
-        let init = RTCIceCandidate::from(&candidate)
-            .to_json()
-            .map_err(|e| e.to_string())?;
-        pc.add_local_candidate(init).map_err(|e| e.to_string())?;
+        add_host_candidate(&mut pc, self.local_addr).map_err(|e| e.to_string())?;
 
         let mut slots = Vec::new();
         let answer = match &offer {
@@ -1622,6 +1607,27 @@ fn build_peer_connection(
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .build(now)
+}
+
+/// Gives a connection its one local ICE candidate: UDP on `addr`, a host candidate.
+/// Every connection here (the SFU's, and the load generator's and test clients') has
+/// exactly one socket and no gathering.
+pub fn add_host_candidate(
+    pc: &mut RTCPeerConnection,
+    addr: SocketAddr,
+) -> Result<(), rtc::shared::error::Error> {
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()?;
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)
 }
 
 /// Packets of history kept per outgoing video stream for answering NACKs.
