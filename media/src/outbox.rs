@@ -30,16 +30,19 @@ pub struct Flushed {
     pub calls: usize,
 }
 
-/// Datagrams waiting for the next flush, and the reusable `mmsghdr` array.
+/// Datagrams waiting for the next flush, and the reusable `mmsghdr` array. Payloads
+/// and addresses are kept apart so that a batch's addresses are already the contiguous
+/// slice `sendmmsg` takes: a flush allocates nothing.
 pub(crate) struct Outbox {
-    queue: Vec<(BytesMut, SocketAddr)>,
+    datagrams: Vec<BytesMut>,
+    addresses: Vec<Option<SockaddrStorage>>,
     headers: MultiHeaders<SockaddrStorage>,
 }
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox")
-            .field("queued", &self.queue.len())
+            .field("queued", &self.datagrams.len())
             .finish()
     }
 }
@@ -47,20 +50,22 @@ impl std::fmt::Debug for Outbox {
 impl Outbox {
     pub(crate) fn new() -> Self {
         Self {
-            queue: Vec::with_capacity(BATCH),
+            datagrams: Vec::with_capacity(BATCH),
+            addresses: Vec::with_capacity(BATCH),
             headers: MultiHeaders::preallocate(BATCH, None),
         }
     }
 
     /// Queues one datagram.
     pub(crate) fn push(&mut self, datagram: BytesMut, to: SocketAddr) {
-        self.queue.push((datagram, to));
+        self.datagrams.push(datagram);
+        self.addresses.push(Some(SockaddrStorage::from(to)));
     }
 
     /// Datagrams waiting.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.queue.len()
+        self.datagrams.len()
     }
 
     /// Hands every queued datagram to the kernel, in order, and empties the queue.
@@ -68,22 +73,19 @@ impl Outbox {
         let mut done = Flushed::default();
         let fd = socket.as_raw_fd();
         let mut next = 0;
-        while next < self.queue.len() {
-            let batch = &self.queue[next..self.queue.len().min(next + BATCH)];
-            let slices: Vec<[io::IoSlice<'_>; 1]> = batch
-                .iter()
-                .map(|(data, _)| [io::IoSlice::new(data)])
-                .collect();
-            let addresses: Vec<Option<SockaddrStorage>> = batch
-                .iter()
-                .map(|(_, to)| Some(SockaddrStorage::from(*to)))
-                .collect();
+        let queued = self.datagrams.len();
+        while next < queued {
+            let end = queued.min(next + BATCH);
+            let batch = &self.datagrams[next..end];
+            let slices: [[io::IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|i| {
+                [io::IoSlice::new(batch.get(i).map_or(&[][..], |d| &d[..]))]
+            });
             done.calls += 1;
             match sendmmsg(
                 fd,
                 &mut self.headers,
-                &slices,
-                &addresses,
+                &slices[..batch.len()],
+                &self.addresses[next..end],
                 [],
                 MsgFlags::MSG_DONTWAIT,
             ) {
@@ -100,7 +102,7 @@ impl Outbox {
                 Err(Errno::EAGAIN) => {
                     // The socket buffer is full: whatever is left would wait behind
                     // it, late. Drop it like the wire would.
-                    done.dropped += self.queue.len() - next;
+                    done.dropped += queued - next;
                     break;
                 }
                 Err(Errno::EINTR) => {}
@@ -112,7 +114,8 @@ impl Outbox {
                 }
             }
         }
-        self.queue.clear();
+        self.datagrams.clear();
+        self.addresses.clear();
         done
     }
 }
