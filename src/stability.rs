@@ -756,6 +756,19 @@ mod tests {
         assert_eq!(quality(&s[0]), Quality::Poor, "a freeze is poor");
     }
 
+    #[test]
+    fn a_browser_naming_endless_tracks_cannot_grow_the_meter() {
+        let mut meter = Meter::default();
+        let flood: Vec<(String, u64)> = (0..10_000).map(|i| (format!("t{i}"), 1)).collect();
+        meter.on_browser_freezes(1, &flood);
+        meter.on_browser_freezes(1, &flood);
+        assert_eq!(meter.track_freezes_reported.len(), MAX_REPORTED_TRACKS);
+        // A count never goes backwards, whatever a later report says.
+        meter.on_browser_freezes(0, &[("t0".into(), 0)]);
+        assert_eq!(meter.track_freezes_reported["t0"], 1);
+        assert_eq!(meter.freezes_reported, 1);
+    }
+
     fn sample(
         t: i64,
         direction: Direction,

@@ -485,6 +485,41 @@ mod tests {
     }
 
     #[test]
+    fn reports_carry_their_tracks_and_refuse_anything_else() {
+        let ok = parse_client_message(
+            r#"{"type":"report","freezeCount":2,"tracks":[{"trackIdentifier":"p-video-1","freezeCount":2,"framesDecoded":90}]}"#,
+        )
+        .unwrap();
+        let ClientMessage::Report(report) = ok else {
+            panic!("not a report: {ok:?}")
+        };
+        assert_eq!(report.tracks.len(), 1);
+        assert_eq!(report.tracks[0].track_identifier, "p-video-1");
+        assert_eq!(
+            (
+                report.tracks[0].freeze_count,
+                report.tracks[0].frames_decoded
+            ),
+            (2, 90)
+        );
+        // An older client's report, without tracks, is still a report.
+        assert!(matches!(
+            parse_client_message(r#"{"type":"report","freezeCount":1}"#).unwrap(),
+            ClientMessage::Report(BrowserReport { ref tracks, .. }) if tracks.is_empty()
+        ));
+        for bad in [
+            r#"{"type":"report","tracks":{}}"#,
+            r#"{"type":"report","tracks":[{}]}"#,
+            r#"{"type":"report","tracks":[{"trackIdentifier":7}]}"#,
+            r#"{"type":"report","tracks":[{"trackIdentifier":"t","freezeCount":-1}]}"#,
+            r#"{"type":"report","tracks":[{"trackIdentifier":"t","ssrc":1}]}"#,
+        ] {
+            let err = parse_client_message(bad).unwrap_err();
+            assert_eq!(err.code(), "malformed_message", "{bad:?}");
+        }
+    }
+
+    #[test]
     fn hostile_messages_are_refused_with_a_code() {
         for bad in [
             "",
