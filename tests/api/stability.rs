@@ -225,7 +225,10 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
     .await;
     let port = app.state.sfu.media_addr().port();
     let mut faulty_by_loss = Vec::new();
-    // Both send 250 packets/s, so each direction has thousands of packets to count.
+    // Both send 250 packets/s for 36 s, so each direction has about 8 000 packets to
+    // count once the fault is in place: at 20% loss the binomial spread is then 0.45
+    // points, so the ±1.5 the issue asks for is more than three spreads (at 24 s and
+    // 5 500 packets it was 2.6, and one CI run read 18.44% for 20%).
     let dense = || Options {
         video_packets_per_tick: 4,
         ..Options::default()
@@ -252,7 +255,7 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             video_packets_per_tick: 4,
             ..Options::default()
         };
-        let limit = Duration::from_secs(24);
+        let limit = Duration::from_secs(36);
         // The fault starts once the faulty client is connected (the handshake is not
         // what is measured); only intervals wholly after it count.
         let inject = async {
@@ -354,7 +357,7 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
         ));
         eprintln!("{}", measured.last().unwrap());
         assert!(
-            packets > 3000,
+            packets > 6000,
             "{direction} {percent}%: only {packets} packets"
         );
         assert!(
