@@ -64,9 +64,13 @@ try {
   await waitFor(async () => ({ ok: await expert.locator('form.sheet button[type="submit"]:not([disabled])').count() === 1 }), 10_000);
   for (let i = 0; i < 4; i++) await expert.fill(`form.sheet input[name="c${i}"]`, "8");
   await expert.fill('form.sheet textarea[name="comment"]', "数据扎实");
-  // Live quality reports re-render the side panel every 2 s: what the expert typed must
-  // survive them (it once did not).
-  await sleep(2_500);
+  // Live quality reports rebuild the side panel every 2 s: what the expert typed, and the
+  // focus of the field they are typing in, must survive two rebuilds (neither once did).
+  await expert.focus('form.sheet input[name="c3"]');
+  const renders = async () => Number(await expert.locator("#side").getAttribute("data-renders"));
+  const rendersAtFocus = await renders();
+  result.rebuilt = await waitFor(async () => ({ ok: (await renders()) >= rendersAtFocus + 2 }), 10_000);
+  result.focusKept = await expert.evaluate(() => document.activeElement?.getAttribute("name") ?? null);
   result.typedKept = await expert.locator('form.sheet input[name="c0"]').inputValue();
   await click(expert, 'form.sheet button[type="submit"]');
   result.scored = await waitFor(async () => {
@@ -88,7 +92,7 @@ try {
     return { ok: !(await inLobby(next)) && s.video.framesDecoded > 30, s };
   }, 20_000);
   result.ok = Boolean(result.waiting?.ok && result.admitted?.ok && result.deliberation.ok
-    && result.typedKept === "8"
+    && result.typedKept === "8" && result.rebuilt?.ok && result.focusKept === "c3"
     && result.resumed?.ok && result.scored?.ok && result.applicantSawScores === 0
     && result.rated?.ok && result.next?.ok);
 } catch (e) {

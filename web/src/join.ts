@@ -6,7 +6,7 @@
 // everything; this page only shows it and sends requests. If the network drops, the
 // page joins again with the same link by itself.
 
-import { h } from "./dom.js";
+import { h, patchChildren } from "./dom.js";
 import { languageToggle, roleName, t } from "./i18n.js";
 import { ChatLine, Criterion, PeerInfo, Phase, ServerMessage, SheetSummary } from "./protocol.js";
 import { MediaSession } from "./rtc.js";
@@ -248,8 +248,16 @@ function renderSide(): void {
   if (role === "host" || role === "trainer") parts.push(renderHostPanel(role === "host"));
   if (role === "host" && view.scores) parts.push(renderScores(view.scores));
   if (view.chat.length > 0 || isTraining()) parts.push(renderChat());
-  sideEl.replaceChildren(...parts);
+  // Not replaceChildren: the cached score sheet must stay attached, or the input the
+  // expert is typing in loses focus every time a quality report arrives.
+  patchChildren(sideEl, parts);
+  sideRenders += 1;
+  sideEl.dataset.renders = String(sideRenders);
 }
+
+/** How often the side panel was rebuilt (on `data-renders`, for tests that must see a
+ *  rebuild happen rather than wait and hope). */
+let sideRenders = 0;
 
 let trainingSession = false;
 function isTraining(): boolean {
