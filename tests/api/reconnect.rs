@@ -68,7 +68,7 @@ async fn link_cuts_of_10_and_40_seconds_keep_the_seat_and_media_resumes() {
         "link cut: 10 s cut resumed {} ms after the restore; 40 s cut rejoined and flowing {} ms after",
         result["resumedAfterMs"], result["rejoinedAfterMs"]
     );
-    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["ok"], true, "{result}");
 
     // The cuts are on record: connection events, and gaps in the applicant's timeline
     // that the stability verdict counts.

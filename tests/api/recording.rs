@@ -825,7 +825,7 @@ async fn a_published_help_video_plays_in_chromium_and_counts_the_view() {
     let result =
         crate::browser::run_scenario("help_video.mjs", &[app.base.clone(), id.clone()]).await;
     eprintln!("{result}");
-    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["ok"], true, "{result}");
     let after: Value = app.get_json(&format!("/api/v1/help-videos/{id}")).await;
     assert_eq!(after["views"], 1, "one play, one view");
 }
@@ -847,7 +847,7 @@ async fn administrators_follow_post_production_play_and_publish_from_the_recordi
         ],
     )
     .await;
-    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["ok"], true, "{result}");
     let videos: Value = app.get_json("/api/v1/help-videos").await;
     assert_eq!(videos[0]["title"], "葡萄避雨栽培");
     assert_eq!(videos[0]["tags"], json!(["葡萄", "避雨"]));
