@@ -10,6 +10,7 @@
 #
 #   scripts/bench-sfu.sh             # the full sweep (about 20 minutes)
 #   QUICK=1 scripts/bench-sfu.sh     # one small point per workload (a smoke run)
+#   POINTS="defense 1;defense 3" OUT=/tmp/b scripts/bench-sfu.sh   # chosen points
 set -euo pipefail
 ulimit -c 0 # Janus has dumped core on SIGTERM under overload; no core files in the tree
 cd "$(dirname "$0")/.."
@@ -86,13 +87,17 @@ run() { # target workload size
   start_sfu "$1"
   local args=(--target "$1" --workload "$2" --size "$3" --seconds "$seconds" --warmup 4
               --bind "$gen_ip" --sfu-pid "$sfu_pid")
-  if [[ $1 == viva ]]; then args+=(--viva "http://$sfu_ip:18080" --password "$password")
+  if [[ $1 == viva ]]; then
+    args+=(--viva "http://$sfu_ip:18080" --password "$password"
+           --viva-metrics "http://$sfu_ip:19464/metrics")
   else args+=(--janus "http://$sfu_ip:8088/janus"); fi
   taskset -c 0 "$gen" "${args[@]}" | tee -a "$out/results.jsonl" || echo "run failed: $*" >&2
   stop_sfu
 }
 
-if [[ -n ${QUICK:-} ]]; then
+if [[ -n ${POINTS:-} ]]; then # e.g. POINTS="defense 1;defense 3"
+  IFS=';' read -r -a points <<<"$POINTS"
+elif [[ -n ${QUICK:-} ]]; then
   points=("defense 1" "broadcast 50" "meeting 5")
 else
   points=("defense 1" "defense 2" "defense 3" "defense 4" "defense 5"

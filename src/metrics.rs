@@ -208,6 +208,26 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "sendmmsg calls that sent them (datagrams per call = batching).",
         sfu.send_calls,
     );
+    out.push_str(
+        "# HELP viva_forward_delay_seconds Per forwarded RTP packet: from its arrival in \
+         the media socket (kernel stamp) to its forwards being handed to the kernel.\n\
+         # TYPE viva_forward_delay_seconds histogram\n",
+    );
+    let delay = &sfu.forward_delay;
+    for (bound_us, total) in delay.cumulative() {
+        let _ = writeln!(
+            out,
+            "viva_forward_delay_seconds_bucket{{le=\"{}\"}} {total}",
+            bound_us as f64 / 1e6
+        );
+    }
+    let _ = writeln!(
+        out,
+        "viva_forward_delay_seconds_bucket{{le=\"+Inf\"}} {}\nviva_forward_delay_seconds_sum {}\nviva_forward_delay_seconds_count {}",
+        delay.count,
+        delay.sum_us as f64 / 1e6,
+        delay.count
+    );
     gauge(
         &mut out,
         "viva_recordings_running",

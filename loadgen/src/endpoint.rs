@@ -74,47 +74,6 @@ impl Clock {
     }
 }
 
-/// Wall-clock nanoseconds: the clock of the kernel's receive timestamps, so a
-/// payload's send time and its arrival compare directly.
-fn wall_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// Receives one datagram with the time the kernel queued it (SO_TIMESTAMPNS), so the
-/// latency measured excludes the generator's own wait before reading it: with hundreds
-/// of receivers on one thread that wait would otherwise dominate.
-fn receive_stamped(
-    socket: &tokio::net::UdpSocket,
-    buf: &mut [u8],
-) -> std::io::Result<(usize, SocketAddr, Option<u64>)> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
-    use std::os::fd::AsRawFd;
-    let mut iov = [std::io::IoSliceMut::new(buf)];
-    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
-    let msg = recvmsg::<SockaddrStorage>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_DONTWAIT,
-    )
-    .map_err(std::io::Error::from)?;
-    let from = msg
-        .address
-        .and_then(|a| a.as_sockaddr_in().map(|v4| SocketAddr::V4((*v4).into())))
-        .ok_or_else(|| std::io::Error::other("not an IPv4 sender"))?;
-    let mut stamp = None;
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::ScmTimestampns(ts) = c {
-                stamp = Some(ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64);
-            }
-        }
-    }
-    Ok((msg.bytes, from, stamp))
-}
-
 /// When to count and when to stop, set by the orchestrator once every endpoint is
 /// connected (not guessed up front): the window is empty until then.
 #[derive(Debug, Clone)]
@@ -248,11 +207,10 @@ impl Endpoint {
         socket.set_recv_buffer_size(1 << 20)?;
         socket.bind(&SocketAddr::new(ip, 0).into())?;
         socket.set_nonblocking(true)?;
-        nix::sys::socket::setsockopt(
-            &socket,
-            nix::sys::socket::sockopt::ReceiveTimestampns,
-            &true,
-        )?;
+        // Arrival stamps from the kernel: the latency measured then excludes the
+        // generator's own wait before reading a datagram, which with hundreds of
+        // receivers on one thread would otherwise dominate.
+        media::delay::enable_receive_stamps(&socket)?;
         let socket = tokio::net::UdpSocket::from_std(socket.into())?;
         let local_addr = socket.local_addr()?;
         let mut media_engine = MediaEngine::default();
@@ -343,8 +301,18 @@ impl Endpoint {
     ) -> Outcome {
         let mut out = Outcome::default();
         let mut incoming: HashMap<u32, Incoming> = HashMap::new();
-        let mut audio = tokio::time::interval(AUDIO_INTERVAL);
-        let mut video = tokio::time::interval(FRAME_INTERVAL);
+        // Each publisher's clocks have a phase of their own, fixed by its id on the
+        // shared clock: independent cameras and microphones never send in the same
+        // instant, and both SFUs get the same phases however fast their endpoints
+        // were started (Viva's all start in one millisecond, Janus's one HTTP
+        // exchange apart).
+        let now = Instant::now();
+        let tick = |period| {
+            let first = first_tick(schedule.clock.0, now, period, self.id);
+            tokio::time::interval_at(first.into(), period)
+        };
+        let mut audio = tick(AUDIO_INTERVAL);
+        let mut video = tick(FRAME_INTERVAL);
         audio.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         video.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut seqs: HashMap<u32, u16> = HashMap::new();
@@ -410,7 +378,7 @@ impl Endpoint {
                             payload::read_vp8(&packet.payload)
                         };
                         if let Some(stamp) = stamp {
-                            let arrived = arrived_ns.unwrap_or_else(wall_ns);
+                            let arrived = arrived_ns.unwrap_or_else(media::delay::wall_ns);
                             out.latency
                                 .record(arrived.saturating_sub(stamp.sent_ns) / 1000);
                         }
@@ -432,7 +400,7 @@ impl Endpoint {
                         continue;
                     }
                     let received = self.socket.try_io(tokio::io::Interest::READABLE, || {
-                        receive_stamped(&self.socket, &mut buf)
+                        media::delay::receive_stamped(&self.socket, &mut buf)
                     });
                     if let Ok((n, peer_addr, stamp)) = received {
                         arrived_ns = stamp;
@@ -491,7 +459,7 @@ impl Endpoint {
         let now = Instant::now();
         let stamp = Stamp {
             publisher: self.id,
-            sent_ns: wall_ns(),
+            sent_ns: media::delay::wall_ns(),
         };
         let (payloads, pt, timestamp) = match kind {
             RtpCodecKind::Audio => {
@@ -535,6 +503,20 @@ impl Endpoint {
     }
 }
 
+/// A publisher's first tick at or after `now` on a clock of `period` started at
+/// `origin`: its phase is the golden-ratio fraction of its id, which spreads
+/// consecutive ids evenly over the period.
+fn first_tick(origin: Instant, now: Instant, period: Duration, id: u32) -> Instant {
+    const GOLDEN: f64 = 0.618_033_988_749_895;
+    let period_ns = period.as_nanos().max(1);
+    let phase_ns = ((f64::from(id) * GOLDEN).fract() * period_ns as f64) as u128;
+    let since = now.saturating_duration_since(origin).as_nanos();
+    // The first k with origin + phase + k × period ≥ now.
+    let k = since.saturating_sub(phase_ns).div_ceil(period_ns);
+    let at = phase_ns + k * period_ns;
+    origin + Duration::from_nanos(u64::try_from(at).unwrap_or(u64::MAX))
+}
+
 struct Incoming {
     counter: ArrivalCounter,
     highest: Option<u16>,
@@ -562,4 +544,41 @@ fn codec(kind: RtpCodecKind) -> RTCRtpCodecParameters {
         _ => Codec::Opus,
     };
     media::sfu::codec_params(codec).1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publishers_tick_on_their_own_phase_of_the_shared_clock() {
+        let origin = Instant::now();
+        let period = FRAME_INTERVAL;
+        for first_id in [0u32, 100_000, 300_000] {
+            let mut phases: Vec<u128> = Vec::new();
+            for id in first_id..first_id + 10 {
+                for started in [0, 7, 33, 1_000, 12_345] {
+                    let now = origin + Duration::from_millis(started);
+                    let at = first_tick(origin, now, period, id);
+                    assert!(at >= now && at < now + period, "id {id} at {started} ms");
+                    let phase = at.duration_since(origin).as_nanos() % period.as_nanos();
+                    if started == 0 {
+                        phases.push(phase);
+                    } else {
+                        assert!(
+                            phase.abs_diff(*phases.last().unwrap()) <= 1,
+                            "the phase is the id's, not the start's"
+                        );
+                    }
+                }
+            }
+            // Ten publishers of a room are spread over the frame interval.
+            phases.sort_unstable();
+            let gaps = phases.windows(2).map(|w| w[1] - w[0]);
+            assert!(
+                gaps.min().unwrap() > period.as_nanos() / 20,
+                "{first_id}: {phases:?}"
+            );
+        }
+    }
 }

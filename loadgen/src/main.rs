@@ -5,6 +5,7 @@
 //! ```text
 //! viva-loadgen --target viva --viva http://127.0.0.1:8080 --password P \
 //!              --workload defense --size 2 --sfu-pid 1234 [--warmup 3] [--seconds 10]
+//!              [--viva-metrics http://127.0.0.1:9464/metrics]  # + the SFU's own delay
 //! viva-loadgen --target janus --janus http://127.0.0.1:8088/janus ...
 //!              [--bind 10.77.0.2]   # the generator's media address (default 127.0.0.1)
 //! viva-loadgen report results.jsonl docs/bench    # table.md and one SVG per chart
@@ -68,6 +69,7 @@ fn main() -> Result<()> {
             base: get("viva")?,
             admin_password: get("password")?,
             bind,
+            metrics: flags.get("viva-metrics").cloned(),
         }),
         "janus" => Target::Janus(janus::Janus {
             base: get("janus")?,

@@ -60,6 +60,8 @@ pub fn table(runs: &[Value]) -> String {
         ("latencyP50Ms", "p50 ms", 2),
         ("latencyP99Ms", "p99 ms", 2),
         ("latencyP999Ms", "p99.9 ms", 2),
+        ("sfuDelayP50Ms", "in-SFU p50 ≤ ms", 2),
+        ("sfuDelayP99Ms", "in-SFU p99 ≤ ms", 2),
         ("rssPerTrackKb", "KB per track", 0),
         ("generatorCores", "generator cores", 2),
     ];

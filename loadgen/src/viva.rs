@@ -21,6 +21,9 @@ pub struct Viva {
     pub admin_password: String,
     /// The generator's address for media sockets.
     pub bind: std::net::IpAddr,
+    /// The admin listener's `/metrics`, when given: the SFU's own forwarding delay is
+    /// then read beside the generator's end-to-end latency.
+    pub metrics: Option<String>,
 }
 
 impl Viva {
@@ -29,6 +32,20 @@ impl Viva {
     /// which belongs in the idle memory figure, not in the per-track one.
     pub async fn warm_up(&self) -> Result<()> {
         self.admin_token(&reqwest::Client::new()).await.map(drop)
+    }
+
+    /// The SFU's forwarding-delay histogram now (`None` without `metrics`).
+    pub async fn forward_delay(&self) -> Result<Option<Vec<(u64, u64)>>> {
+        let Some(url) = &self.metrics else {
+            return Ok(None);
+        };
+        let text = reqwest::get(url)
+            .await?
+            .error_for_status()
+            .context("reading the admin listener's /metrics")?
+            .text()
+            .await?;
+        Ok(Some(delay_buckets(&text)))
     }
 
     async fn admin_token(&self, http: &reqwest::Client) -> Result<String> {
@@ -229,4 +246,72 @@ async fn silent_host(url: String, applicant: Option<String>, schedule: Schedule)
         }
     }
     let _ = ws.close(None).await;
+}
+
+/// `viva_forward_delay_seconds` buckets from Prometheus text: (upper bound in µs, or
+/// `u64::MAX` for `+Inf`; cumulative count), in the order written.
+pub fn delay_buckets(text: &str) -> Vec<(u64, u64)> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("viva_forward_delay_seconds_bucket{le=\"")?;
+            let (bound, rest) = rest.split_once("\"} ")?;
+            let bound = match bound {
+                "+Inf" => u64::MAX,
+                seconds => (seconds.parse::<f64>().ok()? * 1e6).round() as u64,
+            };
+            Some((bound, rest.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Quantile `q` of what was counted between two readings of [`delay_buckets`], as the
+/// upper bound of its bucket in milliseconds (`None` if empty, beyond the last bound,
+/// or the readings do not match).
+pub fn delay_quantile_ms(before: &[(u64, u64)], after: &[(u64, u64)], q: f64) -> Option<f64> {
+    if before.len() != after.len() || before.iter().zip(after).any(|(b, a)| b.0 != a.0) {
+        return None;
+    }
+    let window: Vec<(u64, u64)> = before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| (a.0, a.1.saturating_sub(b.1)))
+        .collect();
+    let total = window.last()?.1;
+    if total == 0 {
+        return None;
+    }
+    let rank = (q * total as f64).ceil().max(1.0) as u64;
+    let (bound, _) = window.iter().find(|(_, n)| *n >= rank)?;
+    (*bound != u64::MAX).then(|| *bound as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sfus_delay_is_read_from_its_metrics_over_a_window() {
+        let reading = |a: u64, b: u64, inf: u64| {
+            delay_buckets(&format!(
+                "# TYPE viva_forward_delay_seconds histogram\n\
+                 viva_forward_delay_seconds_bucket{{le=\"0.0001\"}} {a}\n\
+                 viva_forward_delay_seconds_bucket{{le=\"0.001\"}} {b}\n\
+                 viva_forward_delay_seconds_bucket{{le=\"+Inf\"}} {inf}\n\
+                 viva_forward_delay_seconds_count {inf}\n"
+            ))
+        };
+        let before = reading(10, 10, 10);
+        assert_eq!(before, vec![(100, 10), (1000, 10), (u64::MAX, 10)]);
+        // In the window: 90 under 100 µs, 9 under 1 ms, 1 beyond.
+        let after = reading(100, 109, 110);
+        assert_eq!(delay_quantile_ms(&before, &after, 0.5), Some(0.1));
+        assert_eq!(delay_quantile_ms(&before, &after, 0.99), Some(1.0));
+        assert_eq!(delay_quantile_ms(&before, &after, 1.0), None);
+        assert_eq!(
+            delay_quantile_ms(&before, &before, 0.5),
+            None,
+            "nothing counted"
+        );
+        assert_eq!(delay_quantile_ms(&before, &after[..2], 0.5), None);
+    }
 }

@@ -165,6 +165,12 @@ pub struct RunReport {
     pub latency_p99_ms: Option<f64>,
     /// 99.9th percentile.
     pub latency_p999_ms: Option<f64>,
+    /// Viva only (with `--viva-metrics`): the SFU's own forwarding delay, from a
+    /// packet's arrival in its socket to its forwards leaving; the upper bound of the
+    /// bucket holding the median, milliseconds.
+    pub sfu_delay_p50_ms: Option<f64>,
+    /// The same at the 99th percentile.
+    pub sfu_delay_p99_ms: Option<f64>,
     /// SFU CPU in the window, cores (1.0 = one core busy).
     pub sfu_cores: f64,
     /// Egress packets per second per busy SFU core.
@@ -216,11 +222,25 @@ pub async fn run(
     let from = Instant::now();
     let until = from + timing.window;
     control.measure(from, until);
+    let delay_before = match target {
+        Target::Viva(v) => v.forward_delay().await?,
+        Target::Janus(_) => None,
+    };
     let sfu_before = procfs::usage(sfu_pid, hz)?;
     let gen_before = procfs::usage(me, hz)?;
     tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
     let sfu_after = procfs::usage(sfu_pid, hz)?;
     let gen_after = procfs::usage(me, hz)?;
+    let delay_after = match target {
+        Target::Viva(v) => v.forward_delay().await?,
+        Target::Janus(_) => None,
+    };
+    let sfu_delay_ms = |q| {
+        delay_before
+            .as_deref()
+            .zip(delay_after.as_deref())
+            .and_then(|(b, a)| crate::viva::delay_quantile_ms(b, a, q))
+    };
     let elapsed = from
         .elapsed()
         .as_secs_f64()
@@ -274,6 +294,8 @@ pub async fn run(
         latency_p50_ms: ms(0.5),
         latency_p99_ms: ms(0.99),
         latency_p999_ms: ms(0.999),
+        sfu_delay_p50_ms: sfu_delay_ms(0.5),
+        sfu_delay_p99_ms: sfu_delay_ms(0.99),
         sfu_cores,
         egress_pps_per_core: if sfu_cores > 0.0 {
             egress_pps / sfu_cores

@@ -7,6 +7,7 @@
 //! - [`sfu`]: the transport adapter. One thread, one UDP port for all participants,
 //!   webrtc-rs's sans-IO `rtc` peer connections; carries out the forwarder's decisions.
 //! - [`outbox`]: outgoing datagrams sent together with `sendmmsg(2)`.
+//! - [`delay`]: kernel receive stamps, and how long the media plane holds a packet.
 //! - [`stun`]: reads the ICE ufrag from STUN checks, to demultiplex the one port.
 //! - [`codec`]: facts read from payloads without decoding (VP8 keyframe starts).
 //! - [`recorder`]: writes forwarded RTP to crash-safe Matroska parts (GStreamer).
@@ -18,6 +19,7 @@
 //! This crate knows nothing of sessions, people or the database; `viva` wires it in.
 
 pub mod codec;
+pub mod delay;
 pub mod feedback;
 pub mod forward;
 pub mod ids;

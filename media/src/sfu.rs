@@ -301,6 +301,9 @@ pub struct SfuStats {
     pub dropped_datagrams: u64,
     /// `sendmmsg` calls that sent them.
     pub send_calls: u64,
+    /// Per RTP packet that was forwarded: from its arrival in the socket (the
+    /// kernel's stamp) to its forwards being handed to the kernel.
+    pub forward_delay: crate::delay::DelayHistogram,
 }
 
 /// Handle to the media thread.
@@ -588,23 +591,35 @@ impl MediaLoop {
                     let Some(command) = command else { break };
                     self.on_command(command);
                 }
-                received = self.socket.recv_from(&mut buf) => {
-                    match received {
-                        Ok((n, from)) => {
-                            self.on_datagram(&buf[..n], from);
-                            self.flush();
-                            // Whatever else is already queued is handled now, without
-                            // a trip through the scheduler and the timer scan per
-                            // datagram; each one's output still leaves at once.
-                            for _ in 1..RECEIVE_BATCH {
-                                let Ok((n, from)) = self.socket.try_recv_from(&mut buf) else {
-                                    break;
-                                };
-                                self.on_datagram(&buf[..n], from);
-                                self.flush();
+                readable = self.socket.readable() => {
+                    if let Err(e) = readable {
+                        debug!(error = %e, "udp receive error");
+                        continue;
+                    }
+                    // Whatever is already queued is handled now, without a trip
+                    // through the scheduler and the timer scan per datagram; each
+                    // one's output still leaves at once.
+                    for _ in 0..RECEIVE_BATCH {
+                        let received = self.socket.try_io(tokio::io::Interest::READABLE, || {
+                            crate::delay::receive_stamped(&self.socket, &mut buf)
+                        });
+                        let (n, from, arrived_ns) = match received {
+                            Ok(received) => received,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                debug!(error = %e, "udp receive error");
+                                break;
                             }
+                        };
+                        self.on_datagram(&buf[..n], from);
+                        let sent = self.flush();
+                        if let Some(arrived_ns) = arrived_ns
+                            && sent > 0
+                            && is_rtp(&buf[..n])
+                        {
+                            let held_ns = crate::delay::wall_ns().saturating_sub(arrived_ns);
+                            self.stats.forward_delay.observe(held_ns / 1000);
                         }
-                        Err(e) => debug!(error = %e, "udp receive error"),
                     }
                 }
                 () = sleep => self.on_timers(),
@@ -617,12 +632,13 @@ impl MediaLoop {
         info!("media plane stopped");
     }
 
-    /// Sends what the last event produced.
-    fn flush(&mut self) {
+    /// Sends what the last event produced; returns how many datagrams left.
+    fn flush(&mut self) -> usize {
         let done = self.outbox.flush(&self.socket);
         self.stats.sent_datagrams += done.sent as u64;
         self.stats.dropped_datagrams += done.dropped as u64;
         self.stats.send_calls += done.calls as u64;
+        done.sent
     }
 
     fn on_command(&mut self, command: Command) {
@@ -1641,6 +1657,12 @@ const NACK_HISTORY: u16 = 256;
 /// request at `net.core.{w,r}mem_max` (see `docs/media.md`).
 const SOCKET_BUFFER: usize = 4 << 20;
 
+/// Whether a datagram is RTP (not RTCP, STUN or DTLS): version 2, and a second byte
+/// outside RTCP's packet types 192–223 (RFC 5761's demultiplexing).
+fn is_rtp(datagram: &[u8]) -> bool {
+    datagram.len() >= 12 && datagram[0] >> 6 == 2 && !(192..=223).contains(&datagram[1])
+}
+
 fn bind_media_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
@@ -1660,6 +1682,9 @@ fn bind_media_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     }
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
+    if let Err(e) = crate::delay::enable_receive_stamps(&socket) {
+        warn!(error = %e, "no receive stamps: the forwarding delay is not measured");
+    }
     Ok(socket.into())
 }
 

@@ -138,6 +138,17 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
     assert!(sent >= value("viva_forwarded_packets_total"), "{text}");
     assert!(value("viva_send_calls_total") <= sent);
     assert_eq!(value("viva_dropped_datagrams_total"), 0.0, "{text}");
+    // Every forwarded RTP packet's time in the SFU is counted, from the kernel's stamp:
+    // one reading per packet received (fewer than the copies forwarded), each well
+    // under a second on loopback (a stamp on the wrong clock would be far off).
+    let delays = value("viva_forward_delay_seconds_count");
+    assert!(delays > 200.0, "{text}");
+    assert!(delays <= value("viva_forwarded_packets_total"), "{text}");
+    assert_eq!(
+        value(r#"viva_forward_delay_seconds_bucket{le="1"}"#),
+        delays,
+        "{text}"
+    );
     assert_eq!(
         value("viva_bookings_next_30_days"),
         0.0,
