@@ -39,6 +39,7 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::sync::{mpsc, watch};
 
 use crate::histogram::Histogram;
+use crate::pacer::{Pacer, Pending};
 use crate::payload::{self, Stamp};
 
 const OPUS_PT: u8 = 111;
@@ -53,6 +54,11 @@ const KEY_FRAME: usize = 4 * DELTA_FRAME;
 const KEYFRAME_EVERY: u32 = 90;
 const FRAME_INTERVAL: Duration = Duration::from_micros(33_333);
 const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
+/// Video leaves at 2.5× its ≈1.5 Mbit/s (libwebrtc's pacing factor): one
+/// full packet about every 2.7 ms, a keyframe over about 54 ms.
+const PACING_BITS_PER_SECOND: f64 = 2.5 * 1_500_000.0;
+/// RTP header, SRTP tag, UDP and IPv4 headers.
+const PACKET_OVERHEAD: usize = 12 + 16 + 8 + 20;
 /// An Opus packet at ≈32 kbit/s.
 const AUDIO_PAYLOAD: usize = 80;
 
@@ -316,6 +322,7 @@ impl Endpoint {
         audio.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         video.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut seqs: HashMap<u32, u16> = HashMap::new();
+        let mut pacer = Pacer::new(PACING_BITS_PER_SECOND, PACKET_OVERHEAD);
         let mut frame: u32 = 0;
         let mut keyframe_requested = false;
         // The kernel's arrival time of the datagram being handled.
@@ -385,6 +392,9 @@ impl Endpoint {
                     }
                 }
             }
+            let pace_at = pacer
+                .next_at()
+                .map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
             let timer = self
                 .pc
                 .poll_timeout()
@@ -424,14 +434,26 @@ impl Endpoint {
                     None => remote_open = false,
                 },
                 _ = audio.tick(), if out.connected && self.publish => {
-                    self.send(&schedule, &mut seqs, &mut out, RtpCodecKind::Audio, frame);
+                    self.send_audio(&schedule, &mut seqs, &mut out);
+                }
+                () = tokio::time::sleep_until(pace_at), if pacer.queued() > 0 => {
+                    while let Some(packet) = pacer.poll(Instant::now()) {
+                        self.send_video(&schedule, &mut seqs, &mut out, packet);
+                    }
                 }
                 _ = video.tick(), if out.connected && self.publish => {
                     frame = frame.wrapping_add(1);
                     if std::mem::take(&mut keyframe_requested) {
                         frame = 1; // Keyframes fall on frame % KEYFRAME_EVERY == 1.
                     }
-                    self.send(&schedule, &mut seqs, &mut out, RtpCodecKind::Video, frame);
+                    let keyframe = frame % KEYFRAME_EVERY == 1;
+                    let size = if keyframe { KEY_FRAME } else { DELTA_FRAME };
+                    let now = Instant::now();
+                    pacer.push_frame(now, frame.wrapping_mul(3000), keyframe, size.div_ceil(MTU_PAYLOAD), MTU_PAYLOAD);
+                    // The frame's first packet leaves at once when nothing is queued.
+                    while let Some(packet) = pacer.poll(now) {
+                        self.send_video(&schedule, &mut seqs, &mut out, packet);
+                    }
                 }
             }
         }
@@ -445,60 +467,93 @@ impl Endpoint {
         out
     }
 
-    fn send(
+    /// One Opus packet, sent at once (browsers do not pace audio).
+    fn send_audio(&mut self, schedule: &Schedule, seqs: &mut HashMap<u32, u16>, out: &mut Outcome) {
+        let now = Instant::now();
+        let timestamp = (schedule.clock.ns(now) / 1_000_000 * 48) as u32;
+        let body = payload::opus(self.stamp(), AUDIO_PAYLOAD);
+        self.write(
+            schedule,
+            seqs,
+            out,
+            RtpCodecKind::Audio,
+            OPUS_PT,
+            timestamp,
+            true,
+            body,
+        );
+    }
+
+    /// One paced VP8 packet, stamped as it leaves (the pacer's wait is the
+    /// publisher's, not the SFU's).
+    fn send_video(
+        &mut self,
+        schedule: &Schedule,
+        seqs: &mut HashMap<u32, u16>,
+        out: &mut Outcome,
+        packet: Pending,
+    ) {
+        let body = payload::vp8(
+            self.stamp(),
+            packet.index == 0,
+            packet.keyframe,
+            packet.size,
+        );
+        let marker = packet.index + 1 == packet.count;
+        self.write(
+            schedule,
+            seqs,
+            out,
+            RtpCodecKind::Video,
+            VP8_PT,
+            packet.timestamp,
+            marker,
+            body,
+        );
+    }
+
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            publisher: self.id,
+            sent_ns: media::delay::wall_ns(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write(
         &mut self,
         schedule: &Schedule,
         seqs: &mut HashMap<u32, u16>,
         out: &mut Outcome,
         kind: RtpCodecKind,
-        frame: u32,
+        payload_type: u8,
+        timestamp: u32,
+        marker: bool,
+        body: Vec<u8>,
     ) {
         let Some(&(sender, _, ssrc)) = self.senders.iter().find(|(_, k, _)| *k == kind) else {
             return;
         };
         let now = Instant::now();
-        let stamp = Stamp {
-            publisher: self.id,
-            sent_ns: media::delay::wall_ns(),
+        let seq = seqs.entry(ssrc).or_insert_with(rand::random);
+        *seq = seq.wrapping_add(1);
+        let packet = rtc::rtp::Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                marker,
+                payload_type,
+                sequence_number: *seq,
+                timestamp,
+                ssrc,
+                ..Default::default()
+            },
+            payload: body.into(),
         };
-        let (payloads, pt, timestamp) = match kind {
-            RtpCodecKind::Audio => {
-                let ts = (schedule.clock.ns(now) / 1_000_000 * 48) as u32;
-                (vec![payload::opus(stamp, AUDIO_PAYLOAD)], OPUS_PT, ts)
-            }
-            _ => {
-                let keyframe = frame % KEYFRAME_EVERY == 1;
-                let size = if keyframe { KEY_FRAME } else { DELTA_FRAME };
-                let packets = size.div_ceil(MTU_PAYLOAD);
-                let payloads = (0..packets)
-                    .map(|i| payload::vp8(stamp, i == 0, keyframe, MTU_PAYLOAD))
-                    .collect();
-                (payloads, VP8_PT, frame.wrapping_mul(3000))
-            }
-        };
-        let count = payloads.len();
-        let in_window = schedule.in_window(now);
-        for (i, body) in payloads.into_iter().enumerate() {
-            let seq = seqs.entry(ssrc).or_insert_with(rand::random);
-            *seq = seq.wrapping_add(1);
-            let packet = rtc::rtp::Packet {
-                header: rtc::rtp::header::Header {
-                    version: 2,
-                    marker: i + 1 == count,
-                    payload_type: pt,
-                    sequence_number: *seq,
-                    timestamp,
-                    ssrc,
-                    ..Default::default()
-                },
-                payload: body.into(),
-            };
-            if let Some(mut s) = self.pc.rtp_sender(sender) {
-                let _ = s.write_rtp(now, packet);
-            }
-            if in_window {
-                out.published += 1;
-            }
+        if let Some(mut s) = self.pc.rtp_sender(sender) {
+            let _ = s.write_rtp(now, packet);
+        }
+        if schedule.in_window(now) {
+            out.published += 1;
         }
     }
 }

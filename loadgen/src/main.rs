@@ -14,6 +14,7 @@
 mod endpoint;
 mod histogram;
 mod janus;
+mod pacer;
 mod payload;
 mod procfs;
 mod report;
