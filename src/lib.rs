@@ -31,6 +31,7 @@ pub mod http;
 pub mod import;
 pub mod metrics;
 pub mod notify;
+pub mod priority;
 pub mod production;
 pub mod recording;
 pub mod report;

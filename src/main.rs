@@ -98,6 +98,12 @@ async fn main() -> std::process::ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let username = config.auth.admin_username.clone();
     let app = Application::build(config).await?;
+    // Everything started so far (and everything those threads start later) yields to
+    // the media thread on a shared core.
+    match viva::priority::yield_to(media::sfu::MEDIA_THREAD_NAME) {
+        Ok(threads) => tracing::info!(threads, "other threads yield to the media thread"),
+        Err(e) => tracing::warn!(error = %e, "thread priorities left as they are"),
+    }
     let http = app.http_addr();
     let public_url = app.public_url().to_owned();
     tracing::info!(%http, media = %app.media_addr(), "viva is running");

@@ -119,6 +119,11 @@ const RECEIVE_BATCH: usize = 32;
 /// How often each connection is sampled.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// The name of the thread that owns the media socket and every connection (what
+/// `/proc/<pid>/task/*/comm` shows; the server keeps it at a higher priority than its
+/// other threads).
+pub const MEDIA_THREAD_NAME: &str = "viva-media";
+
 /// One connection's measurements; counters are cumulative since the connection began,
 /// so a consumer takes differences between samples.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -340,7 +345,7 @@ impl Sfu {
         let local_addr = SocketAddr::new(config.announce_ip, bound.port());
         let (commands, command_rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
-            .name("viva-media".into())
+            .name(MEDIA_THREAD_NAME.into())
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()

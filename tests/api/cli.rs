@@ -46,6 +46,20 @@ fn serve_prints_the_admin_password_and_stops_on_sigterm() {
     );
     assert!(dir.path().join("data/signing.key").exists());
 
+    // Every thread but the media thread runs 10 nice steps below it (capped at 19).
+    let threads = thread_niceness(child.id());
+    let media = threads
+        .iter()
+        .find(|(name, _)| name == "viva-media")
+        .map(|(_, nice)| *nice)
+        .unwrap_or_else(|| panic!("no media thread: {threads:?}"));
+    assert!(threads.len() > 2, "{threads:?}");
+    for (name, nice) in &threads {
+        if name != "viva-media" {
+            assert_eq!(*nice, (media + 10).min(19), "{name}: {threads:?}");
+        }
+    }
+
     // The printed password signs in.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let status = rt.block_on(async {
@@ -375,4 +389,23 @@ fn report_prints_the_years_indicators_from_a_seeded_year() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--format must be table or json"));
+}
+
+/// `(thread name, nice value)` of every thread of process `pid`, from `/proc`.
+fn thread_niceness(pid: u32) -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let path = task.unwrap().path();
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        // After "pid (comm) ", the 17th field is the nice value (proc(5)).
+        let after_comm = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap();
+        let nice = after_comm.split(' ').nth(16).unwrap().parse().unwrap();
+        out.push((comm.trim_end().to_owned(), nice));
+    }
+    out
 }
