@@ -119,10 +119,6 @@ const RECEIVE_BATCH: usize = 32;
 /// How often each connection is sampled.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
 
-/// The connections are sampled in this many slices, one every
-/// `SAMPLE_INTERVAL / SAMPLE_SLICES`, so the media thread never reads them all at once.
-const SAMPLE_SLICES: u64 = 8;
-
 /// The name of the thread that owns the media socket and every connection (what
 /// `/proc/<pid>/task/*/comm` shows; the server keeps it at a higher priority than its
 /// other threads).
@@ -564,10 +560,7 @@ struct MediaLoop {
     /// Datagrams produced while handling one event, sent together after it.
     outbox: Outbox,
     stats: SfuStats,
-    /// When the next slice of connections is sampled.
     next_sample: Instant,
-    /// Which slice that is.
-    sample_slice: u64,
 }
 
 impl MediaLoop {
@@ -583,8 +576,7 @@ impl MediaLoop {
             scratch: Vec::new(),
             outbox: Outbox::new(),
             stats: SfuStats::default(),
-            next_sample: Instant::now() + SAMPLE_INTERVAL / SAMPLE_SLICES as u32,
-            sample_slice: 0,
+            next_sample: Instant::now() + SAMPLE_INTERVAL,
         }
     }
 
@@ -979,10 +971,8 @@ impl MediaLoop {
     fn on_timers(&mut self) {
         let now = Instant::now();
         if now >= self.next_sample {
-            self.next_sample = now + SAMPLE_INTERVAL / SAMPLE_SLICES as u32;
-            let slice = self.sample_slice;
-            self.sample_slice = (slice + 1) % SAMPLE_SLICES;
-            self.sample(now, slice);
+            self.next_sample = now + SAMPLE_INTERVAL;
+            self.sample(now);
         }
         let due: Vec<ParticipantId> = self
             .peers
@@ -997,15 +987,11 @@ impl MediaLoop {
         }
     }
 
-    /// Reports the measurements of one slice of the connections (those whose id falls
-    /// in `slice`) to their signaling sessions: each connection every
-    /// [`SAMPLE_INTERVAL`], but never all in one go. Reading every connection's
-    /// statistics at once took 1.7–4 ms for 33 connections, during which every packet
-    /// waited.
-    fn sample(&mut self, now: Instant, slice: u64) {
+    /// Reports every connection's measurements to its signaling session.
+    fn sample(&mut self, now: Instant) {
         let taken_at = Some(std::time::SystemTime::now());
-        for (id, peer) in &mut self.peers {
-            if !peer.connected || id.0 % SAMPLE_SLICES != slice {
+        for peer in self.peers.values_mut() {
+            if !peer.connected {
                 continue;
             }
             let report = peer.pc.get_stats(now, StatsSelector::None);
