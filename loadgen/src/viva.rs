@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::endpoint::{Endpoint, Remote, Schedule};
 use crate::workload::{Room, Spawned};
+use media::delay::DelayHistogram;
 
 /// Where Viva runs and how to sign in.
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ impl Viva {
     }
 
     /// The SFU's forwarding-delay histogram now (`None` without `metrics`).
-    pub async fn forward_delay(&self) -> Result<Option<Vec<(u64, u64)>>> {
+    pub async fn forward_delay(&self) -> Result<Option<DelayHistogram>> {
         let Some(url) = &self.metrics else {
             return Ok(None);
         };
@@ -45,7 +46,9 @@ impl Viva {
             .context("reading the admin listener's /metrics")?
             .text()
             .await?;
-        Ok(Some(delay_buckets(&text)))
+        parse_forward_delay(&text)
+            .map(Some)
+            .context("no viva_forward_delay_seconds histogram in /metrics")
     }
 
     async fn admin_token(&self, http: &reqwest::Client) -> Result<String> {
@@ -248,62 +251,83 @@ async fn silent_host(url: String, applicant: Option<String>, schedule: Schedule)
     let _ = ws.close(None).await;
 }
 
-/// `viva_forward_delay_seconds` buckets from Prometheus text: (upper bound in µs, or
-/// `u64::MAX` for `+Inf`; cumulative count), in the order written.
-pub fn delay_buckets(text: &str) -> Vec<(u64, u64)> {
-    text.lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("viva_forward_delay_seconds_bucket{le=\"")?;
-            let (bound, rest) = rest.split_once("\"} ")?;
-            let bound = match bound {
-                "+Inf" => u64::MAX,
-                seconds => (seconds.parse::<f64>().ok()? * 1e6).round() as u64,
-            };
-            Some((bound, rest.trim().parse().ok()?))
+/// `viva_forward_delay_seconds` read back from Prometheus text, or `None` when the
+/// histogram is missing or not the one [`DelayHistogram`] writes.
+pub fn parse_forward_delay(text: &str) -> Option<DelayHistogram> {
+    const NAME: &str = "viva_forward_delay_seconds";
+    let value = |suffix: &str| -> Option<f64> {
+        text.lines().find_map(|l| {
+            l.strip_prefix(NAME)?
+                .strip_prefix(suffix)?
+                .trim()
+                .parse()
+                .ok()
         })
-        .collect()
+    };
+    let buckets: Vec<(u64, u64)> = text
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(NAME)?.strip_prefix("_bucket{le=\"")?;
+            let (bound, count) = rest.split_once("\"} ")?;
+            // `+Inf` is the count, read below (and would parse as an f64).
+            let seconds: f64 = bound.parse().ok().filter(|s: &f64| s.is_finite())?;
+            Some(((seconds * 1e6).round() as u64, count.trim().parse().ok()?))
+        })
+        .collect();
+    let count = value("_count ")? as u64;
+    let sum_us = (value("_sum ")? * 1e6).round() as u64;
+    DelayHistogram::from_cumulative(&buckets, count, sum_us)
 }
 
-/// Quantile `q` of what was counted between two readings of [`delay_buckets`], as the
-/// upper bound of its bucket in milliseconds (`None` if empty, beyond the last bound,
-/// or the readings do not match).
-pub fn delay_quantile_ms(before: &[(u64, u64)], after: &[(u64, u64)], q: f64) -> Option<f64> {
-    if before.len() != after.len() || before.iter().zip(after).any(|(b, a)| b.0 != a.0) {
-        return None;
-    }
-    let window: Vec<(u64, u64)> = before
-        .iter()
-        .zip(after)
-        .map(|(b, a)| (a.0, a.1.saturating_sub(b.1)))
-        .collect();
-    let total = window.last()?.1;
-    if total == 0 {
-        return None;
-    }
-    let rank = (q * total as f64).ceil().max(1.0) as u64;
-    let (bound, _) = window.iter().find(|(_, n)| *n >= rank)?;
-    (*bound != u64::MAX).then(|| *bound as f64 / 1000.0)
+/// Quantile `q` of the delays counted between two readings, as the upper bound of its
+/// bucket in milliseconds (`None` if nothing was counted or it lies beyond the last
+/// bound).
+pub fn delay_quantile_ms(before: &DelayHistogram, after: &DelayHistogram, q: f64) -> Option<f64> {
+    after
+        .since(before)
+        .quantile_bound_us(q)
+        .map(|us| us as f64 / 1000.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// What `/metrics` writes for a histogram.
+    fn exposition(h: &DelayHistogram) -> String {
+        let mut out = String::from("# TYPE viva_forward_delay_seconds histogram\n");
+        for (bound_us, n) in h.cumulative() {
+            let seconds = bound_us as f64 / 1e6;
+            out.push_str(&format!(
+                "viva_forward_delay_seconds_bucket{{le=\"{seconds}\"}} {n}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "viva_forward_delay_seconds_bucket{{le=\"+Inf\"}} {c}\n\
+             viva_forward_delay_seconds_sum {}\nviva_forward_delay_seconds_count {c}\n",
+            h.sum_us as f64 / 1e6,
+            c = h.count
+        ));
+        out
+    }
+
     #[test]
     fn the_sfus_delay_is_read_from_its_metrics_over_a_window() {
-        let reading = |a: u64, b: u64, inf: u64| {
-            delay_buckets(&format!(
-                "# TYPE viva_forward_delay_seconds histogram\n\
-                 viva_forward_delay_seconds_bucket{{le=\"0.0001\"}} {a}\n\
-                 viva_forward_delay_seconds_bucket{{le=\"0.001\"}} {b}\n\
-                 viva_forward_delay_seconds_bucket{{le=\"+Inf\"}} {inf}\n\
-                 viva_forward_delay_seconds_count {inf}\n"
-            ))
-        };
-        let before = reading(10, 10, 10);
-        assert_eq!(before, vec![(100, 10), (1000, 10), (u64::MAX, 10)]);
-        // In the window: 90 under 100 µs, 9 under 1 ms, 1 beyond.
-        let after = reading(100, 109, 110);
+        let mut h = DelayHistogram::default();
+        for _ in 0..10 {
+            h.observe(80);
+        }
+        let before = parse_forward_delay(&exposition(&h)).unwrap();
+        assert_eq!(before, h);
+        // In the window: 90 under 100 µs, 9 under 1 ms, 1 beyond the last bound.
+        for _ in 0..90 {
+            h.observe(80);
+        }
+        for _ in 0..9 {
+            h.observe(700);
+        }
+        h.observe(2_000_000);
+        let after = parse_forward_delay(&exposition(&h)).unwrap();
         assert_eq!(delay_quantile_ms(&before, &after, 0.5), Some(0.1));
         assert_eq!(delay_quantile_ms(&before, &after, 0.99), Some(1.0));
         assert_eq!(delay_quantile_ms(&before, &after, 1.0), None);
@@ -312,6 +336,8 @@ mod tests {
             None,
             "nothing counted"
         );
-        assert_eq!(delay_quantile_ms(&before, &after[..2], 0.5), None);
+        let text = exposition(&h);
+        let truncated: String = text.lines().skip(3).map(|l| format!("{l}\n")).collect();
+        assert_eq!(parse_forward_delay(&truncated), None, "buckets missing");
     }
 }

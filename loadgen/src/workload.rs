@@ -237,8 +237,8 @@ pub async fn run(
     };
     let sfu_delay_ms = |q| {
         delay_before
-            .as_deref()
-            .zip(delay_after.as_deref())
+            .as_ref()
+            .zip(delay_after.as_ref())
             .and_then(|(b, a)| crate::viva::delay_quantile_ms(b, a, q))
     };
     let elapsed = from

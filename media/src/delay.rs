@@ -102,6 +102,34 @@ impl DelayHistogram {
             .map(|(bound, total)| (*bound, total))
     }
 
+    /// A histogram read back from its [`DelayHistogram::cumulative`] form (as
+    /// exposed by `/metrics`), with `count` for the `+Inf` bucket. `None` when the
+    /// bounds are not [`DELAY_BUCKETS_US`] or the counts go down.
+    pub fn from_cumulative(cumulative: &[(u64, u64)], count: u64, sum_us: u64) -> Option<Self> {
+        if cumulative.len() != DELAY_BUCKETS_US.len()
+            || cumulative
+                .iter()
+                .zip(DELAY_BUCKETS_US)
+                .any(|((b, _), want)| *b != want)
+        {
+            return None;
+        }
+        let mut counts = [0; DELAY_BUCKETS_US.len() + 1];
+        let mut below = 0;
+        for (slot, total) in counts
+            .iter_mut()
+            .zip(cumulative.iter().map(|(_, n)| *n).chain([count]))
+        {
+            *slot = total.checked_sub(below)?;
+            below = total;
+        }
+        Some(Self {
+            counts,
+            sum_us,
+            count,
+        })
+    }
+
     /// What was counted since `earlier` (a copy taken before).
     pub fn since(&self, earlier: &DelayHistogram) -> DelayHistogram {
         let mut counts = self.counts;
@@ -181,6 +209,30 @@ mod tests {
         assert_eq!(window.count, 2);
         assert_eq!(window.sum_us, 6_000);
         assert_eq!(window.quantile_bound_us(0.5), Some(5_000));
+    }
+
+    #[test]
+    fn the_cumulative_form_reads_back_to_the_same_histogram() {
+        let mut h = DelayHistogram::default();
+        for us in [10, 80, 80, 700, 30_000, 5_000_000] {
+            h.observe(us);
+        }
+        let cumulative: Vec<(u64, u64)> = h.cumulative().collect();
+        assert_eq!(
+            DelayHistogram::from_cumulative(&cumulative, h.count, h.sum_us),
+            Some(h)
+        );
+        assert_eq!(
+            DelayHistogram::from_cumulative(&cumulative[1..], h.count, h.sum_us),
+            None,
+            "other bounds"
+        );
+        let mut falling = cumulative.clone();
+        falling[3].1 = 0;
+        assert_eq!(
+            DelayHistogram::from_cumulative(&falling, h.count, h.sum_us),
+            None
+        );
     }
 
     #[test]
