@@ -43,24 +43,37 @@ impl Histogram {
     }
 
     fn write(&self, out: &mut String, name: &str, labels: &str, bounds: &[f64]) {
-        for (i, bound) in bounds.iter().enumerate() {
-            let n = self.counts.get(i).copied().unwrap_or(0);
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {n}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(
-            out,
-            "{name}_sum{{{}}} {}",
-            labels.trim_end_matches(','),
-            self.sum
-        );
-        let _ = writeln!(
-            out,
-            "{name}_count{{{}}} {}",
-            labels.trim_end_matches(','),
-            self.count
-        );
+        let cumulative = bounds
+            .iter()
+            .enumerate()
+            .map(|(i, bound)| (*bound, self.counts.get(i).copied().unwrap_or(0)));
+        write_histogram(out, name, labels, cumulative, self.sum, self.count);
     }
+}
+
+/// Writes one Prometheus histogram series: the cumulative `(upper bound, count)`
+/// buckets, `+Inf`, sum and count. `labels` is empty or ends with a comma
+/// (`direction="up",`).
+fn write_histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    cumulative: impl IntoIterator<Item = (f64, u64)>,
+    sum: f64,
+    count: u64,
+) {
+    for (bound, n) in cumulative {
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+    let labels = labels.trim_end_matches(',');
+    let braced = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{braced} {sum}");
+    let _ = writeln!(out, "{name}_count{braced} {count}");
 }
 
 /// The histograms fed by stream samples.
@@ -214,19 +227,15 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
          # TYPE viva_forward_delay_seconds histogram\n",
     );
     let delay = &sfu.forward_delay;
-    for (bound_us, total) in delay.cumulative() {
-        let _ = writeln!(
-            out,
-            "viva_forward_delay_seconds_bucket{{le=\"{}\"}} {total}",
-            bound_us as f64 / 1e6
-        );
-    }
-    let _ = writeln!(
-        out,
-        "viva_forward_delay_seconds_bucket{{le=\"+Inf\"}} {}\nviva_forward_delay_seconds_sum {}\nviva_forward_delay_seconds_count {}",
-        delay.count,
+    write_histogram(
+        &mut out,
+        "viva_forward_delay_seconds",
+        "",
+        delay
+            .cumulative()
+            .map(|(bound_us, n)| (bound_us as f64 / 1e6, n)),
         delay.sum_us as f64 / 1e6,
-        delay.count
+        delay.count,
     );
     gauge(
         &mut out,
