@@ -128,6 +128,11 @@ impl Application {
         self.state.sfu.media_addr()
     }
 
+    /// The kernel's id of the thread that forwards media.
+    pub fn media_thread_id(&self) -> i32 {
+        self.state.sfu.media_thread_id()
+    }
+
     /// Shared state (tests use it to sign tokens).
     pub fn state(&self) -> &AppState {
         &self.state

@@ -100,7 +100,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     // Everything started so far (and everything those threads start later) yields to
     // the media thread on a shared core.
-    match viva::priority::yield_to(media::sfu::MEDIA_THREAD_NAME) {
+    match viva::priority::yield_to(app.media_thread_id()) {
         Ok(threads) => tracing::info!(threads, "other threads yield to the media thread"),
         Err(e) => tracing::warn!(error = %e, "thread priorities left as they are"),
     }

@@ -8,8 +8,6 @@
 //! Lowering one's own priority needs no privilege, and nothing is starved: the other
 //! threads still run whenever the media thread does not need the core.
 
-use std::path::Path;
-
 use rustix::process::{Pid, getpriority_process, setpriority_process};
 
 /// How much lower (in nice steps) the other threads run than the media thread: at 10
@@ -19,9 +17,12 @@ pub const YIELD_NICENESS: i32 = 10;
 /// The largest nice value Linux allows.
 const LOWEST: i32 = 19;
 
-/// Lowers every thread of this process except the one named `keep`. Returns how many
-/// threads were lowered. Threads that end meanwhile are skipped.
-pub fn yield_to(keep: &str) -> std::io::Result<usize> {
+/// Lowers every thread of this process except the one whose kernel id is `keep`.
+/// Returns how many threads were lowered. Threads that end meanwhile are skipped.
+///
+/// The kept thread is named by id, not by name: a thread takes its name only once it
+/// runs, so a thread just spawned could still carry its parent's name here.
+pub fn yield_to(keep: i32) -> std::io::Result<usize> {
     let mut lowered = 0;
     for task in std::fs::read_dir("/proc/self/task")? {
         let task = task?;
@@ -33,7 +34,7 @@ pub fn yield_to(keep: &str) -> std::io::Result<usize> {
         else {
             continue;
         };
-        if thread_name(&task.path()).as_deref() == Some(keep) {
+        if tid.as_raw_nonzero().get() == keep {
             continue;
         }
         if lower(tid).is_ok() {
@@ -41,12 +42,6 @@ pub fn yield_to(keep: &str) -> std::io::Result<usize> {
         }
     }
     Ok(lowered)
-}
-
-fn thread_name(task: &Path) -> Option<String> {
-    std::fs::read_to_string(task.join("comm"))
-        .ok()
-        .map(|c| c.trim_end().to_owned())
 }
 
 fn lower(tid: Pid) -> rustix::io::Result<()> {
@@ -59,51 +54,35 @@ fn lower(tid: Pid) -> rustix::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn nice_of(name: &str) -> Option<i32> {
-        for task in std::fs::read_dir("/proc/self/task").unwrap() {
-            let task = task.unwrap();
-            if thread_name(&task.path()).as_deref() == Some(name) {
-                let tid = task.file_name().to_str()?.parse().ok()?;
-                return getpriority_process(Pid::from_raw(tid)).ok();
-            }
-        }
-        None
+    fn nice_of(tid: i32) -> i32 {
+        getpriority_process(Pid::from_raw(tid)).unwrap()
     }
 
     #[test]
     fn every_thread_but_the_kept_one_is_lowered() {
-        // Run in a process of our own making: a test harness thread and two named
-        // threads, one kept. The harness's other tests' threads are lowered too,
-        // which does them no harm.
+        // Run in a process of our own making: a test harness thread and two threads,
+        // one kept. The harness's other tests' threads are lowered too, which does
+        // them no harm.
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let done_rx = std::sync::Arc::new(std::sync::Mutex::new(done_rx));
         let mut handles = Vec::new();
-        for name in ["prio-keep", "prio-other"] {
+        for _ in 0..2 {
             let (ready, done) = (ready_tx.clone(), done_rx.clone());
-            handles.push(
-                std::thread::Builder::new()
-                    .name(name.into())
-                    .spawn(move || {
-                        ready.send(()).unwrap();
-                        let _ = done.lock().unwrap().recv();
-                    })
-                    .unwrap(),
-            );
+            handles.push(std::thread::spawn(move || {
+                ready
+                    .send(rustix::thread::gettid().as_raw_nonzero().get())
+                    .unwrap();
+                let _ = done.lock().unwrap().recv();
+            }));
         }
-        ready_rx.recv().unwrap();
-        ready_rx.recv().unwrap();
-        let keep_before = nice_of("prio-keep").unwrap();
-        let other_before = nice_of("prio-other").unwrap();
-        assert!(
-            yield_to("prio-keep").unwrap() >= 2,
-            "this thread and prio-other"
-        );
-        assert_eq!(nice_of("prio-keep"), Some(keep_before), "the kept thread");
-        assert_eq!(
-            nice_of("prio-other"),
-            Some((other_before + YIELD_NICENESS).min(LOWEST))
-        );
+        let keep = ready_rx.recv().unwrap();
+        let other = ready_rx.recv().unwrap();
+        let keep_before = nice_of(keep);
+        let other_before = nice_of(other);
+        assert!(yield_to(keep).unwrap() >= 2, "this thread and the other");
+        assert_eq!(nice_of(keep), keep_before, "the kept thread");
+        assert_eq!(nice_of(other), (other_before + YIELD_NICENESS).min(LOWEST));
         // A thread started now by a lowered thread inherits the lower priority.
         let inherited = std::thread::spawn(|| getpriority_process(None).unwrap())
             .join()

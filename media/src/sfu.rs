@@ -317,6 +317,7 @@ pub struct Sfu {
     commands: mpsc::UnboundedSender<Command>,
     local_addr: SocketAddr,
     next_id: Arc<AtomicU64>,
+    media_thread: i32,
 }
 
 impl std::fmt::Debug for Command {
@@ -344,9 +345,13 @@ impl Sfu {
         let bound = socket.local_addr()?;
         let local_addr = SocketAddr::new(config.announce_ip, bound.port());
         let (commands, command_rx) = mpsc::unbounded_channel();
+        // The thread reports its id once it runs (and so carries its name), so that
+        // whoever starts the SFU can tell it from the other threads without racing it.
+        let (started, thread_id) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name(MEDIA_THREAD_NAME.into())
             .spawn(move || {
+                let _ = started.send(nix::unistd::gettid().as_raw());
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -368,12 +373,22 @@ impl Sfu {
                     MediaLoop::new(socket, local_addr).run(command_rx).await;
                 });
             })?;
+        let media_thread = thread_id
+            .recv()
+            .map_err(|_| io::Error::other("the media thread ended before it started"))?;
         info!(%bound, announced = %local_addr, "media plane listening (UDP)");
         Ok(Self {
             commands,
             local_addr,
             next_id: Arc::new(AtomicU64::new(1)),
+            media_thread,
         })
+    }
+
+    /// The kernel's id of the media thread (a `/proc/self/task` entry), running and
+    /// named [`MEDIA_THREAD_NAME`] by the time [`Sfu::start`] returns.
+    pub fn media_thread_id(&self) -> i32 {
+        self.media_thread
     }
 
     /// The address browsers send media to.
