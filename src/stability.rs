@@ -440,8 +440,10 @@ impl Meter {
         at: DateTime<Utc>,
         sample: &media::sfu::MediaSample,
     ) -> Vec<IntervalSample> {
+        // The first interval runs from when the connection began counting.
         let seconds = self
             .previous_at
+            .or(sample.counting_since.map(DateTime::<Utc>::from))
             .map(|p| (at - p).num_milliseconds() as f64 / 1000.0)
             .filter(|s| *s > 0.0)
             .unwrap_or(INTERVAL_SECONDS);
@@ -561,6 +563,7 @@ mod tests {
             }],
             rtt_ms: Some(20.0),
             taken_at: None,
+            counting_since: None,
         };
         let first = meter.on_sample(t0, &report(100, 5, 200, None));
         assert_eq!((first[0].packets, first[0].lost), (100, 5));
@@ -582,6 +585,33 @@ mod tests {
             &report(300, 25, 400, Some(10)),
         );
         assert!(third.is_empty(), "nothing flowed");
+    }
+
+    #[test]
+    fn a_connections_first_interval_runs_from_when_it_began_counting() {
+        use media::quality::ArrivalCounts;
+        use media::sfu::{MediaSample, Source};
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let sample = |since: Option<DateTime<Utc>>| MediaSample {
+            up: vec![(
+                Source::Camera,
+                ArrivalCounts {
+                    expected: 100,
+                    bytes: 50_000,
+                    ..Default::default()
+                },
+            )],
+            counting_since: since.map(std::time::SystemTime::from),
+            ..Default::default()
+        };
+        // Sampled half a second after connecting: 50 kB in 0.5 s is 800 kbit/s.
+        let first =
+            Meter::default().on_sample(t0, &sample(Some(t0 - chrono::Duration::milliseconds(500))));
+        assert!((first[0].seconds - 0.5).abs() < 1e-9, "{first:?}");
+        assert!((first[0].kbps - 800.0).abs() < 1e-9, "{first:?}");
+        // Without the start known, one sampling interval is assumed.
+        let unknown = Meter::default().on_sample(t0, &sample(None));
+        assert!((unknown[0].seconds - INTERVAL_SECONDS).abs() < 1e-9);
     }
 
     #[test]
@@ -686,6 +716,7 @@ mod tests {
             ],
             rtt_ms: Some(12.0),
             taken_at: None,
+            counting_since: None,
         };
         let mut meter = Meter::default();
         meter.on_sample(t0, &report(100));
