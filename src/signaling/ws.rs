@@ -49,6 +49,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/rtc", get(upgrade))
 }
 
+/// What each signaling connection reserves for reading (the library's default is
+/// 128 KiB). Messages are small JSON, the largest an SDP of a few KiB, and one larger
+/// still arrives whole: the buffer only sets how much is read at a time. A broadcast
+/// keeps one such connection per trainee, so the default was most of a trainee's
+/// memory (heaptrack, 100 trainees: 13.4 of 37.7 MB peak heap).
+const SIGNALING_READ_BUFFER: usize = 8 * 1024;
+
 #[derive(Deserialize)]
 struct RtcQuery {
     token: Option<String>,
@@ -62,6 +69,7 @@ async fn upgrade(
     match admit(&state, query.token.as_deref()).await {
         Ok((grant, participant, session)) => ws
             .max_message_size(MAX_MESSAGE_BYTES + 1024)
+            .read_buffer_size(SIGNALING_READ_BUFFER)
             .on_upgrade(move |socket| run(socket, state, grant, participant, session)),
         Err(e) => e.into_response(),
     }

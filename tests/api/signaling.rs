@@ -135,6 +135,9 @@ async fn hostile_messages_get_errors_and_do_not_disturb_the_room() {
     send(&mut hostile, r#"{"type":"join","protocol":1}"#).await;
     next_of(&mut hostile, "welcome").await.unwrap();
 
+    // The last is five times the server's read buffer: it still arrives whole, and is
+    // answered as the bad SDP it is.
+    let long_sdp = format!(r#"{{"type":"answer","sdp":"{}"}}"#, "x".repeat(40_000));
     let garbage = [
         "not json",
         "[]",
@@ -143,6 +146,7 @@ async fn hostile_messages_get_errors_and_do_not_disturb_the_room() {
         r#"{"type":"join","protocol":1,"role":"host","pub":true}"#,
         r#"{"type":"publish","kind":"screen"}"#,
         r#"{"type":"answer","sdp":"this is not sdp"}"#,
+        &long_sdp,
     ];
     for text in garbage {
         send(&mut hostile, text).await;
