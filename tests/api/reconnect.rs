@@ -73,9 +73,34 @@ async fn link_cuts_of_10_and_40_seconds_keep_the_seat_and_media_resumes() {
     // The cuts are on record: connection events, and gaps in the applicant's timeline
     // that the stability verdict counts.
     let session = body["session"]["id"].as_str().unwrap();
-    let report = app
-        .admin_get(&format!("/api/v1/sessions/{session}/stability"))
-        .await;
+    // The page saw its new connection measured; the samples are stored just after.
+    let uplink_times = |report: &serde_json::Value| {
+        let mut times: Vec<chrono::DateTime<chrono::Utc>> = report["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["participantId"] == applicant_id.as_str() && s["direction"] == "up")
+            .map(|s| s["at"].as_str().unwrap().parse().unwrap())
+            .collect();
+        times.sort();
+        times
+    };
+    let gaps_in = |times: &[chrono::DateTime<chrono::Utc>]| {
+        times
+            .windows(2)
+            .filter(|w| (w[1] - w[0]).num_seconds() >= 8)
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let report = loop {
+        let report = app
+            .admin_get(&format!("/api/v1/sessions/{session}/stability"))
+            .await;
+        if gaps_in(&uplink_times(&report)) >= 2 || std::time::Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
     let events: Vec<&str> = report["events"]
         .as_array()
         .unwrap()
@@ -88,20 +113,9 @@ async fn link_cuts_of_10_and_40_seconds_keep_the_seat_and_media_resumes() {
         events.iter().filter(|e| **e == "joined").count() >= 2,
         "the long cut shows as a rejoin: {events:?}"
     );
-    let mut times: Vec<chrono::DateTime<chrono::Utc>> = report["samples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["participantId"] == applicant_id.as_str() && s["direction"] == "up")
-        .map(|s| s["at"].as_str().unwrap().parse().unwrap())
-        .collect();
-    times.sort();
-    let gaps = times
-        .windows(2)
-        .filter(|w| (w[1] - w[0]).num_seconds() >= 8)
-        .count();
+    let times = uplink_times(&report);
     assert!(
-        gaps >= 2,
+        gaps_in(&times) >= 2,
         "both cuts leave a gap in the timeline: {times:?}"
     );
     let verdict = report["verdict"]["participants"]

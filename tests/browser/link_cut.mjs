@@ -68,10 +68,21 @@ try {
     return { ok: rejoined && c.video.framesDecoded > 30 && s.video.framesDecoded > 30, rejoined, c, s };
   }, 30_000);
   result.rejoinedAfterMs = Date.now() - restoredAgain;
+  // Stay until the server has measured the new connection's uplink and told the page:
+  // the test then finds both cuts as gaps between stored samples.
+  const ownReports = () => cut.evaluate(() => {
+    const own = document.getElementById("quality");
+    return { reports: Number(own?.dataset.reports ?? "0"), up: own?.dataset.up ?? "" };
+  });
+  const reportsAtRejoin = (await ownReports()).reports;
+  result.measuredAfterRejoin = await waitFor(async () => {
+    const now = await ownReports();
+    return { ok: now.reports > reportsAtRejoin && now.up !== "", ...now };
+  }, 15_000);
   result.seatKeptAfterRejoin = !(await inLobby());
   result.phaseKeptAfterRejoin = (await agenda()).includes("项目陈述");
   result.ok = shortOk && Boolean(result.rejoin?.ok && result.seatKeptAfterRejoin
-    && result.phaseKeptAfterRejoin);
+    && result.phaseKeptAfterRejoin && result.measuredAfterRejoin?.ok);
 } catch (e) {
   result.error = String(e?.stack ?? e);
 } finally {

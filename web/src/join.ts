@@ -494,6 +494,8 @@ async function onMessage(msg: ServerMessage): Promise<void> {
         own.textContent = `${t("yourConnection")} ${qualityText(msg)}`;
         own.dataset.up = msg.up ?? "";
         own.dataset.down = msg.down ?? "";
+        // How many of one's own reports arrived (tests wait on it after a rejoin).
+        own.dataset.reports = String(Number(own.dataset.reports ?? "0") + 1);
       }
       refreshLabels();
       break;
