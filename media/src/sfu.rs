@@ -557,11 +557,10 @@ struct Peer {
     pc: RTCPeerConnection,
     events: mpsc::UnboundedSender<PeerEvent>,
     addrs: Vec<SocketAddr>,
-    connected: bool,
-    /// Set on connecting: when the counters began, and when this connection's next
+    /// Set once the connection is up: when its counters began, and when its next
     /// sample is due (every [`SAMPLE_INTERVAL`] from connecting, so connections are
     /// read at different moments).
-    sampling: Option<Sampling>,
+    connected: Option<Sampling>,
     awaiting_answer: bool,
     needs_offer: bool,
     sources: SourcePolicy,
@@ -845,8 +844,7 @@ impl MediaLoop {
                 pc,
                 events,
                 addrs: Vec::new(),
-                connected: false,
-                sampling: None,
+                connected: None,
                 awaiting_answer: false,
                 needs_offer: answer.is_none(),
                 sources: request.sources,
@@ -968,7 +966,7 @@ impl MediaLoop {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        if !peer.connected {
+        if peer.connected.is_none() {
             return;
         }
         let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
@@ -1053,7 +1051,7 @@ impl MediaLoop {
             if budget == 0 {
                 break;
             }
-            let Some(sampling) = peer.sampling.as_mut() else {
+            let Some(sampling) = peer.connected.as_mut() else {
                 continue;
             };
             if !sampling.take_if_due(now) {
@@ -1271,8 +1269,7 @@ impl MediaLoop {
                 }
                 if state == RTCPeerConnectionState::Connected {
                     if let Some(peer) = self.peers.get_mut(&id) {
-                        peer.connected = true;
-                        peer.sampling.get_or_insert_with(|| Sampling::new(now));
+                        peer.connected.get_or_insert_with(|| Sampling::new(now));
                     }
                     self.bind_ready(now, id);
                 }
