@@ -173,11 +173,30 @@ async fn two_chromium_participants_see_and_hear_each_other() {
     );
     assert_eq!(result["ok"], true, "{result}");
 
-    // The browsers' own reports arrived over signaling and were stored.
+    // The browsers' own reports arrived over signaling and were stored. Each page saw
+    // its uplink measured; the samples are stored just after, so wait for them.
     let session = body["session"]["id"].as_str().unwrap();
-    let report = app
-        .admin_get(&format!("/api/v1/sessions/{session}/stability"))
-        .await;
+    let ids: Vec<&str> = body["joinLinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["participantId"].as_str().unwrap())
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let report = loop {
+        let report = app
+            .admin_get(&format!("/api/v1/sessions/{session}/stability"))
+            .await;
+        let sampled = |who: &str| {
+            report["samples"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s["participantId"] == who))
+        };
+        if ids.iter().all(|who| sampled(who)) || std::time::Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
     let reports: Vec<serde_json::Value> = report["events"]
         .as_array()
         .unwrap()
@@ -196,12 +215,6 @@ async fn two_chromium_participants_see_and_hear_each_other() {
     );
     // Per received track too, named by the track id the SFU offered
     // (`<publisher>-video-<n>`), which is how its freezes find their track.
-    let ids: Vec<&str> = body["joinLinks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["participantId"].as_str().unwrap())
-        .collect();
     assert!(
         reports
             .iter()

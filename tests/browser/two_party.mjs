@@ -24,10 +24,15 @@ try {
   }, 20_000);
   result.media = media;
 
-  // Each page shows its own connection quality (the SFU's live verdict).
+  // Each page shows its own connection quality (the SFU's live verdict). Both pages'
+  // uplinks must have been measured before B leaves: the test then finds each one's
+  // samples stored (a connection is first measured 2 s after it connects).
   result.quality = await waitFor(async () => {
+    const fine = (q) => q === "good" || q === "fair";
     const q = await pageA.locator("#quality").getAttribute("data-down");
-    return { ok: q === "good" || q === "fair", q };
+    const upA = await pageA.locator("#quality").getAttribute("data-up");
+    const upB = await pageB.locator("#quality").getAttribute("data-up");
+    return { ok: fine(q) && fine(upA) && fine(upB), q, upA, upB };
   }, 10_000);
 
   // Both pages have sent the server a report of their own that carries decoded frames
