@@ -30,6 +30,9 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Free disk below which a test server refuses to record, in MB.
+pub const TEST_MIN_FREE_DISK_MB: u64 = 64;
+
 /// A server with a configuration tweak (e.g. an SMTP relay).
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     if std::env::var_os("VIVA_TEST_LOG").is_some() {
@@ -47,6 +50,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.auth.admin_password = Secret::new(ADMIN_PASSWORD);
     config.auth.signing_key = Secret::new(SIGNING_KEY);
     config.admin.listen = "127.0.0.1:0".into();
+    // A test records a few megabytes; the 2 GB production floor would make recording
+    // refuse on a build machine whose disk is merely busy (CI of e07f31c failed so).
+    config.alerts.min_free_disk_mb = TEST_MIN_FREE_DISK_MB;
     tweak(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let base = app.public_url().to_owned();

@@ -956,6 +956,10 @@ async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them()
             .env("VIVA_MEDIA__UDP_LISTEN", "127.0.0.1:0")
             .env("VIVA_MEDIA__ANNOUNCE_IP", "127.0.0.1")
             .env("VIVA_ADMIN__LISTEN", "")
+            .env(
+                "VIVA_ALERTS__MIN_FREE_DISK_MB",
+                crate::helpers::TEST_MIN_FREE_DISK_MB.to_string(),
+            )
             .env("VIVA_AUTH__ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
             .env(
                 "VIVA_AUTH__SIGNING_KEY",
