@@ -432,6 +432,15 @@ impl Meter {
         }
     }
 
+    /// [`Meter::on_sample`] stamped with when the SFU read the counters.
+    pub fn on_reading(&mut self, sample: &media::sfu::MediaSample) -> Vec<IntervalSample> {
+        let at = sample
+            .taken_at
+            .map(DateTime::<Utc>::from)
+            .unwrap_or_else(Utc::now);
+        self.on_sample(at, sample)
+    }
+
     /// The intervals since the previous report: one uplink sample per source the
     /// participant publishes and one downlink sample per track they receive, for every
     /// track that carried packets.

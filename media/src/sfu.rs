@@ -106,7 +106,9 @@ pub enum PeerEvent {
         /// Why.
         reason: String,
     },
-    /// Every [`SAMPLE_INTERVAL`]: what the SFU measured on this connection.
+    /// Every [`SAMPLE_INTERVAL`], and once more as the connection ends (its last
+    /// interval, or all of one shorter than an interval): what the SFU measured on
+    /// this connection.
     Sample(MediaSample),
     /// The media connection's state changed (connected, disconnected, failed…).
     ConnectionState(String),
@@ -420,6 +422,7 @@ impl Sfu {
             id,
             events,
             commands: self.commands.clone(),
+            left: false,
         }
     }
 
@@ -441,6 +444,7 @@ impl Sfu {
             id,
             events,
             commands: self.commands.clone(),
+            left: false,
         }
     }
 
@@ -487,6 +491,8 @@ pub struct PeerHandle {
     id: ParticipantId,
     events: mpsc::UnboundedReceiver<PeerEvent>,
     commands: mpsc::UnboundedSender<Command>,
+    /// Whether [`PeerHandle::leave`] already removed the participant.
+    left: bool,
 }
 
 impl PeerHandle {
@@ -505,6 +511,24 @@ impl PeerHandle {
         let _ = self.commands.send(Command::Answer { id: self.id, sdp });
     }
 
+    /// Removes the participant and returns the connection's final
+    /// [`PeerEvent::Sample`]: what it measured since the last one, which for a
+    /// connection shorter than [`SAMPLE_INTERVAL`] is everything. `None` when the
+    /// connection never came up, or already ended (its final sample then came before
+    /// [`PeerEvent::Closed`]). Other events still queued are dropped.
+    pub async fn leave(&mut self) -> Option<MediaSample> {
+        if !self.left {
+            self.left = true;
+            let _ = self.commands.send(Command::Leave { id: self.id });
+        }
+        while let Some(event) = self.events.recv().await {
+            if let PeerEvent::Sample(sample) = event {
+                return Some(sample);
+            }
+        }
+        None
+    }
+
     /// Asks for a fresh offer (the browser has a new track to send into a slot, or
     /// wants an ICE restart after its network changed).
     pub fn renegotiate(&self) {
@@ -514,7 +538,9 @@ impl PeerHandle {
 
 impl Drop for PeerHandle {
     fn drop(&mut self) {
-        let _ = self.commands.send(Command::Leave { id: self.id });
+        if !self.left {
+            let _ = self.commands.send(Command::Leave { id: self.id });
+        }
     }
 }
 
@@ -571,6 +597,81 @@ struct Peer {
     outgoing_by_track: HashMap<String, DownTrackId>,
     /// What each outgoing stream's receiver reported (NACKs, receiver reports).
     feedback: FeedbackTally,
+}
+
+impl Peer {
+    /// What the SFU measured on this connection so far (cumulative counters), or
+    /// `None` if it never connected.
+    fn measure(&mut self, now: Instant) -> Option<MediaSample> {
+        let counting_since = Some(self.connected?.since);
+        let taken_at = Some(std::time::SystemTime::now());
+        let report = self.pc.get_stats(now, StatsSelector::None);
+        let mut by_ssrc: HashMap<u32, DownlinkCounts> = HashMap::new();
+        let mut feedback: HashMap<u32, (u64, u64)> = HashMap::new();
+        for entry in report.iter() {
+            match entry {
+                RTCStatsReportEntry::InboundRtp(i) => {
+                    feedback.insert(
+                        i.received_rtp_stream_stats.rtp_stream_stats.ssrc,
+                        (u64::from(i.nack_count), u64::from(i.pli_count)),
+                    );
+                }
+                RTCStatsReportEntry::OutboundRtp(o) => {
+                    let sent = &o.sent_rtp_stream_stats;
+                    let d = by_ssrc.entry(sent.rtp_stream_stats.ssrc).or_default();
+                    d.packets_sent = sent.packets_sent;
+                    d.bytes_sent = sent.bytes_sent;
+                }
+                _ => {}
+            }
+        }
+        let down = self
+            .outgoing
+            .values()
+            .filter_map(|t| {
+                by_ssrc.get(&t.ssrc).map(|d| {
+                    let said = self.feedback.of(t.ssrc);
+                    DownlinkCounts {
+                        ssrc: t.ssrc,
+                        publisher: t.publisher.clone(),
+                        source: t.source,
+                        track_id: t.track_id.clone(),
+                        packets_forwarded: t.forwarded,
+                        nacked_originals: said.nacked_originals,
+                        reported_lost: said.reported_lost,
+                        jitter_ms: said.jitter_ms,
+                        rtt_ms: said.rtt_ms,
+                        video: t.kind == MediaKind::Video,
+                        ..d.clone()
+                    }
+                })
+            })
+            .collect();
+        let rtt_ms = report
+            .candidate_pairs()
+            .filter(|p| p.nominated)
+            .map(|p| p.current_round_trip_time * 1000.0)
+            .find(|rtt| *rtt > 0.0);
+        let up = self
+            .incoming
+            .values()
+            .map(|t| {
+                let mut counts = t.arrivals.counts();
+                if let Some((nacks, plis)) = feedback.get(&t.ssrc) {
+                    counts.nacks_sent = *nacks;
+                    counts.plis_sent = *plis;
+                }
+                (t.source, counts)
+            })
+            .collect();
+        Some(MediaSample {
+            up,
+            down,
+            rtt_ms,
+            taken_at,
+            counting_since,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -715,7 +816,7 @@ impl MediaLoop {
                 }
             }
             Command::Answer { id, sdp } => self.on_answer(now, id, sdp),
-            Command::Leave { id } => self.remove_peer(now, id),
+            Command::Leave { id } => self.remove_peer(now, id, None),
             Command::SetPresent { id, present } => {
                 let actions = self
                     .peers
@@ -869,10 +970,18 @@ impl MediaLoop {
         Ok(())
     }
 
-    fn remove_peer(&mut self, now: Instant, id: ParticipantId) {
+    /// Takes the participant out: its final sample (if it ever connected) and then,
+    /// when the connection itself ended, `closed` go to its signaling session first.
+    fn remove_peer(&mut self, now: Instant, id: ParticipantId, closed: Option<String>) {
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
         };
+        if let Some(sample) = peer.measure(now) {
+            let _ = peer.events.send(PeerEvent::Sample(sample));
+        }
+        if let Some(reason) = closed {
+            let _ = peer.events.send(PeerEvent::Closed { reason });
+        }
         self.by_ufrag.remove(&peer.ufrag);
         for addr in &peer.addrs {
             if self.by_addr.get(addr) == Some(&id) {
@@ -1045,7 +1154,6 @@ impl MediaLoop {
     /// sessions, at most one [`SAMPLE_SLICES`]th of all connections at a time; one not
     /// read now is still due at the next look.
     fn sample(&mut self, now: Instant) {
-        let taken_at = Some(std::time::SystemTime::now());
         let mut budget = self.peers.len().div_ceil(SAMPLE_SLICES as usize);
         for peer in self.peers.values_mut() {
             if budget == 0 {
@@ -1058,73 +1166,9 @@ impl MediaLoop {
                 continue;
             }
             budget -= 1;
-            let counting_since = Some(sampling.since);
-            let report = peer.pc.get_stats(now, StatsSelector::None);
-            let mut by_ssrc: HashMap<u32, DownlinkCounts> = HashMap::new();
-            let mut feedback: HashMap<u32, (u64, u64)> = HashMap::new();
-            for entry in report.iter() {
-                match entry {
-                    RTCStatsReportEntry::InboundRtp(i) => {
-                        feedback.insert(
-                            i.received_rtp_stream_stats.rtp_stream_stats.ssrc,
-                            (u64::from(i.nack_count), u64::from(i.pli_count)),
-                        );
-                    }
-                    RTCStatsReportEntry::OutboundRtp(o) => {
-                        let sent = &o.sent_rtp_stream_stats;
-                        let d = by_ssrc.entry(sent.rtp_stream_stats.ssrc).or_default();
-                        d.packets_sent = sent.packets_sent;
-                        d.bytes_sent = sent.bytes_sent;
-                    }
-                    _ => {}
-                }
+            if let Some(sample) = peer.measure(now) {
+                let _ = peer.events.send(PeerEvent::Sample(sample));
             }
-            let down = peer
-                .outgoing
-                .values()
-                .filter_map(|t| {
-                    by_ssrc.get(&t.ssrc).map(|d| {
-                        let said = peer.feedback.of(t.ssrc);
-                        DownlinkCounts {
-                            ssrc: t.ssrc,
-                            publisher: t.publisher.clone(),
-                            source: t.source,
-                            track_id: t.track_id.clone(),
-                            packets_forwarded: t.forwarded,
-                            nacked_originals: said.nacked_originals,
-                            reported_lost: said.reported_lost,
-                            jitter_ms: said.jitter_ms,
-                            rtt_ms: said.rtt_ms,
-                            video: t.kind == MediaKind::Video,
-                            ..d.clone()
-                        }
-                    })
-                })
-                .collect();
-            let rtt_ms = report
-                .candidate_pairs()
-                .filter(|p| p.nominated)
-                .map(|p| p.current_round_trip_time * 1000.0)
-                .find(|rtt| *rtt > 0.0);
-            let up = peer
-                .incoming
-                .values()
-                .map(|t| {
-                    let mut counts = t.arrivals.counts();
-                    if let Some((nacks, plis)) = feedback.get(&t.ssrc) {
-                        counts.nacks_sent = *nacks;
-                        counts.plis_sent = *plis;
-                    }
-                    (t.source, counts)
-                })
-                .collect();
-            let _ = peer.events.send(PeerEvent::Sample(MediaSample {
-                up,
-                down,
-                rtt_ms,
-                taken_at,
-                counting_since,
-            }));
         }
     }
 
@@ -1277,12 +1321,7 @@ impl MediaLoop {
                     state,
                     RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
                 ) {
-                    if let Some(peer) = self.peers.get(&id) {
-                        let _ = peer.events.send(PeerEvent::Closed {
-                            reason: format!("media connection {state}"),
-                        });
-                    }
-                    self.remove_peer(now, id);
+                    self.remove_peer(now, id, Some(format!("media connection {state}")));
                 }
             }
             _ => {}

@@ -51,6 +51,8 @@ pub struct Received {
     pub connected: bool,
     /// Server `error` messages seen.
     pub errors: Vec<Value>,
+    /// Audio packets published (one per 20 ms while connected).
+    pub audio_sent: usize,
 }
 
 /// The payload sender `tag` puts in its `counter`-th packet of `kind`. Video payloads
@@ -367,6 +369,7 @@ async fn run(
             _ = tick.tick() => {
                 if let (true, Some(senders)) = (received.connected, &mut senders) {
                     counter = counter.wrapping_add(1);
+                    received.audio_sent += 1;
                     for (sender, kind, ssrc, payload_tag, seq) in senders.iter_mut() {
                         let (pt, per_tick) = if *kind == RtpCodecKind::Audio { (OPUS_PT, 1) } else { (VP8_PT, video_per_tick) };
                         for _ in 0..per_tick {

@@ -436,6 +436,64 @@ async fn low_disk_space_raises_an_alert_on_the_webhook() {
     panic!("no diskLow alert: {:?}", alerts.lock().unwrap());
 }
 
+/// A connection that ends before its first periodic sample (2 s after connecting) is
+/// still measured, up to its last packet: the SFU reads it once more as it leaves. So
+/// is the tail of every longer connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_shorter_than_one_interval_is_measured_to_its_end() {
+    let app = spawn_app().await;
+    let body = app
+        .book_kind(
+            "training",
+            chrono::Utc::now() - chrono::Duration::minutes(1),
+            60,
+            &[("讲师", "trainer"), ("秘书", "host")],
+        )
+        .await;
+    let session = body["session"]["id"].as_str().unwrap().to_owned();
+    let tokens = join_tokens(&body);
+    let urls: Vec<String> = tokens.iter().map(|t| app.ws_url(t)).collect();
+    // From opening signaling to leaving: less than one sampling interval connected.
+    let limit = Duration::from_millis(1500);
+    let (a, b) = tokio::join!(
+        run_participant(&urls[0], 1, &[2, 99], 1, limit),
+        run_participant(&urls[1], 2, &[1, 99], 1, limit),
+    );
+    assert!(a.connected && b.connected);
+    assert!(a.audio_sent >= 10, "A published {} packets", a.audio_sent);
+    let trainer = body["joinLinks"][0]["participantId"].as_str().unwrap();
+    let stored = |report: &Value| -> (usize, i64) {
+        let mine: Vec<&Value> = report["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["participantId"] == trainer
+                    && s["direction"] == "up"
+                    && s["track"] == "microphone"
+            })
+            .collect();
+        let packets = mine.iter().map(|s| s["packets"].as_i64().unwrap()).sum();
+        (mine.len(), packets)
+    };
+    // A's last datagrams may still sit in the SFU's socket when its leave is handled:
+    // up to 5 packets (100 ms) may be missing; the periodic schedule alone stored none.
+    let wanted = a.audio_sent as i64 - 5;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut report = stability(&app, &session).await;
+    while stored(&report).1 < wanted && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        report = stability(&app, &session).await;
+    }
+    let (samples, packets) = stored(&report);
+    assert!(samples >= 1, "no uplink sample of A: {report:#}");
+    assert!(
+        packets >= wanted && packets <= a.audio_sent as i64,
+        "A sent {} audio packets, {packets} stored in {samples} samples",
+        a.audio_sent
+    );
+}
+
 /// A refused join is on the session's record with its reason: a link used before it
 /// opens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
