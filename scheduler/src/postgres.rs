@@ -1934,27 +1934,52 @@ impl Store for PgStore {
         &self,
         video: Uuid,
         day: chrono::NaiveDate,
-    ) -> Result<(), StoreError> {
+        viewer: Uuid,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query("UPDATE help_videos SET views = views + 1 WHERE id = $1")
+        sqlx::query("DELETE FROM help_video_viewers WHERE video_id = $1 AND day < $2")
             .bind(video)
+            .bind(day.pred_opt().unwrap_or(day))
             .execute(&mut *tx)
             .await
             .map_err(map_write_error)?;
-        if updated.rows_affected() == 0 {
+        let exists = sqlx::query("SELECT 1 FROM help_videos WHERE id = $1")
+            .bind(video)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
             return Err(StoreError::NotFound);
         }
-        sqlx::query(
-            "INSERT INTO help_video_views (video_id, day, views) VALUES ($1, $2, 1) \
-             ON CONFLICT (video_id, day) DO UPDATE SET views = help_video_views.views + 1",
+        let first = sqlx::query(
+            "INSERT INTO help_video_viewers (video_id, day, viewer) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(video)
         .bind(day)
+        .bind(viewer)
         .execute(&mut *tx)
         .await
-        .map_err(map_write_error)?;
+        .map_err(map_write_error)?
+        .rows_affected()
+            == 1;
+        if first {
+            sqlx::query("UPDATE help_videos SET views = views + 1 WHERE id = $1")
+                .bind(video)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_write_error)?;
+            sqlx::query(
+                "INSERT INTO help_video_views (video_id, day, views) VALUES ($1, $2, 1) \
+                 ON CONFLICT (video_id, day) DO UPDATE SET views = help_video_views.views + 1",
+            )
+            .bind(video)
+            .bind(day)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(first)
     }
 
     async fn help_video_views(

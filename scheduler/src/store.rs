@@ -308,12 +308,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         search: &str,
         category: Option<&str>,
     ) -> Result<Vec<HelpVideo>, StoreError>;
-    /// Counts one view of a video on a day.
+    /// Counts a view of a video on a day by `viewer` (an opaque id the player keeps),
+    /// unless that viewer was already counted for that video that day; returns
+    /// whether it counted. Viewers of days before the previous one are forgotten.
     async fn count_help_video_view(
         &self,
         video: Uuid,
         day: chrono::NaiveDate,
-    ) -> Result<(), StoreError>;
+        viewer: Uuid,
+    ) -> Result<bool, StoreError>;
     /// Views of every video per day in `[from, to)`: (video, day, views).
     async fn help_video_views(
         &self,

@@ -961,18 +961,27 @@ async fn help_videos_are_searched_and_their_views_counted_per_day(b: Backend) {
         NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
         NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
     );
-    for day in [d1, d1, d2] {
-        w.store
-            .count_help_video_view(videos[0].id, day)
-            .await
-            .unwrap();
+    let (ann, bo) = (Uuid::new_v4(), Uuid::new_v4());
+    // (video, day, viewer, counted): a viewer counts once per video and day.
+    for (video, day, viewer, counted) in [
+        (0, d1, ann, true),
+        (0, d1, ann, false),
+        (0, d1, bo, true),
+        (0, d2, ann, true),
+        (0, d2, ann, false),
+        (1, d2, ann, true),
+    ] {
+        assert_eq!(
+            w.store
+                .count_help_video_view(videos[video].id, day, viewer)
+                .await
+                .unwrap(),
+            counted,
+            "video {video} on {day}"
+        );
     }
-    w.store
-        .count_help_video_view(videos[1].id, d2)
-        .await
-        .unwrap();
     assert!(matches!(
-        w.store.count_help_video_view(Uuid::new_v4(), d1).await,
+        w.store.count_help_video_view(Uuid::new_v4(), d1, ann).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(

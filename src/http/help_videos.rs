@@ -1,7 +1,7 @@
 //! The help-video library: a trainer (or host, or an administrator) publishes a produced
 //! training recording with a title, description, tags, crop/technique category and
-//! envoy; anyone may then list, search, play (HLS) and download it, and every play
-//! counts as a view of that video on that day. Defense recordings are confidential and
+//! envoy; anyone may then list, search, play (HLS) and download it, and a play counts
+//! as a view of that video on that day, once per viewer. Defense recordings are confidential and
 //! can never be published.
 
 use axum::extract::{Path, Query, State};
@@ -204,17 +204,40 @@ async fn one(
     Ok(Json(public(&state, video).await))
 }
 
-/// One view, counted on today's date (UTC) when a player starts playing.
+/// A player's report that it started playing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViewReport {
+    /// An opaque id the player keeps (the web client: in local storage).
+    viewer: Uuid,
+}
+
+/// Whether a view report counted, and the video's views after it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ViewCounted {
+    counted: bool,
+    views: i64,
+}
+
+/// A view, counted on today's date (UTC) when a player starts playing: once per viewer,
+/// video and day, so reloading or replaying does not inflate the yearly indicator.
 async fn count_view(
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<StatusCode, ApiError> {
+    ApiJson(report): ApiJson<ViewReport>,
+) -> Result<Json<ViewCounted>, ApiError> {
     let video = published(&state, &raw).await?;
-    state
+    let counted = state
         .store
-        .count_help_video_view(video.id, Utc::now().date_naive())
+        .count_help_video_view(video.id, Utc::now().date_naive(), report.viewer)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let views = state
+        .store
+        .help_video(video.id)
+        .await?
+        .map_or(video.views, |v| v.views);
+    Ok(Json(ViewCounted { counted, views }))
 }
 
 #[derive(Debug, Deserialize)]

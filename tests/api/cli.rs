@@ -324,7 +324,7 @@ fn report_prints_the_years_indicators_from_a_seeded_year() {
             store.publish_help_video(&video).await.unwrap();
             for day in views {
                 store
-                    .count_help_video_view(video.id, day.parse().unwrap())
+                    .count_help_video_view(video.id, day.parse().unwrap(), uuid::Uuid::new_v4())
                     .await
                     .unwrap();
             }

@@ -767,15 +767,58 @@ async fn a_trainer_publishes_a_help_video_that_anyone_can_find_play_and_count() 
         status_of(&app, &format!("{}/help/{unpublished}/video.mp4", app.base)).await,
         404
     );
-    for _ in 0..3 {
-        let counted = app
+    // A viewer counts once a day, however often they reload or replay.
+    let view = |body: Value| {
+        let request = app
             .http
             .post(format!("{}/api/v1/help-videos/{id}/views", app.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(counted.status(), 204);
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (ann, bo, cy) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    for (viewer, counted, views) in [
+        (ann, true, 1),
+        (ann, false, 1),
+        (bo, true, 2),
+        (ann, false, 2),
+        (cy, true, 3),
+    ] {
+        let (status, body) = view(json!({ "viewer": viewer })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["counted"], counted, "{viewer}: {body}");
+        assert_eq!(body["views"], views, "{viewer}: {body}");
     }
+    for bad in [
+        json!({}),
+        json!({"viewer": "not-a-uuid"}),
+        json!({"viewer": ann, "extra": 1}),
+    ] {
+        let (status, body) = view(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let unknown = app
+        .http
+        .post(format!(
+            "{}/api/v1/help-videos/{}/views",
+            app.base,
+            uuid::Uuid::new_v4()
+        ))
+        .json(&json!({ "viewer": ann }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404, "an unpublished video has no views");
     let one: Value = app.get_json(&format!("/api/v1/help-videos/{id}")).await;
     assert_eq!(one["views"], 3);
     let report = app

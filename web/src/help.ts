@@ -125,9 +125,41 @@ async function showVideo(id: string): Promise<void> {
   video.addEventListener("playing", async () => {
     if (counted) return;
     counted = true;
-    const res = await fetch(`/api/v1/help-videos/${encodeURIComponent(id)}/views`, { method: "POST" });
-    if (res.ok) views.textContent = `${v.views + 1} ${t("helpViews")}`;
+    const res = await fetch(`/api/v1/help-videos/${encodeURIComponent(id)}/views`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ viewer: viewerId() }),
+    });
+    if (res.ok) {
+      const result = (await res.json()) as { views: number };
+      views.textContent = `${result.views} ${t("helpViews")}`;
+    }
   });
+}
+
+/** This browser's opaque viewer id: the server counts one view per viewer, video and
+ * day, so a reload or replay is not another view. Without storage (private mode), one
+ * per page load. */
+function viewerId(): string {
+  const key = "viva.viewer";
+  try {
+    const known = localStorage.getItem(key);
+    if (known && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(known)) return known;
+    const fresh = randomUuid();
+    localStorage.setItem(key, fresh);
+    return fresh;
+  } catch {
+    return randomUuid();
+  }
+}
+
+/** A version-4 UUID (`crypto.randomUUID` exists only on HTTPS pages). */
+function randomUuid(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 async function main(): Promise<void> {
