@@ -327,33 +327,16 @@ async fn a_training_session_in_chromium_hands_chat_promotion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stability_dashboards_draw_a_sessions_timelines_and_the_years_indicators() {
-    use crate::rtc_client::run_participant;
     require_browser_tooling();
     let app = spawn_app().await;
-    let body = app
-        .book_kind(
-            "training",
-            chrono::Utc::now() - chrono::Duration::minutes(1),
-            60,
-            &[("讲师", "trainer"), ("秘书", "host")],
-        )
-        .await;
-    let session = body["session"]["id"].as_str().unwrap().to_owned();
-    let urls: Vec<String> = crate::helpers::join_tokens(&body)
-        .iter()
-        .map(|t| app.ws_url(t))
-        .collect();
-    let limit = Duration::from_secs(7);
-    tokio::join!(
-        run_participant(&urls[0], 1, &[2, 99], 1, limit),
-        run_participant(&urls[1], 2, &[1, 99], 1, limit),
-    );
+    let pair = app.book_training_pair().await;
+    pair.run_for(Duration::from_secs(7)).await;
     let result = run_scenario(
         "dashboard.mjs",
         &[
             app.base.clone(),
             crate::helpers::ADMIN_PASSWORD.to_owned(),
-            session,
+            pair.session,
         ],
     )
     .await;

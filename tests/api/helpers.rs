@@ -176,6 +176,34 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// Books a training session that began a minute ago with a trainer (first) and a
+    /// host (second).
+    pub async fn book_training_pair(&self) -> TrainingPair {
+        let body = self
+            .book_kind(
+                "training",
+                Utc::now() - Duration::minutes(1),
+                60,
+                &[("讲师", "trainer"), ("秘书", "host")],
+            )
+            .await;
+        let session = body["session"]["id"].as_str().unwrap().to_owned();
+        let ws_urls = join_tokens(&body).iter().map(|t| self.ws_url(t)).collect();
+        let participant_ids = (0..2)
+            .map(|i| {
+                body["joinLinks"][i]["participantId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        TrainingPair {
+            session,
+            ws_urls,
+            participant_ids,
+        }
+    }
+
     /// Books a session that is on now with the given people; returns their join
     /// tokens in order.
     pub async fn book_now(&self, people: &[(&str, &str)]) -> Vec<String> {
@@ -183,6 +211,34 @@ impl TestApp {
             .book(Utc::now() - Duration::minutes(5), 60, people)
             .await;
         join_tokens(&body)
+    }
+}
+
+/// A training session on now, its trainer and host.
+pub struct TrainingPair {
+    /// The session's id.
+    pub session: String,
+    /// Signaling URLs: the trainer's, then the host's.
+    pub ws_urls: Vec<String>,
+    /// Participant ids in the same order.
+    pub participant_ids: Vec<String>,
+}
+
+impl TrainingPair {
+    /// Runs the trainer (tag 1) and the host (tag 2) publishing to each other for
+    /// `limit`: both also expect a sender that never comes, so both run all of it.
+    pub async fn run_for(
+        &self,
+        limit: std::time::Duration,
+    ) -> (crate::rtc_client::Received, crate::rtc_client::Received) {
+        use crate::rtc_client::run_participant;
+        let urls = &self.ws_urls;
+        let (a, b) = tokio::join!(
+            run_participant(&urls[0], 1, &[2, 99], 1, limit),
+            run_participant(&urls[1], 2, &[1, 99], 1, limit),
+        );
+        assert!(a.connected && b.connected);
+        (a, b)
     }
 }
 

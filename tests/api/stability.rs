@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::helpers::{join_tokens, spawn_app};
-use crate::rtc_client::run_participant;
 
 async fn stability(app: &crate::helpers::TestApp, session: &str) -> Value {
     app.admin_get(&format!("/api/v1/sessions/{session}/stability"))
@@ -17,36 +16,21 @@ async fn stability(app: &crate::helpers::TestApp, session: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
     let app = spawn_app().await;
-    let body = app
-        .book_kind(
-            "training",
-            chrono::Utc::now() - chrono::Duration::minutes(1),
-            60,
-            &[("讲师", "trainer"), ("秘书", "host")],
-        )
-        .await;
-    let session = body["session"]["id"].as_str().unwrap().to_owned();
-    let tokens = join_tokens(&body);
-    let urls: Vec<String> = tokens.iter().map(|t| app.ws_url(t)).collect();
-    // Both expect something the other never reaches, so both run the full 7 s.
-    let limit = Duration::from_secs(7);
-    let (a, b) = tokio::join!(
-        run_participant(&urls[0], 1, &[2, 99], 1, limit),
-        run_participant(&urls[1], 2, &[1, 99], 1, limit),
-    );
-    assert!(a.connected && b.connected);
-    let mut report = stability(&app, &session).await;
+    let pair = app.book_training_pair().await;
+    let session = &pair.session;
+    pair.run_for(Duration::from_secs(7)).await;
+    let mut report = stability(&app, session).await;
     for _ in 0..20 {
         if report["samples"].as_array().unwrap().len() >= 8 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        report = stability(&app, &session).await;
+        report = stability(&app, session).await;
     }
     let samples = report["samples"].as_array().unwrap();
     let ids = [
-        body["joinLinks"][0]["participantId"].as_str().unwrap(),
-        body["joinLinks"][1]["participantId"].as_str().unwrap(),
+        pair.participant_ids[0].as_str(),
+        pair.participant_ids[1].as_str(),
     ];
     for (me, who) in ids.iter().enumerate() {
         let other = ids[1 - me];
@@ -181,7 +165,7 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
         .await
         .unwrap();
     assert!(compacted);
-    let after = stability(&app, &session).await;
+    let after = stability(&app, session).await;
     let kept = after["samples"].as_array().unwrap().len();
     assert!(kept < raw_count, "{kept} of {raw_count}");
     assert_eq!(after["verdict"], report["verdict"]);
@@ -442,26 +426,12 @@ async fn low_disk_space_raises_an_alert_on_the_webhook() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_shorter_than_one_interval_is_measured_to_its_end() {
     let app = spawn_app().await;
-    let body = app
-        .book_kind(
-            "training",
-            chrono::Utc::now() - chrono::Duration::minutes(1),
-            60,
-            &[("讲师", "trainer"), ("秘书", "host")],
-        )
-        .await;
-    let session = body["session"]["id"].as_str().unwrap().to_owned();
-    let tokens = join_tokens(&body);
-    let urls: Vec<String> = tokens.iter().map(|t| app.ws_url(t)).collect();
+    let pair = app.book_training_pair().await;
+    let session = &pair.session;
     // From opening signaling to leaving: less than one sampling interval connected.
-    let limit = Duration::from_millis(1500);
-    let (a, b) = tokio::join!(
-        run_participant(&urls[0], 1, &[2, 99], 1, limit),
-        run_participant(&urls[1], 2, &[1, 99], 1, limit),
-    );
-    assert!(a.connected && b.connected);
+    let (a, _) = pair.run_for(Duration::from_millis(1500)).await;
     assert!(a.audio_sent >= 10, "A published {} packets", a.audio_sent);
-    let trainer = body["joinLinks"][0]["participantId"].as_str().unwrap();
+    let trainer = pair.participant_ids[0].as_str();
     let stored = |report: &Value| -> (usize, i64) {
         let mine: Vec<&Value> = report["samples"]
             .as_array()
@@ -480,10 +450,10 @@ async fn a_connection_shorter_than_one_interval_is_measured_to_its_end() {
     // up to 5 packets (100 ms) may be missing; the periodic schedule alone stored none.
     let wanted = a.audio_sent as i64 - 5;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut report = stability(&app, &session).await;
+    let mut report = stability(&app, session).await;
     while stored(&report).1 < wanted && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        report = stability(&app, &session).await;
+        report = stability(&app, session).await;
     }
     let (samples, packets) = stored(&report);
     assert!(samples >= 1, "no uplink sample of A: {report:#}");
