@@ -27,6 +27,10 @@ pub enum ApiError {
     /// The caller is known but has no right to this.
     #[error("{0}")]
     Forbidden(String),
+    /// Well-formed, but asks for something Viva does not do (e.g. a simulcast WHIP
+    /// offer).
+    #[error("{0}")]
+    Unsupported(String),
     /// A field breaks a domain rule.
     #[error(transparent)]
     Validation(#[from] DomainError),
@@ -88,6 +92,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_body"),
+            ApiError::Unsupported(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Booking(c @ BookingConflict::PanelSize { .. }) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, c.code())

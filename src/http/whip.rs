@@ -163,6 +163,14 @@ async fn ingest(
         .filter(|sdp| sdp.starts_with("v=0"))
         .ok_or_else(|| ApiError::MalformedBody("the body is not an SDP offer".into()))?
         .to_owned();
+    // Simulcast sends each layer as its own stream on one track, and the SFU does not
+    // choose among layers yet: refuse with the remedy rather than take a feed it
+    // cannot forward as the encoder means it.
+    if offer.lines().any(|line| line.starts_with("a=simulcast:")) {
+        return Err(ApiError::Unsupported(
+            "Viva does not take simulcast yet: turn simulcast off in the encoder (send one video encoding)".into(),
+        ));
+    }
     let session = super::sessions::load_session(&state, session_id).await?;
     let publisher = state.store.participant(claims.pid).await?;
     let room = state.days.room_of(session.id);

@@ -413,6 +413,46 @@ fn payloads_classify_only_when_intact() {
     );
 }
 
+/// A WHIP offer as an encoder with simulcast turned on makes it: audio, and video in
+/// three encodings (`q`, `h`, `f`).
+pub fn simulcast_whip_offer() -> String {
+    let local_addr = "127.0.0.1:9".parse().unwrap();
+    let mut pc = client_connection(
+        local_addr,
+        &[codec(RtpCodecKind::Audio), codec(RtpCodecKind::Video)],
+    );
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        let rids: &[&str] = if kind == RtpCodecKind::Video {
+            &["q", "h", "f"]
+        } else {
+            &[""]
+        };
+        let encodings = rids
+            .iter()
+            .map(|rid| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    rid: (*rid).into(),
+                    ssrc: Some(rand::random::<u32>()),
+                    ..Default::default()
+                },
+                codec: codec(kind).rtp_codec,
+                ..Default::default()
+            })
+            .collect();
+        let track = MediaStreamTrack::new(
+            "obs".into(),
+            format!("obs-{kind}"),
+            "obs".into(),
+            kind,
+            encodings,
+        );
+        pc.add_track(track).unwrap();
+    }
+    let offer = pc.create_offer(None).unwrap();
+    pc.set_local_description(Instant::now(), offer).unwrap();
+    pc.local_description().unwrap().sdp
+}
+
 /// What a WHIP publishing run saw.
 #[derive(Debug, Default)]
 pub struct WhipRun {

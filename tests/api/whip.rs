@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, join_tokens, spawn_app};
-use crate::rtc_client::{run_participant, run_whip_publisher};
+use crate::rtc_client::{run_participant, run_whip_publisher, simulcast_whip_offer};
 use crate::ws_client::WsClient;
 
 async fn token_for(app: &TestApp, session: &str, bearer: &str) -> reqwest::Response {
@@ -75,6 +75,28 @@ async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() 
     assert_eq!(
         post(&whip, "application/sdp", "v=0\r\nm=nonsense\r\n").await,
         400
+    );
+    assert_eq!(app.state.ingests.count(), 0);
+    // An encoder with simulcast on is told what to change, and nothing is left behind.
+    let offer = simulcast_whip_offer();
+    assert!(offer.contains("a=simulcast:send"), "{offer}");
+    let refused = app
+        .http
+        .post(&endpoint)
+        .bearer_auth(&whip)
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let refusal: Value = refused.json().await.unwrap();
+    assert_eq!(refusal["code"], "unsupported", "{refusal}");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("simulcast")),
+        "{refusal}"
     );
     assert_eq!(app.state.ingests.count(), 0);
     let other = app
