@@ -1,8 +1,8 @@
 //! The help-video library: a trainer (or host, or an administrator) publishes a produced
 //! training recording with a title, description, tags, crop/technique category and
 //! envoy; anyone may then list, search, play (HLS) and download it, and a play counts
-//! as a view of that video on that day, once per viewer. Defense recordings are confidential and
-//! can never be published.
+//! as a view of that video on that day, once per viewer. Defense recordings are
+//! confidential and can never be published.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
