@@ -976,7 +976,10 @@ impl MediaLoop {
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
         };
-        if let Some(sample) = peer.measure(now) {
+        // Read only for a listener: a dropped handle (a WHIP feed's end) has none.
+        if !peer.events.is_closed()
+            && let Some(sample) = peer.measure(now)
+        {
             let _ = peer.events.send(PeerEvent::Sample(sample));
         }
         if let Some(reason) = closed {
