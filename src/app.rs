@@ -45,6 +45,7 @@ impl Application {
         let sfu = Sfu::start(SfuConfig {
             udp_bind: config.media.udp_listen,
             announce_ip: config.media.announce_ip,
+            simulcast: config.media.simulcast,
         })
         .with_context(|| format!("binding media UDP {}", config.media.udp_listen))?;
         let recorder = media::recorder::probe();

@@ -133,6 +133,14 @@ pub struct MediaConfig {
     pub udp_listen: SocketAddr,
     /// The address announced to browsers in ICE candidates.
     pub announce_ip: IpAddr,
+    /// Ask browsers for their camera in three simulcast layers, so that each
+    /// subscriber can get the one that suits its window and its link.
+    #[serde(default = "simulcast_on")]
+    pub simulcast: bool,
+}
+
+fn simulcast_on() -> bool {
+    true
 }
 
 /// Database settings.
@@ -182,6 +190,7 @@ impl Default for Config {
             media: MediaConfig {
                 udp_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50000),
                 announce_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                simulcast: true,
             },
             database: DatabaseConfig {
                 url: "sqlite://data/viva.db".into(),

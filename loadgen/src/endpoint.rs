@@ -275,9 +275,11 @@ impl Endpoint {
             .ok_or_else(|| anyhow!("no offer was produced"))
     }
 
-    /// Applies a remote offer and returns the answer.
+    /// Applies a remote offer and returns the answer. Publishers send one stream per
+    /// track, so a request for simulcast layers is declined.
     pub fn answer(&mut self, offer: String) -> Result<String> {
         let now = Instant::now();
+        let offer = media::simulcast::decline(&offer);
         self.pc
             .set_remote_description(now, RTCSessionDescription::offer(offer)?)
             .context("remote offer")?;

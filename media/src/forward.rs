@@ -21,6 +21,15 @@
 //!   room and receives nothing from it; when they return, every affected down-track
 //!   resumes at a keyframe with its numbering continuing where it stopped, so the
 //!   subscriber sees a pause, not a jump.
+//!
+//! Simulcast: a video up-track may arrive in up to [`MAX_LAYERS`] layers (the same
+//! camera at three resolutions, each its own RTP stream). Each down-track forwards one
+//! of them: the highest available layer at or below what its subscriber prefers (else
+//! the lowest above it). A layer is available once it has started a keyframe and while
+//! its packets keep coming (a browser drops its top layers when its uplink or CPU is
+//! short, and resumes them with a keyframe). A switch happens only at a keyframe of the
+//! new layer, which is requested, and the numbering continues across it, as after a
+//! pause; until then the old layer keeps flowing, so a switch never freezes the picture.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -31,6 +40,20 @@ use crate::ids::{DownTrackId, ParticipantId, UpTrackId};
 /// answer every PLI with a full keyframe (10–50× a delta frame); a burst of new
 /// subscribers must not turn into a burst of keyframes.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A simulcast layer: 0 is the lowest resolution. A track without simulcast has only
+/// layer 0.
+pub type Layer = u8;
+
+/// Most simulcast layers a track can have (the SFU offers RIDs `q`, `h` and `f`).
+pub const MAX_LAYERS: usize = 3;
+
+/// The highest layer: what a subscriber gets unless they ask for less.
+pub const TOP_LAYER: Layer = (MAX_LAYERS - 1) as Layer;
+
+/// A layer that sent nothing for this long is taken as stopped. Browsers send a camera
+/// layer at 7 frames/s or more, and pause a layer they drop for bandwidth or CPU.
+pub const LAYER_TIMEOUT: Duration = Duration::from_millis(1_000);
 
 /// What kind of media a track carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,6 +126,8 @@ pub enum Action {
         publisher: ParticipantId,
         /// Which of their tracks.
         up_track: UpTrackId,
+        /// Which simulcast layer (0 for a track without simulcast).
+        layer: Layer,
     },
 }
 
@@ -124,6 +149,9 @@ pub enum ForwardError {
     /// No such up-track.
     #[error("unknown up-track {0}")]
     UnknownUpTrack(UpTrackId),
+    /// A simulcast layer count of 0 or above [`MAX_LAYERS`].
+    #[error("a track has 1 to {MAX_LAYERS} layers, not {0}")]
+    LayerCount(u8),
     /// A participant asked for their own track.
     #[error("participant {0} cannot subscribe to their own track")]
     OwnTrack(ParticipantId),
@@ -148,7 +176,11 @@ struct UpTrack {
     /// promoted): nothing of it is forwarded.
     blocked: bool,
     down_tracks: Vec<DownTrackId>,
-    last_keyframe_request: Option<Instant>,
+    layers: Layers,
+    /// Per layer.
+    last_keyframe_request: [Option<Instant>; MAX_LAYERS],
+    /// Which layer a recording of this track keeps, and its continuous numbering.
+    recording: Cursor,
 }
 
 #[derive(Debug)]
@@ -156,7 +188,120 @@ struct DownTrack {
     subscriber: ParticipantId,
     up_track: UpTrackId,
     bound: bool,
+    cursor: Cursor,
+}
+
+/// What has arrived of each layer of one up-track.
+#[derive(Debug, Clone, Copy)]
+struct Layers {
+    count: u8,
+    state: [LayerState; MAX_LAYERS],
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct LayerState {
+    last_packet: Option<Instant>,
+    /// A keyframe started since the layer last (re)started.
+    keyframe_seen: bool,
+}
+
+impl Layers {
+    fn new(count: u8) -> Self {
+        Self {
+            count,
+            state: [LayerState::default(); MAX_LAYERS],
+        }
+    }
+
+    fn on_packet(&mut self, now: Instant, layer: Layer, keyframe_start: bool) {
+        let Some(state) = self.state.get_mut(usize::from(layer)) else {
+            return;
+        };
+        let stopped = state
+            .last_packet
+            .is_none_or(|at| now.saturating_duration_since(at) >= LAYER_TIMEOUT);
+        if stopped {
+            state.keyframe_seen = false;
+        }
+        state.keyframe_seen |= keyframe_start;
+        state.last_packet = Some(now);
+    }
+
+    fn available(&self, now: Instant, layer: Layer) -> bool {
+        self.state.get(usize::from(layer)).is_some_and(|s| {
+            s.keyframe_seen
+                && s.last_packet
+                    .is_some_and(|at| now.saturating_duration_since(at) < LAYER_TIMEOUT)
+        })
+    }
+
+    /// The layer to forward to someone who prefers `preferred`: the highest available
+    /// at or below it, else the lowest available above it. A track without simulcast
+    /// always has its one layer.
+    fn choose(&self, now: Instant, preferred: Layer) -> Option<Layer> {
+        if self.count <= 1 {
+            return Some(0);
+        }
+        let top = preferred.min(self.count - 1);
+        (0..=top)
+            .rev()
+            .find(|l| self.available(now, *l))
+            .or_else(|| (top + 1..self.count).find(|l| self.available(now, *l)))
+    }
+}
+
+/// One receiver's position in an up-track: the layer it gets and that layer's
+/// rewritten numbering. Down-tracks have one; so has the recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cursor {
+    /// The layer the receiver would like (capped by what arrives).
+    preferred: Layer,
+    /// The layer being forwarded; `None` until a layered track's first switch.
+    current: Option<Layer>,
     munger: Munger,
+}
+
+impl Cursor {
+    fn new(kind: MediaKind, layers: &Layers) -> Self {
+        Self {
+            preferred: TOP_LAYER,
+            current: (layers.count <= 1).then_some(0),
+            munger: Munger::new(kind),
+        }
+    }
+
+    /// Where one packet of `layer` goes for this receiver: its rewritten (sequence,
+    /// timestamp) if it is forwarded, and a layer that needs a keyframe (to start, to
+    /// resume or to switch to), if any.
+    fn route(
+        &mut self,
+        now: Instant,
+        layers: &Layers,
+        layer: Layer,
+        meta: &RtpMeta,
+        seq_base: u16,
+        ts_base: u32,
+    ) -> (Option<(u16, u32)>, Option<Layer>) {
+        let desired = layers.choose(now, self.preferred);
+        let mut wants_keyframe = desired.filter(|d| Some(*d) != self.current);
+        if desired == Some(layer) && self.current != Some(layer) && meta.keyframe_start {
+            // The switch: the new layer's keyframe re-anchors the numbering right
+            // after the last packet of the old one, as after a pause.
+            if self.current.is_some() {
+                self.munger.pause();
+            }
+            self.current = Some(layer);
+            wants_keyframe = None;
+        }
+        if self.current != Some(layer) {
+            return (None, wants_keyframe);
+        }
+        let out = self.munger.rewrite(now, meta, seq_base, ts_base);
+        if out.is_none() && self.munger.waiting() {
+            wants_keyframe = Some(layer);
+        }
+        (out, wants_keyframe)
+    }
 }
 
 /// Rewrites sequence numbers and timestamps for one down-track.
@@ -338,6 +483,22 @@ impl Forwarder {
         publisher: ParticipantId,
         kind: MediaKind,
     ) -> Result<(UpTrackId, Vec<Action>), ForwardError> {
+        self.publish_layered(now, publisher, kind, 1)
+    }
+
+    /// [`Forwarder::publish`] for a track sent in `layers` simulcast layers (1 for
+    /// none).
+    pub fn publish_layered(
+        &mut self,
+        now: Instant,
+        publisher: ParticipantId,
+        kind: MediaKind,
+        layers: u8,
+    ) -> Result<(UpTrackId, Vec<Action>), ForwardError> {
+        if layers == 0 || usize::from(layers) > MAX_LAYERS {
+            return Err(ForwardError::LayerCount(layers));
+        }
+        let layers = Layers::new(layers);
         let participant = self
             .participants
             .get_mut(&publisher)
@@ -355,7 +516,9 @@ impl Forwarder {
                 kind,
                 blocked: false,
                 down_tracks: Vec::new(),
-                last_keyframe_request: None,
+                layers,
+                last_keyframe_request: [None; MAX_LAYERS],
+                recording: Cursor::new(kind, &layers),
             },
         );
         self.up_track_order.push(id);
@@ -404,6 +567,7 @@ impl Forwarder {
             return Err(ForwardError::AlreadySubscribed(subscriber, up_track));
         }
         let (publisher, kind) = (up.publisher, up.kind);
+        let cursor = Cursor::new(kind, &up.layers);
 
         self.next_down_track += 1;
         let id = DownTrackId(self.next_down_track);
@@ -413,7 +577,7 @@ impl Forwarder {
                 subscriber,
                 up_track,
                 bound: false,
-                munger: Munger::new(kind),
+                cursor,
             },
         );
         if let Some(up) = self.up_tracks.get_mut(&up_track) {
@@ -436,14 +600,42 @@ impl Forwarder {
 
     /// Marks a down-track ready: its subscriber has negotiated it and the connection is
     /// up. Forwarding starts (for video at the next keyframe, which is requested here).
-    pub fn bind(&mut self, now: Instant, down_track: DownTrackId) -> Option<Action> {
-        let down = self.down_tracks.get_mut(&down_track)?;
+    pub fn bind(&mut self, now: Instant, down_track: DownTrackId) -> Vec<Action> {
+        let Some(down) = self.down_tracks.get_mut(&down_track) else {
+            return Vec::new();
+        };
         if down.bound {
-            return None;
+            return Vec::new();
         }
         down.bound = true;
         let up_track = down.up_track;
-        self.throttled_keyframe_request(now, up_track)
+        self.keyframe_requests(now, up_track)
+    }
+
+    /// Sets the simulcast layer a down-track's subscriber would like (clamped to
+    /// [`TOP_LAYER`]). The switch happens at the new layer's next keyframe, which is
+    /// requested; a track without simulcast is unaffected.
+    pub fn set_preferred_layer(
+        &mut self,
+        now: Instant,
+        down_track: DownTrackId,
+        preferred: Layer,
+    ) -> Option<Action> {
+        let down = self.down_tracks.get_mut(&down_track)?;
+        down.cursor.preferred = preferred.min(TOP_LAYER);
+        let up = self.up_tracks.get(&down.up_track)?;
+        let desired = up.layers.choose(now, down.cursor.preferred)?;
+        if !down.bound || Some(desired) == down.cursor.current {
+            return None;
+        }
+        let up_track = down.up_track;
+        self.throttled_keyframe_request(now, up_track, desired)
+    }
+
+    /// The layer a down-track forwards now (`None` before a layered track's first
+    /// keyframe reached it).
+    pub fn forwarded_layer(&self, down_track: DownTrackId) -> Option<Layer> {
+        self.down_tracks.get(&down_track)?.cursor.current
     }
 
     /// Ends one subscription.
@@ -520,23 +712,50 @@ impl Forwarder {
     }
 
     /// A keyframe request for an up-track on behalf of someone outside the room (the
-    /// recorder), throttled like subscribers' requests.
-    pub fn request_keyframe(&mut self, now: Instant, up_track: UpTrackId) -> Option<Action> {
-        self.throttled_keyframe_request(now, up_track)
+    /// recorder), throttled like subscribers' requests: one per layer.
+    pub fn request_keyframe(&mut self, now: Instant, up_track: UpTrackId) -> Vec<Action> {
+        self.keyframe_requests(now, up_track)
     }
 
-    /// Decides where one incoming packet goes. `out` is cleared and filled, so the
-    /// caller can reuse one buffer for every packet. Returns a keyframe request when a
-    /// bound down-track is still waiting for a keyframe (throttled).
+    /// What a recording keeps of one packet of `layer`, which [`Forwarder::on_rtp`]
+    /// has just seen: for a track without simulcast the packet as it is, for a layered
+    /// one the top available layer with numbering continuous across layer switches
+    /// (so a recording gets one stream). Also a keyframe request when the recording
+    /// waits for a switch.
+    pub fn record(
+        &mut self,
+        now: Instant,
+        up_track: UpTrackId,
+        layer: Layer,
+        meta: &RtpMeta,
+    ) -> (Option<(u16, u32)>, Option<Action>) {
+        let Some(up) = self.up_tracks.get_mut(&up_track) else {
+            return (None, None);
+        };
+        if up.layers.count <= 1 {
+            return (Some((meta.sequence_number, meta.timestamp)), None);
+        }
+        let layers = up.layers;
+        let (out, wants) = up.recording.route(now, &layers, layer, meta, 0, 0);
+        let request = wants.and_then(|l| self.throttled_keyframe_request(now, up_track, l));
+        (out, request)
+    }
+
+    /// Decides where one incoming packet (of simulcast `layer`; 0 without simulcast)
+    /// goes. `out` is cleared and filled, so the caller can reuse one buffer for every
+    /// packet. Returns a keyframe request when a bound down-track waits for a keyframe
+    /// to start, resume or switch layers (throttled).
     pub fn on_rtp(
         &mut self,
         now: Instant,
         up_track: UpTrackId,
+        layer: Layer,
         meta: &RtpMeta,
         out: &mut Vec<Outgoing>,
     ) -> Option<Action> {
         out.clear();
-        let up = self.up_tracks.get(&up_track)?;
+        let up = self.up_tracks.get_mut(&up_track)?;
+        up.layers.on_packet(now, layer, meta.keyframe_start);
         if up.blocked
             || !self
                 .participants
@@ -545,7 +764,8 @@ impl Forwarder {
         {
             return None;
         }
-        let mut waiting_for_keyframe = false;
+        // Layers some down-track waits for a keyframe of, as bits.
+        let mut wanted: u8 = 0;
         for down_id in &up.down_tracks {
             let Some(down) = self.down_tracks.get_mut(down_id) else {
                 continue;
@@ -562,24 +782,24 @@ impl Forwarder {
             // deterministic for tests, distinct per down-track.
             let seq_base = (down_id.0 as u16).wrapping_mul(7919);
             let ts_base = (down_id.0 as u32).wrapping_mul(104_729);
-            if let Some((sequence_number, timestamp)) =
-                down.munger.rewrite(now, meta, seq_base, ts_base)
-            {
+            let (forwarded, wants_keyframe) = down
+                .cursor
+                .route(now, &up.layers, layer, meta, seq_base, ts_base);
+            if let Some((sequence_number, timestamp)) = forwarded {
                 out.push(Outgoing {
                     subscriber: down.subscriber,
                     down_track: *down_id,
                     sequence_number,
                     timestamp,
                 });
-            } else if down.munger.waiting() {
-                waiting_for_keyframe = true;
+            }
+            if let Some(l) = wants_keyframe {
+                wanted |= 1 << l;
             }
         }
-        if waiting_for_keyframe {
-            self.throttled_keyframe_request(now, up_track)
-        } else {
-            None
-        }
+        (0..MAX_LAYERS as Layer)
+            .filter(|l| wanted & (1 << l) != 0)
+            .find_map(|l| self.throttled_keyframe_request(now, up_track, l))
     }
 
     /// Marks a participant absent (in the lobby) or present. Absent participants send
@@ -633,7 +853,7 @@ impl Forwarder {
     ) -> Vec<Action> {
         for d in affected {
             if let Some(down) = self.down_tracks.get_mut(d) {
-                down.munger.pause();
+                down.cursor.munger.pause();
             }
         }
         if !resume {
@@ -652,31 +872,51 @@ impl Forwarder {
         wanted.dedup();
         wanted
             .into_iter()
-            .filter_map(|up| self.throttled_keyframe_request(now, up))
+            .flat_map(|up| self.keyframe_requests(now, up))
             .collect()
     }
 
     /// A subscriber asked for a keyframe (PLI/FIR) on a down-track: route it to the
-    /// publisher, throttled.
+    /// publisher, for the layer the subscriber gets, throttled.
     pub fn on_keyframe_request(&mut self, now: Instant, down_track: DownTrackId) -> Option<Action> {
-        let up_track = self.down_tracks.get(&down_track)?.up_track;
-        self.throttled_keyframe_request(now, up_track)
+        let down = self.down_tracks.get(&down_track)?;
+        let (up_track, layer) = (down.up_track, down.cursor.current);
+        match layer {
+            Some(layer) => self.throttled_keyframe_request(now, up_track, layer),
+            // Not started yet: its start already asks for keyframes.
+            None => None,
+        }
     }
 
-    fn throttled_keyframe_request(&mut self, now: Instant, up_track: UpTrackId) -> Option<Action> {
+    /// Keyframe requests for every layer of an up-track, each throttled.
+    fn keyframe_requests(&mut self, now: Instant, up_track: UpTrackId) -> Vec<Action> {
+        let count = self.up_tracks.get(&up_track).map_or(0, |u| u.layers.count);
+        (0..count)
+            .filter_map(|l| self.throttled_keyframe_request(now, up_track, l))
+            .collect()
+    }
+
+    fn throttled_keyframe_request(
+        &mut self,
+        now: Instant,
+        up_track: UpTrackId,
+        layer: Layer,
+    ) -> Option<Action> {
         let up = self.up_tracks.get_mut(&up_track)?;
-        if up.kind != MediaKind::Video {
+        if up.kind != MediaKind::Video || layer >= up.layers.count {
             return None;
         }
-        if let Some(last) = up.last_keyframe_request
-            && now.saturating_duration_since(last) < KEYFRAME_REQUEST_INTERVAL
+        let last = &mut up.last_keyframe_request[usize::from(layer)];
+        if let Some(at) = *last
+            && now.saturating_duration_since(at) < KEYFRAME_REQUEST_INTERVAL
         {
             return None;
         }
-        up.last_keyframe_request = Some(now);
+        *last = Some(now);
         Some(Action::RequestKeyframe {
             publisher: up.publisher,
             up_track,
+            layer,
         })
     }
 }
@@ -708,7 +948,7 @@ mod tests {
     /// Binds every down-track, as the adapter does once subscribers are connected.
     fn bind_all(f: &mut Forwarder, now: Instant) -> Vec<Action> {
         let ids: Vec<DownTrackId> = f.down_tracks.keys().copied().collect();
-        ids.into_iter().filter_map(|d| f.bind(now, d)).collect()
+        ids.into_iter().flat_map(|d| f.bind(now, d)).collect()
     }
 
     fn added(actions: &[Action]) -> Vec<(ParticipantId, UpTrackId)> {
@@ -755,7 +995,8 @@ mod tests {
             bind_all(&mut f, t0),
             vec![Action::RequestKeyframe {
                 publisher: A,
-                up_track: video
+                up_track: video,
+                layer: 0
             }],
             "binding asks for a keyframe, once per video track"
         );
@@ -821,7 +1062,7 @@ mod tests {
         for i in 0..5u16 {
             let seq = 65_534u16.wrapping_add(i);
             let ts = (u32::MAX - 960).wrapping_add(u32::from(i) * 960);
-            f.on_rtp(t0, up, &meta(seq, ts, false), &mut out);
+            f.on_rtp(t0, up, 0, &meta(seq, ts, false), &mut out);
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].subscriber, B);
             seen.push((out[0].sequence_number, out[0].timestamp));
@@ -841,15 +1082,15 @@ mod tests {
         let (up, _) = f.publish(t0, A, MediaKind::Audio).unwrap();
         bind_all(&mut f, t0);
         let mut out = Vec::new();
-        f.on_rtp(t0, up, &meta(100, 0, false), &mut out);
+        f.on_rtp(t0, up, 0, &meta(100, 0, false), &mut out);
         let first = out[0].sequence_number;
-        f.on_rtp(t0, up, &meta(103, 0, false), &mut out);
+        f.on_rtp(t0, up, 0, &meta(103, 0, false), &mut out);
         assert_eq!(out[0].sequence_number, first.wrapping_add(3));
         // A late retransmission of 101 still maps into the gap.
-        f.on_rtp(t0, up, &meta(101, 0, false), &mut out);
+        f.on_rtp(t0, up, 0, &meta(101, 0, false), &mut out);
         assert_eq!(out[0].sequence_number, first.wrapping_add(1));
         // 99 predates the down-track's start.
-        f.on_rtp(t0, up, &meta(99, 0, false), &mut out);
+        f.on_rtp(t0, up, 0, &meta(99, 0, false), &mut out);
         assert!(out.is_empty());
     }
 
@@ -862,11 +1103,11 @@ mod tests {
         let (up, _) = f.publish(t0, A, MediaKind::Video).unwrap();
         bind_all(&mut f, t0);
         let mut out = Vec::new();
-        f.on_rtp(t0, up, &meta(10, 3000, false), &mut out);
+        f.on_rtp(t0, up, 0, &meta(10, 3000, false), &mut out);
         assert!(out.is_empty(), "delta frame before any keyframe");
-        f.on_rtp(t0, up, &meta(11, 6000, true), &mut out);
+        f.on_rtp(t0, up, 0, &meta(11, 6000, true), &mut out);
         assert_eq!(out.len(), 1);
-        f.on_rtp(t0, up, &meta(12, 6000, false), &mut out);
+        f.on_rtp(t0, up, 0, &meta(12, 6000, false), &mut out);
         assert_eq!(out.len(), 1, "after the keyframe everything flows");
     }
 
@@ -898,7 +1139,7 @@ mod tests {
         );
         bind_all(&mut f, t0);
         let mut out = Vec::new();
-        f.on_rtp(t0, up, &meta(1, 0, false), &mut out);
+        f.on_rtp(t0, up, 0, &meta(1, 0, false), &mut out);
         assert_eq!(
             out.iter().map(|o| o.subscriber).collect::<Vec<_>>(),
             vec![C]
@@ -932,7 +1173,7 @@ mod tests {
         // B's track now reaches only C, and nothing is sent to the departed A.
         bind_all(&mut f, t0);
         let mut out = Vec::new();
-        f.on_rtp(t0, b_up, &meta(1, 0, true), &mut out);
+        f.on_rtp(t0, b_up, 0, &meta(1, 0, true), &mut out);
         assert_eq!(
             out.iter().map(|o| o.subscriber).collect::<Vec<_>>(),
             vec![C]
@@ -959,9 +1200,10 @@ mod tests {
         let expected = Action::RequestKeyframe {
             publisher: A,
             up_track: up,
+            layer: 0,
         };
-        assert_eq!(f.bind(t0, down), Some(expected.clone()));
-        assert_eq!(f.bind(t0, down), None, "binding twice is a no-op");
+        assert_eq!(f.bind(t0, down), vec![expected.clone()]);
+        assert_eq!(f.bind(t0, down), vec![], "binding twice is a no-op");
         // A PLI from B 100 ms later is absorbed by the throttle ...
         assert_eq!(
             f.on_keyframe_request(t0 + Duration::from_millis(100), down),
@@ -1029,13 +1271,13 @@ mod binding_tests {
         f.join(t0, ParticipantId(2), BOTH).unwrap();
         let (up, actions) = f.publish(t0, ParticipantId(1), MediaKind::Audio).unwrap();
         let mut out = Vec::new();
-        f.on_rtp(t0, up, &meta(1, true), &mut out);
+        f.on_rtp(t0, up, 0, &meta(1, true), &mut out);
         assert!(out.is_empty());
         let Action::AddDownTrack { down_track, .. } = actions[0] else {
             panic!("expected a down-track");
         };
-        assert_eq!(f.bind(t0, down_track), None, "audio needs no keyframe");
-        f.on_rtp(t0, up, &meta(2, false), &mut out);
+        assert_eq!(f.bind(t0, down_track), vec![], "audio needs no keyframe");
+        f.on_rtp(t0, up, 0, &meta(2, false), &mut out);
         assert_eq!(out.len(), 1);
     }
 
@@ -1053,14 +1295,19 @@ mod binding_tests {
         let request = Some(Action::RequestKeyframe {
             publisher: a,
             up_track: up,
+            layer: 0,
         });
-        assert_eq!(f.bind(t0, down_track), request);
+        assert_eq!(
+            f.bind(t0, down_track),
+            request.clone().into_iter().collect::<Vec<_>>()
+        );
         let mut out = Vec::new();
         // The keyframe that answered the request was lost: deltas keep coming.
         assert_eq!(
             f.on_rtp(
                 t0 + Duration::from_millis(100),
                 up,
+                0,
                 &meta(1, false),
                 &mut out
             ),
@@ -1071,6 +1318,7 @@ mod binding_tests {
             f.on_rtp(
                 t0 + KEYFRAME_REQUEST_INTERVAL,
                 up,
+                0,
                 &meta(2, false),
                 &mut out
             ),
@@ -1080,12 +1328,13 @@ mod binding_tests {
         assert!(out.is_empty());
         // A keyframe arrives: forwarding starts and the requests stop.
         let later = t0 + 10 * KEYFRAME_REQUEST_INTERVAL;
-        assert_eq!(f.on_rtp(later, up, &meta(3, true), &mut out), None);
+        assert_eq!(f.on_rtp(later, up, 0, &meta(3, true), &mut out), None);
         assert_eq!(out.len(), 1);
         assert_eq!(
             f.on_rtp(
                 later + KEYFRAME_REQUEST_INTERVAL,
                 up,
+                0,
                 &meta(4, false),
                 &mut out
             ),
@@ -1139,13 +1388,13 @@ mod presence_tests {
         let t0 = Instant::now();
         let (mut f, panel_video, applicant_audio) = room(t0);
         let mut out = Vec::new();
-        f.on_rtp(t0, panel_video, &meta(1, 0, true), &mut out);
+        f.on_rtp(t0, panel_video, 0, &meta(1, 0, true), &mut out);
         assert_eq!(receivers(&out), vec![APPLICANT, OTHER]);
 
         assert!(f.set_present(t0, APPLICANT, false).unwrap().is_empty());
-        f.on_rtp(t0, panel_video, &meta(2, 3000, false), &mut out);
+        f.on_rtp(t0, panel_video, 0, &meta(2, 3000, false), &mut out);
         assert_eq!(receivers(&out), vec![OTHER], "the lobby receives nothing");
-        f.on_rtp(t0, applicant_audio, &meta(1, 0, false), &mut out);
+        f.on_rtp(t0, applicant_audio, 0, &meta(1, 0, false), &mut out);
         assert!(out.is_empty(), "nothing from the lobby reaches the room");
         assert_eq!(
             f.set_present(t0, ParticipantId(99), false).unwrap_err(),
@@ -1158,8 +1407,8 @@ mod presence_tests {
         let t0 = Instant::now();
         let (mut f, panel_video, _) = room(t0);
         let mut out = Vec::new();
-        f.on_rtp(t0, panel_video, &meta(100, 9000, true), &mut out);
-        f.on_rtp(t0, panel_video, &meta(101, 9000, false), &mut out);
+        f.on_rtp(t0, panel_video, 0, &meta(100, 9000, true), &mut out);
+        f.on_rtp(t0, panel_video, 0, &meta(101, 9000, false), &mut out);
         let last = out
             .iter()
             .find(|o| o.subscriber == APPLICANT)
@@ -1171,6 +1420,7 @@ mod presence_tests {
             f.on_rtp(
                 t0,
                 panel_video,
+                0,
                 &meta(seq, 9000 + u32::from(seq) * 30, false),
                 &mut out,
             );
@@ -1181,16 +1431,17 @@ mod presence_tests {
             requests,
             vec![Action::RequestKeyframe {
                 publisher: PANEL,
-                up_track: panel_video
+                up_track: panel_video,
+                layer: 0
             }],
             "the returning applicant needs a keyframe of the panel's video"
         );
-        f.on_rtp(back, panel_video, &meta(200, 20_000, false), &mut out);
+        f.on_rtp(back, panel_video, 0, &meta(200, 20_000, false), &mut out);
         assert!(
             !receivers(&out).contains(&APPLICANT),
             "waits for a keyframe"
         );
-        f.on_rtp(back, panel_video, &meta(201, 21_000, true), &mut out);
+        f.on_rtp(back, panel_video, 0, &meta(201, 21_000, true), &mut out);
         let resumed = out
             .iter()
             .find(|o| o.subscriber == APPLICANT)
@@ -1206,7 +1457,7 @@ mod presence_tests {
             (179_000..=181_000).contains(&advanced),
             "timestamp advanced by ~2 s of 90 kHz: {advanced}"
         );
-        f.on_rtp(back, panel_video, &meta(202, 21_000, false), &mut out);
+        f.on_rtp(back, panel_video, 0, &meta(202, 21_000, false), &mut out);
         let next = out
             .iter()
             .find(|o| o.subscriber == APPLICANT)
@@ -1232,7 +1483,7 @@ mod presence_tests {
         let t0 = Instant::now();
         let (mut f, panel_video, applicant_audio) = room(t0);
         let mut out = Vec::new();
-        f.on_rtp(t0, panel_video, &meta(1, 0, true), &mut out);
+        f.on_rtp(t0, panel_video, 0, &meta(1, 0, true), &mut out);
         let before = out.iter().find(|o| o.subscriber == OTHER).copied().unwrap();
 
         assert!(f.set_blocked(t0, panel_video, true).is_empty());
@@ -1240,9 +1491,9 @@ mod presence_tests {
             f.set_blocked(t0, panel_video, true).is_empty(),
             "idempotent"
         );
-        f.on_rtp(t0, panel_video, &meta(2, 3000, true), &mut out);
+        f.on_rtp(t0, panel_video, 0, &meta(2, 3000, true), &mut out);
         assert!(out.is_empty(), "a blocked track is forwarded to nobody");
-        f.on_rtp(t0, applicant_audio, &meta(1, 0, false), &mut out);
+        f.on_rtp(t0, applicant_audio, 0, &meta(1, 0, false), &mut out);
         assert_eq!(receivers(&out), vec![PANEL, OTHER], "other tracks flow");
 
         let later = t0 + Duration::from_secs(1);
@@ -1250,17 +1501,276 @@ mod presence_tests {
             f.set_blocked(later, panel_video, false),
             vec![Action::RequestKeyframe {
                 publisher: PANEL,
-                up_track: panel_video
+                up_track: panel_video,
+                layer: 0
             }]
         );
-        f.on_rtp(later, panel_video, &meta(50, 90_000, false), &mut out);
+        f.on_rtp(later, panel_video, 0, &meta(50, 90_000, false), &mut out);
         assert!(out.is_empty(), "video resumes only at a keyframe");
-        f.on_rtp(later, panel_video, &meta(51, 90_000, true), &mut out);
+        f.on_rtp(later, panel_video, 0, &meta(51, 90_000, true), &mut out);
         let after = out.iter().find(|o| o.subscriber == OTHER).copied().unwrap();
         assert_eq!(
             after.sequence_number,
             before.sequence_number.wrapping_add(1)
         );
         assert!(f.set_blocked(later, UpTrackId(999), true).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod simulcast_tests {
+    use super::*;
+
+    const BOTH: MediaGrant = MediaGrant {
+        publish: true,
+        subscribe: true,
+    };
+    const PUBLISHER: ParticipantId = ParticipantId(1);
+    const VIEWER: ParticipantId = ParticipantId(2);
+    const FRAME: Duration = Duration::from_millis(33);
+
+    /// A publisher sending three layers, each its own sequence and timestamp space,
+    /// and one bound viewer.
+    struct Room {
+        f: Forwarder,
+        up: UpTrackId,
+        down: DownTrackId,
+        now: Instant,
+        seq: [u16; MAX_LAYERS],
+        out: Vec<Outgoing>,
+    }
+
+    impl Room {
+        fn new() -> Self {
+            let now = Instant::now();
+            let mut f = Forwarder::new();
+            f.join(now, PUBLISHER, BOTH).unwrap();
+            f.join(now, VIEWER, BOTH).unwrap();
+            let (up, actions) = f
+                .publish_layered(now, PUBLISHER, MediaKind::Video, 3)
+                .unwrap();
+            let down = match actions[..] {
+                [Action::AddDownTrack { down_track, .. }] => down_track,
+                _ => panic!("{actions:?}"),
+            };
+            let requests = f.bind(now, down);
+            assert_eq!(requests.len(), 3, "binding asks every layer for a keyframe");
+            Self {
+                f,
+                up,
+                down,
+                now,
+                seq: [100, 20_000, 40_000],
+                out: Vec::new(),
+            }
+        }
+
+        /// One packet of `layer`; returns the sequence number the viewer got, if any,
+        /// and any keyframe request.
+        fn send(&mut self, layer: Layer, keyframe: bool) -> (Option<u16>, Option<Action>) {
+            let l = usize::from(layer);
+            self.seq[l] = self.seq[l].wrapping_add(1);
+            let meta = RtpMeta {
+                sequence_number: self.seq[l],
+                timestamp: u32::from(self.seq[l]) * 3000 + 7_000_000 * layer as u32,
+                keyframe_start: keyframe,
+            };
+            let request = self
+                .f
+                .on_rtp(self.now, self.up, layer, &meta, &mut self.out);
+            (self.out.first().map(|o| o.sequence_number), request)
+        }
+
+        /// One frame time passes with a packet on each of `layers`.
+        fn frame(&mut self, layers: &[Layer], keyframe: bool) -> Vec<(Layer, u16)> {
+            self.now += FRAME;
+            layers
+                .iter()
+                .filter_map(|l| self.send(*l, keyframe).0.map(|s| (*l, s)))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_viewer_gets_the_top_layer_and_nothing_of_the_others() {
+        let mut r = Room::new();
+        assert_eq!(r.frame(&[0, 1, 2], false), vec![], "no keyframe yet");
+        // Each layer's first keyframe makes it available as it comes, so the start
+        // climbs to the top within the frame, numbering continuous.
+        let got = r.frame(&[0, 1, 2], true);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(got[2].1, got[0].1.wrapping_add(2));
+        let got = r.frame(&[0, 1, 2], false);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(r.f.forwarded_layer(r.down), Some(2));
+    }
+
+    #[test]
+    fn a_lower_preference_switches_at_that_layers_keyframe_with_continuous_numbering() {
+        let mut r = Room::new();
+        r.frame(&[0, 1, 2], true);
+        let last = r.frame(&[0, 1, 2], false)[0].1;
+        r.now += KEYFRAME_REQUEST_INTERVAL;
+        assert_eq!(
+            r.f.set_preferred_layer(r.now, r.down, 0),
+            Some(Action::RequestKeyframe {
+                publisher: PUBLISHER,
+                up_track: r.up,
+                layer: 0
+            })
+        );
+        // Until layer 0's keyframe the top layer keeps flowing.
+        let got = r.frame(&[0, 1, 2], false);
+        assert_eq!(got, vec![(2, last.wrapping_add(1))]);
+        let got = r.frame(&[0, 1, 2], true);
+        assert_eq!(
+            got,
+            vec![(0, last.wrapping_add(2))],
+            "switched, numbering continues"
+        );
+        assert_eq!(r.f.forwarded_layer(r.down), Some(0));
+        let got = r.frame(&[0, 1, 2], false);
+        assert_eq!(got, vec![(0, last.wrapping_add(3))]);
+    }
+
+    #[test]
+    fn a_layer_that_stops_is_replaced_by_the_next_below_and_taken_up_when_it_returns() {
+        let mut r = Room::new();
+        r.frame(&[0, 1, 2], true);
+        r.frame(&[0, 1, 2], false);
+        // The browser drops its top layer (its uplink got short).
+        let frames = (LAYER_TIMEOUT.as_millis() / FRAME.as_millis()) as usize + 1;
+        let mut requested = Vec::new();
+        for _ in 0..frames {
+            r.now += FRAME;
+            for l in [0, 1] {
+                if let (_, Some(Action::RequestKeyframe { layer, .. })) = r.send(l, false) {
+                    requested.push(layer);
+                }
+            }
+        }
+        assert_eq!(
+            requested,
+            vec![1],
+            "asks layer 1 for a keyframe once it is needed"
+        );
+        assert_eq!(
+            r.f.forwarded_layer(r.down),
+            Some(2),
+            "no switch before a keyframe"
+        );
+        let got = r.frame(&[0, 1], true);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1]);
+        // The top layer comes back, starting with a keyframe as browsers do.
+        let got = r.frame(&[0, 1, 2], true);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(r.f.forwarded_layer(r.down), Some(2));
+        // After a silence of every layer, the current one goes on where it was (the
+        // decoder has its references) and a lower one is not switched to without a
+        // keyframe.
+        let mut r = Room::new();
+        r.frame(&[0, 1, 2], true);
+        r.now += LAYER_TIMEOUT;
+        let got = r.frame(&[0, 1, 2], false);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn a_preference_above_what_arrives_gets_the_best_there_is() {
+        let mut r = Room::new();
+        // A small camera: the browser sends two layers only.
+        r.frame(&[0, 1], true);
+        let got = r.frame(&[0, 1], false);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1]);
+        // Preferring less than the lowest available is impossible; below-preference
+        // layers are used before higher ones.
+        r.f.set_preferred_layer(r.now, r.down, 0);
+        r.frame(&[0, 1], true);
+        assert_eq!(r.f.forwarded_layer(r.down), Some(0));
+    }
+
+    #[test]
+    fn a_recording_keeps_the_top_layer_as_one_continuous_stream() {
+        let mut r = Room::new();
+        let mut kept = Vec::new();
+        for (layers, key) in [(&[0u8, 1, 2][..], true), (&[0, 1, 2], false)] {
+            r.now += FRAME;
+            for l in layers {
+                r.send(*l, key);
+                let meta = RtpMeta {
+                    sequence_number: r.seq[usize::from(*l)],
+                    timestamp: 0,
+                    keyframe_start: key,
+                };
+                if let (Some((seq, _)), _) = r.f.record(r.now, r.up, *l, &meta) {
+                    kept.push((*l, seq));
+                }
+            }
+        }
+        // It climbs to the top layer as the first keyframes come, then keeps it, as
+        // one stream numbered without a break.
+        assert_eq!(
+            kept.iter().map(|k| k.0).collect::<Vec<_>>(),
+            vec![0, 1, 2, 2]
+        );
+        for pair in kept.windows(2) {
+            assert_eq!(pair[1].1, pair[0].1.wrapping_add(1));
+        }
+        // Without simulcast the recording gets packets as they came.
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, PUBLISHER, BOTH).unwrap();
+        let (up, _) = f.publish(t0, PUBLISHER, MediaKind::Video).unwrap();
+        let meta = RtpMeta {
+            sequence_number: 9,
+            timestamp: 99,
+            keyframe_start: false,
+        };
+        assert_eq!(f.record(t0, up, 0, &meta), (Some((9, 99)), None));
+    }
+
+    #[test]
+    fn a_late_viewer_asks_for_the_layer_it_will_get_and_starts_at_its_keyframe() {
+        let mut r = Room::new();
+        r.frame(&[0, 1], true);
+        for _ in 0..30 {
+            r.frame(&[0, 1], false);
+        }
+        const LATE: ParticipantId = ParticipantId(3);
+        let actions = r.f.join(r.now, LATE, BOTH).unwrap();
+        let late = match actions[..] {
+            [Action::AddDownTrack { down_track, .. }] => down_track,
+            _ => panic!("{actions:?}"),
+        };
+        r.f.bind(r.now, late);
+        let mut requested = Vec::new();
+        for _ in 0..20 {
+            r.now += FRAME;
+            for l in [0, 1] {
+                if let (_, Some(Action::RequestKeyframe { layer, .. })) = r.send(l, false) {
+                    requested.push(layer);
+                }
+            }
+        }
+        assert!(requested.contains(&1), "{requested:?}");
+        assert_eq!(r.f.forwarded_layer(late), None);
+        r.now += FRAME;
+        r.send(0, true);
+        r.send(1, true);
+        assert_eq!(r.f.forwarded_layer(late), Some(1));
+        assert!(r.out.iter().any(|o| o.down_track == late));
+    }
+
+    #[test]
+    fn layer_counts_outside_one_to_three_are_refused() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(t0, PUBLISHER, BOTH).unwrap();
+        for n in [0, 4] {
+            assert_eq!(
+                f.publish_layered(t0, PUBLISHER, MediaKind::Video, n).err(),
+                Some(ForwardError::LayerCount(n))
+            );
+        }
     }
 }

@@ -6,6 +6,7 @@
 //!   keyframe-request throttling. Tested without sockets.
 //! - [`sfu`]: the transport adapter. One thread, one UDP port for all participants,
 //!   webrtc-rs's sans-IO `rtc` peer connections; carries out the forwarder's decisions.
+//! - [`simulcast`]: asking browsers for their camera in three layers (SDP).
 //! - [`outbox`]: outgoing datagrams sent together with `sendmmsg(2)`.
 //! - [`delay`]: kernel receive stamps, and how long the media plane holds a packet.
 //! - [`stun`]: reads the ICE ufrag from STUN checks, to demultiplex the one port.
@@ -29,6 +30,7 @@ pub mod production;
 pub mod quality;
 pub mod recorder;
 pub mod sfu;
+pub mod simulcast;
 pub mod stun;
 
 pub use forward::{MediaGrant, MediaKind};

@@ -54,6 +54,26 @@ pub struct ArrivalCounts {
     pub plis_sent: u64,
 }
 
+impl ArrivalCounts {
+    /// The counts of several streams that make one track (a simulcast track's layers):
+    /// packets, loss, bytes, keyframes and feedback add up; frames and jitter are the
+    /// largest of any layer, since every layer carries the same pictures.
+    pub fn merged(layers: impl IntoIterator<Item = ArrivalCounts>) -> Self {
+        layers.into_iter().fold(Self::default(), |sum, l| Self {
+            expected: sum.expected + l.expected,
+            received: sum.received + l.received,
+            lost_on_arrival: sum.lost_on_arrival + l.lost_on_arrival,
+            recovered: sum.recovered + l.recovered,
+            bytes: sum.bytes + l.bytes,
+            keyframes: sum.keyframes + l.keyframes,
+            jitter_ms: sum.jitter_ms.max(l.jitter_ms),
+            frames: sum.frames.max(l.frames),
+            nacks_sent: sum.nacks_sent + l.nacks_sent,
+            plis_sent: sum.plis_sent + l.plis_sent,
+        })
+    }
+}
+
 impl ArrivalCounter {
     /// A counter for a stream with this RTP clock rate (48 000 for Opus, 90 000 video).
     pub fn new(clock_rate: u32) -> Self {
@@ -180,6 +200,23 @@ mod tests {
                 false,
             );
         }
+    }
+
+    #[test]
+    fn a_simulcast_tracks_layers_add_up_except_their_pictures() {
+        let t0 = Instant::now();
+        let (mut low, mut high) = (ArrivalCounter::new(48_000), ArrivalCounter::new(48_000));
+        feed(&mut low, t0, &(0..50).collect::<Vec<_>>());
+        feed(
+            &mut high,
+            t0,
+            &(0..50).filter(|s| s % 10 != 3).collect::<Vec<_>>(),
+        );
+        let n = ArrivalCounts::merged([low.counts(), high.counts()]);
+        assert_eq!((n.expected, n.received, n.lost_on_arrival), (100, 95, 5));
+        assert_eq!(n.frames, 50, "the same pictures, counted once");
+        assert_eq!(n.bytes, 9_500);
+        assert_eq!(ArrivalCounts::merged([low.counts()]), low.counts());
     }
 
     #[test]

@@ -28,7 +28,9 @@ use bytes::BytesMut;
 use rtc::interceptor::Slot;
 use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::{Registry, configure_rtcp_reports};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    Registry, configure_rtcp_reports, configure_simulcast_extension_headers,
+};
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
 };
@@ -57,11 +59,14 @@ use tracing::{debug, info, warn};
 
 use crate::codec::{is_h264_keyframe_start, is_vp8_keyframe_start};
 use crate::feedback::{FeedbackTally, LossFeedback};
-use crate::forward::{Action, Forwarder, MediaGrant, MediaKind, Outgoing, RtpMeta};
+use crate::forward::{
+    Action, Forwarder, Layer, MAX_LAYERS, MediaGrant, MediaKind, Outgoing, RtpMeta,
+};
 use crate::ids::{DownTrackId, ParticipantId, UpTrackId};
 use crate::outbox::Outbox;
 use crate::quality::{ArrivalCounter, ArrivalCounts};
 use crate::recorder::{Captured, Codec, RecordingTap, RtpPacket, TrackInfo};
+use crate::simulcast;
 use crate::stun;
 
 /// Payload type of Opus in every SDP the SFU writes.
@@ -81,6 +86,8 @@ pub struct SfuConfig {
     /// The address put into ICE candidates (what browsers send to). Its port is the
     /// bound port.
     pub announce_ip: IpAddr,
+    /// Offers ask browsers for their camera in simulcast layers.
+    pub simulcast: bool,
 }
 
 /// What a participant's connection reports to the signaling layer.
@@ -281,6 +288,11 @@ enum Command {
     Renegotiate {
         id: ParticipantId,
     },
+    PreferLayer {
+        id: ParticipantId,
+        track_id: String,
+        layer: Layer,
+    },
     Stats {
         reply: tokio::sync::oneshot::Sender<SfuStats>,
     },
@@ -340,6 +352,11 @@ impl std::fmt::Debug for Command {
             Command::SetPresent { id, present } => write!(f, "SetPresent({id}, {present})"),
             Command::SetSources { id, sources } => write!(f, "SetSources({id}, {sources:?})"),
             Command::Renegotiate { id } => write!(f, "Renegotiate({id})"),
+            Command::PreferLayer {
+                id,
+                track_id,
+                layer,
+            } => write!(f, "PreferLayer({id}, {track_id}, {layer})"),
             Command::Stats { .. } => write!(f, "Stats"),
             Command::Record { room, tap } => write!(f, "Record({room}, {})", tap.is_some()),
             Command::RequestKeyframe { room, up_track } => {
@@ -381,7 +398,9 @@ impl Sfu {
                             return;
                         }
                     };
-                    MediaLoop::new(socket, local_addr).run(command_rx).await;
+                    MediaLoop::new(socket, local_addr, config.simulcast)
+                        .run(command_rx)
+                        .await;
                 });
             })?;
         let media_thread = thread_id
@@ -534,6 +553,17 @@ impl PeerHandle {
     pub fn renegotiate(&self) {
         let _ = self.commands.send(Command::Renegotiate { id: self.id });
     }
+
+    /// The simulcast layer this participant would like of a track it receives, named
+    /// by the track id its SDP gave it (`a=msid`; a browser's `track.id`). Only its own
+    /// down-tracks can be named; another id changes nothing.
+    pub fn prefer_layer(&self, track_id: String, layer: Layer) {
+        let _ = self.commands.send(Command::PreferLayer {
+            id: self.id,
+            track_id,
+            layer,
+        });
+    }
 }
 
 impl Drop for PeerHandle {
@@ -550,13 +580,60 @@ struct IncomingTrack {
     kind: MediaKind,
     source: Source,
     receiver_id: RTCRtpReceiverId,
-    ssrc: u32,
-    /// What arrived on it (loss on the wire, jitter, bytes, frames).
-    arrivals: ArrivalCounter,
+    /// Sent as simulcast: its layers are told apart by SSRC, and a packet of another
+    /// SSRC is dropped. Without simulcast the one layer takes whatever SSRC comes.
+    simulcast: bool,
+    /// One per simulcast layer that has arrived (one without simulcast).
+    layers: Vec<IncomingLayer>,
     /// Its codec, as negotiated with the publisher.
     codec: Codec,
     /// What a recorder is told about it.
     recorded: Arc<TrackInfo>,
+}
+
+#[derive(Clone)]
+struct IncomingLayer {
+    layer: Layer,
+    ssrc: u32,
+    /// What arrived on it (loss on the wire, jitter, bytes, frames).
+    arrivals: ArrivalCounter,
+}
+
+impl IncomingLayer {
+    fn new(layer: Layer, ssrc: u32, kind: MediaKind) -> Self {
+        Self {
+            layer,
+            ssrc,
+            arrivals: ArrivalCounter::new(match kind {
+                MediaKind::Audio => 48_000,
+                MediaKind::Video => 90_000,
+            }),
+        }
+    }
+}
+
+impl IncomingTrack {
+    /// The layer a packet of `ssrc` belongs to.
+    fn layer_mut(&mut self, ssrc: u32) -> Option<&mut IncomingLayer> {
+        if self.simulcast {
+            self.layers.iter_mut().find(|l| l.ssrc == ssrc)
+        } else {
+            self.layers.first_mut()
+        }
+    }
+
+    /// The SSRC to ask for a keyframe of `layer`.
+    fn ssrc_of(&self, layer: Layer) -> Option<u32> {
+        self.layers
+            .iter()
+            .find(|l| l.layer == layer)
+            .map(|l| l.ssrc)
+    }
+
+    /// What arrived on all its layers: a simulcast track's uplink is all of them.
+    fn arrivals(&self) -> ArrivalCounts {
+        ArrivalCounts::merged(self.layers.iter().map(|l| l.arrivals.counts()))
+    }
 }
 
 struct OutgoingTrack {
@@ -592,6 +669,12 @@ struct Peer {
     sources: SourcePolicy,
     /// The transceivers of the publishing slots, in [`Source::SLOTS`] order.
     slots: Vec<usize>,
+    /// Its offers ask for the camera in simulcast layers (a browser publisher).
+    simulcast: bool,
+    /// An answer with the camera's layers has been applied: later answers are given
+    /// to `rtc` without the camera's track description (see
+    /// [`simulcast::keep_layers_bound`]).
+    layers_negotiated: bool,
     incoming: HashMap<String, IncomingTrack>,
     outgoing: HashMap<DownTrackId, OutgoingTrack>,
     outgoing_by_track: HashMap<String, DownTrackId>,
@@ -600,6 +683,13 @@ struct Peer {
 }
 
 impl Peer {
+    /// The MID of the camera's media section, if this connection asks for it in
+    /// simulcast layers (and the section has been offered).
+    fn camera_mid(&mut self) -> Option<String> {
+        let slot = self.slots.get(1).copied().filter(|_| self.simulcast)?;
+        self.pc.rtp_transceiver(slot)?.mid().clone()
+    }
+
     /// What the SFU measured on this connection so far (cumulative counters), or
     /// `None` if it never connected.
     fn measure(&mut self, now: Instant) -> Option<MediaSample> {
@@ -656,10 +746,12 @@ impl Peer {
             .incoming
             .values()
             .map(|t| {
-                let mut counts = t.arrivals.counts();
-                if let Some((nacks, plis)) = feedback.get(&t.ssrc) {
-                    counts.nacks_sent = *nacks;
-                    counts.plis_sent = *plis;
+                let mut counts = t.arrivals();
+                for layer in &t.layers {
+                    if let Some((nacks, plis)) = feedback.get(&layer.ssrc) {
+                        counts.nacks_sent += *nacks;
+                        counts.plis_sent += *plis;
+                    }
                 }
                 (t.source, counts)
             })
@@ -703,6 +795,8 @@ impl Sampling {
 struct MediaLoop {
     socket: tokio::net::UdpSocket,
     local_addr: SocketAddr,
+    /// Browser publishers are asked for simulcast.
+    simulcast: bool,
     peers: HashMap<ParticipantId, Peer>,
     by_ufrag: HashMap<String, ParticipantId>,
     by_addr: HashMap<SocketAddr, ParticipantId>,
@@ -719,10 +813,11 @@ struct MediaLoop {
 }
 
 impl MediaLoop {
-    fn new(socket: tokio::net::UdpSocket, local_addr: SocketAddr) -> Self {
+    fn new(socket: tokio::net::UdpSocket, local_addr: SocketAddr, simulcast: bool) -> Self {
         Self {
             socket,
             local_addr,
+            simulcast,
             peers: HashMap::new(),
             by_ufrag: HashMap::new(),
             by_addr: HashMap::new(),
@@ -837,6 +932,26 @@ impl MediaLoop {
                 self.negotiate(now, id);
                 self.drain(now, id);
             }
+            Command::PreferLayer {
+                id,
+                track_id,
+                layer,
+            } => {
+                let Some(peer) = self.peers.get(&id) else {
+                    return;
+                };
+                let Some(down_track) = peer.outgoing_by_track.get(&track_id).copied() else {
+                    debug!(participant = %id, "layer preference for a track it does not receive");
+                    return;
+                };
+                if let Some(action) = self
+                    .rooms
+                    .get_mut(&peer.room)
+                    .and_then(|f| f.set_preferred_layer(now, down_track, layer))
+                {
+                    self.apply(now, vec![action]);
+                }
+            }
             Command::Stats { reply } => {
                 let mut stats = self.stats;
                 stats.participants = self.peers.len();
@@ -854,12 +969,9 @@ impl MediaLoop {
                 }
             },
             Command::RequestKeyframe { room, up_track } => {
-                if let Some(action) = self
-                    .rooms
-                    .get_mut(&room)
-                    .and_then(|f| f.request_keyframe(now, up_track))
-                {
-                    self.apply(now, vec![action]);
+                if let Some(forwarder) = self.rooms.get_mut(&room) {
+                    let actions = forwarder.request_keyframe(now, up_track);
+                    self.apply(now, actions);
                 }
             }
         }
@@ -949,6 +1061,8 @@ impl MediaLoop {
                 awaiting_answer: false,
                 needs_offer: answer.is_none(),
                 sources: request.sources,
+                simulcast: request.grant.publish && offer.is_none() && self.simulcast,
+                layers_negotiated: false,
                 slots,
                 incoming: HashMap::new(),
                 outgoing: HashMap::new(),
@@ -1016,10 +1130,20 @@ impl MediaLoop {
             });
             return;
         }
+        let camera_mid = peer.camera_mid();
+        let (sdp, sends_layers) = match &camera_mid {
+            Some(mid) if peer.layers_negotiated => (simulcast::keep_layers_bound(&sdp, mid), false),
+            Some(mid) => {
+                let sends = simulcast::answer_sends_layers(&sdp, mid);
+                (sdp, sends)
+            }
+            None => (sdp, false),
+        };
         let result = RTCSessionDescription::answer(sdp)
             .and_then(|answer| peer.pc.set_remote_description(now, answer));
         match result {
             Ok(()) => {
+                peer.layers_negotiated |= sends_layers;
                 peer.awaiting_answer = false;
                 for track in peer.outgoing.values_mut() {
                     track.negotiated |= track.offered;
@@ -1061,6 +1185,14 @@ impl MediaLoop {
                 warn!(participant = %id, error = %e, "could not create offer");
                 None
             }
+        };
+        // The camera is asked for in simulcast layers, in every offer (see
+        // `simulcast`). `rtc` writes that request only in answers and takes back as its
+        // local description only the offer it wrote; what it needs to receive the
+        // layers comes from the browser's answer.
+        let sdp = match peer.camera_mid() {
+            Some(mid) => sdp.map(|sdp| simulcast::request(&sdp, &mid)),
+            None => sdp,
         };
         if let Some(sdp) = sdp {
             peer.needs_offer = false;
@@ -1215,18 +1347,38 @@ impl MediaLoop {
                 let Some(peer) = self.peers.get_mut(&id) else {
                     return;
                 };
-                // `rtc` reports every receiving track again after each renegotiation;
-                // a receiver is published once.
-                if let Some(existing) = peer
+                // A simulcast layer names itself by RID; anything else is layer 0.
+                let layer = match init.rid.as_deref() {
+                    None => None,
+                    Some(rid) => match simulcast::layer_of(rid) {
+                        Some(layer) => Some(layer),
+                        None => {
+                            debug!(participant = %id, rid, "a layer the SFU did not ask for");
+                            return;
+                        }
+                    },
+                };
+                // `rtc` reports every receiving track again after each renegotiation,
+                // and a simulcast track once per layer; a receiver is published once.
+                if let Some((key, existing)) = peer
                     .incoming
-                    .values()
-                    .find(|t| t.receiver_id == init.receiver_id)
+                    .iter_mut()
+                    .find(|(_, t)| t.receiver_id == init.receiver_id)
                 {
-                    if !peer.incoming.contains_key(&init.track_id) {
-                        let again = existing.clone();
-                        peer.incoming
-                            .retain(|_, t| t.receiver_id != init.receiver_id);
-                        peer.incoming.insert(init.track_id, again);
+                    if let Some(layer) = layer
+                        && existing.simulcast
+                        && existing.ssrc_of(layer).is_none()
+                    {
+                        debug!(participant = %id, layer, "simulcast layer arrived");
+                        existing
+                            .layers
+                            .push(IncomingLayer::new(layer, init.ssrc, existing.kind));
+                    }
+                    if *key != init.track_id {
+                        let key = key.clone();
+                        if let Some(again) = peer.incoming.remove(&key) {
+                            peer.incoming.insert(init.track_id, again);
+                        }
                     }
                     return;
                 }
@@ -1263,9 +1415,10 @@ impl MediaLoop {
                 let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
                     return;
                 };
-                match forwarder.publish(now, id, kind) {
+                let layers = if layer.is_some() { MAX_LAYERS as u8 } else { 1 };
+                match forwarder.publish_layered(now, id, kind, layers) {
                     Ok((up_track, mut actions)) => {
-                        debug!(participant = %id, ?source, %up_track, "track published");
+                        debug!(participant = %id, ?source, %up_track, layers, "track published");
                         if !allowed {
                             actions.extend(forwarder.set_blocked(now, up_track, true));
                         }
@@ -1276,11 +1429,12 @@ impl MediaLoop {
                                 kind,
                                 source,
                                 receiver_id: init.receiver_id,
-                                ssrc: init.ssrc,
-                                arrivals: ArrivalCounter::new(match kind {
-                                    MediaKind::Audio => 48_000,
-                                    MediaKind::Video => 90_000,
-                                }),
+                                simulcast: layer.is_some(),
+                                layers: vec![IncomingLayer::new(
+                                    layer.unwrap_or(0),
+                                    init.ssrc,
+                                    kind,
+                                )],
                                 codec,
                                 recorded: Arc::new(TrackInfo {
                                     up_track,
@@ -1385,39 +1539,54 @@ impl MediaLoop {
                 Codec::Vp9 => false,
             },
         };
-        let up_track = track.up_track;
+        let (up_track, kind, codec) = (track.up_track, track.kind, track.codec);
         // Subscribers' legs carry the SFU's payload types, whatever the publisher's.
-        let payload_type = payload_type_of(track.codec);
-        track.arrivals.on_packet(
+        let payload_type = payload_type_of(codec);
+        let Some(incoming) = track.layer_mut(packet.header.ssrc) else {
+            // A stream the publisher never announced as a layer of this track.
+            return;
+        };
+        let layer = incoming.layer;
+        incoming.arrivals.on_packet(
             now,
             meta.sequence_number,
             meta.timestamp,
             packet.payload.len(),
-            meta.keyframe_start && track.kind == MediaKind::Video,
+            meta.keyframe_start && kind == MediaKind::Video,
         );
         let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
             return;
         };
+        let payload_len = packet.payload.len();
+        let mut outgoing = std::mem::take(&mut self.scratch);
+        let keyframe_request = forwarder.on_rtp(now, up_track, layer, &meta, &mut outgoing);
+        let mut recording_request = None;
         if let Some(tap) = self.taps.get(&peer.room)
             && forwarder.is_forwarding(up_track)
         {
-            tap.offer(Captured {
-                track: track.recorded.clone(),
-                packet: RtpPacket {
-                    payload_type: packet.header.payload_type,
-                    sequence_number: meta.sequence_number,
-                    timestamp: meta.timestamp,
-                    ssrc: packet.header.ssrc,
-                    marker: packet.header.marker,
-                    payload: packet.payload.clone(),
-                },
-                arrival: now,
-                keyframe_start: meta.keyframe_start && track.kind == MediaKind::Video,
-            });
+            let (kept, request) = forwarder.record(now, up_track, layer, &meta);
+            recording_request = request;
+            if let Some((sequence_number, timestamp)) = kept {
+                // One SSRC per recorded track, whichever layer it keeps.
+                let ssrc = match track.simulcast {
+                    true => track.layers[0].ssrc,
+                    false => packet.header.ssrc,
+                };
+                tap.offer(Captured {
+                    track: track.recorded.clone(),
+                    packet: RtpPacket {
+                        payload_type: packet.header.payload_type,
+                        sequence_number,
+                        timestamp,
+                        ssrc,
+                        marker: packet.header.marker,
+                        payload: packet.payload.clone(),
+                    },
+                    arrival: now,
+                    keyframe_start: meta.keyframe_start && kind == MediaKind::Video,
+                });
+            }
         }
-        let payload_len = packet.payload.len();
-        let mut outgoing = std::mem::take(&mut self.scratch);
-        let keyframe_request = forwarder.on_rtp(now, up_track, &meta, &mut outgoing);
         for out in &outgoing {
             let Some(subscriber) = self.peers.get_mut(&out.subscriber) else {
                 continue;
@@ -1425,8 +1594,8 @@ impl MediaLoop {
             let Some(down) = subscriber.outgoing.get_mut(&out.down_track) else {
                 continue;
             };
-            // Header extension ids are negotiated per connection; none are negotiated
-            // on the SFU's sending legs, so none may be carried over (nor copied: this
+            // Header extension ids are negotiated per connection and the SFU writes
+            // none on its sending legs, so none may be carried over (nor copied: this
             // runs per packet and subscriber).
             let copy = rtc::rtp::Packet {
                 header: rtc::rtp::header::Header {
@@ -1459,8 +1628,12 @@ impl MediaLoop {
             }
         }
         self.scratch = outgoing;
-        if let Some(action) = keyframe_request {
-            self.apply(now, vec![action]);
+        let requests: Vec<Action> = keyframe_request
+            .into_iter()
+            .chain(recording_request)
+            .collect();
+        if !requests.is_empty() {
+            self.apply(now, requests);
         }
     }
 
@@ -1570,6 +1743,7 @@ impl MediaLoop {
                 Action::RequestKeyframe {
                     publisher,
                     up_track,
+                    layer,
                 } => {
                     let Some(peer) = self.peers.get_mut(&publisher) else {
                         continue;
@@ -1578,7 +1752,10 @@ impl MediaLoop {
                     else {
                         continue;
                     };
-                    let (receiver_id, media_ssrc) = (track.receiver_id, track.ssrc);
+                    let Some(media_ssrc) = track.ssrc_of(layer) else {
+                        continue;
+                    };
+                    let receiver_id = track.receiver_id;
                     if let Some(mut receiver) = peer.pc.rtp_receiver(receiver_id) {
                         let _ = receiver.write_rtcp(
                             now,
@@ -1697,7 +1874,8 @@ fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
 }
 
 /// Builds a connection with the SFU's codec set: Opus, VP8 and H.264, no RTX (the SFU
-/// answers NACKs itself from the sending leg's history) and no header extensions.
+/// answers NACKs itself from the sending leg's history) and, of header extensions,
+/// only MID and RID (which name a browser's simulcast layers).
 fn build_peer_connection(
     now: Instant,
     ufrag: &str,
@@ -1716,6 +1894,9 @@ fn build_peer_connection(
     for parameter in ["", "pli"] {
         media_engine.register_feedback(feedback("nack", parameter), RtpCodecKind::Video);
     }
+    // The MID and RID header extensions name a simulcast layer's stream (its SSRC is
+    // announced nowhere else). The SFU's own sending legs do not write them.
+    configure_simulcast_extension_headers(&mut media_engine)?;
     let registry = configure_rtcp_reports(
         Registry::new()
             .with(

@@ -98,6 +98,7 @@ pub fn action_name(msg: &ClientMessage) -> &'static str {
         ClientMessage::Close => "close",
         ClientMessage::Rate { .. } => "rate",
         ClientMessage::Renegotiate => "renegotiate",
+        ClientMessage::PreferLayer { .. } => "preferLayer",
         ClientMessage::Report(_) => "report",
     }
 }
@@ -171,6 +172,7 @@ pub async fn handle(ctx: &Ctx<'_>, msg: ClientMessage) -> Vec<ServerMessage> {
         | ClientMessage::Candidate { .. }
         | ClientMessage::Leave
         | ClientMessage::Report(_)
+        | ClientMessage::PreferLayer { .. }
         | ClientMessage::Renegotiate => Vec::new(),
     }
 }

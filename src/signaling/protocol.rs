@@ -155,8 +155,39 @@ pub enum ClientMessage {
     /// Ask the server for a fresh offer: a new local track for a slot, or an ICE
     /// restart after the network changed.
     Renegotiate,
+    /// The picture size wanted of a received video track (its simulcast layer), e.g.
+    /// low for a small tile. Honoured as far as the publisher sends layers.
+    PreferLayer {
+        /// The track's id (`MediaStreamTrack.id`, from the offer's `a=msid`).
+        track: String,
+        /// What is wanted.
+        layer: VideoLayer,
+    },
     /// Every few seconds: the browser's own view of its media (from `getStats`).
     Report(BrowserReport),
+}
+
+/// A received video track's wanted picture size: one simulcast layer each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoLayer {
+    /// The lowest layer (about a quarter of the camera's width).
+    Low,
+    /// The middle layer (about half).
+    Medium,
+    /// The full picture.
+    High,
+}
+
+impl VideoLayer {
+    /// The simulcast layer it names.
+    pub fn index(self) -> media::forward::Layer {
+        match self {
+            VideoLayer::Low => 0,
+            VideoLayer::Medium => 1,
+            VideoLayer::High => 2,
+        }
+    }
 }
 
 /// What the browser measures itself; cumulative where the browser's counters are.

@@ -293,6 +293,7 @@ async fn run(
     let mut report_throttle = Throttle::new(2, 1);
     let mut chat_throttle = Throttle::new(10, 2);
     let mut renegotiate_throttle = Throttle::new(5, 2);
+    let mut layer_throttle = Throttle::new(20, 5);
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut last_heard = tokio::time::Instant::now();
@@ -318,6 +319,15 @@ async fn run(
                     };
                     let replies = match parsed {
                         Ok(ClientMessage::Answer { sdp }) => { peer.answer(sdp); Vec::new() }
+                        Ok(ClientMessage::PreferLayer { track, layer }) => {
+                            // A tile resized now and then; more than a burst is a loop.
+                            if layer_throttle.allow(std::time::Instant::now()) {
+                                peer.prefer_layer(track, layer.index());
+                                Vec::new()
+                            } else {
+                                vec![ServerMessage::error("rate_limited", "too many layer changes; wait a moment", false)]
+                            }
+                        }
                         Ok(ClientMessage::Renegotiate) => {
                             if renegotiate_throttle.allow(std::time::Instant::now()) {
                                 peer.renegotiate();

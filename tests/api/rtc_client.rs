@@ -328,7 +328,10 @@ async fn run(
                 let msg: Value = serde_json::from_str(&text).unwrap();
                 match msg["type"].as_str() {
                     Some("offer") => {
-                        let offer = RTCSessionDescription::offer(msg["sdp"].as_str().unwrap().to_owned()).unwrap();
+                        // This client sends one stream per track: it declines the
+                        // camera's simulcast layers, as a browser without simulcast does.
+                        let sdp = media::simulcast::decline(msg["sdp"].as_str().unwrap());
+                        let offer = RTCSessionDescription::offer(sdp).unwrap();
                         pc.set_remote_description(Instant::now(), offer).unwrap();
                         if senders.is_none() {
                             let mut ids = Vec::new();

@@ -8,7 +8,7 @@
 
 import { h, patchChildren } from "./dom.js";
 import { languageToggle, roleName, t } from "./i18n.js";
-import { ChatLine, Criterion, PeerInfo, Phase, ServerMessage, SheetSummary } from "./protocol.js";
+import { ChatLine, Criterion, PeerInfo, Phase, ServerMessage, VideoLayer, SheetSummary } from "./protocol.js";
 import { MediaSession } from "./rtc.js";
 import { SignalingClient } from "./signaling.js";
 
@@ -88,17 +88,38 @@ setInterval(renderAgenda, 1000);
 
 // ---- tiles -------------------------------------------------------------------------
 
-function tile(id: string, label: string, stream: MediaStream | null, muted: boolean): void {
+function tile(id: string, label: string, stream: MediaStream | null, muted: boolean, remote = false): void {
   let el = tilesEl.querySelector<HTMLElement>(`[data-participant="${CSS.escape(id)}"]`);
   if (!el) {
     const video = h("video", { autoplay: true, playsInline: true });
     video.muted = muted;
     el = h("figure", { class: "tile", "data-participant": id }, video, h("figcaption"));
     tilesEl.appendChild(el);
+    if (remote) tileSizes.observe(video);
   }
   el.querySelector("figcaption")!.textContent = label;
   const video = el.querySelector("video")!;
-  if (stream && video.srcObject !== stream) video.srcObject = stream;
+  if (stream && video.srcObject !== stream) {
+    video.srcObject = stream;
+    askLayer(video);
+  }
+}
+
+// Each received camera comes in up to three sizes (simulcast); a tile asks the SFU for
+// the one its on-screen size needs, so small tiles cost the viewer's link little.
+const askedLayer = new Map<string, VideoLayer>();
+const tileSizes = new ResizeObserver((entries) => {
+  for (const entry of entries) askLayer(entry.target as HTMLVideoElement);
+});
+
+function askLayer(video: HTMLVideoElement): void {
+  const track = (video.srcObject as MediaStream | null)?.getVideoTracks()[0];
+  if (!track) return;
+  const pixels = video.clientWidth * (window.devicePixelRatio || 1);
+  const layer: VideoLayer = pixels > 400 ? "high" : pixels > 200 ? "medium" : "low";
+  if (askedLayer.get(track.id) === layer) return;
+  askedLayer.set(track.id, layer);
+  send({ type: "preferLayer", track: track.id, layer });
 }
 
 function removeTiles(id: string): void {
@@ -128,9 +149,9 @@ function showRemote(participantId: string, stream: MediaStream): void {
   const label = who ? (studio ? `${labelFor(who)} · ${t("studioCamera")}` : labelFor(who)) : "…";
   const videos = stream.getVideoTracks();
   const audio = stream.getAudioTracks();
-  tile(participantId, label, new MediaStream([...audio, ...videos.slice(0, 1)]), false);
+  tile(participantId, label, new MediaStream([...audio, ...videos.slice(0, 1)]), false, true);
   videos.slice(1).forEach((track, i) => {
-    tile(`${participantId}:screen${i}`, `${who?.name ?? ""} · ${t("screen")}`, new MediaStream([track]), true);
+    tile(`${participantId}:screen${i}`, `${who?.name ?? ""} · ${t("screen")}`, new MediaStream([track]), true, true);
   });
 }
 const remoteStreams = new Map<string, MediaStream>();

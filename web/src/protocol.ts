@@ -70,6 +70,9 @@ export type ServerMessage =
   | { type: "quality"; participantId: string; up: Quality | null; down: Quality | null }
   | { type: "error"; code: string; message: string; fatal: boolean };
 
+/** The picture size wanted of a received video track: one simulcast layer each. */
+export type VideoLayer = "low" | "medium" | "high";
+
 export type ClientMessage =
   | { type: "join"; protocol: number }
   | { type: "answer"; sdp: string }
@@ -94,6 +97,7 @@ export type ClientMessage =
   | { type: "close" }
   | { type: "rate"; stars: number; comment: string; sessionId?: string }
   | { type: "renegotiate" }
+  | { type: "preferLayer"; track: string; layer: VideoLayer }
   | ({ type: "report" } & BrowserReport);
 
 /** One received video track as the browser sees it (cumulative). */
