@@ -30,6 +30,7 @@ use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     Registry, configure_rtcp_reports, configure_simulcast_extension_headers,
+    configure_twcc_receiver_only,
 };
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
@@ -1908,6 +1909,11 @@ fn build_peer_connection(
     // Above the NACK responder (4 000), so it sees originals going out but not the
     // retransmissions, and every NACK coming in.
     let registry = registry.with(Slot::Custom(9_500), LossFeedback::new(tally));
+    // Transport-wide congestion feedback on what publishers send: without it a
+    // browser's estimate of its uplink rests on receiver-report loss alone and climbs
+    // so slowly that it starves the upper simulcast layers for many seconds. The SFU
+    // does not estimate its own sending legs, so it numbers none of its packets.
+    let registry = configure_twcc_receiver_only(registry, &mut media_engine)?;
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
         .with_ice_credentials(ufrag.to_owned(), random_token(24))

@@ -259,6 +259,36 @@ async fn two_chromium_participants_see_and_hear_each_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_in_simulcast_layers_reaches_each_viewer_at_the_size_of_its_tile() {
+    require_browser_tooling();
+    let app = spawn_app().await;
+    let body = app
+        .book(
+            chrono::Utc::now() - chrono::Duration::minutes(1),
+            30,
+            &[("王秘书", "host"), ("张专家", "expert")],
+        )
+        .await;
+    let urls = join_urls(&body);
+    let result = run_scenario("simulcast.mjs", &urls).await;
+    assert_eq!(
+        result["sent"]["ok"], true,
+        "the camera must go out in layers: {result}"
+    );
+    let small = result["small"]["frameWidth"].as_u64().unwrap_or(0);
+    assert!(
+        (1..=320).contains(&small),
+        "a 100 px tile must get the low layer: {result}"
+    );
+    let large = result["large"]["frameWidth"].as_u64().unwrap_or(0);
+    assert!(
+        large >= 640,
+        "a wide tile must get the full picture: {result}"
+    );
+    assert_eq!(result["ok"], true, "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_defense_in_chromium_from_admission_to_the_next_applicant() {
     use crate::helpers::{book_panel_day, id_of, token_of};
     require_browser_tooling();

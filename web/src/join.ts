@@ -88,26 +88,32 @@ setInterval(renderAgenda, 1000);
 
 // ---- tiles -------------------------------------------------------------------------
 
-function tile(id: string, label: string, stream: MediaStream | null, muted: boolean, remote = false): void {
+function tile(id: string, label: string, stream: MediaStream | null, muted: boolean): void {
+  const remote = id !== "me";
   let el = tilesEl.querySelector<HTMLElement>(`[data-participant="${CSS.escape(id)}"]`);
   if (!el) {
     const video = h("video", { autoplay: true, playsInline: true });
     video.muted = muted;
     el = h("figure", { class: "tile", "data-participant": id }, video, h("figcaption"));
     tilesEl.appendChild(el);
-    if (remote) tileSizes.observe(video);
   }
   el.querySelector("figcaption")!.textContent = label;
   const video = el.querySelector("video")!;
+  // A tile may exist (from the roster) before its media arrives.
+  if (remote && !observedTiles.has(video)) {
+    observedTiles.add(video);
+    tileSizes.observe(video);
+  }
   if (stream && video.srcObject !== stream) {
     video.srcObject = stream;
-    askLayer(video);
+    if (remote) askLayer(video);
   }
 }
 
 // Each received camera comes in up to three sizes (simulcast); a tile asks the SFU for
 // the one its on-screen size needs, so small tiles cost the viewer's link little.
 const askedLayer = new Map<string, VideoLayer>();
+const observedTiles = new WeakSet<HTMLVideoElement>();
 const tileSizes = new ResizeObserver((entries) => {
   for (const entry of entries) askLayer(entry.target as HTMLVideoElement);
 });
@@ -149,9 +155,9 @@ function showRemote(participantId: string, stream: MediaStream): void {
   const label = who ? (studio ? `${labelFor(who)} · ${t("studioCamera")}` : labelFor(who)) : "…";
   const videos = stream.getVideoTracks();
   const audio = stream.getAudioTracks();
-  tile(participantId, label, new MediaStream([...audio, ...videos.slice(0, 1)]), false, true);
+  tile(participantId, label, new MediaStream([...audio, ...videos.slice(0, 1)]), false);
   videos.slice(1).forEach((track, i) => {
-    tile(`${participantId}:screen${i}`, `${who?.name ?? ""} · ${t("screen")}`, new MediaStream([track]), true, true);
+    tile(`${participantId}:screen${i}`, `${who?.name ?? ""} · ${t("screen")}`, new MediaStream([track]), true);
   });
 }
 const remoteStreams = new Map<string, MediaStream>();

@@ -1,0 +1,94 @@
+// Simulcast end to end: page A's camera goes to the SFU in layers, and page B gets the
+// layer its tile needs. B's tiles are shrunk to 100 px (B must then decode A's camera
+// at 320 px wide or less: the low layer) and widened again (640 px: the camera's full
+// size, 640×360 as the client captures it).
+// Usage: node simulcast.mjs <join-url-A> <join-url-B>
+// Prints one JSON line with the observations; exit code 0 when every check held.
+import { launch, waitFor } from "./lib.mjs";
+
+const [urlA, urlB] = process.argv.slice(2);
+const browser = await launch();
+const result = { ok: false };
+
+/** The widths of the video a page decodes, and how many frames. */
+async function received(page) {
+  return page.evaluate(async () => {
+    const out = { frameWidth: 0, framesDecoded: 0 };
+    const report = await window.viva?.pc?.getStats();
+    report?.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        out.frameWidth = Math.max(out.frameWidth, s.frameWidth ?? 0);
+        out.framesDecoded += s.framesDecoded ?? 0;
+      }
+    });
+    return out;
+  });
+}
+
+/** The layers a page sends of its camera: rid → { packets, width }. */
+async function sentLayers(page) {
+  return page.evaluate(async () => {
+    const out = {};
+    const report = await window.viva?.pc?.getStats();
+    report?.forEach((s) => {
+      if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) {
+        out[s.rid] = { packets: s.packetsSent ?? 0, width: s.frameWidth ?? 0 };
+      }
+    });
+    return out;
+  });
+}
+
+/** B's frames decoded since `since`, at a width within [min, max]. */
+async function settlesAt(page, min, max, ms) {
+  let start = null;
+  return waitFor(async () => {
+    const r = await received(page);
+    const inBand = r.frameWidth >= min && r.frameWidth <= max;
+    if (!inBand) start = null;
+    else if (start === null) start = r.framesDecoded;
+    // Held for a second of frames (at most 30/s) at that width.
+    return { ok: inBand && r.framesDecoded - start >= 20, ...r };
+  }, ms);
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const pageA = await context.newPage();
+  const pageB = await context.newPage();
+  await pageA.goto(urlA);
+  await pageB.goto(urlB);
+
+  result.start = await waitFor(async () => {
+    const b = await received(pageB);
+    return { ok: b.framesDecoded > 30, ...b };
+  }, 20_000);
+
+  // A sends at least two layers, at different sizes.
+  result.sent = await waitFor(async () => {
+    const layers = await sentLayers(pageA);
+    const sending = Object.values(layers).filter((l) => l.packets > 50 && l.width > 0);
+    const widths = new Set(sending.map((l) => l.width));
+    return { ok: sending.length >= 2 && widths.size >= 2, layers };
+  }, 15_000);
+
+  // Layout (and so the tile's resize observer) runs in the tab in front.
+  await pageB.bringToFront();
+  const tileWidth = (px) =>
+    pageB.evaluate((px) => {
+      document.getElementById("tiles").style.gridTemplateColumns = px ? `repeat(auto-fill, ${px}px)` : "1fr";
+    }, px);
+
+  await tileWidth(100);
+  result.small = await settlesAt(pageB, 1, 320, 20_000);
+  await tileWidth(null);
+  result.large = await settlesAt(pageB, 640, 4096, 20_000);
+
+  result.ok = Boolean(result.start?.ok && result.sent?.ok && result.small?.ok && result.large?.ok);
+} catch (e) {
+  result.error = String(e?.stack ?? e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);
