@@ -551,6 +551,29 @@ mod tests {
     }
 
     #[test]
+    fn a_layer_preference_names_a_track_and_one_of_three_layers() {
+        for (name, index) in [("low", 0), ("medium", 1), ("high", 2)] {
+            let text = format!(r#"{{"type":"preferLayer","track":"p-video-3","layer":"{name}"}}"#);
+            match parse_client_message(&text).unwrap() {
+                ClientMessage::PreferLayer { track, layer } => {
+                    assert_eq!(track, "p-video-3");
+                    assert_eq!(layer.index(), index);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        for bad in [
+            r#"{"type":"preferLayer","track":"t","layer":"ultra"}"#,
+            r#"{"type":"preferLayer","track":"t","layer":2}"#,
+            r#"{"type":"preferLayer","layer":"low"}"#,
+            r#"{"type":"preferLayer","track":"t","layer":"low","ssrc":1}"#,
+        ] {
+            let err = parse_client_message(bad).unwrap_err();
+            assert_eq!(err.code(), "malformed_message", "{bad:?}");
+        }
+    }
+
+    #[test]
     fn hostile_messages_are_refused_with_a_code() {
         for bad in [
             "",
