@@ -15,6 +15,7 @@
 //! - [`parts`]: when a recorded track starts a new part (pure).
 //! - [`production`]: composes a recording into MP4, HLS, thumbnail and chapters.
 //! - [`feedback`]: downlink loss before repair, counted from subscribers' NACKs.
+//! - [`twcc`]: transport-wide congestion feedback for publishers (pure).
 //! - [`ids`]: identifier newtypes.
 //!
 //! This crate knows nothing of sessions, people or the database; `viva` wires it in.
@@ -32,6 +33,7 @@ pub mod recorder;
 pub mod sfu;
 pub mod simulcast;
 pub mod stun;
+pub mod twcc;
 
 pub use forward::{MediaGrant, MediaKind};
 pub use sfu::{JoinRequest, PeerEvent, PeerHandle, Sfu, SfuConfig, SfuStats};

@@ -30,7 +30,6 @@ use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     Registry, configure_rtcp_reports, configure_simulcast_extension_headers,
-    configure_twcc_receiver_only,
 };
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
@@ -46,7 +45,8 @@ use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+    TYPE_RTCP_FB_TRANSPORT_CC,
 };
 use rtc::rtp_transceiver::{
     RTCRtpReceiverId, RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit,
@@ -69,6 +69,7 @@ use crate::quality::{ArrivalCounter, ArrivalCounts};
 use crate::recorder::{Captured, Codec, RecordingTap, RtpPacket, TrackInfo};
 use crate::simulcast;
 use crate::stun;
+use crate::twcc;
 
 /// Payload type of Opus in every SDP the SFU writes.
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
@@ -681,6 +682,10 @@ struct Peer {
     outgoing_by_track: HashMap<String, DownTrackId>,
     /// What each outgoing stream's receiver reported (NACKs, receiver reports).
     feedback: FeedbackTally,
+    /// The transport-wide sequence number's header extension id, once negotiated.
+    twcc_extension: Option<u8>,
+    /// Arrivals of this connection's packets, for its congestion feedback.
+    arrivals: twcc::Arrivals,
 }
 
 impl Peer {
@@ -811,6 +816,8 @@ struct MediaLoop {
     stats: SfuStats,
     /// When to look next for connections due a sample.
     next_sample: Instant,
+    /// When publishers get their next congestion feedback.
+    next_feedback: Instant,
 }
 
 impl MediaLoop {
@@ -828,6 +835,7 @@ impl MediaLoop {
             outbox: Outbox::new(),
             stats: SfuStats::default(),
             next_sample: Instant::now() + SAMPLE_INTERVAL / SAMPLE_SLICES,
+            next_feedback: Instant::now() + twcc::FEEDBACK_INTERVAL,
         }
     }
 
@@ -840,7 +848,8 @@ impl MediaLoop {
                 .filter_map(|p| p.pc.poll_timeout())
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
-                .min(self.next_sample);
+                .min(self.next_sample)
+                .min(self.next_feedback);
             let sleep = tokio::time::sleep_until(deadline.into());
             tokio::select! {
                 command = commands.recv() => {
@@ -1069,6 +1078,8 @@ impl MediaLoop {
                 outgoing: HashMap::new(),
                 outgoing_by_track: HashMap::new(),
                 feedback,
+                twcc_extension: answer.as_deref().and_then(twcc::extension_id),
+                arrivals: twcc::Arrivals::new(rand::random()),
             },
         );
         let forwarder = self.rooms.entry(request.room).or_default();
@@ -1145,6 +1156,13 @@ impl MediaLoop {
         match result {
             Ok(()) => {
                 peer.layers_negotiated |= sends_layers;
+                if let Some(id) = peer
+                    .pc
+                    .remote_description()
+                    .and_then(|d| twcc::extension_id(&d.sdp))
+                {
+                    peer.twcc_extension = Some(id);
+                }
                 peer.awaiting_answer = false;
                 for track in peer.outgoing.values_mut() {
                     track.negotiated |= track.offered;
@@ -1273,6 +1291,10 @@ impl MediaLoop {
             self.next_sample = now + SAMPLE_INTERVAL / SAMPLE_SLICES;
             self.sample(now);
         }
+        if now >= self.next_feedback {
+            self.next_feedback = now + twcc::FEEDBACK_INTERVAL;
+            self.send_congestion_feedback(now);
+        }
         let due: Vec<ParticipantId> = self
             .peers
             .iter_mut()
@@ -1283,6 +1305,26 @@ impl MediaLoop {
                 let _ = peer.pc.handle_timeout(now);
             }
             self.drain(now, id);
+        }
+    }
+
+    /// Every publisher that sent something since the last feedback is told what
+    /// arrived when (RTCP transport-wide congestion feedback).
+    fn send_congestion_feedback(&mut self, now: Instant) {
+        for peer in self.peers.values_mut() {
+            let Some(track) = peer.incoming.values().next() else {
+                continue;
+            };
+            let (receiver_id, media_ssrc) = (track.receiver_id, track.layers[0].ssrc);
+            let Some(feedback) = peer.arrivals.feedback(media_ssrc) else {
+                continue;
+            };
+            if let Some(mut receiver) = peer.pc.rtp_receiver(receiver_id) {
+                let _ = receiver.write_rtcp(now, vec![Box::new(feedback)]);
+            }
+            while let Some(out) = peer.pc.poll_write() {
+                self.outbox.push(out.message, out.transport.peer_addr);
+            }
         }
     }
 
@@ -1548,6 +1590,14 @@ impl MediaLoop {
             return;
         };
         let layer = incoming.layer;
+        if let Some(sequence) = peer
+            .twcc_extension
+            .and_then(|id| packet.header.get_extension(id))
+            .filter(|ext| ext.len() >= 2)
+            .map(|ext| u16::from_be_bytes([ext[0], ext[1]]))
+        {
+            peer.arrivals.on_packet(now, sequence);
+        }
         incoming.arrivals.on_packet(
             now,
             meta.sequence_number,
@@ -1909,11 +1959,19 @@ fn build_peer_connection(
     // Above the NACK responder (4 000), so it sees originals going out but not the
     // retransmissions, and every NACK coming in.
     let registry = registry.with(Slot::Custom(9_500), LossFeedback::new(tally));
-    // Transport-wide congestion feedback on what publishers send: without it a
-    // browser's estimate of its uplink rests on receiver-report loss alone and climbs
-    // so slowly that it starves the upper simulcast layers for many seconds. The SFU
-    // does not estimate its own sending legs, so it numbers none of its packets.
-    let registry = configure_twcc_receiver_only(registry, &mut media_engine)?;
+    // Transport-wide congestion feedback on what publishers send (`twcc`; built by
+    // the media loop, not by an interceptor). The SFU does not estimate its own
+    // sending legs, so it numbers none of its packets.
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        media_engine.register_feedback(feedback(TYPE_RTCP_FB_TRANSPORT_CC, ""), kind);
+        media_engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: twcc::EXTENSION_URI.to_owned(),
+            },
+            kind,
+            None,
+        )?;
+    }
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
         .with_ice_credentials(ufrag.to_owned(), random_token(24))

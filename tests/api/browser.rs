@@ -271,6 +271,7 @@ async fn a_camera_in_simulcast_layers_reaches_each_viewer_at_the_size_of_its_til
         .await;
     let urls = join_urls(&body);
     let result = run_scenario("simulcast.mjs", &urls).await;
+    eprintln!("simulcast scenario: {result}");
     assert_eq!(
         result["sent"]["ok"], true,
         "the camera must go out in layers: {result}"

@@ -32,7 +32,11 @@ async function sentLayers(page) {
     const report = await window.viva?.pc?.getStats();
     report?.forEach((s) => {
       if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) {
-        out[s.rid] = { packets: s.packetsSent ?? 0, width: s.frameWidth ?? 0 };
+        out[s.rid] = { packets: s.packetsSent ?? 0, width: s.frameWidth ?? 0, limit: s.qualityLimitationReason };
+      }
+      // The browser's estimate of its uplink: congestion feedback reaching it.
+      if (s.type === "candidate-pair" && s.nominated && s.availableOutgoingBitrate) {
+        out.estimate = s.availableOutgoingBitrate;
       }
     });
     return out;
@@ -83,6 +87,7 @@ try {
   result.small = await settlesAt(pageB, 1, 320, 20_000);
   await tileWidth(null);
   result.large = await settlesAt(pageB, 640, 4096, 20_000);
+  result.sentAtEnd = await sentLayers(pageA);
 
   result.ok = Boolean(result.start?.ok && result.sent?.ok && result.small?.ok && result.large?.ok);
 } catch (e) {
