@@ -1,5 +1,6 @@
 //! Codec facts the forwarder needs from payloads, read without decoding: where VP8 and
-//! H.264 keyframes start.
+//! H.264 keyframes start, and VP8's picture numbering (rewritten across simulcast
+//! layer switches).
 
 /// Whether an RTP payload in VP8 format (RFC 7741) is the first packet of a keyframe.
 ///
@@ -36,6 +37,84 @@ pub fn is_vp8_keyframe_start(payload: &[u8]) -> bool {
         }
     }
     payload.get(at).is_some_and(|header| header & 0x01 == 0)
+}
+
+/// The picture numbering in a VP8 payload descriptor (RFC 7741 §4.2): a receiver uses
+/// it to tell which frames a frame depends on, so it must run on without a jump
+/// backwards when a subscriber is switched to another simulcast layer (each layer
+/// numbers its pictures on its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Vp8Ids {
+    /// PictureID and whether it is the 15-bit form (else 7-bit).
+    pub picture_id: Option<(u16, bool)>,
+    /// TL0PICIDX: the index of the last base temporal layer picture.
+    pub tl0_pic_idx: Option<u8>,
+}
+
+impl Vp8Ids {
+    /// Reads them from a VP8 payload (none for a payload too short to hold them).
+    pub fn read(payload: &[u8]) -> Self {
+        let mut ids = Self::default();
+        let Some((pid_at, tl0_at)) = vp8_id_positions(payload) else {
+            return ids;
+        };
+        if let Some(at) = pid_at {
+            ids.picture_id = Some(if payload[at] & 0x80 != 0 {
+                (
+                    u16::from_be_bytes([payload[at] & 0x7f, payload[at + 1]]),
+                    true,
+                )
+            } else {
+                (u16::from(payload[at]), false)
+            });
+        }
+        ids.tl0_pic_idx = tl0_at.map(|at| payload[at]);
+        ids
+    }
+
+    /// Writes these ids into `payload` where it carries them (the same descriptor
+    /// layout they were read from).
+    pub fn write(&self, payload: &mut [u8]) {
+        let Some((pid_at, tl0_at)) = vp8_id_positions(payload) else {
+            return;
+        };
+        if let (Some(at), Some((value, _))) = (pid_at, self.picture_id) {
+            if payload[at] & 0x80 != 0 {
+                let [hi, lo] = (value & 0x7fff).to_be_bytes();
+                payload[at] = 0x80 | hi;
+                payload[at + 1] = lo;
+            } else {
+                payload[at] = (value & 0x7f) as u8;
+            }
+        }
+        if let (Some(at), Some(tl0)) = (tl0_at, self.tl0_pic_idx) {
+            payload[at] = tl0;
+        }
+    }
+}
+
+/// Where the PictureID and TL0PICIDX of a VP8 payload descriptor are, if present.
+fn vp8_id_positions(payload: &[u8]) -> Option<(Option<usize>, Option<usize>)> {
+    let first = *payload.first()?;
+    if first & 0x80 == 0 {
+        return Some((None, None));
+    }
+    let x = *payload.get(1)?;
+    let mut at = 2;
+    let mut picture_id = None;
+    if x & 0x80 != 0 {
+        let pid = *payload.get(at)?;
+        let len = if pid & 0x80 != 0 { 2 } else { 1 };
+        payload.get(at + len - 1)?;
+        picture_id = Some(at);
+        at += len;
+    }
+    let mut tl0 = None;
+    if x & 0x40 != 0 {
+        payload.get(at)?;
+        tl0 = Some(at);
+    }
+    Some((picture_id, tl0))
 }
 
 /// Whether an RTP payload in H.264 format (RFC 6184) starts a keyframe: an IDR slice or
@@ -77,6 +156,38 @@ pub fn is_h264_keyframe_start(payload: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vp8_picture_numbering_is_read_and_rewritten_in_place() {
+        // X, I (15-bit PictureID 0x1234), L (TL0PICIDX 7), T; then the VP8 header.
+        let mut long = vec![0x90, 0xe0, 0x80 | 0x12, 0x34, 7, 0x40, 0x00];
+        assert_eq!(
+            Vp8Ids::read(&long),
+            Vp8Ids {
+                picture_id: Some((0x1234, true)),
+                tl0_pic_idx: Some(7)
+            }
+        );
+        Vp8Ids {
+            picture_id: Some((0x7abc, true)),
+            tl0_pic_idx: Some(200),
+        }
+        .write(&mut long);
+        assert_eq!(long, vec![0x90, 0xe0, 0x80 | 0x7a, 0xbc, 200, 0x40, 0x00]);
+        // 7-bit PictureID, no TL0PICIDX.
+        let mut short = vec![0x90, 0x80, 0x05, 0x00];
+        assert_eq!(Vp8Ids::read(&short).picture_id, Some((5, false)));
+        Vp8Ids {
+            picture_id: Some((0x81, false)),
+            tl0_pic_idx: Some(1),
+        }
+        .write(&mut short);
+        assert_eq!(short, vec![0x90, 0x80, 0x01, 0x00], "wraps at 7 bits");
+        // No extension, or cut short: nothing to read, nothing written.
+        assert_eq!(Vp8Ids::read(&[0x10, 0x00]), Vp8Ids::default());
+        assert_eq!(Vp8Ids::read(&[0x90, 0x80, 0x85]), Vp8Ids::default());
+        assert_eq!(Vp8Ids::read(&[]), Vp8Ids::default());
+    }
 
     #[test]
     fn minimal_descriptor_keyframe_and_delta() {

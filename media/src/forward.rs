@@ -34,6 +34,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::codec::Vp8Ids;
 use crate::ids::{DownTrackId, ParticipantId, UpTrackId};
 
 /// Minimum spacing of keyframe requests sent to one publisher for one track. Browsers
@@ -82,6 +83,9 @@ pub struct RtpMeta {
     pub timestamp: u32,
     /// Whether this packet starts a keyframe (always true for audio).
     pub keyframe_start: bool,
+    /// VP8's picture numbering, if the packet carries it (kept continuous across
+    /// simulcast layer switches).
+    pub vp8: Vp8Ids,
 }
 
 /// One packet to send on one down-track, with its rewritten header fields.
@@ -95,6 +99,9 @@ pub struct Outgoing {
     pub sequence_number: u16,
     /// Timestamp in the down-track's own timeline.
     pub timestamp: u32,
+    /// VP8 picture numbering for the down-track: the packet's own unless a layer
+    /// switch made it continue another layer's (then the payload must be rewritten).
+    pub vp8: Vp8Ids,
 }
 
 /// Something the transport adapter must do because the room changed.
@@ -263,10 +270,11 @@ struct Cursor {
 
 impl Cursor {
     fn new(kind: MediaKind, layers: &Layers) -> Self {
+        let layered = layers.count > 1;
         Self {
             preferred: TOP_LAYER,
-            current: (layers.count <= 1).then_some(0),
-            munger: Munger::new(kind),
+            current: (!layered).then_some(0),
+            munger: Munger::new(kind, layered),
         }
     }
 
@@ -281,7 +289,7 @@ impl Cursor {
         meta: &RtpMeta,
         seq_base: u16,
         ts_base: u32,
-    ) -> (Option<(u16, u32)>, Option<Layer>) {
+    ) -> (Option<(u16, u32, Vp8Ids)>, Option<Layer>) {
         let desired = layers.choose(now, self.preferred);
         let mut wants_keyframe = desired.filter(|d| Some(*d) != self.current);
         if desired == Some(layer) && self.current != Some(layer) && meta.keyframe_start {
@@ -319,6 +327,11 @@ struct Munger {
     last_out: Option<(u16, u32, Instant)>,
     /// Paused: the next forwarded packet (a keyframe for video) re-anchors the mapping.
     paused: bool,
+    /// Keep VP8 picture numbering continuous across re-anchoring (a simulcast track,
+    /// whose layers each number their own pictures).
+    continue_vp8_ids: bool,
+    /// The VP8 ids of the last packet sent.
+    last_ids: Vp8Ids,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,16 +340,20 @@ struct MungerState {
     seq_offset: u16,
     ts_offset: u32,
     highest_in_seq: u16,
+    picture_id_offset: u16,
+    tl0_offset: u8,
 }
 
 impl Munger {
-    fn new(kind: MediaKind) -> Self {
+    fn new(kind: MediaKind, continue_vp8_ids: bool) -> Self {
         Self {
             kind,
             needs_keyframe: kind == MediaKind::Video,
             state: None,
             last_out: None,
             paused: false,
+            continue_vp8_ids,
+            last_ids: Vp8Ids::default(),
         }
     }
 
@@ -356,14 +373,15 @@ impl Munger {
         }
     }
 
-    /// Returns the rewritten (sequence, timestamp), or `None` to drop the packet.
+    /// Returns the rewritten (sequence, timestamp, VP8 ids), or `None` to drop the
+    /// packet.
     fn rewrite(
         &mut self,
         now: Instant,
         meta: &RtpMeta,
         seq_base: u16,
         ts_base: u32,
-    ) -> Option<(u16, u32)> {
+    ) -> Option<(u16, u32, Vp8Ids)> {
         if self.waiting() {
             if self.needs_keyframe && !meta.keyframe_start {
                 return None;
@@ -379,12 +397,27 @@ impl Munger {
                 }
                 _ => (seq_base, ts_base),
             };
+            // The next picture after the last one sent, when numbering continues.
+            let (mut picture_id_offset, mut tl0_offset) = (0, 0);
+            if self.continue_vp8_ids && self.last_out.is_some() {
+                if let (Some((last, _)), Some((first, _))) =
+                    (self.last_ids.picture_id, meta.vp8.picture_id)
+                {
+                    picture_id_offset = last.wrapping_add(1).wrapping_sub(first);
+                }
+                if let (Some(last), Some(first)) = (self.last_ids.tl0_pic_idx, meta.vp8.tl0_pic_idx)
+                {
+                    tl0_offset = last.wrapping_add(1).wrapping_sub(first);
+                }
+            }
             self.paused = false;
             self.state = Some(MungerState {
                 first_in_seq: meta.sequence_number,
                 seq_offset: seq_next.wrapping_sub(meta.sequence_number),
                 ts_offset: ts_next.wrapping_sub(meta.timestamp),
                 highest_in_seq: meta.sequence_number,
+                picture_id_offset,
+                tl0_offset,
             });
         }
         let state = self.state.as_mut()?;
@@ -393,13 +426,25 @@ impl Munger {
             // Older than the packet this down-track started with.
             return None;
         }
+        let ids = Vp8Ids {
+            picture_id: meta.vp8.picture_id.map(|(id, long)| {
+                let mask = if long { 0x7fff } else { 0x7f };
+                (id.wrapping_add(state.picture_id_offset) & mask, long)
+            }),
+            tl0_pic_idx: meta
+                .vp8
+                .tl0_pic_idx
+                .map(|i| i.wrapping_add(state.tl0_offset)),
+        };
         let out = (
             meta.sequence_number.wrapping_add(state.seq_offset),
             meta.timestamp.wrapping_add(state.ts_offset),
+            ids,
         );
         if meta.sequence_number.wrapping_sub(state.highest_in_seq) < 0x8000 {
             state.highest_in_seq = meta.sequence_number;
             self.last_out = Some((out.0, out.1, now));
+            self.last_ids = ids;
         }
         Some(out)
     }
@@ -738,7 +783,7 @@ impl Forwarder {
         let layers = up.layers;
         let (out, wants) = up.recording.route(now, &layers, layer, meta, 0, 0);
         let request = wants.and_then(|l| self.throttled_keyframe_request(now, up_track, l));
-        (out, request)
+        (out.map(|(seq, ts, _)| (seq, ts)), request)
     }
 
     /// Decides where one incoming packet (of simulcast `layer`; 0 without simulcast)
@@ -785,12 +830,13 @@ impl Forwarder {
             let (forwarded, wants_keyframe) = down
                 .cursor
                 .route(now, &up.layers, layer, meta, seq_base, ts_base);
-            if let Some((sequence_number, timestamp)) = forwarded {
+            if let Some((sequence_number, timestamp, vp8)) = forwarded {
                 out.push(Outgoing {
                     subscriber: down.subscriber,
                     down_track: *down_id,
                     sequence_number,
                     timestamp,
+                    vp8,
                 });
             }
             if let Some(l) = wants_keyframe {
@@ -942,6 +988,7 @@ mod tests {
             sequence_number: seq,
             timestamp: ts,
             keyframe_start: key,
+            vp8: Vp8Ids::default(),
         }
     }
 
@@ -1260,6 +1307,7 @@ mod binding_tests {
             sequence_number: seq,
             timestamp: u32::from(seq) * 3000,
             keyframe_start: key,
+            vp8: Vp8Ids::default(),
         }
     }
 
@@ -1360,6 +1408,7 @@ mod presence_tests {
             sequence_number: seq,
             timestamp: ts,
             keyframe_start: key,
+            vp8: Vp8Ids::default(),
         }
     }
 
@@ -1520,6 +1569,7 @@ mod presence_tests {
 #[cfg(test)]
 mod simulcast_tests {
     use super::*;
+    use crate::codec::Vp8Ids;
 
     const BOTH: MediaGrant = MediaGrant {
         publish: true,
@@ -1574,6 +1624,7 @@ mod simulcast_tests {
                 sequence_number: self.seq[l],
                 timestamp: u32::from(self.seq[l]) * 3000 + 7_000_000 * layer as u32,
                 keyframe_start: keyframe,
+                vp8: Vp8Ids::default(),
             };
             let request = self
                 .f
@@ -1701,6 +1752,7 @@ mod simulcast_tests {
                     sequence_number: r.seq[usize::from(*l)],
                     timestamp: 0,
                     keyframe_start: key,
+                    vp8: Vp8Ids::default(),
                 };
                 if let (Some((seq, _)), _) = r.f.record(r.now, r.up, *l, &meta) {
                     kept.push((*l, seq));
@@ -1725,6 +1777,7 @@ mod simulcast_tests {
             sequence_number: 9,
             timestamp: 99,
             keyframe_start: false,
+            vp8: Vp8Ids::default(),
         };
         assert_eq!(f.record(t0, up, 0, &meta), (Some((9, 99)), None));
     }
@@ -1759,6 +1812,60 @@ mod simulcast_tests {
         r.send(1, true);
         assert_eq!(r.f.forwarded_layer(late), Some(1));
         assert!(r.out.iter().any(|o| o.down_track == late));
+    }
+
+    #[test]
+    fn vp8_picture_numbering_continues_across_a_switch_and_is_untouched_before_it() {
+        let mut r = Room::new();
+        // Each layer numbers its pictures on its own: layer 0 from 30 000 (near the
+        // 15-bit wrap), layer 1 from 100; TL0PICIDX likewise.
+        let mut picture = [30_000u16, 100];
+        type Sent = Vec<(u8, Vp8Ids, Vp8Ids)>;
+        fn frame(r: &mut Room, picture: &mut [u16; 2], sent: &mut Sent, keyframe: bool) {
+            r.now += FRAME;
+            for l in [0u8, 1] {
+                let i = usize::from(l);
+                picture[i] = (picture[i] + 1) & 0x7fff;
+                r.seq[i] = r.seq[i].wrapping_add(1);
+                let meta = RtpMeta {
+                    sequence_number: r.seq[i],
+                    timestamp: u32::from(r.seq[i]) * 3000,
+                    keyframe_start: keyframe,
+                    vp8: Vp8Ids {
+                        picture_id: Some((picture[i], true)),
+                        tl0_pic_idx: Some((picture[i] % 256) as u8),
+                    },
+                };
+                r.f.on_rtp(r.now, r.up, l, &meta, &mut r.out);
+                if let Some(o) = r.out.first() {
+                    sent.push((l, meta.vp8, o.vp8));
+                }
+            }
+        }
+        let mut sent = Sent::new();
+        r.f.set_preferred_layer(r.now, r.down, 0);
+        frame(&mut r, &mut picture, &mut sent, true);
+        frame(&mut r, &mut picture, &mut sent, false);
+        assert!(sent.iter().all(|(l, i, o)| *l == 0 && i == o), "{sent:?}");
+        r.now += KEYFRAME_REQUEST_INTERVAL;
+        r.f.set_preferred_layer(r.now, r.down, 1);
+        frame(&mut r, &mut picture, &mut sent, true);
+        frame(&mut r, &mut picture, &mut sent, false);
+        // Layer 0 until layer 1's keyframe, then layer 1 renumbered to follow on.
+        let layers: Vec<u8> = sent.iter().map(|s| s.0).collect();
+        assert_eq!(layers, vec![0, 0, 0, 1, 1]);
+        for pair in sent.windows(2) {
+            let (a, b) = (pair[0].2, pair[1].2);
+            assert_eq!(
+                b.picture_id.unwrap().0,
+                (a.picture_id.unwrap().0 + 1) & 0x7fff
+            );
+            assert_eq!(
+                b.tl0_pic_idx.unwrap(),
+                a.tl0_pic_idx.unwrap().wrapping_add(1)
+            );
+        }
+        assert_ne!(sent[3].1, sent[3].2, "layer 1's own numbering is rewritten");
     }
 
     #[test]

@@ -58,7 +58,7 @@ use rtc::statistics::report::RTCStatsReportEntry;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::codec::{is_h264_keyframe_start, is_vp8_keyframe_start};
+use crate::codec::{Vp8Ids, is_h264_keyframe_start, is_vp8_keyframe_start};
 use crate::feedback::{FeedbackTally, LossFeedback};
 use crate::forward::{
     Action, Forwarder, Layer, MAX_LAYERS, MediaGrant, MediaKind, Outgoing, RtpMeta,
@@ -1581,6 +1581,11 @@ impl MediaLoop {
                 // Not negotiated by the SFU; never reaches here.
                 Codec::Vp9 => false,
             },
+            // Only a simulcast track's numbering is continued across layers.
+            vp8: match (track.codec, track.simulcast) {
+                (Codec::Vp8, true) => Vp8Ids::read(&packet.payload),
+                _ => Vp8Ids::default(),
+            },
         };
         let (up_track, kind, codec) = (track.up_track, track.kind, track.codec);
         // Subscribers' legs carry the SFU's payload types, whatever the publisher's.
@@ -1661,7 +1666,14 @@ impl MediaLoop {
                     csrc: packet.header.csrc.clone(),
                     ..Default::default()
                 },
-                payload: packet.payload.clone(),
+                payload: if out.vp8 == meta.vp8 {
+                    packet.payload.clone()
+                } else {
+                    // Continuing another layer's picture numbering (after a switch).
+                    let mut payload = BytesMut::from(&packet.payload[..]);
+                    out.vp8.write(&mut payload);
+                    payload.freeze()
+                },
             };
             if let Some(mut sender) = subscriber.pc.rtp_sender(down.sender_id) {
                 match sender.write_rtp(now, copy) {
