@@ -291,7 +291,12 @@ impl Cursor {
         ts_base: u32,
     ) -> (Option<(u16, u32, Vp8Ids)>, Option<Layer>) {
         let desired = layers.choose(now, self.preferred);
-        let mut wants_keyframe = desired.filter(|d| Some(*d) != self.current);
+        let mut wants_keyframe = match desired {
+            Some(d) => (Some(d) != self.current).then_some(d),
+            // No layer has started a keyframe since it (re)started (after a link cut,
+            // say): the one that is sending is asked for one.
+            None => Some(layer),
+        };
         if desired == Some(layer) && self.current != Some(layer) && meta.keyframe_start {
             // The switch: the new layer's keyframe re-anchors the numbering right
             // after the last packet of the old one, as after a pause.
@@ -926,12 +931,16 @@ impl Forwarder {
     /// publisher, for the layer the subscriber gets, throttled.
     pub fn on_keyframe_request(&mut self, now: Instant, down_track: DownTrackId) -> Option<Action> {
         let down = self.down_tracks.get(&down_track)?;
-        let (up_track, layer) = (down.up_track, down.cursor.current);
-        match layer {
-            Some(layer) => self.throttled_keyframe_request(now, up_track, layer),
-            // Not started yet: its start already asks for keyframes.
-            None => None,
-        }
+        let up_track = down.up_track;
+        let up = self.up_tracks.get(&up_track)?;
+        // The layer the subscriber gets, if it is still sending; else the one it is to
+        // get next.
+        let layer = down
+            .cursor
+            .current
+            .filter(|l| up.layers.count <= 1 || up.layers.available(now, *l))
+            .or_else(|| up.layers.choose(now, down.cursor.preferred))?;
+        self.throttled_keyframe_request(now, up_track, layer)
     }
 
     /// Keyframe requests for every layer of an up-track, each throttled.
@@ -1722,8 +1731,15 @@ mod simulcast_tests {
         let mut r = Room::new();
         r.frame(&[0, 1, 2], true);
         r.now += LAYER_TIMEOUT;
-        let got = r.frame(&[0, 1, 2], false);
-        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![2]);
+        r.now += FRAME;
+        let (forwarded, request) = r.send(0, false);
+        assert_eq!(forwarded, None);
+        assert!(
+            matches!(request, Some(Action::RequestKeyframe { layer: 0, .. })),
+            "with no layer available, the one sending is asked for a keyframe: {request:?}"
+        );
+        r.send(1, false);
+        assert!(r.send(2, false).0.is_some(), "the current layer goes on");
     }
 
     #[test]
