@@ -1,6 +1,8 @@
 //! One WebRTC endpoint of the generator: a sans-IO `rtc` peer connection on its own
 //! loopback UDP socket, driven by one task. A publisher sends synthetic Opus (50
-//! packets/s) and VP8 (30 frames/s, ≈1.5 Mbit/s, a keyframe every 3 s); every endpoint
+//! packets/s) and VP8 (30 frames/s, a keyframe every 3 s) in three simulcast layers
+//! (≈150 kbit/s, 500 kbit/s and 1.5 Mbit/s, named by RID) or in one (≈1.5 Mbit/s,
+//! `--layers 1`); every endpoint
 //! measures what it receives inside the measuring window: packets, loss per incoming
 //! stream (sequence numbers expected but never received, retransmissions included)
 //! and one-way latency from the send time stamped in each payload.
@@ -20,7 +22,7 @@ use media::quality::ArrivalCounter;
 use media::recorder::Codec;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
-    Registry, configure_nack, configure_rtcp_reports,
+    Registry, configure_nack, configure_rtcp_reports, configure_simulcast_extension_headers,
 };
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
@@ -44,19 +46,46 @@ use crate::payload::{self, Stamp};
 
 const OPUS_PT: u8 = 111;
 const VP8_PT: u8 = 96;
-/// Largest video payload per packet.
-const MTU_PAYLOAD: usize = 1200;
-/// A delta frame: 5 packets (≈1.44 Mbit/s at 30 frames/s with the keyframes below).
-const DELTA_FRAME: usize = 5 * MTU_PAYLOAD;
-/// A keyframe: four delta frames' worth.
-const KEY_FRAME: usize = 4 * DELTA_FRAME;
+/// One simulcast layer's frames: a delta frame is `packets` packets of `size` payload
+/// bytes; a keyframe is four delta frames' worth.
+#[derive(Debug, Clone, Copy)]
+struct LayerShape {
+    rid: &'static str,
+    packets: usize,
+    size: usize,
+    /// Picture size, as a keyframe's header states it.
+    dims: (u16, u16),
+}
+
+/// Lowest first, as the SFU's RIDs: ≈144 kbit/s, 480 kbit/s and 1.44 Mbit/s at 30
+/// frames/s (with the keyframes, about 150 kbit/s, 500 kbit/s and 1.5 Mbit/s).
+const LAYER_SHAPES: [LayerShape; 3] = [
+    LayerShape {
+        rid: "q",
+        packets: 1,
+        size: 600,
+        dims: (320, 180),
+    },
+    LayerShape {
+        rid: "h",
+        packets: 2,
+        size: 1000,
+        dims: (640, 360),
+    },
+    LayerShape {
+        rid: "f",
+        packets: 5,
+        size: 1200,
+        dims: (1280, 720),
+    },
+];
 /// Frames between keyframes (3 s at 30 frames/s).
 const KEYFRAME_EVERY: u32 = 90;
 const FRAME_INTERVAL: Duration = Duration::from_micros(33_333);
 const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
-/// Video leaves at 2.5× its ≈1.5 Mbit/s (libwebrtc's pacing factor): one
-/// full packet about every 2.7 ms, a keyframe over about 54 ms.
-const PACING_BITS_PER_SECOND: f64 = 2.5 * 1_500_000.0;
+/// Video leaves at 2.5× its bitrate (libwebrtc's pacing factor): with the top layer
+/// alone one full packet about every 2.7 ms, a keyframe over about 54 ms.
+const PACING_FACTOR: f64 = 2.5;
 /// RTP header, SRTP tag, UDP and IPv4 headers.
 const PACKET_OVERHEAD: usize = 12 + 16 + 8 + 20;
 /// An Opus packet at ≈32 kbit/s.
@@ -186,7 +215,46 @@ pub struct Endpoint {
     pc: RTCPeerConnection,
     socket: tokio::net::UdpSocket,
     local_addr: SocketAddr,
-    senders: Vec<(RTCRtpSenderId, RtpCodecKind, u32)>,
+    /// Simulcast layers published (1: none).
+    layers: usize,
+    /// The audio and the video sender, with the SSRC of each stream they send (one
+    /// per simulcast layer for video, lowest first).
+    senders: Vec<(RTCRtpSenderId, RtpCodecKind, Vec<u32>)>,
+    /// The negotiated MID and RID header extensions and the video section's MID, which
+    /// name a simulcast layer's stream.
+    layer_names: Option<LayerNames>,
+}
+
+#[derive(Debug, Clone)]
+struct LayerNames {
+    mid_id: u8,
+    rid_id: u8,
+    mid: bytes::Bytes,
+}
+
+impl LayerNames {
+    /// From a local description that sends simulcast video.
+    fn of(sdp: &str) -> Option<Self> {
+        let extension = |uri: &str| {
+            sdp.lines().find_map(|l| {
+                let (id, rest) = l.strip_prefix("a=extmap:")?.split_once(' ')?;
+                (rest.trim() == uri).then(|| id.split('/').next()?.parse().ok())?
+            })
+        };
+        let section = sdp
+            .split("\nm=")
+            .find(|s| s.starts_with("video") && s.contains("a=simulcast:send"))?;
+        let mid = section
+            .lines()
+            .find_map(|l| l.strip_prefix("a=mid:"))?
+            .trim()
+            .to_owned();
+        Some(Self {
+            mid_id: extension("urn:ietf:params:rtp-hdrext:sdes:mid")?,
+            rid_id: extension("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id")?,
+            mid: bytes::Bytes::from(mid),
+        })
+    }
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -202,7 +270,7 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     /// A connection on a fresh UDP socket on `ip`; `publish` adds an audio and a
     /// video track when the first description is exchanged.
-    pub async fn new(id: u32, publish: bool, ip: std::net::IpAddr) -> Result<Self> {
+    pub async fn new(id: u32, publish: bool, ip: std::net::IpAddr, layers: usize) -> Result<Self> {
         // A receive buffer of 1 MiB: the generator's own drops would otherwise count
         // against the SFU.
         let socket = socket2::Socket::new(
@@ -223,6 +291,9 @@ impl Endpoint {
         media_engine.register_codec(codec(RtpCodecKind::Audio), RtpCodecKind::Audio)?;
         media_engine.register_codec(codec(RtpCodecKind::Video), RtpCodecKind::Video)?;
         let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+        if layers > 1 {
+            configure_simulcast_extension_headers(&mut media_engine)?;
+        }
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_media_engine(media_engine)
             .with_interceptor_registry(registry)
@@ -234,62 +305,97 @@ impl Endpoint {
             pc,
             socket,
             local_addr,
+            layers: layers.clamp(1, LAYER_SHAPES.len()),
             senders: Vec::new(),
+            layer_names: None,
         })
     }
 
-    fn add_tracks(&mut self) -> Result<()> {
+    /// The layers' shapes, lowest first (the top one alone without simulcast).
+    fn shapes(&self) -> &'static [LayerShape] {
+        &LAYER_SHAPES[LAYER_SHAPES.len() - self.layers..]
+    }
+
+    /// Adds the audio and video tracks. `highest_first` lists the simulcast layers
+    /// highest first in this endpoint's own offer: Janus takes the first RID of an
+    /// offer as the top layer (the order its own client library sends).
+    fn add_tracks(&mut self, highest_first: bool) -> Result<()> {
         if !self.publish || !self.senders.is_empty() {
             return Ok(());
         }
         for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
-            let ssrc = rand::random::<u32>();
+            let simulcast = kind == RtpCodecKind::Video && self.layers > 1;
+            let rids: Vec<&str> = match simulcast {
+                true => self.shapes().iter().map(|l| l.rid).collect(),
+                false => vec![""],
+            };
+            let ssrcs: Vec<u32> = rids.iter().map(|_| rand::random()).collect();
+            let mut in_order: Vec<(&str, &u32)> = rids.iter().copied().zip(&ssrcs).collect();
+            if highest_first {
+                in_order.reverse();
+            }
+            let encodings = in_order
+                .into_iter()
+                .map(|(rid, ssrc)| RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        rid: rid.into(),
+                        ssrc: Some(*ssrc),
+                        ..Default::default()
+                    },
+                    codec: codec(kind).rtp_codec,
+                    ..Default::default()
+                })
+                .collect();
             let track = MediaStreamTrack::new(
                 format!("gen-{}", self.id),
                 format!("gen-{}-{kind}", self.id),
                 format!("gen-{}", self.id),
                 kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: codec(kind).rtp_codec,
-                    ..Default::default()
-                }],
+                encodings,
             );
             let sender = self.pc.add_track(track)?;
-            self.senders.push((sender, kind, ssrc));
+            self.senders.push((sender, kind, ssrcs));
         }
         Ok(())
     }
 
     /// The endpoint's own offer (publishers offering to Janus).
     pub fn offer(&mut self) -> Result<String> {
-        self.add_tracks()?;
+        self.add_tracks(true)?;
         let offer = self.pc.create_offer(None)?;
         self.pc.set_local_description(Instant::now(), offer)?;
-        self.pc
+        let sdp = self
+            .pc
             .local_description()
             .map(|d| d.sdp)
-            .ok_or_else(|| anyhow!("no offer was produced"))
+            .ok_or_else(|| anyhow!("no offer was produced"))?;
+        self.layer_names = LayerNames::of(&sdp);
+        Ok(sdp)
     }
 
-    /// Applies a remote offer and returns the answer. Publishers send one stream per
-    /// track, so a request for simulcast layers is declined.
+    /// Applies a remote offer and returns the answer. A request for simulcast layers
+    /// is declined unless this endpoint publishes in layers.
     pub fn answer(&mut self, offer: String) -> Result<String> {
         let now = Instant::now();
-        let offer = media::simulcast::decline(&offer);
+        let offer = match self.publish && self.layers > 1 {
+            true => offer,
+            false => media::simulcast::decline(&offer),
+        };
         self.pc
             .set_remote_description(now, RTCSessionDescription::offer(offer)?)
             .context("remote offer")?;
-        self.add_tracks()?;
+        self.add_tracks(false)?;
         let answer = self.pc.create_answer(None)?;
         self.pc.set_local_description(now, answer)?;
-        self.pc
+        let sdp = self
+            .pc
             .local_description()
             .map(|d| d.sdp)
-            .ok_or_else(|| anyhow!("no answer was produced"))
+            .ok_or_else(|| anyhow!("no answer was produced"))?;
+        if self.layer_names.is_none() {
+            self.layer_names = LayerNames::of(&sdp);
+        }
+        Ok(sdp)
     }
 
     /// Applies the answer to this endpoint's offer.
@@ -324,7 +430,12 @@ impl Endpoint {
         audio.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         video.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut seqs: HashMap<u32, u16> = HashMap::new();
-        let mut pacer = Pacer::new(PACING_BITS_PER_SECOND, PACKET_OVERHEAD);
+        let bits_per_second: usize = self
+            .shapes()
+            .iter()
+            .map(|l| l.packets * (l.size + PACKET_OVERHEAD) * 8 * 30)
+            .sum();
+        let mut pacer = Pacer::new(PACING_FACTOR * bits_per_second as f64, PACKET_OVERHEAD);
         let mut frame: u32 = 0;
         let mut keyframe_requested = false;
         // The kernel's arrival time of the datagram being handled.
@@ -449,9 +560,11 @@ impl Endpoint {
                         frame = 1; // Keyframes fall on frame % KEYFRAME_EVERY == 1.
                     }
                     let keyframe = frame % KEYFRAME_EVERY == 1;
-                    let size = if keyframe { KEY_FRAME } else { DELTA_FRAME };
                     let now = Instant::now();
-                    pacer.push_frame(now, frame.wrapping_mul(3000), keyframe, size.div_ceil(MTU_PAYLOAD), MTU_PAYLOAD);
+                    for (layer, shape) in self.shapes().iter().enumerate() {
+                        let packets = if keyframe { 4 * shape.packets } else { shape.packets };
+                        pacer.push_frame(now, frame.wrapping_mul(3000), keyframe, packets, shape.size, layer as u8);
+                    }
                     // The frame's first packet leaves at once when nothing is queued.
                     while let Some(packet) = pacer.poll(now) {
                         self.send_video(&schedule, &mut seqs, &mut out, packet);
@@ -478,7 +591,7 @@ impl Endpoint {
             schedule,
             seqs,
             out,
-            RtpCodecKind::Audio,
+            (RtpCodecKind::Audio, 0),
             OPUS_PT,
             timestamp,
             true,
@@ -495,10 +608,12 @@ impl Endpoint {
         out: &mut Outcome,
         packet: Pending,
     ) {
+        let dims = self.shapes()[usize::from(packet.layer)].dims;
         let body = payload::vp8(
             self.stamp(),
             packet.index == 0,
             packet.keyframe,
+            dims,
             packet.size,
         );
         let marker = packet.index + 1 == packet.count;
@@ -506,7 +621,7 @@ impl Endpoint {
             schedule,
             seqs,
             out,
-            RtpCodecKind::Video,
+            (RtpCodecKind::Video, usize::from(packet.layer)),
             VP8_PT,
             packet.timestamp,
             marker,
@@ -527,19 +642,23 @@ impl Endpoint {
         schedule: &Schedule,
         seqs: &mut HashMap<u32, u16>,
         out: &mut Outcome,
-        kind: RtpCodecKind,
+        (kind, layer): (RtpCodecKind, usize),
         payload_type: u8,
         timestamp: u32,
         marker: bool,
         body: Vec<u8>,
     ) {
-        let Some(&(sender, _, ssrc)) = self.senders.iter().find(|(_, k, _)| *k == kind) else {
+        let Some((sender, _, ssrcs)) = self.senders.iter().find(|(_, k, _)| *k == kind) else {
             return;
         };
+        let (sender, Some(&ssrc)) = (*sender, ssrcs.get(layer)) else {
+            return;
+        };
+        let simulcast = ssrcs.len() > 1;
         let now = Instant::now();
         let seq = seqs.entry(ssrc).or_insert_with(rand::random);
         *seq = seq.wrapping_add(1);
-        let packet = rtc::rtp::Packet {
+        let mut packet = rtc::rtp::Packet {
             header: rtc::rtp::header::Header {
                 version: 2,
                 marker,
@@ -551,6 +670,13 @@ impl Endpoint {
             },
             payload: body.into(),
         };
+        // A simulcast layer names itself in every packet (a browser stops once the
+        // receiver has acknowledged the stream; naming it always costs a few bytes).
+        if simulcast && let Some(names) = &self.layer_names {
+            let rid = bytes::Bytes::from_static(self.shapes()[layer].rid.as_bytes());
+            let _ = packet.header.set_extension(names.mid_id, names.mid.clone());
+            let _ = packet.header.set_extension(names.rid_id, rid);
+        }
         if let Some(mut s) = self.pc.rtp_sender(sender) {
             let _ = s.write_rtp(now, packet);
         }

@@ -21,6 +21,8 @@ pub struct Janus {
     pub base: String,
     /// The generator's address for media sockets.
     pub bind: std::net::IpAddr,
+    /// Simulcast layers per publisher's video.
+    pub layers: usize,
 }
 
 /// One Janus session with one VideoRoom handle.
@@ -87,7 +89,7 @@ impl Janus {
         let mut id = first_id;
         for _ in 0..room.publishers {
             id += 1;
-            let mut endpoint = Endpoint::new(id, true, self.bind).await?;
+            let mut endpoint = Endpoint::new(id, true, self.bind, self.layers).await?;
             let offer = endpoint.offer()?;
             let publisher = self.handle(&http).await?;
             let event = publisher
@@ -156,7 +158,8 @@ impl Janus {
             let offer = event["jsep"]["sdp"]
                 .as_str()
                 .with_context(|| format!("no offer for subscriber {sub_id}: {event}"))?;
-            let mut endpoint = Endpoint::new(sub_id + 10_000, false, self.bind).await?;
+            let mut endpoint =
+                Endpoint::new(sub_id + 10_000, false, self.bind, self.layers).await?;
             let answer = endpoint.answer(offer.to_owned())?;
             subscriber
                 .message(

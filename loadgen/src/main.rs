@@ -8,6 +8,7 @@
 //!              [--viva-metrics http://127.0.0.1:9464/metrics]  # + the SFU's own delay
 //! viva-loadgen --target janus --janus http://127.0.0.1:8088/janus ...
 //!              [--bind 10.77.0.2]   # the generator's media address (default 127.0.0.1)
+//!              [--layers 3]         # simulcast layers per publisher's video (1 or 3)
 //! viva-loadgen report results.jsonl docs/bench    # table.md and one SVG per chart
 //! ```
 
@@ -65,16 +66,22 @@ fn main() -> Result<()> {
         .unwrap_or("127.0.0.1")
         .parse()
         .context("--bind: not an IP address")?;
+    let layers = match number("layers", 3)? {
+        n @ (1 | 3) => n as usize,
+        n => bail!("--layers: 1 or 3, not {n}"),
+    };
     let target = match get("target")?.as_str() {
         "viva" => Target::Viva(viva::Viva {
             base: get("viva")?,
             admin_password: get("password")?,
             bind,
             metrics: flags.get("viva-metrics").cloned(),
+            layers,
         }),
         "janus" => Target::Janus(janus::Janus {
             base: get("janus")?,
             bind,
+            layers,
         }),
         other => bail!("unknown target {other:?} (viva, janus)"),
     };

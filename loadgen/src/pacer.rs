@@ -21,6 +21,8 @@ pub struct Pending {
     pub count: usize,
     /// Payload bytes.
     pub size: usize,
+    /// Its simulcast layer (0 without simulcast).
+    pub layer: u8,
 }
 
 /// Releases queued packets no faster than `rate` bits per second.
@@ -45,7 +47,8 @@ impl Pacer {
         }
     }
 
-    /// Queues a frame of `count` packets of `size` payload bytes each.
+    /// Queues a frame of simulcast `layer` of `count` packets of `size` payload bytes
+    /// each.
     pub fn push_frame(
         &mut self,
         now: Instant,
@@ -53,6 +56,7 @@ impl Pacer {
         keyframe: bool,
         count: usize,
         size: usize,
+        layer: u8,
     ) {
         if self.queue.is_empty() {
             // An idle pacer saves no credit for later bursts.
@@ -64,6 +68,7 @@ impl Pacer {
             index,
             count,
             size,
+            layer,
         }));
     }
 
@@ -109,7 +114,7 @@ mod tests {
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let mut pacer = Pacer::new(RATE, OVERHEAD);
         assert_eq!(pacer.next_at(), None);
-        pacer.push_frame(t0, 3000, true, 3, SIZE);
+        pacer.push_frame(t0, 3000, true, 3, SIZE, 0);
         let first = pacer.poll(t0).expect("the first packet goes at once");
         assert_eq!((first.index, first.count, first.keyframe), (0, 3, true));
         assert_eq!(pacer.poll(t0), None, "the second waits its slot");
@@ -128,15 +133,15 @@ mod tests {
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let mut pacer = Pacer::new(RATE, OVERHEAD);
-        pacer.push_frame(t0, 1, false, 1, SIZE);
+        pacer.push_frame(t0, 1, false, 1, SIZE, 0);
         assert!(pacer.poll(t0).is_some());
         // A second later: the next frame's first packet goes at once, the second one
         // 10 ms after it, not in the same instant.
-        pacer.push_frame(ms(1_000), 2, false, 2, SIZE);
+        pacer.push_frame(ms(1_000), 2, false, 2, SIZE, 0);
         assert!(pacer.poll(ms(1_000)).is_some());
         assert_eq!(pacer.poll(ms(1_000)), None);
         // A frame pushed while one is queued waits behind it.
-        pacer.push_frame(ms(1_001), 3, false, 1, SIZE);
+        pacer.push_frame(ms(1_001), 3, false, 1, SIZE, 0);
         assert_eq!(pacer.poll(ms(1_010)).map(|p| p.timestamp), Some(2));
         assert_eq!(pacer.poll(ms(1_015)), None);
         assert_eq!(pacer.poll(ms(1_020)).map(|p| p.timestamp), Some(3));

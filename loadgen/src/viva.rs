@@ -22,6 +22,8 @@ pub struct Viva {
     pub admin_password: String,
     /// The generator's address for media sockets.
     pub bind: std::net::IpAddr,
+    /// Simulcast layers per publisher's video.
+    pub layers: usize,
     /// The admin listener's `/metrics`, when given: the SFU's own forwarding delay is
     /// then read beside the generator's end-to-end latency.
     pub metrics: Option<String>,
@@ -160,7 +162,7 @@ impl Viva {
         for (i, (token, _)) in links.iter().enumerate().skip(1) {
             let publish = i <= room.publishers;
             let id = first_id + i as u32;
-            let endpoint = Endpoint::new(id, publish, self.bind).await?;
+            let endpoint = Endpoint::new(id, publish, self.bind, self.layers).await?;
             let url = format!("{ws_base}/rtc?token={token}");
             spawned
                 .endpoints
