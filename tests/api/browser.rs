@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{join_urls, repo_root, spawn_app};
+use crate::helpers::{TestApp, join_urls, repo_root, spawn_app};
 
 pub fn require_browser_tooling() {
     let chromium = std::env::var("VIVA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -129,9 +129,9 @@ async fn the_admin_pages_import_plan_book_and_refuse_a_clash() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_chromium_participants_see_and_hear_each_other() {
-    require_browser_tooling();
+/// A server with a session running now for a host and an expert (the booking's
+/// answer: join links host first).
+async fn host_and_expert_in_session() -> (TestApp, Value) {
     let app = spawn_app().await;
     let body = app
         .book(
@@ -140,6 +140,13 @@ async fn two_chromium_participants_see_and_hear_each_other() {
             &[("王秘书", "host"), ("张专家", "expert")],
         )
         .await;
+    (app, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_chromium_participants_see_and_hear_each_other() {
+    require_browser_tooling();
+    let (app, body) = host_and_expert_in_session().await;
     let urls = join_urls(&body);
     let result = run_scenario("two_party.mjs", &urls).await;
     for page in ["a", "b"] {
@@ -261,14 +268,7 @@ async fn two_chromium_participants_see_and_hear_each_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_in_simulcast_layers_reaches_each_viewer_at_the_size_of_its_tile() {
     require_browser_tooling();
-    let app = spawn_app().await;
-    let body = app
-        .book(
-            chrono::Utc::now() - chrono::Duration::minutes(1),
-            30,
-            &[("王秘书", "host"), ("张专家", "expert")],
-        )
-        .await;
+    let (_app, body) = host_and_expert_in_session().await;
     let urls = join_urls(&body);
     let result = run_scenario("simulcast.mjs", &urls).await;
     eprintln!("simulcast scenario: {result}");
