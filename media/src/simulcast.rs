@@ -60,11 +60,16 @@ pub fn decline(sdp: &str) -> String {
         .collect()
 }
 
-/// Whether the answer's section `mid` sends simulcast layers.
+/// Whether the answer's section `mid` sends simulcast layers: it says so and it sends
+/// at all (a browser answers `a=simulcast:send` for a camera slot it has no camera in
+/// yet, `a=inactive`, and `rtc` sets up no track for that).
 pub fn answer_sends_layers(answer: &str, mid: &str) -> bool {
     let mid_line = format!("a=mid:{mid}");
     split_sections(answer).iter().any(|s| {
-        s.lines().any(|l| l == mid_line) && s.lines().any(|l| l.starts_with("a=simulcast:send"))
+        let has = |p: &str| s.lines().any(|l| l.starts_with(p));
+        s.lines().any(|l| l == mid_line)
+            && has("a=simulcast:send")
+            && (has("a=sendonly") || has("a=sendrecv"))
     })
 }
 
@@ -153,6 +158,9 @@ mod tests {
     fn a_later_answer_leaves_the_layered_section_undescribed_and_the_others_alone() {
         assert!(answer_sends_layers(ANSWER, "1"));
         assert!(!answer_sends_layers(ANSWER, "0"));
+        // A camera slot with no camera in it yet: its layers are not flowing.
+        let idle = ANSWER.replace("a=mid:1\r\na=sendonly", "a=mid:1\r\na=inactive");
+        assert!(!answer_sends_layers(&idle, "1"));
         let kept = keep_layers_bound(ANSWER, "1");
         let sections = split_sections(&kept);
         assert_eq!(sections[1], split_sections(ANSWER)[1], "audio untouched");
