@@ -235,12 +235,7 @@ struct LayerNames {
 impl LayerNames {
     /// From a local description that sends simulcast video.
     fn of(sdp: &str) -> Option<Self> {
-        let extension = |uri: &str| {
-            sdp.lines().find_map(|l| {
-                let (id, rest) = l.strip_prefix("a=extmap:")?.split_once(' ')?;
-                (rest.trim() == uri).then(|| id.split('/').next()?.parse().ok())?
-            })
-        };
+        let extension = |uri: &str| media::simulcast::extmap_id(sdp, uri);
         let section = sdp
             .split("\nm=")
             .find(|s| s.starts_with("video") && s.contains("a=simulcast:send"))?;

@@ -103,6 +103,14 @@ pub fn keep_layers_bound(answer: &str, mid: &str) -> String {
         .collect()
 }
 
+/// The id `sdp` gives the RTP header extension `uri` (`a=extmap:<id>[/<dir>] <uri>`).
+pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().find_map(|line| {
+        let (id, rest) = line.strip_prefix("a=extmap:")?.split_once(' ')?;
+        (rest.trim() == uri).then(|| id.split('/').next()?.parse().ok())?
+    })
+}
+
 /// The session part and each media section, as slices of `sdp`.
 fn split_sections(sdp: &str) -> Vec<&str> {
     let mut starts: Vec<usize> = sdp.match_indices("\nm=").map(|(i, _)| i + 1).collect();

@@ -35,12 +35,7 @@ const KEEP_US: i64 = 2_000_000;
 
 /// The id the answer `sdp` gives the transport-wide sequence number extension.
 pub fn extension_id(sdp: &str) -> Option<u8> {
-    sdp.lines().find_map(|line| {
-        let rest = line.strip_prefix("a=extmap:")?;
-        let (id, uri) = rest.split_once(' ')?;
-        let id = id.split('/').next()?;
-        (uri.trim() == EXTENSION_URI).then(|| id.parse().ok())?
-    })
+    crate::simulcast::extmap_id(sdp, EXTENSION_URI)
 }
 
 /// The arrivals of one connection's packets since its last feedback.
