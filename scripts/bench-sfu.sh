@@ -11,6 +11,9 @@
 #   scripts/bench-sfu.sh             # the full sweep (about 20 minutes)
 #   QUICK=1 scripts/bench-sfu.sh     # one small point per workload (a smoke run)
 #   POINTS="defense 1;defense 3" OUT=/tmp/b scripts/bench-sfu.sh   # chosen points
+#   VIVA_B=/tmp/viva-before POINTS="defense 3" ROUNDS=3 scripts/bench-sfu.sh
+#       # two Viva binaries instead of Viva and Janus (target/release/viva is "viva",
+#       # VIVA_B is "viva-b"), A-B-B-A ROUNDS times: how a change is measured
 set -euo pipefail
 ulimit -c 0 # Janus has dumped core on SIGTERM under overload; no core files in the tree
 cd "$(dirname "$0")/.."
@@ -64,16 +67,18 @@ admin: { admin_http = false }
 JCFG
 echo 'general: { }' >"$cfg/janus.plugin.videoroom.jcfg"
 
-start_sfu() { # viva | janus
+start_sfu() { # viva | viva-b | janus
   stop_sfu
-  if [[ $1 == viva ]]; then
+  if [[ $1 == viva* ]]; then
+    local bin=target/release/viva
+    [[ $1 == viva-b ]] && bin=$VIVA_B
     rm -rf "$work/viva"; mkdir -p "$work/viva"
     VIVA_HTTP__LISTEN=$sfu_ip:18080 VIVA_HTTP__PUBLIC_URL=http://$sfu_ip:18080 \
     VIVA_MEDIA__UDP_LISTEN=$sfu_ip:50100 VIVA_MEDIA__ANNOUNCE_IP=$sfu_ip \
     VIVA_DATABASE__URL="sqlite://$work/viva/viva.db" VIVA_STORAGE__DATA_DIR="$work/viva" \
     VIVA_BACKUP__DIR="$work/viva/backups" VIVA_BACKUP__EVERY_HOURS=0 VIVA_ADMIN__LISTEN=$sfu_ip:19464 \
     VIVA_AUTH__ADMIN_PASSWORD="$password" RUST_LOG=error \
-      ip netns exec "$ns" taskset -c 1 target/release/viva serve >>"$work/viva.log" 2>&1 &
+      ip netns exec "$ns" taskset -c 1 "$bin" serve >>"$work/viva.log" 2>&1 &
     sfu_pid=$!; url=http://$sfu_ip:18080/healthz
   else
     ip netns exec "$ns" taskset -c 1 janus -C "$cfg/janus.jcfg" -F "$cfg" >>"$work/janus.log" 2>&1 &
@@ -85,13 +90,15 @@ start_sfu() { # viva | janus
 
 run() { # target workload size
   start_sfu "$1"
-  local args=(--target "$1" --workload "$2" --size "$3" --seconds "$seconds" --warmup 4
+  local args=(--target "${1%-b}" --workload "$2" --size "$3" --seconds "$seconds" --warmup 4
               --bind "$gen_ip" --sfu-pid "$sfu_pid")
-  if [[ $1 == viva ]]; then
+  if [[ $1 == viva* ]]; then
     args+=(--viva "http://$sfu_ip:18080" --password "$password"
            --viva-metrics "http://$sfu_ip:19464/metrics")
   else args+=(--janus "http://$sfu_ip:8088/janus"); fi
-  taskset -c 0 "$gen" "${args[@]}" | tee -a "$out/results.jsonl" || echo "run failed: $*" >&2
+  # The generator knows only viva and janus; the B binary's runs are relabelled.
+  taskset -c 0 "$gen" "${args[@]}" | sed "s/\"target\":\"viva\"/\"target\":\"$1\"/" \
+    | tee -a "$out/results.jsonl" || echo "run failed: $*" >&2
   stop_sfu
 }
 
@@ -105,9 +112,13 @@ else
           "meeting 5" "meeting 10" "meeting 15" "meeting 25")
 fi
 : >"$out/results.jsonl"
+pair=(viva janus)
+[[ -n ${VIVA_B:-} ]] && pair=(viva viva-b)
 for point in "${points[@]}"; do
   set -- $point
-  for target in viva janus janus viva; do run "$target" "$1" "$2"; done
+  for _ in $(seq 1 "${ROUNDS:-1}"); do
+    for target in "${pair[0]}" "${pair[1]}" "${pair[1]}" "${pair[0]}"; do run "$target" "$1" "$2"; done
+  done
 done
 "$gen" report "$out/results.jsonl" "$out"
 {

@@ -686,6 +686,9 @@ struct Peer {
     twcc_extension: Option<u8>,
     /// Arrivals of this connection's packets, for its congestion feedback.
     arrivals: twcc::Arrivals,
+    /// Forwarded to since its pipeline was last polled empty (see
+    /// [`MediaLoop::unflushed`]).
+    unflushed: bool,
 }
 
 impl Peer {
@@ -818,7 +821,21 @@ struct MediaLoop {
     next_sample: Instant,
     /// When publishers get their next congestion feedback.
     next_feedback: Instant,
+    /// Connections written to by forwarding and not yet polled until empty. A
+    /// forwarded packet is one datagram, taken with a single `poll_write`; the call
+    /// that would find the pipeline empty walks every handler and interceptor again
+    /// for nothing, per packet and subscriber. These connections are swept at the
+    /// next timer instead (at most [`UNFLUSHED_SWEEP`] later), in case something
+    /// did queue behind a forwarded packet.
+    unflushed: Vec<ParticipantId>,
+    /// When the unflushed connections are swept next.
+    next_sweep: Instant,
 }
+
+/// How long a datagram queued behind a forwarded packet may wait for its connection
+/// to be polled again. No interceptor the SFU installs emits anything on a write,
+/// so nothing is expected to wait; this bounds it if one ever does.
+const UNFLUSHED_SWEEP: Duration = Duration::from_millis(20);
 
 impl MediaLoop {
     fn new(socket: tokio::net::UdpSocket, local_addr: SocketAddr, simulcast: bool) -> Self {
@@ -836,6 +853,8 @@ impl MediaLoop {
             stats: SfuStats::default(),
             next_sample: Instant::now() + SAMPLE_INTERVAL / SAMPLE_SLICES,
             next_feedback: Instant::now() + twcc::FEEDBACK_INTERVAL,
+            unflushed: Vec::new(),
+            next_sweep: Instant::now() + UNFLUSHED_SWEEP,
         }
     }
 
@@ -849,7 +868,11 @@ impl MediaLoop {
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
                 .min(self.next_sample)
-                .min(self.next_feedback);
+                .min(self.next_feedback)
+                .min(match self.unflushed.is_empty() {
+                    true => Instant::now() + Duration::from_secs(1),
+                    false => self.next_sweep,
+                });
             let sleep = tokio::time::sleep_until(deadline.into());
             tokio::select! {
                 command = commands.recv() => {
@@ -1080,6 +1103,7 @@ impl MediaLoop {
                 feedback,
                 twcc_extension: answer.as_deref().and_then(twcc::extension_id),
                 arrivals: twcc::Arrivals::new(rand::random()),
+                unflushed: false,
             },
         );
         let forwarder = self.rooms.entry(request.room).or_default();
@@ -1294,6 +1318,15 @@ impl MediaLoop {
         if now >= self.next_feedback {
             self.next_feedback = now + twcc::FEEDBACK_INTERVAL;
             self.send_congestion_feedback(now);
+        }
+        if now >= self.next_sweep {
+            self.next_sweep = now + UNFLUSHED_SWEEP;
+            for id in std::mem::take(&mut self.unflushed) {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.unflushed = false;
+                    self.drain(now, id);
+                }
+            }
         }
         let due: Vec<ParticipantId> = self
             .peers
@@ -1685,9 +1718,14 @@ impl MediaLoop {
                     Err(e) => debug!(subscriber = %out.subscriber, error = %e, "write_rtp"),
                 }
             }
-            while let Some(datagram) = subscriber.pc.poll_write() {
+            // One datagram per forwarded packet; see `MediaLoop::unflushed`.
+            if let Some(datagram) = subscriber.pc.poll_write() {
                 self.outbox
                     .push(datagram.message, datagram.transport.peer_addr);
+            }
+            if !subscriber.unflushed {
+                subscriber.unflushed = true;
+                self.unflushed.push(out.subscriber);
             }
         }
         self.scratch = outgoing;
