@@ -398,6 +398,9 @@ pub struct Meter {
     previous_at: Option<DateTime<Utc>>,
     up: std::collections::HashMap<media::sfu::Source, media::quality::ArrivalCounts>,
     down: std::collections::HashMap<u32, media::sfu::DownlinkCounts>,
+    /// Per audio down-track, the link's own cumulative loss already put into samples
+    /// (see where it is used).
+    audio_lost_counted: std::collections::HashMap<u32, i64>,
     /// The browser's cumulative freeze count, all received video.
     freezes_reported: u64,
     /// Of those, already put into a sample.
@@ -494,14 +497,24 @@ impl Meter {
             down.packets = now
                 .packets_forwarded
                 .saturating_sub(before.packets_forwarded);
-            // Loss on the wire, before NACK repair: for video, the distinct originals
-            // the subscriber NACKed (its RTCP feedback); for audio, which is never
-            // retransmitted, the cumulative loss in its RTCP receiver reports.
+            // Loss on this link, before NACK repair: for video, the distinct originals
+            // the subscriber NACKed (its RTCP feedback) of those the SFU sent; for
+            // audio, which is never retransmitted, the cumulative loss in its RTCP
+            // receiver reports less the publisher's gaps the SFU passed on (the
+            // receiver counts those too, but they were lost upstream).
             let lost = if now.video {
                 now.nacked_originals.saturating_sub(before.nacked_originals)
             } else {
-                u64::try_from(now.reported_lost.unwrap_or(0) - before.reported_lost.unwrap_or(0))
-                    .unwrap_or(0)
+                // The SFU counts a gap as it sends it, the receiver reports it a
+                // moment later, so the difference dips while gaps are in flight. Only a
+                // rise above what was already counted is new loss: a dip is neither
+                // loss nor credit.
+                let link = now.reported_lost.unwrap_or(0)
+                    - i64::try_from(now.passed_gaps).unwrap_or(i64::MAX);
+                let counted = self.audio_lost_counted.entry(now.ssrc).or_insert(0);
+                let new = (link - *counted).max(0);
+                *counted += new;
+                new as u64
             };
             down.lost = lost.min(down.packets);
             down.kbps =
@@ -680,6 +693,37 @@ mod tests {
         let mut fresh = Meter::default();
         let s = fresh.on_sample(t0, &both(500, 50, 50, None));
         assert_eq!((s[1].packets, s[1].lost), (50, 0));
+    }
+
+    #[test]
+    fn the_publishers_gaps_are_not_the_audio_downlinks_loss_even_when_reported_late() {
+        use media::sfu::{DownlinkCounts, MediaSample};
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let audio = |forwarded, passed_gaps, reported_lost| MediaSample {
+            down: vec![DownlinkCounts {
+                ssrc: 2,
+                publisher: "p".into(),
+                source: Some(media::sfu::Source::Microphone),
+                packets_forwarded: forwarded,
+                passed_gaps,
+                reported_lost,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut meter = Meter::default();
+        let lost = |meter: &mut Meter, at: i64, sample: MediaSample| {
+            meter.on_sample(t0 + chrono::Duration::seconds(at), &sample)[0].lost
+        };
+        // 10 gaps passed on; the receiver's report of them is still on its way.
+        assert_eq!(lost(&mut meter, 0, audio(100, 10, Some(0))), 0);
+        // Its report arrives: the same 10, the publisher's, not this link's.
+        assert_eq!(lost(&mut meter, 2, audio(200, 10, Some(10))), 0);
+        // 10 more gaps and 5 lost on this link, all reported.
+        assert_eq!(lost(&mut meter, 4, audio(300, 20, Some(25))), 5);
+        // Gaps in flight again, then reported: no credit, no loss.
+        assert_eq!(lost(&mut meter, 6, audio(400, 30, Some(25))), 0);
+        assert_eq!(lost(&mut meter, 8, audio(500, 30, Some(35))), 0);
     }
 
     #[test]

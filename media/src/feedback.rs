@@ -3,7 +3,8 @@
 //! never fills its own remote-inbound statistics with them).
 //!
 //! - **Loss before repair**: every sequence number a subscriber NACKs was missing when
-//!   it asked, so the distinct NACKed originals are the packets the link dropped. A
+//!   it asked, so the distinct NACKed originals are the packets the link dropped
+//!   (of those the SFU sent: a publisher's gaps, which it passes on, are not). A
 //!   receiver report's cumulative loss cannot say that for video: it is what is still
 //!   missing after retransmission (near zero at 20% loss on a fast link). Audio is not
 //!   retransmitted, so its reported loss is the wire loss.
@@ -39,6 +40,10 @@ const WINDOW: u16 = 1024;
 pub struct NackLedger {
     /// Highest sequence number sent, if any.
     highest: Option<u16>,
+    /// Bit `s % WINDOW` is set when original `s` was sent. The SFU passes a
+    /// publisher's gaps on (so that receivers see them), and receivers NACK those
+    /// too; a number the SFU never had is the publisher's uplink loss, not this link's.
+    sent: [u64; WINDOW as usize / 64],
     /// Bit `s % WINDOW` is set when original `s` has been counted as lost.
     counted: [u64; WINDOW as usize / 64],
     lost: u64,
@@ -55,27 +60,37 @@ impl NackLedger {
     pub fn new() -> Self {
         Self {
             highest: None,
+            sent: [0; WINDOW as usize / 64],
             counted: [0; WINDOW as usize / 64],
             lost: 0,
         }
     }
 
     /// An original packet with this sequence number was sent (retransmissions are not
-    /// reported here). Its slot is cleared for the new number.
+    /// reported here). Its slot is taken over for the new number.
     pub fn on_sent(&mut self, sequence_number: u16) {
         match self.highest {
-            Some(highest) if !is_newer(sequence_number, highest) => {}
+            Some(highest) if !is_newer(sequence_number, highest) => {
+                // A late original (the publisher's packets arrived out of order): its
+                // slot was cleared when the numbering passed it.
+                if highest.wrapping_sub(sequence_number) < WINDOW {
+                    self.mark_sent(sequence_number);
+                }
+            }
             Some(highest) => {
-                // Clear every slot between the old highest and the new one.
+                // Clear every slot between the old highest and the new one: the
+                // numbers skipped were never sent.
                 let mut s = highest.wrapping_add(1);
                 for _ in 0..sequence_number.wrapping_sub(highest).min(WINDOW) {
                     self.clear(s);
                     s = s.wrapping_add(1);
                 }
+                self.mark_sent(sequence_number);
                 self.highest = Some(sequence_number);
             }
             None => {
                 self.clear(sequence_number);
+                self.mark_sent(sequence_number);
                 self.highest = Some(sequence_number);
             }
         }
@@ -90,6 +105,9 @@ impl NackLedger {
             return; // Never sent, or too old to tell apart from a newer packet.
         }
         let (word, bit) = slot(sequence_number);
+        if self.sent[word] & bit == 0 {
+            return; // A gap the SFU passed on: lost before it reached the SFU.
+        }
         if self.counted[word] & bit == 0 {
             self.counted[word] |= bit;
             self.lost += 1;
@@ -104,12 +122,51 @@ impl NackLedger {
     fn clear(&mut self, sequence_number: u16) {
         let (word, bit) = slot(sequence_number);
         self.counted[word] &= !bit;
+        self.sent[word] &= !bit;
+    }
+
+    fn mark_sent(&mut self, sequence_number: u16) {
+        let (word, bit) = slot(sequence_number);
+        self.sent[word] |= bit;
     }
 }
 
 fn slot(sequence_number: u16) -> (usize, u64) {
     let index = usize::from(sequence_number % WINDOW);
     (index / 64, 1 << (index % 64))
+}
+
+/// Sequence numbers an outgoing stream skipped: the publisher's losses, passed on so
+/// the receiver sees them. A receiver report counts them as lost, so the link's own
+/// audio loss is the reported loss less these (audio is never retransmitted, so a
+/// gap stays a gap). A late packet filling a gap takes it back, as it does in the
+/// receiver's count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PassedGaps {
+    highest: Option<u16>,
+    skipped: u64,
+}
+
+impl PassedGaps {
+    /// An original with this (outgoing) sequence number was sent.
+    pub fn on_sent(&mut self, sequence_number: u16) {
+        match self.highest {
+            None => self.highest = Some(sequence_number),
+            Some(highest) if is_newer(sequence_number, highest) => {
+                self.skipped += u64::from(sequence_number.wrapping_sub(highest) - 1);
+                self.highest = Some(sequence_number);
+            }
+            Some(highest) if sequence_number != highest => {
+                self.skipped = self.skipped.saturating_sub(1);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Sequence numbers skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
 }
 
 /// RFC 3550 serial-number order: `a` is after `b`.
@@ -418,9 +475,49 @@ mod tests {
         ledger.on_sent(0);
         ledger.on_nacked(0);
         ledger.on_sent(5000);
+        // 4096 shares 0's slot; neither it nor anything else skipped was sent.
+        ledger.on_nacked(4096);
         ledger.on_nacked(5000 - 1024 + 1);
         ledger.on_nacked(4999);
-        assert_eq!(ledger.lost(), 3);
+        assert_eq!(ledger.lost(), 1);
+        ledger.on_nacked(5000);
+        assert_eq!(ledger.lost(), 2);
+    }
+
+    #[test]
+    fn a_gap_the_sfu_passed_on_is_not_the_receivers_loss() {
+        let mut ledger = NackLedger::new();
+        // 105 and 106 never reached the SFU (the publisher's uplink lost them).
+        for s in (100..=110).filter(|s| ![105, 106].contains(s)) {
+            ledger.on_sent(s);
+        }
+        ledger.on_nacked(105);
+        ledger.on_nacked(106);
+        assert_eq!(
+            ledger.lost(),
+            0,
+            "the receiver asks, but this link lost nothing"
+        );
+        ledger.on_nacked(107);
+        assert_eq!(ledger.lost(), 1);
+        // 106 turns up late after all and is sent; now its loss is this link's.
+        ledger.on_sent(106);
+        ledger.on_nacked(106);
+        assert_eq!(ledger.lost(), 2);
+    }
+
+    #[test]
+    fn gaps_passed_on_are_counted_and_a_late_packet_takes_one_back() {
+        let mut gaps = PassedGaps::default();
+        for s in [65_530, 65_531, 65_534, 2, 3] {
+            gaps.on_sent(s);
+        }
+        // 65 532, 65 533, 65 535, 0 and 1.
+        assert_eq!(gaps.skipped(), 5);
+        gaps.on_sent(1);
+        assert_eq!(gaps.skipped(), 4, "1 arrived late");
+        gaps.on_sent(3);
+        assert_eq!(gaps.skipped(), 4, "a repeat of the highest changes nothing");
     }
 
     #[test]

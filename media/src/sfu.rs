@@ -59,7 +59,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::codec::{Vp8Ids, is_h264_keyframe_start, is_vp8_keyframe_start};
-use crate::feedback::{FeedbackTally, LossFeedback};
+use crate::feedback::{FeedbackTally, LossFeedback, PassedGaps};
 use crate::forward::{
     Action, Forwarder, Layer, MAX_LAYERS, MediaGrant, MediaKind, Outgoing, RtpMeta,
 };
@@ -185,8 +185,12 @@ pub struct DownlinkCounts {
     /// NACK repair, so for video it is the residual loss.
     pub reported_lost: Option<i64>,
     /// Distinct originals the receiver NACKed: loss on the wire before repair (video;
-    /// audio is not NACKed).
+    /// audio is not NACKed). Gaps the SFU passed on are not among them.
     pub nacked_originals: u64,
+    /// Sequence numbers the SFU skipped on this down-track because they never
+    /// reached it (the publisher's loss, passed on); a receiver report counts them
+    /// in `reported_lost`.
+    pub passed_gaps: u64,
     /// Jitter the receiver reported, in milliseconds.
     pub jitter_ms: Option<f64>,
     /// Round trip from RR/SR timing, in milliseconds.
@@ -647,6 +651,8 @@ struct OutgoingTrack {
     source: Option<Source>,
     track_id: String,
     forwarded: u64,
+    /// The publisher's gaps it passed on (see [`PassedGaps`]).
+    gaps: PassedGaps,
     /// Included in an offer sent to the browser.
     offered: bool,
     /// The browser's answer to an offer including it has been applied.
@@ -737,6 +743,7 @@ impl Peer {
                         track_id: t.track_id.clone(),
                         packets_forwarded: t.forwarded,
                         nacked_originals: said.nacked_originals,
+                        passed_gaps: t.gaps.skipped(),
                         reported_lost: said.reported_lost,
                         jitter_ms: said.jitter_ms,
                         rtt_ms: said.rtt_ms,
@@ -1712,6 +1719,7 @@ impl MediaLoop {
                 match sender.write_rtp(now, copy) {
                     Ok(()) => {
                         down.forwarded += 1;
+                        down.gaps.on_sent(out.sequence_number);
                         self.stats.forwarded_packets += 1;
                         self.stats.forwarded_bytes += payload_len as u64;
                     }
@@ -1813,6 +1821,7 @@ impl MediaLoop {
                                     source,
                                     track_id: track_id.clone(),
                                     forwarded: 0,
+                                    gaps: PassedGaps::default(),
                                     offered: false,
                                     negotiated: false,
                                     bound: false,

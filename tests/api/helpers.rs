@@ -80,6 +80,19 @@ impl TestApp {
         )
     }
 
+    /// What the admin listener's `/metrics` says, in Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let admin = self.admin_base.clone().expect("admin listener");
+        self.http
+            .get(format!("{admin}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn admin_token(&self) -> String {
         let res = self
             .http
@@ -453,3 +466,12 @@ pub async fn book_now_as(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> 
 /// so that on a 2-core machine they never measure their neighbours' load. Always taken
 /// before [`TIMING_SENSITIVE`], so the two locks cannot deadlock.
 pub static CPU_HEAVY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// One unlabelled figure from Prometheus text.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}

@@ -98,23 +98,8 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
     );
 
     // Operators scrape the same figures from the admin listener, never the public one.
-    let admin = app.admin_base.clone().expect("admin listener");
-    let text = app
-        .http
-        .get(format!("{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {text}"))
-    };
+    let text = app.metrics().await;
+    let value = |name: &str| crate::helpers::metric(&text, name);
     assert!(value("viva_forwarded_packets_total") > 500.0);
     assert!(value("viva_forwarded_bytes_total") > 50_000.0);
     // Sent in batches (sendmmsg), none dropped on loopback.
@@ -220,6 +205,7 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
     .await;
     let port = app.state.sfu.media_addr().port();
     let mut faulty_by_loss = Vec::new();
+    let mut clean_participants = Vec::new();
     // Both send 250 packets/s for 36 s, so each direction has about 8 000 packets to
     // count once the fault is in place: at 20% loss the binomial spread is then 0.45
     // points, so the ±1.5 the issue asks for is more than three spreads (at 24 s and
@@ -241,6 +227,10 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             .await;
         let session = body["session"]["id"].as_str().unwrap().to_owned();
         let faulty = body["joinLinks"][0]["participantId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let clean = body["joinLinks"][1]["participantId"]
             .as_str()
             .unwrap()
             .to_owned();
@@ -297,28 +287,50 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             report = stability(&app, &session).await;
         }
         let direction = if uplink { "up" } else { "down" };
-        let mut by_track = std::collections::BTreeMap::<String, (i64, i64)>::new();
-        for s in report["samples"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["participantId"] == faulty.as_str() && s["direction"] == direction)
-            .filter(|s| {
-                // The interval (at - seconds, at] began after the rule was in place.
-                let at = s["at"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<chrono::DateTime<chrono::Utc>>()
-                    .unwrap();
-                let seconds = s["seconds"].as_f64().unwrap();
-                at - chrono::Duration::milliseconds((seconds * 1000.0) as i64) > counted_from
-            })
-        {
-            let track = by_track
-                .entry(s["track"].as_str().unwrap().to_owned())
-                .or_default();
-            track.0 += s["packets"].as_i64().unwrap();
-            track.1 += s["lost"].as_i64().unwrap();
+        // (packets, lost) per track of one participant's samples in one direction,
+        // over the intervals that began after the rule was in place.
+        let per_track = |participant: &str, direction: &str| {
+            let mut by_track = std::collections::BTreeMap::<String, (i64, i64)>::new();
+            for s in report["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["participantId"] == participant && s["direction"] == direction)
+                .filter(|s| {
+                    // The interval (at - seconds, at] began after the rule was in place.
+                    let at = s["at"]
+                        .as_str()
+                        .unwrap()
+                        .parse::<chrono::DateTime<chrono::Utc>>()
+                        .unwrap();
+                    let seconds = s["seconds"].as_f64().unwrap();
+                    at - chrono::Duration::milliseconds((seconds * 1000.0) as i64) > counted_from
+                })
+            {
+                let track = by_track
+                    .entry(s["track"].as_str().unwrap().to_owned())
+                    .or_default();
+                track.0 += s["packets"].as_i64().unwrap();
+                track.1 += s["lost"].as_i64().unwrap();
+            }
+            by_track
+        };
+        let by_track = per_track(&faulty, direction);
+        if uplink {
+            // What the faulty uplink lost never reached the SFU: the other
+            // participant's downlink carried the gaps but lost nothing itself, and is
+            // not blamed for them (audio and video alike).
+            let received = per_track(&clean, "down");
+            assert_eq!(received.len(), 2, "{percent}%: {received:?}");
+            for (track, (p, l)) in &received {
+                assert!(
+                    *p >= 500 && (*l as f64) <= 0.015 * *p as f64,
+                    "{percent}% lost upstream, yet the clean downlink's {track} lost {l} of {p}"
+                );
+            }
+            measured.push(format!(
+                "clean downlink at {percent}% upstream: {received:?}"
+            ));
         }
         let (packets, lost) = by_track
             .values()
@@ -346,6 +358,7 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
         if uplink {
             faulty_by_loss.push((percent, faulty.clone()));
         }
+        clean_participants.push(clean.clone());
         measured.push(format!(
             "{direction} {percent}%: measured {loss:.2}% of {packets} packets, stable={}",
             verdict["stable"]
@@ -388,6 +401,9 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
             percent >= 10,
             "{percent}%: {alerted:?}"
         );
+    }
+    for clean in clean_participants {
+        assert!(!alerted.contains(&clean), "{clean} was clean: {alerted:?}");
     }
 }
 
