@@ -221,6 +221,14 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "sendmmsg calls that sent them (datagrams per call = batching).",
         sfu.send_calls,
     );
+    gauge(
+        &mut out,
+        "viva_layer_ceiling_changes_total",
+        "counter",
+        "Times a subscriber's link lowered or raised the highest simulcast layer it is \
+         sent, from the loss it reported.",
+        sfu.layer_ceiling_changes,
+    );
     out.push_str(
         "# HELP viva_forward_delay_seconds Per forwarded RTP packet: from its arrival in \
          the media socket (kernel stamp) to its forwards being handed to the kernel.\n\

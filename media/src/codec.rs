@@ -7,26 +7,39 @@
 /// The payload descriptor's S bit marks the start of a partition and PID 0 the first
 /// partition; the VP8 payload header that follows has P = 0 for a keyframe.
 pub fn is_vp8_keyframe_start(payload: &[u8]) -> bool {
-    let Some(&first) = payload.first() else {
-        return false;
-    };
+    vp8_keyframe_header(payload).is_some()
+}
+
+/// The picture size a VP8 keyframe's first packet announces (RFC 6386 §9.1: after
+/// the 3-byte frame tag, the start code `9d 01 2a`, then 14-bit width and height,
+/// little-endian). Which simulcast layer reached a receiver shows in it.
+pub fn vp8_keyframe_size(payload: &[u8]) -> Option<(u16, u16)> {
+    let header = vp8_keyframe_header(payload)?;
+    match header.get(3..10)? {
+        [0x9d, 0x01, 0x2a, w0, w1, h0, h1] => Some((
+            u16::from_le_bytes([*w0, *w1]) & 0x3fff,
+            u16::from_le_bytes([*h0, *h1]) & 0x3fff,
+        )),
+        _ => None,
+    }
+}
+
+/// The VP8 payload (from its frame tag) of a keyframe's first packet.
+fn vp8_keyframe_header(payload: &[u8]) -> Option<&[u8]> {
+    let &first = payload.first()?;
     let extended = first & 0x80 != 0;
     let start_of_partition = first & 0x10 != 0;
     let partition_id = first & 0x0f;
     if !start_of_partition || partition_id != 0 {
-        return false;
+        return None;
     }
     let mut at = 1;
     if extended {
-        let Some(&x) = payload.get(at) else {
-            return false;
-        };
+        let &x = payload.get(at)?;
         at += 1;
         if x & 0x80 != 0 {
             // PictureID: one or two bytes depending on its M bit.
-            let Some(&pid) = payload.get(at) else {
-                return false;
-            };
+            let &pid = payload.get(at)?;
             at += if pid & 0x80 != 0 { 2 } else { 1 };
         }
         if x & 0x40 != 0 {
@@ -36,7 +49,11 @@ pub fn is_vp8_keyframe_start(payload: &[u8]) -> bool {
             at += 1; // TID/Y/KEYIDX
         }
     }
-    payload.get(at).is_some_and(|header| header & 0x01 == 0)
+    let header = payload.get(at..)?;
+    header
+        .first()
+        .is_some_and(|tag| tag & 0x01 == 0)
+        .then_some(header)
 }
 
 /// The picture numbering in a VP8 payload descriptor (RFC 7741 §4.2): a receiver uses
@@ -193,6 +210,28 @@ mod tests {
     fn minimal_descriptor_keyframe_and_delta() {
         assert!(is_vp8_keyframe_start(&[0x10, 0x00, 0x9d]));
         assert!(!is_vp8_keyframe_start(&[0x10, 0x01, 0x9d]));
+    }
+
+    #[test]
+    fn a_keyframes_first_packet_tells_the_picture_size() {
+        // X, I (15-bit PictureID), L, T; frame tag (P = 0), start code, 640 × 360
+        // (the top two bits of each are scaling, not size).
+        let keyframe = [
+            0x90, 0xe0, 0x81, 0x23, 0x07, 0x20, 0x50, 0x2a, 0x01, 0x9d, 0x01, 0x2a, 0x80, 0x42,
+            0x68, 0x01,
+        ];
+        assert_eq!(vp8_keyframe_size(&keyframe), Some((640, 360)));
+        assert_eq!(
+            vp8_keyframe_size(&[0x10, 0x00, 0x00, 0x00]),
+            None,
+            "cut short"
+        );
+        let mut delta = keyframe;
+        delta[6] |= 0x01;
+        assert_eq!(vp8_keyframe_size(&delta), None, "not a keyframe");
+        let mut no_start_code = keyframe;
+        no_start_code[10] = 0x02;
+        assert_eq!(vp8_keyframe_size(&no_start_code), None);
     }
 
     #[test]

@@ -173,6 +173,8 @@ struct Participant {
     present: bool,
     up_tracks: Vec<UpTrackId>,
     down_tracks: Vec<DownTrackId>,
+    /// The highest layer its link carries (see [`Forwarder::set_layer_ceiling`]).
+    layer_ceiling: Layer,
 }
 
 #[derive(Debug)]
@@ -263,6 +265,8 @@ impl Layers {
 struct Cursor {
     /// The layer the receiver would like (capped by what arrives).
     preferred: Layer,
+    /// The highest layer the receiver's link carries, whatever it would like.
+    ceiling: Layer,
     /// The layer being forwarded; `None` until a layered track's first switch.
     current: Option<Layer>,
     munger: Munger,
@@ -273,9 +277,15 @@ impl Cursor {
         let layered = layers.count > 1;
         Self {
             preferred: TOP_LAYER,
+            ceiling: TOP_LAYER,
             current: (!layered).then_some(0),
             munger: Munger::new(kind, layered),
         }
+    }
+
+    /// The layer to aim for: the preference, under the link's ceiling.
+    fn wanted(&self) -> Layer {
+        self.preferred.min(self.ceiling)
     }
 
     /// Where one packet of `layer` goes for this receiver: its rewritten (sequence,
@@ -290,7 +300,7 @@ impl Cursor {
         seq_base: u16,
         ts_base: u32,
     ) -> (Option<(u16, u32, Vp8Ids)>, Option<Layer>) {
-        let desired = layers.choose(now, self.preferred);
+        let desired = layers.choose(now, self.wanted());
         let mut wants_keyframe = match desired {
             Some(d) => (Some(d) != self.current).then_some(d),
             // No layer has started a keyframe since it (re)started (after a link cut,
@@ -514,6 +524,7 @@ impl Forwarder {
                 present: true,
                 up_tracks: Vec::new(),
                 down_tracks: Vec::new(),
+                layer_ceiling: TOP_LAYER,
             },
         );
         let mut actions = Vec::new();
@@ -617,7 +628,10 @@ impl Forwarder {
             return Err(ForwardError::AlreadySubscribed(subscriber, up_track));
         }
         let (publisher, kind) = (up.publisher, up.kind);
-        let cursor = Cursor::new(kind, &up.layers);
+        let cursor = Cursor {
+            ceiling: participant.layer_ceiling,
+            ..Cursor::new(kind, &up.layers)
+        };
 
         self.next_down_track += 1;
         let id = DownTrackId(self.next_down_track);
@@ -674,12 +688,48 @@ impl Forwarder {
         let down = self.down_tracks.get_mut(&down_track)?;
         down.cursor.preferred = preferred.min(TOP_LAYER);
         let up = self.up_tracks.get(&down.up_track)?;
-        let desired = up.layers.choose(now, down.cursor.preferred)?;
+        let desired = up.layers.choose(now, down.cursor.wanted())?;
         if !down.bound || Some(desired) == down.cursor.current {
             return None;
         }
         let up_track = down.up_track;
         self.throttled_keyframe_request(now, up_track, desired)
+    }
+
+    /// Sets the highest simulcast layer a subscriber's link carries, for all its
+    /// down-tracks and those it gets later; what it prefers applies below that. Each
+    /// down-track that must change layer switches at that layer's next keyframe,
+    /// which is requested. Tracks without simulcast are unaffected.
+    pub fn set_layer_ceiling(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        ceiling: Layer,
+    ) -> Vec<Action> {
+        let Some(participant) = self.participants.get_mut(&subscriber) else {
+            return Vec::new();
+        };
+        participant.layer_ceiling = ceiling.min(TOP_LAYER);
+        let mut switches = Vec::new();
+        for id in &participant.down_tracks {
+            let Some(down) = self.down_tracks.get_mut(id) else {
+                continue;
+            };
+            down.cursor.ceiling = participant.layer_ceiling;
+            let Some(up) = self.up_tracks.get(&down.up_track) else {
+                continue;
+            };
+            if let Some(desired) = up.layers.choose(now, down.cursor.wanted())
+                && down.bound
+                && Some(desired) != down.cursor.current
+            {
+                switches.push((down.up_track, desired));
+            }
+        }
+        switches
+            .into_iter()
+            .filter_map(|(up_track, layer)| self.throttled_keyframe_request(now, up_track, layer))
+            .collect()
     }
 
     /// The layer a down-track forwards now (`None` before a layered track's first
@@ -939,7 +989,7 @@ impl Forwarder {
             .cursor
             .current
             .filter(|l| up.layers.count <= 1 || up.layers.available(now, *l))
-            .or_else(|| up.layers.choose(now, down.cursor.preferred))?;
+            .or_else(|| up.layers.choose(now, down.cursor.wanted()))?;
         self.throttled_keyframe_request(now, up_track, layer)
     }
 
@@ -1882,6 +1932,71 @@ mod simulcast_tests {
             );
         }
         assert_ne!(sent[3].1, sent[3].2, "layer 1's own numbering is rewritten");
+    }
+
+    #[test]
+    fn a_links_ceiling_holds_every_track_below_it_whatever_the_viewer_prefers() {
+        let mut r = Room::new();
+        r.frame(&[0, 1, 2], true);
+        let last = r.frame(&[0, 1, 2], false)[0].1;
+        r.now += KEYFRAME_REQUEST_INTERVAL;
+        assert_eq!(
+            r.f.set_layer_ceiling(r.now, VIEWER, 1),
+            vec![Action::RequestKeyframe {
+                publisher: PUBLISHER,
+                up_track: r.up,
+                layer: 1
+            }]
+        );
+        assert_eq!(r.frame(&[0, 1, 2], false), vec![(2, last.wrapping_add(1))]);
+        assert_eq!(r.frame(&[0, 1, 2], true), vec![(1, last.wrapping_add(2))]);
+        // Preferring the top changes nothing under the ceiling; preferring lower does.
+        r.now += KEYFRAME_REQUEST_INTERVAL;
+        assert_eq!(r.f.set_preferred_layer(r.now, r.down, 2), None);
+        assert_eq!(r.frame(&[0, 1, 2], true), vec![(1, last.wrapping_add(3))]);
+        assert!(r.f.set_preferred_layer(r.now, r.down, 0).is_some());
+        assert_eq!(r.frame(&[0, 1, 2], true), vec![(0, last.wrapping_add(4))]);
+        // Lifted: back up to what the viewer prefers (0), not to the top.
+        r.now += KEYFRAME_REQUEST_INTERVAL;
+        assert_eq!(r.f.set_layer_ceiling(r.now, VIEWER, 2), vec![]);
+        r.f.set_preferred_layer(r.now, r.down, 2);
+        // Layer 0's packet of the frame still goes, then the top's keyframe switches.
+        assert_eq!(
+            r.frame(&[0, 1, 2], true),
+            vec![(0, last.wrapping_add(5)), (2, last.wrapping_add(6))]
+        );
+        assert_eq!(
+            r.f.set_layer_ceiling(r.now, PUBLISHER, 0),
+            vec![],
+            "the publisher receives nothing of its own"
+        );
+    }
+
+    #[test]
+    fn a_track_subscribed_after_the_ceiling_was_lowered_starts_under_it() {
+        let now = Instant::now();
+        let mut f = Forwarder::new();
+        f.join(now, PUBLISHER, BOTH).unwrap();
+        f.join(now, VIEWER, BOTH).unwrap();
+        assert!(f.set_layer_ceiling(now, VIEWER, 0).is_empty());
+        let (up, actions) = f
+            .publish_layered(now, PUBLISHER, MediaKind::Video, 3)
+            .unwrap();
+        let [Action::AddDownTrack { down_track, .. }] = actions[..] else {
+            panic!("{actions:?}");
+        };
+        f.bind(now, down_track);
+        let mut out = Vec::new();
+        for layer in [0, 1, 2] {
+            let meta = RtpMeta {
+                sequence_number: 1000 * u16::from(layer),
+                timestamp: 0,
+                keyframe_start: true,
+                vp8: Vp8Ids::default(),
+            };
+            f.on_rtp(now, up, layer, &meta, &mut out);
+        }
+        assert_eq!(f.forwarded_layer(down_track), Some(0));
     }
 
     #[test]

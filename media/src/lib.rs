@@ -15,6 +15,7 @@
 //! - [`parts`]: when a recorded track starts a new part (pure).
 //! - [`production`]: composes a recording into MP4, HLS, thumbnail and chapters.
 //! - [`feedback`]: downlink loss before repair, counted from subscribers' NACKs.
+//! - [`downlink`]: each subscriber's layer ceiling, from its link's loss (pure).
 //! - [`twcc`]: transport-wide congestion feedback for publishers (pure).
 //! - [`ids`]: identifier newtypes.
 //!
@@ -22,6 +23,7 @@
 
 pub mod codec;
 pub mod delay;
+pub mod downlink;
 pub mod feedback;
 pub mod forward;
 pub mod ids;

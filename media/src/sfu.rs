@@ -59,6 +59,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::codec::{Vp8Ids, is_h264_keyframe_start, is_vp8_keyframe_start};
+use crate::downlink::{LinkGovernor, LinkTotals};
 use crate::feedback::{FeedbackTally, LossFeedback, PassedGaps};
 use crate::forward::{
     Action, Forwarder, Layer, MAX_LAYERS, MediaGrant, MediaKind, Outgoing, RtpMeta,
@@ -335,6 +336,8 @@ pub struct SfuStats {
     pub dropped_datagrams: u64,
     /// `sendmmsg` calls that sent them.
     pub send_calls: u64,
+    /// Times a subscriber's link changed its simulcast layer ceiling (loss).
+    pub layer_ceiling_changes: u64,
     /// Per RTP packet that was forwarded: from its arrival in the socket (the
     /// kernel's stamp) to its forwards being handed to the kernel.
     pub forward_delay: crate::delay::DelayHistogram,
@@ -695,6 +698,8 @@ struct Peer {
     /// Forwarded to since its pipeline was last polled empty (see
     /// [`MediaLoop::unflushed`]).
     unflushed: bool,
+    /// The highest simulcast layer its link carries, from its loss.
+    link: LinkGovernor,
 }
 
 impl Peer {
@@ -1111,6 +1116,7 @@ impl MediaLoop {
                 twcc_extension: answer.as_deref().and_then(twcc::extension_id),
                 arrivals: twcc::Arrivals::new(rand::random()),
                 unflushed: false,
+                link: LinkGovernor::new(),
             },
         );
         let forwarder = self.rooms.entry(request.room).or_default();
@@ -1373,7 +1379,8 @@ impl MediaLoop {
     /// read now is still due at the next look.
     fn sample(&mut self, now: Instant) {
         let mut budget = self.peers.len().div_ceil(SAMPLE_SLICES as usize);
-        for peer in self.peers.values_mut() {
+        let mut ceilings = Vec::new();
+        for (id, peer) in &mut self.peers {
             if budget == 0 {
                 break;
             }
@@ -1385,7 +1392,23 @@ impl MediaLoop {
             }
             budget -= 1;
             if let Some(sample) = peer.measure(now) {
+                let video = sample.down.iter().filter(|d| d.video);
+                let totals = video.fold(LinkTotals::default(), |t, d| LinkTotals {
+                    sent: t.sent + d.packets_forwarded,
+                    lost: t.lost + d.nacked_originals,
+                });
+                if let Some(ceiling) = peer.link.observe(now, totals) {
+                    info!(participant = %id, ceiling, "downlink layer ceiling changed");
+                    ceilings.push((*id, peer.room.clone(), ceiling));
+                }
                 let _ = peer.events.send(PeerEvent::Sample(sample));
+            }
+        }
+        for (id, room, ceiling) in ceilings {
+            self.stats.layer_ceiling_changes += 1;
+            if let Some(forwarder) = self.rooms.get_mut(&room) {
+                let actions = forwarder.set_layer_ceiling(now, id, ceiling);
+                self.apply(now, actions);
             }
         }
     }

@@ -289,6 +289,108 @@ async fn a_camera_in_simulcast_layers_reaches_each_viewer_at_the_size_of_its_til
     assert_eq!(result["ok"], true, "{result}");
 }
 
+/// A viewer whose link loses a fifth of what it is sent is stepped down to the
+/// camera's low layer (the SFU's downlink layer ceiling), though it would like the
+/// top: Chromium publishes in layers; the viewer is an in-process client in a network
+/// namespace whose downlink drops 20%.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_behind_a_lossy_link_is_stepped_down_to_the_low_layer() {
+    use crate::helpers::{join_tokens, metric, spawn_app_with};
+    use crate::netns::Namespace;
+    use crate::rtc_client::{KeyframeLog, Options, run_participant_with};
+    use std::time::Instant;
+    require_browser_tooling();
+    let Some(ns) = Namespace::create(2) else {
+        eprintln!("SKIPPED: network namespaces are not available here (needs root and iproute2)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to create network namespaces"
+        );
+        return;
+    };
+    let host_ip: std::net::IpAddr = ns.host_ip.parse().unwrap();
+    let app = spawn_app_with(|config| {
+        config.media.udp_listen = std::net::SocketAddr::new(host_ip, 0);
+        config.media.announce_ip = host_ip;
+    })
+    .await;
+    let port = app.state.sfu.media_addr().port();
+    let body = app
+        .book(
+            chrono::Utc::now() - chrono::Duration::minutes(1),
+            30,
+            &[("王秘书", "host"), ("张专家", "expert")],
+        )
+        .await;
+    let camera = join_urls(&body)[0].clone();
+    let viewer_url = app.ws_url(&join_tokens(&body)[1]);
+    let log = KeyframeLog::default();
+    let options = Options {
+        socket: Some(ns.bind_udp()),
+        keyframe_log: Some(log.clone()),
+        ..Options::default()
+    };
+    // (The tag 99 is nobody's: the viewer stays for its whole time.)
+    let viewer = run_participant_with(&viewer_url, 2, options, &[99], 1, Duration::from_secs(50));
+    let publish_args = [camera, "45".to_owned()];
+    let publisher = run_scenario("publish.mjs", &publish_args);
+    let widest_since = |since: Instant| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, w)| *w)
+            .collect::<Vec<_>>()
+    };
+    // Watches the keyframes the viewer gets: the camera's full width on a clean link,
+    // then, once the loss is in, the low layer's. Returns when the loss began and the
+    // widths seen after it.
+    let watch = async {
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(40);
+        while !widest_since(t0).iter().any(|w| *w >= 640) {
+            assert!(
+                Instant::now() < deadline,
+                "no full-width keyframe on a clean link: {:?}",
+                widest_since(t0)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ns.drop_udp(port, 20, false), "nftables rule");
+        let lossy_from = Instant::now();
+        while !widest_since(lossy_from).iter().any(|w| *w <= 320) {
+            assert!(
+                Instant::now() < lossy_from + Duration::from_secs(25),
+                "still not stepped down at 20% loss: {:?}",
+                widest_since(lossy_from)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (lossy_from, widest_since(lossy_from))
+    };
+    let (received, published, (lossy_from, after)) = tokio::join!(viewer, publisher, watch);
+    ns.clear_faults();
+    eprintln!(
+        "keyframe widths before the loss: {:?}; after: {after:?}; {published}",
+        received
+            .keyframe_widths
+            .iter()
+            .filter(|(at, _)| *at < lossy_from)
+            .map(|(_, w)| w)
+            .collect::<Vec<_>>()
+    );
+    assert!(received.connected, "{received:?}");
+    assert_eq!(
+        published["sent"]["ok"], true,
+        "the camera must go out in layers: {published}"
+    );
+    let text = app.metrics().await;
+    assert!(
+        metric(&text, "viva_layer_ceiling_changes_total") >= 2.0,
+        "from the top, two steps down to the lowest: {text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_defense_in_chromium_from_admission_to_the_next_applicant() {
     use crate::helpers::{book_panel_day, id_of, token_of};

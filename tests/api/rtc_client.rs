@@ -53,6 +53,9 @@ pub struct Received {
     pub errors: Vec<Value>,
     /// Audio packets published (one per 20 ms while connected).
     pub audio_sent: usize,
+    /// When each keyframe from a real encoder (a browser) began, and its width: which
+    /// simulcast layer this client was sent.
+    pub keyframe_widths: Vec<(Instant, u16)>,
 }
 
 /// The payload sender `tag` puts in its `counter`-th packet of `kind`. Video payloads
@@ -189,7 +192,13 @@ pub struct Options {
     pub socket: Option<std::net::UdpSocket>,
     /// Video packets per 20 ms tick (default 1): more packets, finer loss figures.
     pub video_packets_per_tick: usize,
+    /// Where to note each browser keyframe's arrival and width as it comes (also in
+    /// [`Received::keyframe_widths`] at the end), for a test to watch meanwhile.
+    pub keyframe_log: Option<KeyframeLog>,
 }
+
+/// Shared list of (arrival, width) of the browser keyframes a client received.
+pub type KeyframeLog = std::sync::Arc<std::sync::Mutex<Vec<(Instant, u16)>>>;
 
 /// [`run_participant`] with [`Options`].
 pub async fn run_participant_with(
@@ -243,6 +252,7 @@ async fn run(
     .unwrap();
 
     let screen = options.screen;
+    let keyframe_log = options.keyframe_log.clone();
     let video_per_tick = options.video_packets_per_tick.max(1);
     let socket = match options.socket {
         Some(socket) => {
@@ -298,7 +308,15 @@ async fn run(
                         *received.video_from.entry(from).or_default() += 1
                     }
                     Some((_, from)) => *received.audio_from.entry(from).or_default() += 1,
-                    None => received.corrupt += 1,
+                    None => match media::codec::vp8_keyframe_size(&packet.payload) {
+                        Some((width, _)) => {
+                            received.keyframe_widths.push((Instant::now(), width));
+                            if let Some(log) = &keyframe_log {
+                                log.lock().unwrap().push((Instant::now(), width));
+                            }
+                        }
+                        None => received.corrupt += 1,
+                    },
                 }
             }
         }

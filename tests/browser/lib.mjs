@@ -59,3 +59,32 @@ export async function waitFor(check, ms) {
   }
   return last;
 }
+
+/** The layers a page sends of its camera: rid → { packets, width }. */
+export async function sentLayers(page) {
+  return page.evaluate(async () => {
+    const out = {};
+    const report = await window.viva?.pc?.getStats();
+    report?.forEach((s) => {
+      if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) {
+        out[s.rid] = { packets: s.packetsSent ?? 0, width: s.frameWidth ?? 0, limit: s.qualityLimitationReason };
+      }
+      // The browser's estimate of its uplink: congestion feedback reaching it.
+      if (s.type === "candidate-pair" && s.nominated && s.availableOutgoingBitrate) {
+        out.estimate = s.availableOutgoingBitrate;
+      }
+    });
+    return out;
+  });
+}
+
+/** Waits (15 s at most) until a page sends its camera in at least two layers of
+ * different sizes. */
+export async function sendingInLayers(page) {
+  return waitFor(async () => {
+    const layers = await sentLayers(page);
+    const sending = Object.values(layers).filter((l) => l.packets > 50 && l.width > 0);
+    const widths = new Set(sending.map((l) => l.width));
+    return { ok: sending.length >= 2 && widths.size >= 2, layers };
+  }, 15_000);
+}

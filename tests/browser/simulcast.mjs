@@ -4,7 +4,7 @@
 // size, 640×360 as the client captures it).
 // Usage: node simulcast.mjs <join-url-A> <join-url-B>
 // Prints one JSON line with the observations; exit code 0 when every check held.
-import { launch, waitFor } from "./lib.mjs";
+import { launch, sendingInLayers, sentLayers, waitFor } from "./lib.mjs";
 
 const [urlA, urlB] = process.argv.slice(2);
 const browser = await launch();
@@ -19,24 +19,6 @@ async function received(page) {
       if (s.type === "inbound-rtp" && s.kind === "video") {
         out.frameWidth = Math.max(out.frameWidth, s.frameWidth ?? 0);
         out.framesDecoded += s.framesDecoded ?? 0;
-      }
-    });
-    return out;
-  });
-}
-
-/** The layers a page sends of its camera: rid → { packets, width }. */
-async function sentLayers(page) {
-  return page.evaluate(async () => {
-    const out = {};
-    const report = await window.viva?.pc?.getStats();
-    report?.forEach((s) => {
-      if (s.type === "outbound-rtp" && s.kind === "video" && s.rid) {
-        out[s.rid] = { packets: s.packetsSent ?? 0, width: s.frameWidth ?? 0, limit: s.qualityLimitationReason };
-      }
-      // The browser's estimate of its uplink: congestion feedback reaching it.
-      if (s.type === "candidate-pair" && s.nominated && s.availableOutgoingBitrate) {
-        out.estimate = s.availableOutgoingBitrate;
       }
     });
     return out;
@@ -69,12 +51,7 @@ try {
   }, 20_000);
 
   // A sends at least two layers, at different sizes.
-  result.sent = await waitFor(async () => {
-    const layers = await sentLayers(pageA);
-    const sending = Object.values(layers).filter((l) => l.packets > 50 && l.width > 0);
-    const widths = new Set(sending.map((l) => l.width));
-    return { ok: sending.length >= 2 && widths.size >= 2, layers };
-  }, 15_000);
+  result.sent = await sendingInLayers(pageA);
 
   // Layout (and so the tile's resize observer) runs in the tab in front.
   await pageB.bringToFront();
