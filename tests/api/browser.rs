@@ -133,14 +133,18 @@ async fn the_admin_pages_import_plan_book_and_refuse_a_clash() {
 /// answer: join links host first).
 async fn host_and_expert_in_session() -> (TestApp, Value) {
     let app = spawn_app().await;
-    let body = app
-        .book(
-            chrono::Utc::now() - chrono::Duration::minutes(1),
-            30,
-            &[("王秘书", "host"), ("张专家", "expert")],
-        )
-        .await;
+    let body = book_host_and_expert(&app).await;
     (app, body)
+}
+
+/// Books a session running now for a host and an expert (join links host first).
+async fn book_host_and_expert(app: &TestApp) -> Value {
+    app.book(
+        chrono::Utc::now() - chrono::Duration::minutes(1),
+        30,
+        &[("王秘书", "host"), ("张专家", "expert")],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,12 +304,7 @@ async fn a_viewer_behind_a_lossy_link_is_stepped_down_to_the_low_layer() {
     use crate::rtc_client::{KeyframeLog, Options, run_participant_with};
     use std::time::Instant;
     require_browser_tooling();
-    let Some(ns) = Namespace::create(2) else {
-        eprintln!("SKIPPED: network namespaces are not available here (needs root and iproute2)");
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must be able to create network namespaces"
-        );
+    let Some(ns) = Namespace::for_test(2) else {
         return;
     };
     let host_ip: std::net::IpAddr = ns.host_ip.parse().unwrap();
@@ -315,13 +314,7 @@ async fn a_viewer_behind_a_lossy_link_is_stepped_down_to_the_low_layer() {
     })
     .await;
     let port = app.state.sfu.media_addr().port();
-    let body = app
-        .book(
-            chrono::Utc::now() - chrono::Duration::minutes(1),
-            30,
-            &[("王秘书", "host"), ("张专家", "expert")],
-        )
-        .await;
+    let body = book_host_and_expert(&app).await;
     let camera = join_urls(&body)[0].clone();
     let viewer_url = app.ws_url(&join_tokens(&body)[1]);
     let log = KeyframeLog::default();

@@ -63,6 +63,24 @@ impl Namespace {
     }
 }
 
+impl Namespace {
+    /// [`Namespace::create`] for a test: `None` (the test is skipped, and says so)
+    /// where namespaces cannot be made, which CI must never be.
+    pub fn for_test(slot: u32) -> Option<Self> {
+        let ns = Self::create(slot);
+        if ns.is_none() {
+            eprintln!(
+                "SKIPPED: network namespaces are not available here (needs root and iproute2)"
+            );
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must be able to create network namespaces"
+            );
+        }
+        ns
+    }
+}
+
 impl Drop for Namespace {
     fn drop(&mut self) {
         ip(&["link", "del", &self.host_if]);
