@@ -2,12 +2,12 @@
 // see every bad line reported (nothing imported); plan and book a defense day and see
 // the timeline; move a booking onto a clash and see it refused; verify the audit log.
 // Usage: node admin.mjs <base-url> <admin-password>
-import { launch, waitFor } from "./lib.mjs";
+import { launch, report, waitFor } from "./lib.mjs";
 
 const [base, password] = process.argv.slice(2);
 const browser = await launch();
 const result = { ok: false };
-try {
+await report(result, async () => {
   const page = await browser.newPage();
   await page.goto(`${base}/`);
   await page.fill("#login input[name=password]", password);
@@ -59,10 +59,6 @@ try {
     result.timeline.length >= 2 &&
     bookings?.ok === true &&
     /already booked|已/.test(result.moveRefusal ?? "");
-} catch (e) {
-  result.error = String(e?.stack ?? e);
-} finally {
+}, async () => {
   await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -3,12 +3,12 @@
 // direction, phase marks), narrows them to one kind of track, then the year's
 // indicators as bars against targets.
 // Usage: node dashboard.mjs <base-url> <admin-password> <session-id>
-import { launch, waitFor } from "./lib.mjs";
+import { launch, report, waitFor } from "./lib.mjs";
 
 const [base, password, sessionId] = process.argv.slice(2);
 const browser = await launch();
 const result = { ok: false };
-try {
+await report(result, async () => {
   const page = await browser.newPage();
   await page.goto(`${base}/`);
   await page.fill("#login input[name=password]", password);
@@ -42,10 +42,6 @@ try {
     return { ok: bars >= 1 && rows === 7, bars, rows };
   }, 10_000);
   result.ok = Boolean(result.timeline?.ok && result.tracks.ok && result.rowVerdict >= 1 && result.year?.ok);
-} catch (e) {
-  result.error = String(e?.stack ?? e);
-} finally {
+}, async () => {
   await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -6,7 +6,7 @@
 // is admitted by the queue and receives the panel.
 // Usage: node defense_day.mjs <host-url> <expert-url> <applicant-url> <next-url> <applicant-id>
 // Prints one JSON line with the observations; exit code 0 when every check held.
-import { inboundStats, launch, waitFor } from "./lib.mjs";
+import { inboundStats, launch, report, waitFor } from "./lib.mjs";
 
 const [hostUrl, expertUrl, applicantUrl, nextUrl, applicantId] = process.argv.slice(2);
 const browser = await launch();
@@ -17,7 +17,7 @@ const bytes = async (page) => {
   const s = await inboundStats(page);
   return s.video.bytesReceived + s.audio.bytesReceived;
 };
-try {
+await report(result, async () => {
   const open = async (url) => {
     const page = await (await browser.newContext()).newPage();
     await page.goto(url);
@@ -95,10 +95,6 @@ try {
     && result.typedKept === "8" && result.rebuilt?.ok && result.focusKept === "c3"
     && result.resumed?.ok && result.scored?.ok && result.applicantSawScores === 0
     && result.rated?.ok && result.next?.ok);
-} catch (e) {
-  result.error = String(e?.stack ?? e);
-} finally {
+}, async () => {
   await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -2,12 +2,12 @@
 // it, the search finds it, the player plays it over HLS (currentTime advances) and the
 // view is counted.
 // Usage: node help_video.mjs <base-url> <help-video-id>
-import { launch, waitFor } from "./lib.mjs";
+import { launch, report, waitFor } from "./lib.mjs";
 
 const [base, videoId] = process.argv.slice(2);
 const browser = await launch();
 const result = { ok: false };
-try {
+await report(result, async () => {
   const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
   await page.goto(`${base}/help`);
   await page.waitForSelector(`a[data-video="${videoId}"]`, { timeout: 10_000 });
@@ -38,10 +38,6 @@ try {
   }, 10_000);
   result.usedHlsJs = await page.evaluate(() => document.getElementById("help-player").currentSrc.startsWith("blob:"));
   result.ok = Boolean(result.fitsThePhone && result.found?.ok && result.playback?.ok && result.viewsAfter?.ok);
-} catch (e) {
-  result.error = String(e?.stack ?? e);
-} finally {
+}, async () => {
   await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -88,3 +88,18 @@ export async function sendingInLayers(page) {
     return { ok: sending.length >= 2 && widths.size >= 2, layers };
   }, 15_000);
 }
+
+/** Runs a scenario's steps, which fill in `result` (its `ok` decides the exit code);
+ * records an exception as `result.error`; always runs `cleanup` (closing the
+ * browsers); then prints the one JSON line the Rust test reads, and exits. */
+export async function report(result, steps, cleanup) {
+  try {
+    await steps();
+  } catch (e) {
+    result.error = String(e?.stack ?? e);
+  } finally {
+    await cleanup();
+  }
+  console.log(JSON.stringify(result));
+  process.exit(result.ok ? 0 : 1);
+}

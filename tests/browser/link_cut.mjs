@@ -8,7 +8,7 @@
 //    find its seat (admitted, not in the lobby), the phase and the media again.
 // Usage: node link_cut.mjs <host-url> <applicant-url> <veth> <chromium-in-namespace> <origin> <applicant-id>
 import { execFileSync } from "node:child_process";
-import { inboundStats, launch, waitFor } from "./lib.mjs";
+import { inboundStats, launch, report, waitFor } from "./lib.mjs";
 
 const [stayUrl, cutUrl, veth, nsChromium, origin, applicantId] = process.argv.slice(2);
 const insecureOk = [`--unsafely-treat-insecure-origin-as-secure=${origin}`];
@@ -17,7 +17,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const link = (state) => execFileSync("ip", ["link", "set", veth, state]);
 const stayBrowser = await launch({ extraArgs: insecureOk });
 const cutBrowser = await launch({ executablePath: nsChromium, extraArgs: insecureOk });
-try {
+await report(result, async () => {
   const stay = await (await stayBrowser.newContext()).newPage();
   const cut = await (await cutBrowser.newContext()).newPage();
   await stay.goto(stayUrl);
@@ -83,12 +83,8 @@ try {
   result.phaseKeptAfterRejoin = (await agenda()).includes("项目陈述");
   result.ok = shortOk && Boolean(result.rejoin?.ok && result.seatKeptAfterRejoin
     && result.phaseKeptAfterRejoin && result.measuredAfterRejoin?.ok);
-} catch (e) {
-  result.error = String(e?.stack ?? e);
-} finally {
+}, async () => {
   try { link("up"); } catch {}
   await stayBrowser.close();
   await cutBrowser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -2,12 +2,12 @@
 // shows its post-production as done, plays through a signed link, and is published
 // as a help video from the page.
 // Usage: node recordings.mjs <base-url> <admin-password> <recording-id>
-import { launch, waitFor } from "./lib.mjs";
+import { launch, report, waitFor } from "./lib.mjs";
 
 const [base, password, recordingId] = process.argv.slice(2);
 const browser = await launch();
 const result = { ok: false };
-try {
+await report(result, async () => {
   const page = await browser.newPage();
   await page.goto(`${base}/`);
   await page.fill("#login input[name=password]", password);
@@ -40,10 +40,6 @@ try {
     return { ok: links === 1, links };
   }, 10_000);
   result.ok = Boolean(result.job === "done" && result.progress === "100" && result.playback?.ok && result.published?.ok);
-} catch (e) {
-  result.error = String(e?.stack ?? e);
-} finally {
+}, async () => {
   await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -4,7 +4,7 @@
 // size, 640×360 as the client captures it).
 // Usage: node simulcast.mjs <join-url-A> <join-url-B>
 // Prints one JSON line with the observations; exit code 0 when every check held.
-import { launch, sendingInLayers, sentLayers, waitFor } from "./lib.mjs";
+import { launch, report, sendingInLayers, sentLayers, waitFor } from "./lib.mjs";
 
 const [urlA, urlB] = process.argv.slice(2);
 const browser = await launch();
@@ -38,7 +38,7 @@ async function settlesAt(page, min, max, ms) {
   }, ms);
 }
 
-try {
+await report(result, async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const pageA = await context.newPage();
   const pageB = await context.newPage();
@@ -67,10 +67,6 @@ try {
   result.sentAtEnd = await sentLayers(pageA);
 
   result.ok = Boolean(result.start?.ok && result.sent?.ok && result.small?.ok && result.large?.ok);
-} catch (e) {
-  result.error = String(e?.stack ?? e);
-} finally {
+}, async () => {
   await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

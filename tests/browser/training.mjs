@@ -3,13 +3,13 @@
 // then reach the trainer, read from getStats), demotes them (and their media stops),
 // and removes the chat message (it disappears for the trainee).
 // Usage: node training.mjs <trainer-url> <trainee-url> <trainee-id>
-import { inboundStats, launch, waitFor } from "./lib.mjs";
+import { inboundStats, launch, report, waitFor } from "./lib.mjs";
 
 const [trainerUrl, traineeUrl, traineeId] = process.argv.slice(2);
 const browser = await launch();
 const result = { ok: false };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-try {
+await report(result, async () => {
   const open = async (url) => {
     const page = await (await browser.newContext()).newPage();
     await page.goto(url);
@@ -62,10 +62,6 @@ try {
 
   result.ok = Boolean(result.watching?.ok && result.silentBefore === 0 && result.hand?.ok
     && result.draft?.ok && result.chat?.ok && result.promoted?.ok && result.demoted.ok && result.chatRemoved?.ok);
-} catch (e) {
-  result.error = String(e?.stack ?? e);
-} finally {
+}, async () => {
   await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

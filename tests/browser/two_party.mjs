@@ -4,12 +4,12 @@
 // finally closes the tab (and disappears for A). A's page shows its connection quality.
 // Usage: node two_party.mjs <join-url-1> <join-url-2>
 // Prints one JSON line with the observations; exit code 0 when every check held.
-import { inboundStats, launch, waitFor } from "./lib.mjs";
+import { inboundStats, launch, report, waitFor } from "./lib.mjs";
 
 const [urlA, urlB] = process.argv.slice(2);
 const browser = await launch();
 const result = { ok: false };
-try {
+await report(result, async () => {
   const context = await browser.newContext();
   const pageA = await context.newPage();
   const pageB = await context.newPage();
@@ -68,10 +68,6 @@ try {
   result.departure = departure;
   result.captions = await pageA.locator("figcaption").allTextContents();
   result.ok = Boolean(media?.ok && result.quality?.ok && result.reported?.ok && result.leave?.ok && result.rejoin?.ok && departure?.ok);
-} catch (e) {
-  result.error = String(e?.stack ?? e);
-} finally {
+}, async () => {
   await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});
