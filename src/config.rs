@@ -133,8 +133,9 @@ pub struct MediaConfig {
     pub udp_listen: SocketAddr,
     /// The address announced to browsers in ICE candidates.
     pub announce_ip: IpAddr,
-    /// Ask browsers for their camera in three simulcast layers, so that each
-    /// subscriber can get the one that suits its window and its link.
+    /// Ask browsers for their camera in three simulcast layers, and take WHIP
+    /// encoders' layers, so that each subscriber can get the one that suits its
+    /// window and its link.
     #[serde(default = "simulcast_on")]
     pub simulcast: bool,
 }

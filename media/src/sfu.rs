@@ -350,6 +350,7 @@ pub struct Sfu {
     local_addr: SocketAddr,
     next_id: Arc<AtomicU64>,
     media_thread: i32,
+    simulcast: bool,
 }
 
 impl std::fmt::Debug for Command {
@@ -382,6 +383,7 @@ impl Sfu {
         let bound = socket.local_addr()?;
         let local_addr = SocketAddr::new(config.announce_ip, bound.port());
         let (commands, command_rx) = mpsc::unbounded_channel();
+        let simulcast = config.simulcast;
         // The thread reports its id once it runs (and so carries its name), so that
         // whoever starts the SFU can tell it from the other threads without racing it.
         let (started, thread_id) = std::sync::mpsc::sync_channel(1);
@@ -421,7 +423,14 @@ impl Sfu {
             local_addr,
             next_id: Arc::new(AtomicU64::new(1)),
             media_thread,
+            simulcast,
         })
+    }
+
+    /// Whether publishers may send simulcast layers (`[media] simulcast`): browsers
+    /// are asked for them, and encoders that offer them are taken.
+    pub fn takes_simulcast(&self) -> bool {
+        self.simulcast
     }
 
     /// The kernel's id of the media thread (a `/proc/self/task` entry), running and

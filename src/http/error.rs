@@ -27,8 +27,8 @@ pub enum ApiError {
     /// The caller is known but has no right to this.
     #[error("{0}")]
     Forbidden(String),
-    /// Well-formed, but asks for something Viva does not do (e.g. a simulcast WHIP
-    /// offer).
+    /// Well-formed, but asks for something this server does not do (e.g. a simulcast
+    /// WHIP offer with simulcast turned off).
     #[error("{0}")]
     Unsupported(String),
     /// A field breaks a domain rule.

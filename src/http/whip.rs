@@ -9,6 +9,8 @@
 //!   `Location` for the session resource. Candidates are in the answer (the SFU is
 //!   ICE-lite on one UDP port), so trickle ICE is not offered: `PATCH` gets 405.
 //! - `DELETE` on the resource ends the feed.
+//! - An encoder may send simulcast layers (taken like a browser's), unless the
+//!   server has `[media] simulcast = false`: then the offer is refused with 422.
 //!
 //! The feed joins the room as the trainer's studio camera (media label `whip-<id>`):
 //! the room's rules apply to it as to the trainer, the recorder records it, and it
@@ -163,12 +165,12 @@ async fn ingest(
         .filter(|sdp| sdp.starts_with("v=0"))
         .ok_or_else(|| ApiError::MalformedBody("the body is not an SDP offer".into()))?
         .to_owned();
-    // Simulcast sends each layer as its own stream on one track, and the SFU does not
-    // choose among layers yet: refuse with the remedy rather than take a feed it
-    // cannot forward as the encoder means it.
-    if offer.lines().any(|line| line.starts_with("a=simulcast:")) {
+    // Simulcast layers are taken like a browser's (each trainee gets the layer its
+    // tile and its link carry), unless the server has simulcast turned off: then the
+    // encoder is told the remedy rather than given a feed it cannot forward as meant.
+    if !state.sfu.takes_simulcast() && offer.lines().any(|line| line.starts_with("a=simulcast:")) {
         return Err(ApiError::Unsupported(
-            "Viva does not take simulcast yet: turn simulcast off in the encoder (send one video encoding)".into(),
+            "simulcast is turned off on this server: turn it off in the encoder too (send one video encoding)".into(),
         ));
     }
     let session = super::sessions::load_session(&state, session_id).await?;

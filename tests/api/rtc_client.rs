@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
-    Registry, configure_nack, configure_rtcp_reports,
+    Registry, configure_nack, configure_rtcp_reports, configure_simulcast_extension_headers,
 };
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
@@ -98,7 +98,20 @@ fn client_connection(
     local_addr: std::net::SocketAddr,
     codecs: &[RTCRtpCodecParameters],
 ) -> rtc::peer_connection::RTCPeerConnection {
+    connection(local_addr, codecs, false)
+}
+
+/// [`client_connection`], also able to name simulcast layers (the MID and RID header
+/// extensions) when `layered`.
+fn connection(
+    local_addr: std::net::SocketAddr,
+    codecs: &[RTCRtpCodecParameters],
+    layered: bool,
+) -> rtc::peer_connection::RTCPeerConnection {
     let mut media_engine = MediaEngine::default();
+    if layered {
+        configure_simulcast_extension_headers(&mut media_engine).unwrap();
+    }
     for c in codecs {
         let kind = if c.rtp_codec.mime_type.starts_with("audio") {
             RtpCodecKind::Audio
@@ -195,6 +208,9 @@ pub struct Options {
     /// Where to note each browser keyframe's arrival and width as it comes (also in
     /// [`Received::keyframe_widths`] at the end), for a test to watch meanwhile.
     pub keyframe_log: Option<KeyframeLog>,
+    /// Asks for this simulcast layer (`low`, `medium`, `high`) of every video track
+    /// it is offered, as a browser does for a small tile.
+    pub prefer_layer: Option<&'static str>,
 }
 
 /// Shared list of (arrival, width) of the browser keyframes a client received.
@@ -253,6 +269,7 @@ async fn run(
 
     let screen = options.screen;
     let keyframe_log = options.keyframe_log.clone();
+    let prefer_layer = options.prefer_layer;
     let video_per_tick = options.video_packets_per_tick.max(1);
     let socket = match options.socket {
         Some(socket) => {
@@ -373,6 +390,12 @@ async fn run(
                         pc.set_local_description(Instant::now(), answer).unwrap();
                         let sdp = pc.local_description().unwrap().sdp;
                         ws.send(Message::Text(json!({"type":"answer","sdp":sdp}).to_string().into())).await.unwrap();
+                        if let Some(layer) = prefer_layer {
+                            for track in offered_video_tracks(msg["sdp"].as_str().unwrap()) {
+                                let prefer = json!({"type":"preferLayer","track":track,"layer":layer});
+                                ws.send(Message::Text(prefer.to_string().into())).await.unwrap();
+                            }
+                        }
                     }
                     Some("error") => received.errors.push(msg),
                     _ => {}
@@ -421,6 +444,20 @@ async fn run(
     received
 }
 
+/// The track ids (`a=msid:<stream> <track>`) of an offer's video sections that send.
+fn offered_video_tracks(sdp: &str) -> Vec<String> {
+    sdp.split("\nm=")
+        .filter(|section| section.starts_with("video"))
+        .filter_map(|section| {
+            section
+                .lines()
+                .find_map(|l| l.strip_prefix("a=msid:"))
+                .and_then(|msid| msid.split_whitespace().nth(1))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
 #[test]
 fn payloads_classify_only_when_intact() {
     let p = payload(RtpCodecKind::Video, 7, 300);
@@ -438,40 +475,83 @@ fn payloads_classify_only_when_intact() {
 /// three encodings (`q`, `h`, `f`).
 pub fn simulcast_whip_offer() -> String {
     let local_addr = "127.0.0.1:9".parse().unwrap();
-    let mut pc = client_connection(
+    whip_offer(local_addr, &codec(RtpCodecKind::Video), 1, &WHIP_LAYERS).2
+}
+
+/// One stream a WHIP client sends: (sender, kind, SSRC, payload tag, RID, last
+/// sequence number).
+type WhipStream = (RTCRtpSenderId, RtpCodecKind, u32, u8, &'static str, u16);
+
+/// A WHIP client's connection at `local_addr` with its offer set: audio, and video in
+/// `video_codec` as one stream per RID in `rids` (one plain stream for `[""]`). Returns
+/// the connection, its streams and the offer.
+fn whip_offer(
+    local_addr: std::net::SocketAddr,
+    video_codec: &RTCRtpCodecParameters,
+    tag: u8,
+    rids: &[&'static str],
+) -> (
+    rtc::peer_connection::RTCPeerConnection,
+    Vec<WhipStream>,
+    String,
+) {
+    let layered = rids.len() > 1;
+    let mut pc = connection(
         local_addr,
-        &[codec(RtpCodecKind::Audio), codec(RtpCodecKind::Video)],
+        &[codec(RtpCodecKind::Audio), video_codec.clone()],
+        layered,
     );
+    let mut senders = Vec::new();
     for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
         let rids: &[&str] = if kind == RtpCodecKind::Video {
-            &["q", "h", "f"]
+            rids
         } else {
             &[""]
         };
-        let encodings = rids
+        let streams: Vec<(u32, u8, &str)> = rids
             .iter()
-            .map(|rid| RTCRtpEncodingParameters {
+            .enumerate()
+            .map(|(layer, rid)| {
+                let tag = if rids.len() > 1 {
+                    layer_tag(tag, layer)
+                } else {
+                    tag
+                };
+                (rand::random::<u32>(), tag, *rid)
+            })
+            .collect();
+        let encodings = streams
+            .iter()
+            .map(|(ssrc, _, rid)| RTCRtpEncodingParameters {
                 rtp_coding_parameters: RTCRtpCodingParameters {
                     rid: (*rid).into(),
-                    ssrc: Some(rand::random::<u32>()),
+                    ssrc: Some(*ssrc),
                     ..Default::default()
                 },
-                codec: codec(kind).rtp_codec,
+                codec: if kind == RtpCodecKind::Video {
+                    video_codec.rtp_codec.clone()
+                } else {
+                    codec(kind).rtp_codec
+                },
                 ..Default::default()
             })
             .collect();
         let track = MediaStreamTrack::new(
-            "obs".into(),
-            format!("obs-{kind}"),
-            "obs".into(),
+            format!("obs-{tag}"),
+            format!("obs-{tag}-{kind}"),
+            format!("obs-{tag}"),
             kind,
             encodings,
         );
-        pc.add_track(track).unwrap();
+        let sender = pc.add_track(track).unwrap();
+        for (ssrc, tag, rid) in streams {
+            senders.push((sender, kind, ssrc, tag, rid, 0u16));
+        }
     }
     let offer = pc.create_offer(None).unwrap();
     pc.set_local_description(Instant::now(), offer).unwrap();
-    pc.local_description().unwrap().sdp
+    let sdp = pc.local_description().unwrap().sdp;
+    (pc, senders, sdp)
 }
 
 /// What a WHIP publishing run saw.
@@ -497,6 +577,43 @@ pub async fn run_whip_publisher(
     h264: bool,
     limit: Duration,
 ) -> WhipRun {
+    whip_publisher(endpoint, token, tag, h264, &[""], limit).await
+}
+
+/// The simulcast layers a layered WHIP publisher sends, lowest first (as a browser
+/// names them).
+pub const WHIP_LAYERS: [&str; 3] = ["q", "h", "f"];
+
+/// The payload tag of layer `layer` (0 = `q`) of a layered publisher tagged `tag`: the
+/// top layer carries the plain tag.
+pub fn layer_tag(tag: u8, layer: usize) -> u8 {
+    match layer {
+        0 => tag | 0x10,
+        1 => tag | 0x20,
+        _ => tag,
+    }
+}
+
+/// [`run_whip_publisher`] with simulcast on in the encoder: VP8 in the three
+/// [`WHIP_LAYERS`], each its own stream named by the RID header extension and tagged
+/// [`layer_tag`].
+pub async fn run_whip_publisher_in_layers(
+    endpoint: &str,
+    token: &str,
+    tag: u8,
+    limit: Duration,
+) -> WhipRun {
+    whip_publisher(endpoint, token, tag, false, &WHIP_LAYERS, limit).await
+}
+
+async fn whip_publisher(
+    endpoint: &str,
+    token: &str,
+    tag: u8,
+    h264: bool,
+    rids: &[&'static str],
+    limit: Duration,
+) -> WhipRun {
     let mut run = WhipRun::default();
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local_addr = socket.local_addr().unwrap();
@@ -506,36 +623,22 @@ pub async fn run_whip_publisher(
     } else {
         codec(RtpCodecKind::Video)
     };
-    let mut pc = client_connection(
-        local_addr,
-        &[codec(RtpCodecKind::Audio), video_codec.clone()],
-    );
-    let mut senders = Vec::new();
-    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
-        let ssrc = rand::random::<u32>();
-        let track = MediaStreamTrack::new(
-            format!("obs-{tag}"),
-            format!("obs-{tag}-{kind}"),
-            format!("obs-{tag}"),
-            kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: if kind == RtpCodecKind::Video {
-                    video_codec.rtp_codec.clone()
-                } else {
-                    codec(kind).rtp_codec
-                },
-                ..Default::default()
-            }],
-        );
-        senders.push((pc.add_track(track).unwrap(), kind, ssrc, 0u16));
-    }
-    let offer = pc.create_offer(None).unwrap();
-    pc.set_local_description(Instant::now(), offer).unwrap();
-    let sdp = pc.local_description().unwrap().sdp;
+    let layered = rids.len() > 1;
+    let (mut pc, mut senders, sdp) = whip_offer(local_addr, &video_codec, tag, rids);
+    // A layer names itself in every packet: the video section's MID and its RID.
+    let names = layered.then(|| {
+        let id = |uri: &str| media::simulcast::extmap_id(&sdp, uri).expect("extmap in the offer");
+        let video = sdp.split("\nm=").find(|s| s.starts_with("video")).unwrap();
+        let mid = video
+            .lines()
+            .find_map(|l| l.strip_prefix("a=mid:"))
+            .unwrap();
+        (
+            id("urn:ietf:params:rtp-hdrext:sdes:mid"),
+            id("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"),
+            bytes::Bytes::from(mid.trim().to_owned()),
+        )
+    });
     let http = reqwest::Client::new();
     let response = http
         .post(endpoint)
@@ -599,7 +702,7 @@ pub async fn run_whip_publisher(
                     continue;
                 }
                 counter = counter.wrapping_add(1);
-                for (sender, kind, ssrc, seq) in senders.iter_mut() {
+                for (sender, kind, ssrc, tag, rid, seq) in senders.iter_mut() {
                     *seq = seq.wrapping_add(1);
                     let pt = match (*kind, h264) {
                         (RtpCodecKind::Audio, _) => OPUS_PT,
@@ -607,10 +710,10 @@ pub async fn run_whip_publisher(
                         _ => VP8_PT,
                     };
                     let body = match (*kind, h264) {
-                        (RtpCodecKind::Video, true) => h264_payload(tag, *seq),
-                        _ => payload(*kind, tag, *seq),
+                        (RtpCodecKind::Video, true) => h264_payload(*tag, *seq),
+                        _ => payload(*kind, *tag, *seq),
                     };
-                    let packet = rtc::rtp::Packet {
+                    let mut packet = rtc::rtp::Packet {
                         header: rtc::rtp::header::Header {
                             version: 2,
                             marker: true,
@@ -622,6 +725,10 @@ pub async fn run_whip_publisher(
                         },
                         payload: body.into(),
                     };
+                    if let (RtpCodecKind::Video, Some((mid_id, rid_id, mid))) = (*kind, &names) {
+                        let _ = packet.header.set_extension(*mid_id, mid.clone());
+                        let _ = packet.header.set_extension(*rid_id, bytes::Bytes::from(rid.to_string()));
+                    }
                     if let Some(mut s) = pc.rtp_sender(*sender)
                         && s.write_rtp(Instant::now(), packet).is_ok()
                     {

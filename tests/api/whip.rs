@@ -8,8 +8,11 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, join_tokens, spawn_app};
-use crate::rtc_client::{run_participant, run_whip_publisher, simulcast_whip_offer};
+use crate::helpers::{TestApp, join_tokens, spawn_app, spawn_app_with};
+use crate::rtc_client::{
+    Options, WHIP_LAYERS, layer_tag, run_participant, run_participant_with, run_whip_publisher,
+    run_whip_publisher_in_layers, simulcast_whip_offer,
+};
 use crate::ws_client::WsClient;
 
 async fn token_for(app: &TestApp, session: &str, bearer: &str) -> reqwest::Response {
@@ -24,16 +27,13 @@ async fn token_for(app: &TestApp, session: &str, bearer: &str) -> reqwest::Respo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() {
     let app = spawn_app().await;
-    let body = app
-        .book_kind(
-            "training",
-            Utc::now() - chrono::Duration::minutes(1),
-            60,
-            &[("讲师", "trainer"), ("农户", "trainee")],
-        )
-        .await;
-    let session = body["session"]["id"].as_str().unwrap().to_owned();
-    let tokens = join_tokens(&body);
+    let Training {
+        body,
+        session,
+        tokens,
+        endpoint,
+        whip,
+    } = training_with_whip(&app).await;
     let trainer_id = body["joinLinks"][0]["participantId"]
         .as_str()
         .unwrap()
@@ -41,13 +41,6 @@ async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() 
 
     // Only the trainer (or a host, or an administrator) gets the session's token.
     assert_eq!(token_for(&app, &session, &tokens[1]).await.status(), 403);
-    let issued: Value = token_for(&app, &session, &tokens[0])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let endpoint = issued["endpoint"].as_str().unwrap().to_owned();
-    let whip = issued["token"].as_str().unwrap().to_owned();
     assert!(endpoint.ends_with(&format!("/whip/{session}")));
 
     // Refusals: wrong media type, forged token, another session's token, not SDP.
@@ -75,28 +68,6 @@ async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() 
     assert_eq!(
         post(&whip, "application/sdp", "v=0\r\nm=nonsense\r\n").await,
         400
-    );
-    assert_eq!(app.state.ingests.count(), 0);
-    // An encoder with simulcast on is told what to change, and nothing is left behind.
-    let offer = simulcast_whip_offer();
-    assert!(offer.contains("a=simulcast:send"), "{offer}");
-    let refused = app
-        .http
-        .post(&endpoint)
-        .bearer_auth(&whip)
-        .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 422);
-    let refusal: Value = refused.json().await.unwrap();
-    assert_eq!(refusal["code"], "unsupported", "{refusal}");
-    assert!(
-        refusal["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("simulcast")),
-        "{refusal}"
     );
     assert_eq!(app.state.ingests.count(), 0);
     let other = app
@@ -184,4 +155,121 @@ async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() 
         vec![("camera", "H264"), ("microphone", "OPUS")],
         "recorded as sent, without transcoding: {parts:#?}"
     );
+}
+
+/// A training session running now, and the WHIP endpoint and token its trainer was
+/// issued.
+struct Training {
+    body: Value,
+    session: String,
+    /// Join tokens, the trainer's first.
+    tokens: Vec<String>,
+    endpoint: String,
+    whip: String,
+}
+
+async fn training_with_whip(app: &TestApp) -> Training {
+    let body = app
+        .book_kind(
+            "training",
+            Utc::now() - chrono::Duration::minutes(1),
+            60,
+            &[
+                ("讲师", "trainer"),
+                ("农户", "trainee"),
+                ("果农", "trainee"),
+            ],
+        )
+        .await;
+    let session = body["session"]["id"].as_str().unwrap().to_owned();
+    let tokens = join_tokens(&body);
+    let issued: Value = token_for(app, &session, &tokens[0])
+        .await
+        .json()
+        .await
+        .unwrap();
+    Training {
+        endpoint: issued["endpoint"].as_str().unwrap().to_owned(),
+        whip: issued["token"].as_str().unwrap().to_owned(),
+        body,
+        session,
+        tokens,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encoder_with_simulcast_on_reaches_each_trainee_at_the_layer_it_asks_for() {
+    let app = spawn_app().await;
+    let Training {
+        endpoint,
+        whip,
+        tokens,
+        ..
+    } = training_with_whip(&app).await;
+    let (near, far) = (app.ws_url(&tokens[1]), app.ws_url(&tokens[2]));
+    // One trainee asks for nothing (the top layer); the other for the lowest, as a
+    // phone showing a small tile does.
+    let low = Options {
+        prefer_layer: Some("low"),
+        ..Options::default()
+    };
+    let six_seconds = Duration::from_secs(6);
+    let lowest = [layer_tag(1, 0)];
+    let (feed, top, bottom) = tokio::join!(
+        run_whip_publisher_in_layers(&endpoint, &whip, 1, six_seconds),
+        run_participant(&near, 2, &[1], 100, six_seconds),
+        run_participant_with(&far, 3, low, &lowest, 100, six_seconds),
+    );
+    assert_eq!(feed.status, 201, "{feed:?}");
+    assert!(feed.connected, "{feed:?}");
+    assert!(
+        top.video_from.get(&1).copied().unwrap_or(0) >= 100
+            && top.audio_from.get(&1).copied().unwrap_or(0) >= 100,
+        "the first trainee receives the top layer and the sound: {top:?}"
+    );
+    // The lower layers only while the first frame climbs to the top, as each
+    // layer's first keyframe makes it available.
+    for layer in 0..WHIP_LAYERS.len() - 1 {
+        let lower = top.video_from.get(&layer_tag(1, layer)).copied();
+        assert!(lower.unwrap_or(0) <= 1, "layer {layer}: {top:?}");
+    }
+    let got = |layer| {
+        bottom
+            .video_from
+            .get(&layer_tag(1, layer))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert!(
+        got(0) >= 100 && got(0) > 10 * (got(1) + got(2)),
+        "the second trainee asked for the lowest layer: {bottom:?}"
+    );
+    assert_eq!(top.corrupt + bottom.corrupt, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_simulcast_off_an_encoder_offering_it_is_told_what_to_change() {
+    let app = spawn_app_with(|config| config.media.simulcast = false).await;
+    let Training { endpoint, whip, .. } = training_with_whip(&app).await;
+    let offer = simulcast_whip_offer();
+    assert!(offer.contains("a=simulcast:send"), "{offer}");
+    let refused = app
+        .http
+        .post(&endpoint)
+        .bearer_auth(&whip)
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let refusal: Value = refused.json().await.unwrap();
+    assert_eq!(refusal["code"], "unsupported", "{refusal}");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("simulcast")),
+        "{refusal}"
+    );
+    assert_eq!(app.state.ingests.count(), 0, "nothing is left behind");
 }
