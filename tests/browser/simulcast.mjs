@@ -13,12 +13,18 @@ const result = { ok: false };
 /** The widths of the video a page decodes, and how many frames. */
 async function received(page) {
   return page.evaluate(async () => {
-    const out = { frameWidth: 0, framesDecoded: 0 };
+    // Beside the checked figures, what tells a freeze's cause: keyframe requests
+    // sent, keyframes decoded, packets lost and NACKed, frames dropped.
+    const out = { frameWidth: 0, framesDecoded: 0, keyFramesDecoded: 0, pliCount: 0,
+                  nackCount: 0, packetsLost: 0, framesDropped: 0, freezeCount: 0 };
     const report = await window.viva?.pc?.getStats();
     report?.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "video") {
         out.frameWidth = Math.max(out.frameWidth, s.frameWidth ?? 0);
-        out.framesDecoded += s.framesDecoded ?? 0;
+        for (const k of ["framesDecoded", "keyFramesDecoded", "pliCount", "nackCount",
+                         "packetsLost", "framesDropped", "freezeCount"]) {
+          out[k] += s[k] ?? 0;
+        }
       }
     });
     return out;
