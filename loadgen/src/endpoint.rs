@@ -20,6 +20,7 @@ use anyhow::{Context, Result, anyhow};
 use bytes::BytesMut;
 use media::quality::ArrivalCounter;
 use media::recorder::Codec;
+use media::simulcast::LayerNames;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     Registry, configure_nack, configure_rtcp_reports, configure_simulcast_extension_headers,
@@ -223,33 +224,6 @@ pub struct Endpoint {
     /// The negotiated MID and RID header extensions and the video section's MID, which
     /// name a simulcast layer's stream.
     layer_names: Option<LayerNames>,
-}
-
-#[derive(Debug, Clone)]
-struct LayerNames {
-    mid_id: u8,
-    rid_id: u8,
-    mid: bytes::Bytes,
-}
-
-impl LayerNames {
-    /// From a local description that sends simulcast video.
-    fn of(sdp: &str) -> Option<Self> {
-        let extension = |uri: &str| media::simulcast::extmap_id(sdp, uri);
-        let section = sdp
-            .split("\nm=")
-            .find(|s| s.starts_with("video") && s.contains("a=simulcast:send"))?;
-        let mid = section
-            .lines()
-            .find_map(|l| l.strip_prefix("a=mid:"))?
-            .trim()
-            .to_owned();
-        Some(Self {
-            mid_id: extension("urn:ietf:params:rtp-hdrext:sdes:mid")?,
-            rid_id: extension("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id")?,
-            mid: bytes::Bytes::from(mid),
-        })
-    }
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -668,9 +642,7 @@ impl Endpoint {
         // A simulcast layer names itself in every packet (a browser stops once the
         // receiver has acknowledged the stream; naming it always costs a few bytes).
         if simulcast && let Some(names) = &self.layer_names {
-            let rid = bytes::Bytes::from_static(self.shapes()[layer].rid.as_bytes());
-            let _ = packet.header.set_extension(names.mid_id, names.mid.clone());
-            let _ = packet.header.set_extension(names.rid_id, rid);
+            names.stamp(&mut packet.header, self.shapes()[layer].rid);
         }
         if let Some(mut s) = self.pc.rtp_sender(sender) {
             let _ = s.write_rtp(now, packet);

@@ -1651,10 +1651,17 @@ mod simulcast_tests {
 
     impl Room {
         fn new() -> Self {
+            Self::with(|_, _| {})
+        }
+
+        /// [`Room::new`], with `before` done to the room after both have joined and
+        /// before the publisher publishes.
+        fn with(before: impl FnOnce(&mut Forwarder, Instant)) -> Self {
             let now = Instant::now();
             let mut f = Forwarder::new();
             f.join(now, PUBLISHER, BOTH).unwrap();
             f.join(now, VIEWER, BOTH).unwrap();
+            before(&mut f, now);
             let (up, actions) = f
                 .publish_layered(now, PUBLISHER, MediaKind::Video, 3)
                 .unwrap();
@@ -1974,29 +1981,9 @@ mod simulcast_tests {
 
     #[test]
     fn a_track_subscribed_after_the_ceiling_was_lowered_starts_under_it() {
-        let now = Instant::now();
-        let mut f = Forwarder::new();
-        f.join(now, PUBLISHER, BOTH).unwrap();
-        f.join(now, VIEWER, BOTH).unwrap();
-        assert!(f.set_layer_ceiling(now, VIEWER, 0).is_empty());
-        let (up, actions) = f
-            .publish_layered(now, PUBLISHER, MediaKind::Video, 3)
-            .unwrap();
-        let [Action::AddDownTrack { down_track, .. }] = actions[..] else {
-            panic!("{actions:?}");
-        };
-        f.bind(now, down_track);
-        let mut out = Vec::new();
-        for layer in [0, 1, 2] {
-            let meta = RtpMeta {
-                sequence_number: 1000 * u16::from(layer),
-                timestamp: 0,
-                keyframe_start: true,
-                vp8: Vp8Ids::default(),
-            };
-            f.on_rtp(now, up, layer, &meta, &mut out);
-        }
-        assert_eq!(f.forwarded_layer(down_track), Some(0));
+        let mut r = Room::with(|f, now| assert!(f.set_layer_ceiling(now, VIEWER, 0).is_empty()));
+        r.frame(&[0, 1, 2], true);
+        assert_eq!(r.f.forwarded_layer(r.down), Some(0));
     }
 
     #[test]

@@ -111,6 +111,37 @@ pub fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
     })
 }
 
+/// How a simulcast sender names each packet's layer (a receiver learns a layer's SSRC
+/// from nothing else): the MID and RID header extension ids its description
+/// negotiated, and its video section's MID.
+#[derive(Debug, Clone)]
+pub struct LayerNames {
+    mid_id: u8,
+    rid_id: u8,
+    mid: bytes::Bytes,
+}
+
+impl LayerNames {
+    /// From a sender's description whose video section sends simulcast.
+    pub fn of(sdp: &str) -> Option<Self> {
+        let section = split_sections(sdp)
+            .into_iter()
+            .find(|s| s.starts_with("m=video") && s.contains("a=simulcast:send"))?;
+        let mid = section.lines().find_map(|l| l.strip_prefix("a=mid:"))?;
+        Some(Self {
+            mid_id: extmap_id(sdp, "urn:ietf:params:rtp-hdrext:sdes:mid")?,
+            rid_id: extmap_id(sdp, "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id")?,
+            mid: bytes::Bytes::from(mid.trim().to_owned()),
+        })
+    }
+
+    /// Names the layer `rid` in a packet's header.
+    pub fn stamp(&self, header: &mut rtc::rtp::header::Header, rid: &'static str) {
+        let _ = header.set_extension(self.mid_id, self.mid.clone());
+        let _ = header.set_extension(self.rid_id, bytes::Bytes::from_static(rid.as_bytes()));
+    }
+}
+
 /// The session part and each media section, as slices of `sdp`.
 fn split_sections(sdp: &str) -> Vec<&str> {
     let mut starts: Vec<usize> = sdp.match_indices("\nm=").map(|(i, _)| i + 1).collect();

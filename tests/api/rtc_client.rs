@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
+use media::simulcast::LayerNames;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
@@ -625,20 +626,8 @@ async fn whip_publisher(
     };
     let layered = rids.len() > 1;
     let (mut pc, mut senders, sdp) = whip_offer(local_addr, &video_codec, tag, rids);
-    // A layer names itself in every packet: the video section's MID and its RID.
-    let names = layered.then(|| {
-        let id = |uri: &str| media::simulcast::extmap_id(&sdp, uri).expect("extmap in the offer");
-        let video = sdp.split("\nm=").find(|s| s.starts_with("video")).unwrap();
-        let mid = video
-            .lines()
-            .find_map(|l| l.strip_prefix("a=mid:"))
-            .unwrap();
-        (
-            id("urn:ietf:params:rtp-hdrext:sdes:mid"),
-            id("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"),
-            bytes::Bytes::from(mid.trim().to_owned()),
-        )
-    });
+    // A layer names itself in every packet (MID and RID header extensions).
+    let names = layered.then(|| LayerNames::of(&sdp).expect("the offer sends layers"));
     let http = reqwest::Client::new();
     let response = http
         .post(endpoint)
@@ -725,9 +714,8 @@ async fn whip_publisher(
                         },
                         payload: body.into(),
                     };
-                    if let (RtpCodecKind::Video, Some((mid_id, rid_id, mid))) = (*kind, &names) {
-                        let _ = packet.header.set_extension(*mid_id, mid.clone());
-                        let _ = packet.header.set_extension(*rid_id, bytes::Bytes::from(rid.to_string()));
+                    if let (RtpCodecKind::Video, Some(names)) = (*kind, &names) {
+                        names.stamp(&mut packet.header, rid);
                     }
                     if let Some(mut s) = pc.rtp_sender(*sender)
                         && s.write_rtp(Instant::now(), packet).is_ok()
