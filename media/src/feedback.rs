@@ -71,11 +71,12 @@ impl NackLedger {
     pub fn on_sent(&mut self, sequence_number: u16) {
         match self.highest {
             Some(highest) if !is_newer(sequence_number, highest) => {
-                // A late original (the publisher's packets arrived out of order): its
-                // slot was cleared when the numbering passed it.
-                if highest.wrapping_sub(sequence_number) < WINDOW {
-                    self.mark_sent(sequence_number);
-                }
+                // A late original fills a gap the SFU had passed on (the publisher's
+                // repair, mostly). The receiver NACKed it while the SFU did not have
+                // it, and those NACKs can still arrive after it is sent, so it is not
+                // charged to this link: an undercount only for a packet lost on both
+                // links, where counting it would charge most repairs twice (129 of
+                // 6 827 packets at 20% upstream loss in one CI run).
             }
             Some(highest) => {
                 // Clear every slot between the old highest and the new one: the
@@ -500,10 +501,14 @@ mod tests {
         );
         ledger.on_nacked(107);
         assert_eq!(ledger.lost(), 1);
-        // 106 turns up late after all and is sent; now its loss is this link's.
+        // 106 turns up late (repaired upstream) and is sent: NACKs for it may still
+        // be in flight, so they are not this link's loss either.
         ledger.on_sent(106);
         ledger.on_nacked(106);
-        assert_eq!(ledger.lost(), 2);
+        assert_eq!(ledger.lost(), 1);
+        ledger.on_sent(111);
+        ledger.on_nacked(111);
+        assert_eq!(ledger.lost(), 2, "an original sent in order counts");
     }
 
     #[test]
