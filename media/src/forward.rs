@@ -459,7 +459,14 @@ impl Munger {
         if meta.sequence_number.wrapping_sub(state.highest_in_seq) < 0x8000 {
             state.highest_in_seq = meta.sequence_number;
             self.last_out = Some((out.0, out.1, now));
-            self.last_ids = ids;
+            // A packet without a VP8 descriptor (padding) leaves the numbering where
+            // the last picture put it: a switch continues from there.
+            if ids.picture_id.is_some() {
+                self.last_ids.picture_id = ids.picture_id;
+            }
+            if ids.tl0_pic_idx.is_some() {
+                self.last_ids.tl0_pic_idx = ids.tl0_pic_idx;
+            }
         }
         Some(out)
     }
@@ -1939,6 +1946,54 @@ mod simulcast_tests {
             );
         }
         assert_ne!(sent[3].1, sent[3].2, "layer 1's own numbering is rewritten");
+    }
+
+    #[test]
+    fn a_padding_packet_before_a_switch_does_not_break_vp8_picture_numbering() {
+        // A browser pads a layer's stream with payload-less packets (bandwidth
+        // probing); they carry no VP8 descriptor. If the last packet sent before a
+        // switch is one, the new layer must still continue the numbering: a receiver
+        // drops every frame, keyframes too, whose picture id seems older than the last
+        // one it decoded, so a jump back froze the picture until the next switch.
+        let mut r = Room::new();
+        let vp8 = |picture: u16| Vp8Ids {
+            picture_id: Some((picture, true)),
+            tl0_pic_idx: Some((picture % 256) as u8),
+        };
+        let mut send = |r: &mut Room, l: Layer, keyframe: bool, ids: Vp8Ids| {
+            let i = usize::from(l);
+            r.seq[i] = r.seq[i].wrapping_add(1);
+            let meta = RtpMeta {
+                sequence_number: r.seq[i],
+                timestamp: u32::from(r.seq[i]) * 3000,
+                keyframe_start: keyframe,
+                vp8: ids,
+            };
+            r.f.on_rtp(r.now, r.up, l, &meta, &mut r.out);
+            r.out.first().map(|o| o.vp8)
+        };
+        r.f.set_preferred_layer(r.now, r.down, 0);
+        r.now += FRAME;
+        let first = send(&mut r, 0, true, vp8(5_000)).expect("layer 0 starts");
+        assert_eq!(send(&mut r, 1, true, vp8(20_000)), None);
+        r.now += FRAME;
+        send(&mut r, 0, false, vp8(5_001)).expect("a delta frame");
+        assert_eq!(send(&mut r, 1, false, vp8(20_001)), None);
+        assert!(
+            send(&mut r, 0, false, Vp8Ids::default()).is_some(),
+            "padding"
+        );
+        r.now += KEYFRAME_REQUEST_INTERVAL;
+        r.f.set_preferred_layer(r.now, r.down, 1);
+        let switched = send(&mut r, 1, true, vp8(20_002)).expect("the switch");
+        assert_eq!(
+            switched.picture_id,
+            Some(((first.picture_id.unwrap().0 + 2) & 0x7fff, true))
+        );
+        assert_eq!(
+            switched.tl0_pic_idx,
+            Some(first.tl0_pic_idx.unwrap().wrapping_add(2))
+        );
     }
 
     #[test]
