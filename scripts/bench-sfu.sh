@@ -11,6 +11,8 @@
 #   scripts/bench-sfu.sh             # the full sweep (about 20 minutes)
 #   QUICK=1 scripts/bench-sfu.sh     # one small point per workload (a smoke run)
 #   POINTS="defense 1;defense 3" OUT=/tmp/b scripts/bench-sfu.sh   # chosen points
+#   POINTS="floor 100000" scripts/bench-sfu.sh   # the kernel's share alone: datagrams
+#       # through the SFU's send path from core 1, paced, nothing else done (floor.jsonl)
 #   VIVA_B=/tmp/viva-before POINTS="defense 3" ROUNDS=3 scripts/bench-sfu.sh
 #       # two Viva binaries instead of Viva and Janus (target/release/viva is "viva",
 #       # VIVA_B is "viva-b"), A-B-B-A ROUNDS times: how a change is measured
@@ -102,20 +104,33 @@ run() { # target workload size
   stop_sfu
 }
 
+floor() { # rate: the kernel's share alone, the SFU's send path with nothing else to do
+  taskset -c 0 "$gen" floor-receive --bind "$gen_ip:41000" --receivers 9 --seconds $((seconds + 3)) \
+    >"$work/floor-received" &
+  local receiver=$!
+  sleep 1
+  ip netns exec "$ns" taskset -c 1 "$gen" floor-send --bind "$sfu_ip:0" --to "$gen_ip:41000" \
+    --receivers 9 --rate "$1" --seconds "$seconds" | tee -a "$out/floor.jsonl"
+  wait "$receiver"
+  echo "received: $(cat "$work/floor-received")"
+}
+
 if [[ -n ${POINTS:-} ]]; then # e.g. POINTS="defense 1;defense 3"
   IFS=';' read -r -a points <<<"$POINTS"
 elif [[ -n ${QUICK:-} ]]; then
   points=("defense 1" "broadcast 50" "meeting 5")
 else
-  points=("defense 1" "defense 2" "defense 3" "defense 4" "defense 5"
+  points=("floor 100000" "defense 1" "defense 2" "defense 3" "defense 4" "defense 5"
           "broadcast 50" "broadcast 100" "broadcast 200" "broadcast 300" "broadcast 500"
           "meeting 5" "meeting 10" "meeting 15" "meeting 25")
 fi
 : >"$out/results.jsonl"
+: >"$out/floor.jsonl"
 pair=(viva janus)
 [[ -n ${VIVA_B:-} ]] && pair=(viva viva-b)
 for point in "${points[@]}"; do
   set -- $point
+  if [[ $1 == floor ]]; then floor "$2"; continue; fi
   for _ in $(seq 1 "${ROUNDS:-1}"); do
     for target in "${pair[0]}" "${pair[1]}" "${pair[1]}" "${pair[0]}"; do run "$target" "$1" "$2"; done
   done

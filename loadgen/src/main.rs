@@ -10,9 +10,13 @@
 //!              [--bind 10.77.0.2]   # the generator's media address (default 127.0.0.1)
 //!              [--layers 3]         # simulcast layers per publisher's video (1 or 3)
 //! viva-loadgen report results.jsonl docs/bench    # table.md and one SVG per chart
+//! viva-loadgen floor-receive --bind 10.77.0.2:41000 --receivers 9 --seconds 12
+//! viva-loadgen floor-send --bind 10.77.0.1:0 --to 10.77.0.2:41000 --receivers 9 \
+//!              --rate 100000 --seconds 8   # the kernel's share alone (`floor`)
 //! ```
 
 mod endpoint;
+mod floor;
 mod histogram;
 mod janus;
 mod pacer;
@@ -37,8 +41,9 @@ fn main() -> Result<()> {
         };
         return write_report(results, out_dir);
     }
+    let subcommand = args.first().filter(|a| a.starts_with("floor-")).cloned();
     let mut flags: HashMap<String, String> = HashMap::new();
-    let mut it = args.iter();
+    let mut it = args.iter().skip(usize::from(subcommand.is_some()));
     while let Some(flag) = it.next() {
         let Some(name) = flag.strip_prefix("--") else {
             bail!("unexpected argument {flag:?}");
@@ -60,6 +65,32 @@ fn main() -> Result<()> {
             .map(|v| v.parse().with_context(|| format!("--{name}: not a number")))
             .unwrap_or(Ok(default))
     };
+    if let Some(subcommand) = subcommand {
+        let address = |name: &str| -> Result<std::net::SocketAddr> {
+            get(name)?
+                .parse()
+                .with_context(|| format!("--{name}: not an address:port"))
+        };
+        let receivers = number("receivers", 9)? as u16;
+        let seconds = number("seconds", 8)?;
+        if subcommand == "floor-receive" {
+            let sockets = floor::bind_receivers(&floor::consecutive(address("bind")?, receivers))?;
+            let received = floor::receive(&sockets, seconds, u64::MAX)?;
+            println!("{}", serde_json::json!({ "received": received }));
+        } else if subcommand == "floor-send" {
+            let report = floor::send(
+                address("bind")?,
+                &floor::consecutive(address("to")?, receivers),
+                number("fanout", 9)? as usize,
+                number("rate", 100_000)?,
+                seconds,
+            )?;
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            bail!("unknown subcommand {subcommand:?} (floor-send, floor-receive)");
+        }
+        return Ok(());
+    }
     let bind: std::net::IpAddr = flags
         .get("bind")
         .map(String::as_str)

@@ -1960,7 +1960,7 @@ mod simulcast_tests {
             picture_id: Some((picture, true)),
             tl0_pic_idx: Some((picture % 256) as u8),
         };
-        let mut send = |r: &mut Room, l: Layer, keyframe: bool, ids: Vp8Ids| {
+        let send = |r: &mut Room, l: Layer, keyframe: bool, ids: Vp8Ids| {
             let i = usize::from(l);
             r.seq[i] = r.seq[i].wrapping_add(1);
             let meta = RtpMeta {

@@ -33,7 +33,7 @@ pub struct Flushed {
 /// Datagrams waiting for the next flush, and the reusable `mmsghdr` array. Payloads
 /// and addresses are kept apart so that a batch's addresses are already the contiguous
 /// slice `sendmmsg` takes: a flush allocates nothing.
-pub(crate) struct Outbox {
+pub struct Outbox {
     datagrams: Vec<BytesMut>,
     addresses: Vec<Option<SockaddrStorage>>,
     headers: MultiHeaders<SockaddrStorage>,
@@ -47,8 +47,15 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
+impl Default for Outbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Outbox {
-    pub(crate) fn new() -> Self {
+    /// An empty outbox.
+    pub fn new() -> Self {
         Self {
             datagrams: Vec::with_capacity(BATCH),
             addresses: Vec::with_capacity(BATCH),
@@ -57,7 +64,7 @@ impl Outbox {
     }
 
     /// Queues one datagram.
-    pub(crate) fn push(&mut self, datagram: BytesMut, to: SocketAddr) {
+    pub fn push(&mut self, datagram: BytesMut, to: SocketAddr) {
         self.datagrams.push(datagram);
         self.addresses.push(Some(SockaddrStorage::from(to)));
     }
@@ -69,7 +76,7 @@ impl Outbox {
     }
 
     /// Hands every queued datagram to the kernel, in order, and empties the queue.
-    pub(crate) fn flush(&mut self, socket: &impl AsRawFd) -> Flushed {
+    pub fn flush(&mut self, socket: &impl AsRawFd) -> Flushed {
         let mut done = Flushed::default();
         let fd = socket.as_raw_fd();
         let mut next = 0;
