@@ -1691,18 +1691,28 @@ mod simulcast_tests {
         /// One packet of `layer`; returns the sequence number the viewer got, if any,
         /// and any keyframe request.
         fn send(&mut self, layer: Layer, keyframe: bool) -> (Option<u16>, Option<Action>) {
+            let request = self.send_vp8(layer, keyframe, Vp8Ids::default());
+            (self.out.first().map(|o| o.sequence_number), request)
+        }
+
+        /// One packet of `layer` carrying VP8 numbering `vp8`; what the viewer got is
+        /// in `out`. Returns any keyframe request.
+        fn send_vp8(&mut self, layer: Layer, keyframe: bool, vp8: Vp8Ids) -> Option<Action> {
             let l = usize::from(layer);
             self.seq[l] = self.seq[l].wrapping_add(1);
             let meta = RtpMeta {
                 sequence_number: self.seq[l],
                 timestamp: u32::from(self.seq[l]) * 3000 + 7_000_000 * layer as u32,
                 keyframe_start: keyframe,
-                vp8: Vp8Ids::default(),
+                vp8,
             };
-            let request = self
-                .f
-                .on_rtp(self.now, self.up, layer, &meta, &mut self.out);
-            (self.out.first().map(|o| o.sequence_number), request)
+            self.f
+                .on_rtp(self.now, self.up, layer, &meta, &mut self.out)
+        }
+
+        /// The VP8 numbering the viewer got from the last packet, if it got it.
+        fn viewer_vp8(&self) -> Option<Vp8Ids> {
+            self.out.first().map(|o| o.vp8)
         }
 
         /// One frame time passes with a packet on each of `layers`.
@@ -1906,19 +1916,13 @@ mod simulcast_tests {
             for l in [0u8, 1] {
                 let i = usize::from(l);
                 picture[i] = (picture[i] + 1) & 0x7fff;
-                r.seq[i] = r.seq[i].wrapping_add(1);
-                let meta = RtpMeta {
-                    sequence_number: r.seq[i],
-                    timestamp: u32::from(r.seq[i]) * 3000,
-                    keyframe_start: keyframe,
-                    vp8: Vp8Ids {
-                        picture_id: Some((picture[i], true)),
-                        tl0_pic_idx: Some((picture[i] % 256) as u8),
-                    },
+                let vp8 = Vp8Ids {
+                    picture_id: Some((picture[i], true)),
+                    tl0_pic_idx: Some((picture[i] % 256) as u8),
                 };
-                r.f.on_rtp(r.now, r.up, l, &meta, &mut r.out);
-                if let Some(o) = r.out.first() {
-                    sent.push((l, meta.vp8, o.vp8));
+                r.send_vp8(l, keyframe, vp8);
+                if let Some(got) = r.viewer_vp8() {
+                    sent.push((l, vp8, got));
                 }
             }
         }
@@ -1960,32 +1964,23 @@ mod simulcast_tests {
             picture_id: Some((picture, true)),
             tl0_pic_idx: Some((picture % 256) as u8),
         };
-        let send = |r: &mut Room, l: Layer, keyframe: bool, ids: Vp8Ids| {
-            let i = usize::from(l);
-            r.seq[i] = r.seq[i].wrapping_add(1);
-            let meta = RtpMeta {
-                sequence_number: r.seq[i],
-                timestamp: u32::from(r.seq[i]) * 3000,
-                keyframe_start: keyframe,
-                vp8: ids,
-            };
-            r.f.on_rtp(r.now, r.up, l, &meta, &mut r.out);
-            r.out.first().map(|o| o.vp8)
-        };
         r.f.set_preferred_layer(r.now, r.down, 0);
         r.now += FRAME;
-        let first = send(&mut r, 0, true, vp8(5_000)).expect("layer 0 starts");
-        assert_eq!(send(&mut r, 1, true, vp8(20_000)), None);
+        r.send_vp8(0, true, vp8(5_000));
+        let first = r.viewer_vp8().expect("layer 0 starts");
+        r.send_vp8(1, true, vp8(20_000));
+        assert_eq!(r.viewer_vp8(), None);
         r.now += FRAME;
-        send(&mut r, 0, false, vp8(5_001)).expect("a delta frame");
-        assert_eq!(send(&mut r, 1, false, vp8(20_001)), None);
-        assert!(
-            send(&mut r, 0, false, Vp8Ids::default()).is_some(),
-            "padding"
-        );
+        r.send_vp8(0, false, vp8(5_001));
+        r.viewer_vp8().expect("a delta frame");
+        r.send_vp8(1, false, vp8(20_001));
+        assert_eq!(r.viewer_vp8(), None);
+        r.send_vp8(0, false, Vp8Ids::default());
+        assert!(r.viewer_vp8().is_some(), "padding");
         r.now += KEYFRAME_REQUEST_INTERVAL;
         r.f.set_preferred_layer(r.now, r.down, 1);
-        let switched = send(&mut r, 1, true, vp8(20_002)).expect("the switch");
+        r.send_vp8(1, true, vp8(20_002));
+        let switched = r.viewer_vp8().expect("the switch");
         assert_eq!(
             switched.picture_id,
             Some(((first.picture_id.unwrap().0 + 2) & 0x7fff, true))
