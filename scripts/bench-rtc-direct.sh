@@ -10,8 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-registry=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/rtc-0.21.1 2>/dev/null | head -1)
-[[ -n $registry ]] || { cargo fetch -q && registry=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/rtc-0.21.1 | head -1); }
+find_rtc() { ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/rtc-0.21.1 2>/dev/null | head -1 || true; }
+registry=$(find_rtc)
+[[ -n $registry ]] || { cargo fetch -q; registry=$(find_rtc); }
+[[ -n $registry ]] || { echo "rtc 0.21.1 is not in the cargo registry" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r "$registry" "$work/rtc" && chmod -R u+w "$work/rtc"

@@ -9,7 +9,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use bytes::BytesMut;
 use media::outbox::Outbox;
 use serde::Serialize;
@@ -34,9 +34,18 @@ pub struct FloorReport {
 }
 
 /// `count` consecutive ports from `first`: where the receivers are.
-pub fn consecutive(first: SocketAddr, count: u16) -> Vec<SocketAddr> {
+pub fn consecutive(first: SocketAddr, count: u16) -> Result<Vec<SocketAddr>> {
+    if count == 0 {
+        bail!("--receivers: at least 1");
+    }
     (0..count)
-        .map(|i| SocketAddr::new(first.ip(), first.port() + i))
+        .map(|i| {
+            let port = first
+                .port()
+                .checked_add(i)
+                .with_context(|| format!("{count} ports from {first} run past 65535"))?;
+            Ok(SocketAddr::new(first.ip(), port))
+        })
         .collect()
 }
 
@@ -49,6 +58,9 @@ pub fn send(
     rate: u64,
     seconds: u64,
 ) -> Result<FloorReport> {
+    if targets.is_empty() || fanout == 0 {
+        bail!("the floor needs at least one receiver and a fanout of at least 1");
+    }
     let socket = UdpSocket::bind(from).with_context(|| format!("bind {from}"))?;
     socket2::SockRef::from(&socket).set_send_buffer_size(4 << 20)?;
     let payload = vec![0x5au8; DATAGRAM];
@@ -139,5 +151,17 @@ mod tests {
         assert_eq!(report.dropped, 0);
         assert!(report.per_core > 0.0);
         assert_eq!(receiver.join().unwrap().unwrap(), 6_000);
+    }
+
+    #[test]
+    fn impossible_receiver_sets_are_refused_not_panicked_on() {
+        let first: SocketAddr = "127.0.0.1:65530".parse().unwrap();
+        assert_eq!(consecutive(first, 6).unwrap().len(), 6);
+        let err = consecutive(first, 7).unwrap_err().to_string();
+        assert!(err.contains("65535"), "{err}");
+        assert!(consecutive(first, 0).is_err());
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert!(send(any, &[], 9, 1_000, 1).is_err());
+        assert!(send(any, &[first], 0, 1_000, 1).is_err());
     }
 }

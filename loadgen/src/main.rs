@@ -71,16 +71,16 @@ fn main() -> Result<()> {
                 .parse()
                 .with_context(|| format!("--{name}: not an address:port"))
         };
-        let receivers = number("receivers", 9)? as u16;
+        let receivers = u16::try_from(number("receivers", 9)?).context("--receivers: too many")?;
         let seconds = number("seconds", 8)?;
         if subcommand == "floor-receive" {
-            let sockets = floor::bind_receivers(&floor::consecutive(address("bind")?, receivers))?;
+            let sockets = floor::bind_receivers(&floor::consecutive(address("bind")?, receivers)?)?;
             let received = floor::receive(&sockets, seconds, u64::MAX)?;
             println!("{}", serde_json::json!({ "received": received }));
         } else if subcommand == "floor-send" {
             let report = floor::send(
                 address("bind")?,
-                &floor::consecutive(address("to")?, receivers),
+                &floor::consecutive(address("to")?, receivers)?,
                 number("fanout", 9)? as usize,
                 number("rate", 100_000)?,
                 seconds,
