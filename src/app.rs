@@ -68,6 +68,7 @@ impl Application {
             config.http.public_url.clone()
         };
         let state = AppState {
+            audit: crate::audit::AuditLog::start(store.clone()),
             store,
             signer: Arc::new(Signer::new(&key)),
             sfu,
@@ -286,6 +287,9 @@ impl Application {
             .await;
         // Running recordings are finished cleanly (every part gets its index).
         crate::recording::stop_all(&state).await;
+        // Every audit entry recorded before the stop is written before the process
+        // may exit.
+        state.audit.flush().await;
         ticker.abort();
         if let Some(admin) = admin {
             admin.abort();

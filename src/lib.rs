@@ -26,6 +26,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod budget;
 pub mod config;
 pub mod http;
 pub mod import;

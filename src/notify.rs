@@ -189,8 +189,7 @@ pub async fn notify(
     state.store.record_notifications(&notifications).await?;
     // Each invitation carries a personal join link: the issuance is audited (who got
     // one and how), never the link itself.
-    crate::audit::record(
-        &state.store,
+    state.audit.record(
         Some(session.id),
         crate::audit::Actor::System,
         "linksSent",

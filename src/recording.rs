@@ -431,8 +431,7 @@ pub async fn sweep_expired(
                 }
             }
             state.store.expire_recording(recording.id, now).await?;
-            crate::audit::record(
-                &state.store,
+            state.audit.record(
                 Some(recording.session_id),
                 crate::audit::Actor::System,
                 "recordingExpired",

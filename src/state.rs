@@ -37,6 +37,8 @@ pub struct Settings {
 pub struct AppState {
     /// Bookings and accounts.
     pub store: Arc<dyn Store>,
+    /// The audit log's one ordered writer.
+    pub audit: crate::audit::AuditLog,
     /// Signs and checks tokens.
     pub signer: Arc<Signer>,
     /// The media plane.

@@ -155,8 +155,7 @@ async fn publish(
             }
             other => other.into(),
         })?;
-    crate::audit::record(
-        &state.store,
+    state.audit.record(
         Some(session.id),
         caller.actor(),
         "helpVideoPublished",

@@ -283,8 +283,7 @@ async fn issue_link(
         nbf: now.timestamp(),
         exp: expires_at.timestamp(),
     });
-    crate::audit::record(
-        &state.store,
+    state.audit.record(
         Some(session.id),
         caller.actor(),
         "mediaLinkIssued",
@@ -347,8 +346,7 @@ async fn serve_media(
     };
     let caller = may_watch(&state, admin, participant, &session).await?;
     if matches!(file.as_str(), "video.mp4" | "hls/index.m3u8") && !has_range_after_start(&request) {
-        crate::audit::record(
-            &state.store,
+        state.audit.record(
             Some(session.id),
             caller.actor(),
             "mediaServed",

@@ -455,8 +455,7 @@ async fn set_criteria(
             scheduler::StoreError::NotFound => ApiError::NotFound("programme"),
             other => other.into(),
         })?;
-    crate::audit::record(
-        &state.store,
+    state.audit.record(
         None,
         crate::audit::Actor::Admin(admin.user_id.to_string()),
         "criteriaChanged",

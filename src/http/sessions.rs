@@ -163,8 +163,7 @@ fn audit_links_issued(
     session: Uuid,
     participants: &[Participant],
 ) {
-    crate::audit::record(
-        &state.store,
+    state.audit.record(
         Some(session),
         crate::audit::Actor::Admin(admin.user_id.to_string()),
         "linksIssued",

@@ -106,8 +106,7 @@ async fn issue_token(
         nbf: now.timestamp(),
         exp: expires_at.timestamp(),
     });
-    crate::audit::record(
-        &state.store,
+    state.audit.record(
         Some(session.id),
         match admin {
             Some(uid) => crate::audit::Actor::Admin(uid.to_string()),
@@ -234,8 +233,7 @@ async fn ingest(
         // Dropping the handle takes the feed out of the room.
         drop(peer);
     });
-    crate::audit::record(
-        &state.store,
+    state.audit.record(
         Some(session.id),
         crate::audit::Actor::Participant(publisher.id),
         "whipStarted",
@@ -274,8 +272,7 @@ async fn end(
         _ => return Err(ApiError::NotFound("resource")),
     }
     drop(live);
-    crate::audit::record(
-        &state.store,
+    state.audit.record(
         Some(session),
         crate::audit::Actor::Participant(claims.pid),
         "whipStopped",

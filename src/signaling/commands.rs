@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::presence::PresenceEvent;
 use super::protocol::{ChatLine, ClientMessage, ServerMessage, SheetSummary};
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::runtime::defense::{Defense, Effect, Phase, RuleError, ScoreSheet};
 use crate::runtime::room::{RoomEffect, RoomError, RoomRules, is_asked_for_rating};
 use crate::state::AppState;
@@ -34,8 +34,7 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn audit(&self, action: &str, detail: serde_json::Value) {
-        audit::record(
-            &self.state.store,
+        self.state.audit.record(
             Some(self.session.id),
             Actor::Participant(self.me.id),
             action,
@@ -43,11 +42,12 @@ impl Ctx<'_> {
         );
     }
 
-    /// Logs and audits a refusal, and returns the reply for the sender.
+    /// Logs a refusal and returns the reply for the sender. The connection's budget
+    /// counts it and audits the first few (`signaling::ws`), so a client repeating a
+    /// forbidden command cannot fill the audit log.
     fn refused(&self, action: &str, code: &str, message: String) -> Vec<ServerMessage> {
         if code == "forbidden" {
             tracing::warn!(action, "grant refused: {message}");
-            self.audit("refused", json!({ "attempted": action, "code": code }));
         }
         vec![ServerMessage::error(code, message, false)]
     }
@@ -118,7 +118,7 @@ pub async fn handle(ctx: &Ctx<'_>, msg: ClientMessage) -> Vec<ServerMessage> {
         ClientMessage::SubmitScores { scores, comment } => {
             let replies = defense_rule(ctx, action, |d, _| d.submit(me, scores, comment));
             if replies.is_empty() {
-                persist_sheet(ctx, me, None).await;
+                return persist_sheet(ctx, me, None).await;
             }
             replies
         }
@@ -126,7 +126,7 @@ pub async fn handle(ctx: &Ctx<'_>, msg: ClientMessage) -> Vec<ServerMessage> {
             let why = reason.trim().to_owned();
             let replies = defense_rule(ctx, action, |d, _| d.reopen(me, expert_id, &reason));
             if replies.is_empty() {
-                persist_sheet(ctx, expert_id, Some(why)).await;
+                return persist_sheet(ctx, expert_id, Some(why)).await;
             }
             replies
         }
@@ -361,8 +361,7 @@ pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec
                 let store = state.store.clone();
                 let name = phase_name(phase);
                 let at = Utc::now();
-                audit::record(
-                    &state.store,
+                state.audit.record(
                     Some(session),
                     actor.clone(),
                     "phase",
@@ -386,8 +385,7 @@ pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec
                 }
             }
             Effect::Extended { by, .. } => {
-                audit::record(
-                    &state.store,
+                state.audit.record(
                     Some(session),
                     actor.clone(),
                     "extend",
@@ -401,8 +399,7 @@ pub fn apply_effects(state: &AppState, session: Uuid, actor: Actor, effects: Vec
             }
             Effect::ToLobby(who) | Effect::ToRoom(who) => {
                 let to_lobby = matches!(effect, Effect::ToLobby(_));
-                audit::record(
-                    &state.store,
+                state.audit.record(
                     Some(session),
                     actor.clone(),
                     if to_lobby { "toLobby" } else { "admit" },
@@ -482,8 +479,7 @@ async fn next_defense_of_the_day(state: &AppState, closed: Uuid) {
     };
     let participants = state.store.participants(next).await.unwrap_or_default();
     crate::signaling::ws::ensure_defense(state, &session, &participants).await;
-    audit::record(
-        &state.store,
+    state.audit.record(
         Some(next),
         Actor::System,
         "defenseStarted",
@@ -578,64 +574,131 @@ pub async fn scores_message(state: &AppState, session: Uuid) -> Option<ServerMes
     })
 }
 
+/// How often a score sheet write is tried before the expert is told it failed.
+const SHEET_WRITE_ATTEMPTS: u32 = 5;
+
 /// Stores an expert's sheet after a submission (or its reopening), audits it, and
-/// tells the expert and the hosts.
-async fn persist_sheet(ctx: &Ctx<'_>, expert: Uuid, reopen_reason: Option<String>) {
+/// tells the expert and the hosts. A write that keeps failing is retried; if it still
+/// fails, a submission is unlocked again and the expert is told to resubmit: a sheet
+/// the expert saw locked is always on record.
+async fn persist_sheet(
+    ctx: &Ctx<'_>,
+    expert: Uuid,
+    reopen_reason: Option<String>,
+) -> Vec<ServerMessage> {
     let session = ctx.session.id;
     let Some(stored_as) = ctx.state.days.in_session(session, expert) else {
-        return;
+        return Vec::new();
     };
-    let Some((sheet, message)) = ctx.state.defenses.with(session, |d| {
-        (d.sheet(expert).cloned(), sheet_message(d, expert))
-    }) else {
-        return;
+    let Some(sheet) = ctx
+        .state
+        .defenses
+        .with(session, |d| d.sheet(expert).cloned())
+    else {
+        return Vec::new();
     };
-    let stored = match (&reopen_reason, sheet) {
-        (Some(reason), _) => {
-            ctx.audit(
+    let mut wait = std::time::Duration::from_millis(50);
+    let mut attempt = 1;
+    let stored = loop {
+        let result = match (&reopen_reason, &sheet) {
+            (Some(reason), _) => {
+                ctx.state
+                    .store
+                    .reopen_score_sheet(session, stored_as, reason)
+                    .await
+            }
+            (None, Some(sheet)) => {
+                ctx.state
+                    .store
+                    .save_score_sheet(&ScoreSheetRecord {
+                        session_id: session,
+                        expert_id: stored_as,
+                        scores: sheet.scores.clone(),
+                        comment: sheet.comment.clone(),
+                        submitted_at: Utc::now(),
+                        locked: sheet.submitted,
+                        reopen_reason: None,
+                    })
+                    .await
+            }
+            (None, None) => Ok(()),
+        };
+        match result {
+            Ok(()) => break true,
+            Err(e) if attempt < SHEET_WRITE_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "score sheet not stored yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "score sheet not stored");
+                break false;
+            }
+        }
+    };
+    let mut replies = Vec::new();
+    if stored {
+        match &reopen_reason {
+            Some(reason) => ctx.audit(
                 "scoreReopened",
                 json!({ "expert": expert, "reason": reason }),
-            );
-            ctx.state
-                .store
-                .reopen_score_sheet(session, stored_as, reason)
-                .await
+            ),
+            None => ctx.audit("scoreSubmitted", json!({ "expert": expert })),
         }
-        (
-            None,
-            Some(ScoreSheet {
-                scores,
-                comment,
-                submitted,
-            }),
-        ) => {
-            ctx.audit("scoreSubmitted", json!({ "expert": expert }));
-            ctx.state
-                .store
-                .save_score_sheet(&ScoreSheetRecord {
-                    session_id: session,
-                    expert_id: stored_as,
-                    scores,
-                    comment,
-                    submitted_at: Utc::now(),
-                    locked: submitted,
-                    reopen_reason: None,
-                })
-                .await
-        }
-        (None, None) => Ok(()),
-    };
-    if let Err(e) = stored {
-        tracing::error!(error = %e, "score sheet not stored");
+    } else if reopen_reason.is_none()
+        && let Some(sheet) = sheet
+    {
+        // Not on record: the expert keeps their entries, unlocked, and resubmits.
+        ctx.state.defenses.with(session, |d| {
+            d.restore_sheet(
+                expert,
+                ScoreSheet {
+                    submitted: false,
+                    ..sheet
+                },
+            )
+        });
+        replies.push(ServerMessage::error(
+            "not_stored",
+            "your score sheet could not be stored; please submit it again",
+            false,
+        ));
+    } else {
+        // A reopening that could not be stored is undone: the sheet stays locked, as
+        // the database says.
+        ctx.state.defenses.with(session, |d| {
+            if let Some(sheet) = d.sheet(expert).cloned() {
+                d.restore_sheet(
+                    expert,
+                    ScoreSheet {
+                        submitted: true,
+                        ..sheet
+                    },
+                );
+            }
+        });
+        replies.push(ServerMessage::error(
+            "not_stored",
+            "the reopening could not be stored; please try again",
+            false,
+        ));
     }
-    ctx.state
-        .presence
-        .tell(ctx.room, expert, PresenceEvent::Notice(message));
+    if let Some(message) = ctx
+        .state
+        .defenses
+        .with(session, |d| sheet_message(d, expert))
+    {
+        ctx.state
+            .presence
+            .tell(ctx.room, expert, PresenceEvent::Notice(message));
+    }
     if let Some(scores) = scores_message(ctx.state, session).await {
         ctx.state
             .presence
             .broadcast_to(ctx.room, &[Role::Host], PresenceEvent::Notice(scores));
     }
+    replies
 }
 
 async fn chat(ctx: &Ctx<'_>, text: String) -> Vec<ServerMessage> {

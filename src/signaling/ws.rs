@@ -24,8 +24,9 @@ use super::protocol::{
     ClientMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, PeerInfo, ProtocolError, ServerMessage,
     parse_client_message,
 };
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::auth::JoinGrant;
+use crate::budget::{ConnectionBudget, SignalingClass, Verdict};
 use crate::http::error::ApiError;
 use crate::runtime::room::RoomRules;
 use crate::state::AppState;
@@ -205,8 +206,7 @@ async fn run(
             "joinFailed",
             json!({ "reason": "removed" }),
         );
-        audit::record(
-            &state.store,
+        state.audit.record(
             Some(session.id),
             Actor::Participant(participant.id),
             "refused",
@@ -239,8 +239,7 @@ async fn run(
         sources,
     });
     tracing::info!(media_id = %peer.id(), "joined");
-    audit::record(
-        &state.store,
+    state.audit.record(
         Some(session.id),
         Actor::Participant(participant.id),
         "join",
@@ -288,12 +287,10 @@ async fn run(
         greeted = greeted && send(&mut sink, message).await;
     }
     let mut meter = crate::stability::Meter::default();
-    // What a hostile or buggy page can make the server do per second is bounded: every
-    // report and chat message is a database write, every renegotiation an offer.
-    let mut report_throttle = Throttle::new(2, 1);
-    let mut chat_throttle = Throttle::new(10, 2);
-    let mut renegotiate_throttle = Throttle::new(5, 2);
-    let mut layer_throttle = Throttle::new(20, 5);
+    // What a hostile or buggy page can make the server do per second is bounded
+    // (`crate::budget`): every message passes its class's budget; sustained abuse
+    // closes the connection with one audit entry.
+    let mut budget = ConnectionBudget::default();
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut last_heard = tokio::time::Instant::now();
@@ -317,49 +314,67 @@ async fn run(
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                         Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                     };
-                    let replies = match parsed {
-                        Ok(ClientMessage::Answer { sdp }) => { peer.answer(sdp); Vec::new() }
-                        Ok(ClientMessage::PreferLayer { track, layer }) => {
-                            // A tile resized now and then; more than a burst is a loop.
-                            if layer_throttle.allow(std::time::Instant::now()) {
-                                peer.prefer_layer(track, layer.index());
-                                Vec::new()
-                            } else {
-                                vec![ServerMessage::error("rate_limited", "too many layer changes; wait a moment", false)]
-                            }
+                    let now = std::time::Instant::now();
+                    let class = match &parsed {
+                        Ok(message) => class_of(message),
+                        Err(_) => SignalingClass::Malformed,
+                    };
+                    let replies = match (budget.charge(class, now), parsed) {
+                        (Verdict::Close, _) => {
+                            close_for_abuse(&state, &session, &participant, &budget, "flood");
+                            let reason = ServerMessage::error("rate_limited", "too many messages; this connection is closed", true);
+                            close_with(&mut sink, &mut stream, &reason).await;
+                            break;
                         }
-                        Ok(ClientMessage::Renegotiate) => {
-                            if renegotiate_throttle.allow(std::time::Instant::now()) {
-                                peer.renegotiate();
-                                Vec::new()
-                            } else {
-                                vec![ServerMessage::error("rate_limited", "too many renegotiations; wait a moment", false)]
-                            }
+                        (Verdict::Refuse, Ok(_)) if class.silent() => Vec::new(),
+                        (Verdict::Refuse, Ok(message)) => {
+                            vec![ServerMessage::error("rate_limited", format!("too many {} messages; wait a moment", commands::action_name(&message)), false)]
                         }
-                        Ok(ClientMessage::Report(report)) => {
-                            // Reports beyond one a second are dropped silently.
-                            if report_throttle.allow(std::time::Instant::now()) {
-                                let per_track: Vec<(String, u64)> = report.tracks.iter().map(|t| (t.track_identifier.clone(), t.freeze_count)).collect();
-                                meter.on_browser_freezes(report.freeze_count, &per_track);
-                                metering::connection_event(&state, session.id, participant.id, "report", serde_json::to_value(&report).unwrap_or_default());
-                            }
+                        (Verdict::Allow, Ok(ClientMessage::Answer { sdp })) => { peer.answer(sdp); Vec::new() }
+                        (Verdict::Allow, Ok(ClientMessage::PreferLayer { track, layer })) => {
+                            peer.prefer_layer(track, layer.index());
                             Vec::new()
                         }
-                        Ok(ClientMessage::Chat { .. }) if !chat_throttle.allow(std::time::Instant::now()) => {
-                            vec![ServerMessage::error("rate_limited", "you are sending messages too fast", false)]
+                        (Verdict::Allow, Ok(ClientMessage::Renegotiate)) => {
+                            peer.renegotiate();
+                            Vec::new()
                         }
-                        Ok(ClientMessage::Candidate { .. }) => Vec::new(),
-                        Ok(ClientMessage::Leave) => break,
-                        Ok(ClientMessage::Join { .. }) => vec![ServerMessage::error("already_joined", "join was already accepted", false)],
-                        Ok(command) => {
+                        (Verdict::Allow, Ok(ClientMessage::Report(report))) => {
+                            let per_track: Vec<(String, u64)> = report.tracks.iter().map(|t| (t.track_identifier.clone(), t.freeze_count)).collect();
+                            meter.on_browser_freezes(report.freeze_count, &per_track);
+                            metering::connection_event(&state, session.id, participant.id, "report", serde_json::to_value(&report).unwrap_or_default());
+                            Vec::new()
+                        }
+                        (Verdict::Allow, Ok(ClientMessage::Candidate { .. })) => Vec::new(),
+                        (Verdict::Allow, Ok(ClientMessage::Leave)) => break,
+                        (Verdict::Allow, Ok(ClientMessage::Join { .. })) => vec![ServerMessage::error("already_joined", "join was already accepted", false)],
+                        (Verdict::Allow, Ok(_)) if !state.audit.has_room() => {
+                            // The audit writer is behind: refuse rather than act
+                            // without a record (`crate::audit`).
+                            vec![ServerMessage::error("busy", "the server is busy; try again in a moment", false)]
+                        }
+                        (Verdict::Allow, Ok(command)) => {
                             // A panel member's commands concern the defense being held now.
                             if current.id != state.days.current(room) {
                                 current = concerned_session(&state, room, &session, &participant).await;
                             }
+                            let action = commands::action_name(&command);
                             let ctx = commands::Ctx { state: &state, room, session: &current, me: &participant };
-                            commands::handle(&ctx, command).await
+                            let replies = commands::handle(&ctx, command).await;
+                            if let Some(code) = replies.iter().find_map(refusal_code) {
+                                if code == "forbidden" && budget.audit_refusal(action, now) {
+                                    state.audit.record(Some(current.id), Actor::Participant(participant.id), "refused", json!({ "attempted": action, "code": code }));
+                                }
+                                if budget.strike(now) == Verdict::Close {
+                                    close_for_abuse(&state, &session, &participant, &budget, "refusals");
+                                    let reason = ServerMessage::error("rate_limited", "too many refused commands; this connection is closed", true);
+                                    close_with(&mut sink, &mut stream, &reason).await;
+                                    break;
+                                }
+                            }
+                            replies
                         }
-                        Err(e) => {
+                        (Verdict::Allow | Verdict::Refuse, Err(e)) => {
                             protocol_errors += 1;
                             let fatal = protocol_errors >= MAX_PROTOCOL_ERRORS;
                             tracing::info!(code = e.code(), protocol_errors, "bad signaling message");
@@ -441,8 +456,7 @@ async fn run(
     state
         .presence
         .leave(room, participant.id, registration.connection);
-    audit::record(
-        &state.store,
+    state.audit.record(
         Some(session.id),
         Actor::Participant(participant.id),
         "leave",
@@ -514,41 +528,6 @@ async fn join_state(
         _ => {}
     }
     out
-}
-
-/// A token bucket: bursts up to `capacity`, then `per_second` events. A per-connection
-/// bound on what a client can make the server do.
-#[derive(Debug)]
-struct Throttle {
-    capacity: f64,
-    per_second: f64,
-    tokens: f64,
-    last: Option<std::time::Instant>,
-}
-
-impl Throttle {
-    fn new(capacity: u32, per_second: u32) -> Self {
-        Self {
-            capacity: f64::from(capacity),
-            per_second: f64::from(per_second),
-            tokens: f64::from(capacity),
-            last: None,
-        }
-    }
-
-    fn allow(&mut self, now: std::time::Instant) -> bool {
-        if let Some(last) = self.last {
-            let refill = now.saturating_duration_since(last).as_secs_f64() * self.per_second;
-            self.tokens = (self.tokens + refill).min(self.capacity);
-        }
-        self.last = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 /// Places a participant: finds the session's room (registering its panel day on
@@ -731,23 +710,79 @@ pub async fn ensure_defense(state: &AppState, session: &Session, participants: &
     });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// How long a closing connection's remaining input is read and discarded.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
-    #[test]
-    fn a_throttle_allows_a_burst_then_its_rate() {
-        let t0 = std::time::Instant::now();
-        let mut t = Throttle::new(3, 2);
-        assert!((0..3).all(|_| t.allow(t0)), "a burst of three");
-        assert!(!t.allow(t0));
-        assert!(!t.allow(t0 + Duration::from_millis(400)), "0.8 of a token");
-        assert!(t.allow(t0 + Duration::from_millis(500)));
-        assert!(!t.allow(t0 + Duration::from_millis(500)));
-        assert!(
-            (0..3).all(|_| t.allow(t0 + Duration::from_secs(60))),
-            "refills to capacity only"
-        );
-        assert!(!t.allow(t0 + Duration::from_secs(60)));
+/// Tells the client why it is being closed and closes cleanly: a close frame, then
+/// whatever it still sends is read and discarded for a moment (bounded), so the
+/// kernel does not answer unread input with a reset that would lose the reason.
+async fn close_with(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    reason: &ServerMessage,
+) {
+    if !send(sink, reason).await {
+        return;
     }
+    let _ = sink.send(Message::Close(None)).await;
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// The budget class of a message.
+fn class_of(message: &ClientMessage) -> SignalingClass {
+    match message {
+        ClientMessage::Answer { .. }
+        | ClientMessage::Candidate { .. }
+        | ClientMessage::Join { .. }
+        | ClientMessage::Leave => SignalingClass::Negotiation,
+        ClientMessage::Renegotiate => SignalingClass::Renegotiate,
+        ClientMessage::PreferLayer { .. } => SignalingClass::Layer,
+        ClientMessage::Report(_) => SignalingClass::Report,
+        ClientMessage::Chat { .. } => SignalingClass::Chat,
+        _ => SignalingClass::Command,
+    }
+}
+
+/// The code of a reply that refuses a command (not a `rate_limited` or `busy`, which
+/// the budget already counted).
+fn refusal_code(reply: &ServerMessage) -> Option<&str> {
+    match reply {
+        ServerMessage::Error { code, .. }
+            if !matches!(
+                code.as_str(),
+                "rate_limited" | "busy" | "not_stored" | "internal" | "not_ready"
+            ) =>
+        {
+            Some(code.as_str())
+        }
+        _ => None,
+    }
+}
+
+/// One audit entry for a connection closed for abuse, with what it did.
+fn close_for_abuse(
+    state: &AppState,
+    session: &Session,
+    participant: &Participant,
+    budget: &ConnectionBudget,
+    why: &str,
+) {
+    tracing::warn!(
+        why,
+        over_budget = budget.over_budget,
+        "connection closed for abuse"
+    );
+    state.audit.record(
+        Some(session.id),
+        Actor::Participant(participant.id),
+        "closedForAbuse",
+        json!({ "why": why, "overBudget": budget.over_budget, "unauditedRefusals": budget.unaudited_refusals }),
+    );
 }

@@ -46,6 +46,36 @@ impl WsClient {
             .unwrap();
     }
 
+    /// Sends without failing when the server has closed the connection; returns
+    /// whether it was sent.
+    pub async fn try_send(&mut self, message: &Value) -> bool {
+        self.ws
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .is_ok()
+    }
+
+    /// Reads until the server closes the connection (bounded by [`WAIT`]); returns
+    /// the fatal error it sent before closing, if any.
+    pub async fn closed_with(&mut self) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut fatal = None;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    if v["type"] == "error" && v["fatal"] == true {
+                        fatal = Some(v.clone());
+                    }
+                    self.seen.push(v);
+                }
+                Ok(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) => return fatal,
+                Ok(Some(Ok(_))) => {}
+                Err(_) => panic!("the server did not close the connection within {WAIT:?}"),
+            }
+        }
+    }
+
     /// Returns the first message (already received or arriving within [`WAIT`]) that
     /// satisfies `pred`, and consumes it so that the next wait needs a new one. Panics
     /// listing what came instead.
