@@ -82,6 +82,7 @@ impl Application {
             recordings: Arc::default(),
             ingests: Arc::default(),
             recorder: Arc::new(recorder),
+            limits: Arc::default(),
             mailer: crate::notify::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {
                 public_url,
@@ -92,6 +93,7 @@ impl Application {
                 data_dir: config.storage.data_dir.clone(),
                 min_free_disk_mb: config.alerts.min_free_disk_mb,
                 retention_days: config.recording.retention_days,
+                trusted_proxies: config.http.trusted_proxies.clone(),
             }),
         };
         let admin_listener = match config.admin.listen.parse::<SocketAddr>() {
@@ -282,9 +284,12 @@ impl Application {
         });
         let state = self.state.clone();
         let router = crate::http::router(self.state);
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         // Running recordings are finished cleanly (every part gets its index).
         crate::recording::stop_all(&state).await;
         // Every audit entry recorded before the stop is written before the process
@@ -374,7 +379,13 @@ async fn bootstrap_administrator(
     let (password_text, generated) = if config.auth.admin_password.is_empty() {
         (password::generate(), true)
     } else {
-        (config.auth.admin_password.expose().to_owned(), false)
+        let chosen = config.auth.admin_password.expose();
+        if let Err(reason) = password::check_strength(chosen) {
+            anyhow::bail!(
+                "the configured administrator password (auth.admin_password) is too weak: {reason}"
+            );
+        }
+        (chosen.to_owned(), false)
     };
     let to_hash = password_text.clone();
     let hash = tokio::task::spawn_blocking(move || password::hash(&to_hash))

@@ -124,6 +124,10 @@ pub struct HttpConfig {
     /// The URL people reach this server at; join links are built from it. Empty means
     /// `http://<bound address>`.
     pub public_url: String,
+    /// Reverse proxies in front of Viva (their addresses): only from these is
+    /// `X-Forwarded-For` believed, for the per-client budgets (`docs/security.md`).
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Media plane settings.
@@ -187,6 +191,7 @@ impl Default for Config {
             http: HttpConfig {
                 listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
                 public_url: "http://127.0.0.1:8080".into(),
+                trusted_proxies: Vec::new(),
             },
             media: MediaConfig {
                 udp_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50000),
@@ -271,6 +276,14 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "auth.signing_key must be at least 32 characters".into(),
             ));
+        }
+        if !self.auth.admin_password.is_empty()
+            && let Err(reason) =
+                crate::auth::password::check_strength(self.auth.admin_password.expose())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "auth.admin_password is too weak: {reason}"
+            )));
         }
         if !(0..=24 * 60).contains(&self.auth.join_opens_minutes_before) {
             return Err(ConfigError::Invalid(

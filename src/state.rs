@@ -30,6 +30,8 @@ pub struct Settings {
     pub min_free_disk_mb: u64,
     /// Days recordings are kept (0: forever).
     pub retention_days: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Shared application state.
@@ -65,6 +67,8 @@ pub struct AppState {
     pub alerts: crate::alerts::Alerter,
     /// Histograms for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Budgets of the public endpoints per client, and the sign-in bounds.
+    pub limits: Arc<crate::http::limits::PublicLimits>,
     /// Outgoing e-mail, when an SMTP relay is configured.
     pub mailer: Option<crate::notify::Mailer>,
 }

@@ -24,6 +24,38 @@ pub fn verify(password: &str, stored: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Fewest characters a chosen administrator password may have.
+pub const MIN_LENGTH: usize = 12;
+/// Fewest different characters in it (no `aaaaaaaaaaaa`, no `121212121212`).
+pub const MIN_DISTINCT: usize = 6;
+
+/// Whether a password an operator chose is strong enough to guard the administrator
+/// account (the sign-in budget makes guessing slow, not impossible).
+pub fn check_strength(password: &str) -> Result<(), String> {
+    let length = password.chars().count();
+    if length < MIN_LENGTH {
+        return Err(format!(
+            "it has {length} characters; use at least {MIN_LENGTH}"
+        ));
+    }
+    let distinct: std::collections::BTreeSet<char> = password.chars().collect();
+    if distinct.len() < MIN_DISTINCT {
+        return Err(format!(
+            "it uses only {} different characters; use at least {MIN_DISTINCT}",
+            distinct.len()
+        ));
+    }
+    const COMMON: [&str; 6] = ["password", "123456", "qwerty", "admin", "viva", "abc123"];
+    let lower = password.to_lowercase();
+    if let Some(word) = COMMON
+        .iter()
+        .find(|w| lower.contains(*w) && lower.len() < w.len() + 6)
+    {
+        return Err(format!("it is mostly the common word \"{word}\""));
+    }
+    Ok(())
+}
+
 /// A random password for a first-start administrator: 20 characters from an alphabet
 /// without look-alikes (0/O, 1/l/I), about 113 bits.
 pub fn generate() -> String {
@@ -51,6 +83,27 @@ mod tests {
         assert!(verify("correct horse", &h));
         assert!(!verify("wrong horse", &h));
         assert!(!verify("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn weak_administrator_passwords_are_refused_with_the_reason() {
+        assert!(
+            check_strength("short1!")
+                .unwrap_err()
+                .contains("at least 12")
+        );
+        assert!(
+            check_strength("aaaaaaaaaaaaaaaa")
+                .unwrap_err()
+                .contains("different")
+        );
+        assert!(
+            check_strength("Password1234")
+                .unwrap_err()
+                .contains("password")
+        );
+        assert!(check_strength("test-admin-password").is_ok());
+        assert!(check_strength(&generate()).is_ok(), "generated ones pass");
     }
 
     #[test]

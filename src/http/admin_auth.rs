@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiJson};
+use super::limits::ClientAddr;
 use crate::auth::{AdminClaims, password};
 use crate::state::AppState;
 use crate::telemetry::Pii;
@@ -36,12 +37,18 @@ struct LoginResponse {
 
 async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     let refused = || ApiError::Unauthorized {
         code: "bad_credentials",
         message: "wrong user name or password".into(),
     };
+    if body.username.len() > 200 || body.password.len() > 1024 {
+        return Err(refused());
+    }
+    // Checked before the password: a guesser over budget learns nothing more.
+    state.limits.sign_in_allowed(client, &body.username)?;
     let user = match state.store.user_by_username(&body.username).await {
         Ok(user) => Some(user),
         Err(scheduler::StoreError::NotFound) => None,
@@ -54,13 +61,17 @@ async fn login(
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| password::DUMMY_HASH.clone());
     let candidate = body.password;
+    let slot = state.limits.password_check().await?;
     let ok = tokio::task::spawn_blocking(move || password::verify(&candidate, &stored))
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
+    drop(slot);
     let Some(user) = user.filter(|_| ok) else {
+        state.limits.sign_in_failed(client, &body.username);
         tracing::warn!(user = %Pii(&body.username), "sign-in refused");
         return Err(refused());
     };
+    state.limits.sign_in_succeeded(client, &body.username);
     let now = Utc::now();
     let expires_at = now + Duration::hours(state.settings.admin_session_hours);
     let token = state.signer.sign_admin(&AdminClaims {

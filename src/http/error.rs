@@ -47,6 +47,12 @@ pub enum ApiError {
     /// Rows of an uploaded file are wrong; each is listed with its line.
     #[error("{} row(s) cannot be imported; nothing was imported", .0.len())]
     InvalidRows(Vec<scheduler::import::RowError>),
+    /// The client is over its budget (`crate::budget`); try again after the wait.
+    #[error("too many requests; try again in {} s", .0.as_secs().max(1))]
+    TooMany(std::time::Duration),
+    /// The server is saturated for this kind of request; try again in a moment.
+    #[error("{0}")]
+    Busy(String),
     /// Anything else; the cause goes to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -99,8 +105,15 @@ impl ApiError {
             }
             ApiError::Booking(c) => (StatusCode::CONFLICT, c.code()),
             ApiError::InvalidRows(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_rows"),
+            ApiError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
+    }
+
+    /// A 429 telling the client how long to wait.
+    pub fn too_many(wait: std::time::Duration) -> Self {
+        ApiError::TooMany(wait)
     }
 }
 
@@ -114,7 +127,12 @@ impl IntoResponse for ApiError {
             ApiError::InvalidRows(rows) => Some(rows.as_slice()),
             _ => None,
         };
-        (
+        let retry_after = match &self {
+            ApiError::TooMany(wait) => Some(wait.as_secs().max(1)),
+            ApiError::Busy(_) => Some(1),
+            _ => None,
+        };
+        let mut response = (
             status,
             Json(ErrorBody {
                 code,
@@ -122,7 +140,14 @@ impl IntoResponse for ApiError {
                 rows,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod health;
 pub mod help_videos;
 pub mod import;
+pub mod limits;
 pub mod pages;
 pub mod planning;
 pub mod recordings;

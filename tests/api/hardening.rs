@@ -130,3 +130,83 @@ async fn a_command_flood_is_closed_with_one_audit_entry_and_scores_are_kept() {
     })
     .await;
 }
+
+async fn sign_in(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn password_guessing_is_slowed_then_refused_before_the_password_is_checked() {
+    let app = spawn_app().await;
+    for attempt in 0..5 {
+        let res = sign_in(&app, "admin", &format!("guess-{attempt}")).await;
+        assert_eq!(res.status(), 401, "attempt {attempt}");
+    }
+    let res = sign_in(&app, "admin", "guess-5").await;
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1, "Retry-After {wait}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    // Even the right password is not checked while the budget is spent: a guesser
+    // learns nothing from the 429.
+    let res = sign_in(&app, "admin", crate::helpers::ADMIN_PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    // Another name from the same client still gets its own few tries.
+    assert_eq!(sign_in(&app, "secretary", "x").await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_sign_ins_never_run_more_password_checks_than_the_bound() {
+    use viva::http::limits::SIGN_IN_CONCURRENCY;
+    let app = spawn_app().await;
+    let attempts = (0..40).map(|_| sign_in(&app, "admin", crate::helpers::ADMIN_PASSWORD));
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(
+        statuses.contains(&503),
+        "40 at once exceed the queue: {statuses:?}"
+    );
+    let most = app.state.limits.most_checks_at_once();
+    assert!(
+        (1..=SIGN_IN_CONCURRENCY).contains(&most),
+        "{most} Argon2 checks ran at once"
+    );
+}
+
+#[tokio::test]
+async fn a_weak_configured_administrator_password_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = viva::config::Config::default();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.media.udp_listen = "127.0.0.1:0".parse().unwrap();
+    config.admin.listen = String::new();
+    config.database.url = format!("sqlite://{}", dir.path().join("viva.db").display());
+    config.storage.data_dir = dir.path().join("data");
+    config.auth.admin_password = viva::config::Secret::new("123456");
+    let err = viva::app::Application::build(config)
+        .await
+        .expect_err("a weak password is refused");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("admin_password") && message.contains("at least 12"),
+        "{message}"
+    );
+}
