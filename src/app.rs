@@ -88,6 +88,7 @@ impl Application {
                 public_url,
                 join_opens_minutes_before: config.auth.join_opens_minutes_before,
                 admin_session_hours: config.auth.admin_session_hours,
+                overrun_grace_minutes: config.auth.overrun_grace_minutes,
                 web_dir: config.web.dir.clone(),
                 backup_every_hours: config.backup.every_hours,
                 data_dir: config.storage.data_dir.clone(),

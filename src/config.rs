@@ -183,6 +183,15 @@ pub struct AuthConfig {
     pub join_opens_minutes_before: i64,
     /// Lifetime of an administrator's sign-in.
     pub admin_session_hours: i64,
+    /// How long an open connection outlives its link's end (a defense running over
+    /// time is never cut off at its booked end); then it is closed as expired. A panel
+    /// member's link counts until the panel day's last defense ends.
+    #[serde(default = "default_overrun_grace")]
+    pub overrun_grace_minutes: i64,
+}
+
+fn default_overrun_grace() -> i64 {
+    60
 }
 
 impl Default for Config {
@@ -234,6 +243,7 @@ impl Default for Config {
                 admin_password: Secret::default(),
                 join_opens_minutes_before: 30,
                 admin_session_hours: 12,
+                overrun_grace_minutes: default_overrun_grace(),
             },
         }
     }
@@ -288,6 +298,11 @@ impl Config {
         if !(0..=24 * 60).contains(&self.auth.join_opens_minutes_before) {
             return Err(ConfigError::Invalid(
                 "auth.join_opens_minutes_before must be between 0 and 1440".into(),
+            ));
+        }
+        if !(0..=24 * 60).contains(&self.auth.overrun_grace_minutes) {
+            return Err(ConfigError::Invalid(
+                "auth.overrun_grace_minutes must be between 0 and 1440".into(),
             ));
         }
         if !(1..=24 * 7).contains(&self.auth.admin_session_hours) {

@@ -21,6 +21,7 @@
 //! The media plane lives in the `media` crate, bookings and storage in `scheduler`;
 //! this crate wires them together and holds no media or booking rules itself.
 
+pub mod access;
 pub mod alerts;
 pub mod app;
 pub mod audit;

@@ -123,7 +123,8 @@ pub async fn invitation_for(
     ics::render(&Invitation {
         session_id: session.id,
         sequence: session.sequence,
-        method: if session.cancelled {
+        // A cancelled session, or a participant taken off it: their event is cancelled.
+        method: if session.cancelled || participant.removed {
             Method::Cancel
         } else {
             Method::Request

@@ -20,6 +20,8 @@ pub struct Settings {
     pub join_opens_minutes_before: i64,
     /// Lifetime of an administrator sign-in.
     pub admin_session_hours: i64,
+    /// How long an open connection outlives its link's end.
+    pub overrun_grace_minutes: i64,
     /// Built web client.
     pub web_dir: PathBuf,
     /// Hours between scheduled backups (for the "backups on time" indicator).

@@ -461,6 +461,10 @@ pub struct Participant {
     pub role: Role,
     /// The registered person, if any.
     pub person_id: Option<Uuid>,
+    /// Goes up each time their link is revoked; a link carrying an older one is void.
+    pub link_generation: u32,
+    /// Taken off the booking (kept on record; holds no seat; their links are void).
+    pub removed: bool,
 }
 
 #[cfg(test)]

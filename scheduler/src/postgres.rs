@@ -58,7 +58,8 @@ impl PgStore {
 }
 
 const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at, presentation_minutes, qa_minutes, deliberation_minutes, panel_id, defense_day_id";
-const PARTICIPANT_COLUMNS: &str = "id, session_id, display_name, role, person_id";
+const PARTICIPANT_COLUMNS: &str =
+    "id, session_id, display_name, role, person_id, link_generation, removed_at";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
@@ -105,6 +106,11 @@ fn participant_from_row(row: &PgRow) -> Result<Participant, StoreError> {
         name: row.try_get("display_name")?,
         role: Role::from_str(&role).map_err(|e| corrupt("role", e))?,
         person_id: row.try_get("person_id")?,
+        link_generation: u32::try_from(row.try_get::<i32, _>("link_generation")?)
+            .map_err(|e| corrupt("link_generation", e))?,
+        removed: row
+            .try_get::<Option<chrono::DateTime<Utc>>, _>("removed_at")?
+            .is_some(),
     })
 }
 
@@ -357,6 +363,8 @@ impl PgStore {
                 name: p.name.as_str().to_owned(),
                 role: p.role,
                 person_id: p.person,
+                link_generation: 0,
+                removed: false,
             };
             sqlx::query(
                 "INSERT INTO session_participants (id, session_id, display_name, role, position, person_id)
@@ -484,7 +492,8 @@ impl Store for PgStore {
 
     async fn participants(&self, session_id: Uuid) -> Result<Vec<Participant>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {PARTICIPANT_COLUMNS} FROM session_participants WHERE session_id = $1 ORDER BY position"
+            "SELECT {PARTICIPANT_COLUMNS} FROM session_participants
+             WHERE session_id = $1 AND removed_at IS NULL ORDER BY position"
         ))
         .bind(session_id)
         .fetch_all(&self.pool)
@@ -830,6 +839,59 @@ impl Store for PgStore {
             .await?;
         tx.commit().await?;
         self.session(id).await
+    }
+
+    async fn remove_participant(
+        &self,
+        session: Uuid,
+        participant: Uuid,
+    ) -> Result<Participant, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE session_participants SET removed_at = now(), link_generation = link_generation + 1
+             WHERE id = $1 AND session_id = $2 AND removed_at IS NULL",
+        )
+        .bind(participant)
+        .bind(session)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // Their person's time is released unless another seat of the session is theirs.
+        sqlx::query(
+            "DELETE FROM resource_claims
+             WHERE session_id = $1
+               AND resource = (SELECT 'person:' || person_id FROM session_participants WHERE id = $2)
+               AND NOT EXISTS (
+                   SELECT 1 FROM session_participants o
+                   WHERE o.session_id = $1 AND o.removed_at IS NULL
+                     AND o.person_id = (SELECT person_id FROM session_participants WHERE id = $2))",
+        )
+        .bind(session)
+        .bind(participant)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE sessions SET sequence = sequence + 1 WHERE id = $1")
+            .bind(session)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.participant(participant).await
+    }
+
+    async fn revoke_participant_links(&self, participant: Uuid) -> Result<Participant, StoreError> {
+        let done = sqlx::query(
+            "UPDATE session_participants SET link_generation = link_generation + 1
+             WHERE id = $1 AND removed_at IS NULL",
+        )
+        .bind(participant)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.participant(participant).await
     }
 
     async fn record_notifications(&self, notifications: &[Notification]) -> Result<(), StoreError> {

@@ -132,6 +132,9 @@ fn participant_from_row(row: &SqliteRow) -> Result<Participant, StoreError> {
         name: row.try_get("display_name")?,
         role: Role::from_str(&role).map_err(|e| corrupt("role", e))?,
         person_id: opt_uuid_col(row, "person_id")?,
+        link_generation: u32::try_from(row.try_get::<i64, _>("link_generation")?)
+            .map_err(|e| corrupt("link_generation", e))?,
+        removed: row.try_get::<Option<String>, _>("removed_at")?.is_some(),
     })
 }
 
@@ -161,7 +164,8 @@ fn map_write_error(e: sqlx::Error) -> StoreError {
 }
 
 const SESSION_COLUMNS: &str = "id, title, kind, starts_at, duration_minutes, time_zone, project_id, room_id, buffer_minutes, sequence, cancelled_at, presentation_minutes, qa_minutes, deliberation_minutes, panel_id, defense_day_id";
-const PARTICIPANT_COLUMNS: &str = "id, session_id, display_name, role, person_id";
+const PARTICIPANT_COLUMNS: &str =
+    "id, session_id, display_name, role, person_id, link_generation, removed_at";
 
 /// The trigger that refused a write, if it was one of the booking-integrity triggers.
 fn trigger_refusal(e: &sqlx::Error) -> Option<&'static str> {
@@ -378,6 +382,8 @@ impl SqliteStore {
                 name: p.name.as_str().to_owned(),
                 role: p.role,
                 person_id: p.person,
+                link_generation: 0,
+                removed: false,
             };
             sqlx::query(
                 "INSERT INTO session_participants (id, session_id, display_name, role, position, person_id)
@@ -495,7 +501,7 @@ impl Store for SqliteStore {
     async fn participants(&self, session_id: Uuid) -> Result<Vec<Participant>, StoreError> {
         sqlx::query(&format!(
             "SELECT {PARTICIPANT_COLUMNS} FROM session_participants
-             WHERE session_id = ? ORDER BY position"
+             WHERE session_id = ? AND removed_at IS NULL ORDER BY position"
         ))
         .bind(session_id.to_string())
         .fetch_all(&self.pool)
@@ -838,6 +844,60 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         self.session(id).await
+    }
+
+    async fn remove_participant(
+        &self,
+        session: Uuid,
+        participant: Uuid,
+    ) -> Result<Participant, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE session_participants SET removed_at = ?, link_generation = link_generation + 1
+             WHERE id = ? AND session_id = ? AND removed_at IS NULL",
+        )
+        .bind(Utc::now().to_rfc3339())
+        .bind(participant.to_string())
+        .bind(session.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // Their person's time is released unless another seat of the session is theirs.
+        sqlx::query(
+            "DELETE FROM resource_claims
+             WHERE session_id = ?1
+               AND resource = (SELECT 'person:' || person_id FROM session_participants WHERE id = ?2)
+               AND NOT EXISTS (
+                   SELECT 1 FROM session_participants o
+                   WHERE o.session_id = ?1 AND o.removed_at IS NULL
+                     AND o.person_id = (SELECT person_id FROM session_participants WHERE id = ?2))",
+        )
+        .bind(session.to_string())
+        .bind(participant.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE sessions SET sequence = sequence + 1 WHERE id = ?")
+            .bind(session.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.participant(participant).await
+    }
+
+    async fn revoke_participant_links(&self, participant: Uuid) -> Result<Participant, StoreError> {
+        let done = sqlx::query(
+            "UPDATE session_participants SET link_generation = link_generation + 1
+             WHERE id = ? AND removed_at IS NULL",
+        )
+        .bind(participant.to_string())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.participant(participant).await
     }
 
     async fn record_notifications(&self, notifications: &[Notification]) -> Result<(), StoreError> {

@@ -129,6 +129,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Session, StoreError>;
     /// Cancels a session: its participants and room are released; SEQUENCE goes up.
     async fn cancel_session(&self, id: Uuid) -> Result<Session, StoreError>;
+    /// Takes a participant off a booking: kept on record (their sheets, ratings and
+    /// notifications stay), no longer listed, their person's time released (unless
+    /// they hold another seat of the session), their links void. `NotFound` when they
+    /// are not an active participant of `session`.
+    async fn remove_participant(
+        &self,
+        session: Uuid,
+        participant: Uuid,
+    ) -> Result<Participant, StoreError>;
+    /// Voids every link issued to a participant so far (their link generation goes
+    /// up); returns them as they are now. `NotFound` for an unknown or removed one.
+    async fn revoke_participant_links(&self, participant: Uuid) -> Result<Participant, StoreError>;
 
     /// Records notifications (all or none).
     async fn record_notifications(&self, notifications: &[Notification]) -> Result<(), StoreError>;

@@ -435,6 +435,70 @@ async fn cancelling_releases_everyone_and_raises_the_sequence(b: Backend) {
     ));
 }
 
+async fn a_removed_participant_stays_on_record_and_their_time_is_released(b: Backend) {
+    let w = world(b.store).await;
+    let (s, people) = w
+        .store
+        .create_session(&w.defense(0, &[0, 1, 2], at(9, 0), 40, 0))
+        .await
+        .unwrap();
+    let expert2 = people
+        .iter()
+        .find(|p| p.person_id == Some(w.experts[2].0))
+        .unwrap()
+        .clone();
+    let removed = w.store.remove_participant(s.id, expert2.id).await.unwrap();
+    assert!(removed.removed);
+    assert_eq!(removed.link_generation, 1, "their links are void");
+    let listed = w.store.participants(s.id).await.unwrap();
+    assert_eq!(listed.len(), people.len() - 1);
+    assert!(listed.iter().all(|p| p.id != expert2.id && !p.removed));
+    assert_eq!(w.store.session(s.id).await.unwrap().sequence, 1);
+    // Their time is free again: an overlapping defense may have them.
+    w.store
+        .create_session(&w.defense(1, &[2, 3, 4], at(9, 10), 40, 0))
+        .await
+        .unwrap();
+    // The others still hold theirs.
+    double_booked(
+        w.store
+            .create_session(&w.defense(2, &[0, 3, 4], at(9, 20), 40, 0))
+            .await,
+    );
+    assert!(matches!(
+        w.store.remove_participant(s.id, expert2.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        w.store
+            .remove_participant(Uuid::new_v4(), listed[0].id)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    // Revoking voids a link without taking the seat.
+    let host = &listed[0];
+    assert_eq!(
+        w.store
+            .revoke_participant_links(host.id)
+            .await
+            .unwrap()
+            .link_generation,
+        1
+    );
+    assert_eq!(
+        w.store
+            .revoke_participant_links(host.id)
+            .await
+            .unwrap()
+            .link_generation,
+        2
+    );
+    assert!(matches!(
+        w.store.revoke_participant_links(expert2.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
 async fn rescheduling_is_checked_like_a_new_booking(b: Backend) {
     let w = world(b.store).await;
     let (a, _) = w
@@ -1042,6 +1106,7 @@ conformance!(
     experts_with_a_conflict_of_interest_are_refused,
     panel_size_follows_the_programme,
     cancelling_releases_everyone_and_raises_the_sequence,
+    a_removed_participant_stays_on_record_and_their_time_is_released,
     rescheduling_is_checked_like_a_new_booking,
     a_hundred_concurrent_requests_for_one_expert_slot_yield_exactly_one_booking,
     an_import_is_applied_whole_or_not_at_all,

@@ -71,6 +71,15 @@ pub struct JoinGrant {
     pub nbf: i64,
     /// Valid until (unix seconds).
     pub exp: i64,
+    /// The participant's link generation when it was issued: revoking their links
+    /// raises theirs, and a grant of an older generation is void. Links issued before
+    /// revocation existed carry none and count as 0.
+    #[serde(rename = "gen", default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// An administrator's sign-in.
@@ -286,6 +295,7 @@ mod tests {
 
     fn grant(nbf: i64, exp: i64) -> JoinGrant {
         JoinGrant {
+            generation: 0,
             sid: Uuid::new_v4(),
             pid: Uuid::new_v4(),
             role: Role::Expert,

@@ -166,6 +166,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::access::AccessError> for ApiError {
+    fn from(e: crate::access::AccessError) -> Self {
+        use crate::access::AccessError;
+        match e {
+            AccessError::Token(t) => ApiError::from_token(&t),
+            AccessError::Store(s) => s.into(),
+            other => ApiError::Unauthorized {
+                code: other.code(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         ApiError::MalformedBody(rejection.body_text())

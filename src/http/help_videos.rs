@@ -120,7 +120,7 @@ async fn publish(
     Path(raw): Path<String>,
     ApiJson(publication): ApiJson<Publication>,
 ) -> Result<(StatusCode, Json<PublicVideo>), ApiError> {
-    let (admin, participant) = caller_ids(&state, &headers)?;
+    let (admin, participant) = caller_ids(&state, &headers).await?;
     let id = Uuid::parse_str(&raw).map_err(|_| ApiError::NotFound("recording"))?;
     let (recording, session) = produced_recording(&state, id).await?;
     let caller = may_watch(&state, admin, participant, &session).await?;

@@ -82,6 +82,7 @@ pub fn client_address<'a>(
 pub struct PublicLimits {
     budgets: Mutex<HashMap<HttpClass, ClientBudgets<IpAddr>>>,
     failures_by_name: Mutex<ClientBudgets<(IpAddr, String)>>,
+    join_failures: Mutex<ClientBudgets<(uuid::Uuid, &'static str)>>,
     password_checks: std::sync::Arc<Semaphore>,
     waiting: AtomicUsize,
     most_checks_at_once: AtomicUsize,
@@ -95,6 +96,7 @@ impl Default for PublicLimits {
                 HttpClass::SignInFailure.limits(),
                 TRACKED_CLIENTS,
             )),
+            join_failures: Mutex::new(ClientBudgets::new((1, 1.0 / 600.0), TRACKED_CLIENTS)),
             password_checks: std::sync::Arc::new(Semaphore::new(SIGN_IN_CONCURRENCY)),
             waiting: AtomicUsize::new(0),
             most_checks_at_once: AtomicUsize::new(0),
@@ -158,6 +160,16 @@ impl PublicLimits {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .forget(&(client.0, username.to_owned()));
+    }
+
+    /// Whether a refused join of `participant` for `reason` is the first in ten
+    /// minutes (only that one is recorded).
+    pub fn first_join_failure(&self, participant: uuid::Uuid, reason: &'static str) -> bool {
+        self.join_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .charge(&(participant, reason), Instant::now())
+            .is_ok()
     }
 
     /// Waits for a password-check slot; a 503 at once when too many already wait.

@@ -4,6 +4,7 @@
 pub mod admin_auth;
 pub mod directory;
 pub mod error;
+pub mod headers;
 pub mod health;
 pub mod help_videos;
 pub mod import;
@@ -28,6 +29,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole application's routes.
 pub fn router(state: AppState) -> Router {
+    let hsts = state.settings.public_url.starts_with("https://");
     Router::new()
         .merge(health::router())
         .merge(admin_auth::router())
@@ -43,6 +45,9 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Added after the 1 MiB limit so uploads get their own, larger one.
         .merge(import::router())
+        .layer(axum::middleware::from_fn(move |request, next| {
+            headers::add(hsts, request, next)
+        }))
         .layer(
             // Spans name the route pattern, never the concrete URI: join tokens live
             // in paths and query strings and must not reach the logs.

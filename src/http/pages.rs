@@ -13,6 +13,7 @@ use axum::routing::get;
 use chrono::Utc;
 use tower_http::services::ServeDir;
 
+use crate::access::AccessError;
 use crate::auth::TokenError;
 use crate::state::AppState;
 
@@ -52,14 +53,28 @@ async fn help_page(State(state): State<AppState>) -> Response {
     serve_page(state.settings.web_dir.clone(), "help.html").await
 }
 
-async fn join_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match state.signer.verify_join(&token, Utc::now()) {
+async fn join_page(
+    State(state): State<AppState>,
+    client: super::limits::ClientAddr,
+    Path(token): Path<String>,
+) -> Response {
+    if let Err(e) = state
+        .limits
+        .charge(crate::budget::HttpClass::PublicRead, client)
+    {
+        return e.into_response();
+    }
+    match crate::access::admit(&state, &token, Utc::now()).await {
         Ok(_) => serve_page(state.settings.web_dir.clone(), "join.html").await,
         Err(e) => {
             tracing::info!(code = e.code(), "join link refused");
             let (zh, en) = explain(&e);
+            let status = match e {
+                AccessError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
             (
-                StatusCode::UNAUTHORIZED,
+                status,
                 [(header::CACHE_CONTROL, "no-store")],
                 Html(error_html(e.code(), &zh, &en)),
             )
@@ -68,22 +83,34 @@ async fn join_page(State(state): State<AppState>, Path(token): Path<String>) -> 
     }
 }
 
-fn explain(e: &TokenError) -> (String, String) {
+fn explain(e: &AccessError) -> (String, String) {
     let local = |t: chrono::DateTime<Utc>| {
         t.with_timezone(&chrono_tz::Asia::Shanghai)
             .format("%Y-%m-%d %H:%M (Asia/Shanghai)")
             .to_string()
     };
     match e {
-        TokenError::NotYetValid(at) => (
+        AccessError::Token(TokenError::NotYetValid(at)) => (
             format!("会议尚未开放，请于 {} 之后再打开此链接。", local(*at)),
             format!("This session is not open yet. Please open the link again after {}.", local(*at)),
         ),
-        TokenError::Expired(at) => (
+        AccessError::Token(TokenError::Expired(at)) => (
             format!("此链接已于 {} 过期。", local(*at)),
             format!("This link expired at {}.", local(*at)),
         ),
-        _ => (
+        AccessError::Cancelled => (
+            "此会议已取消。如有疑问，请联系会议秘书。".into(),
+            "This session was cancelled. If in doubt, contact the session's secretary.".into(),
+        ),
+        AccessError::Revoked => (
+            "此邀请已失效（您已不在本次会议的名单中，或此链接已被撤销）。请向会议秘书索取新的链接。".into(),
+            "This invitation is no longer valid (you are no longer on this session's list, or this link was revoked). Ask the session's secretary for a new link.".into(),
+        ),
+        AccessError::Store(_) => (
+            "服务器暂时无法核对此链接，请稍后再试。".into(),
+            "The server cannot check this link right now; please try again in a moment.".into(),
+        ),
+        AccessError::Token(_) => (
             "此链接无效。请使用邀请邮件中的完整链接，或联系会议秘书。".into(),
             "This link is not valid. Use the complete link from your invitation, or contact the session's secretary.".into(),
         ),

@@ -158,7 +158,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 /// The administrator or participant a bearer token names: (admin, participant).
-pub(crate) fn caller_ids(
+pub(crate) async fn caller_ids(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(Option<Uuid>, Option<Uuid>), ApiError> {
@@ -166,13 +166,15 @@ pub(crate) fn caller_ids(
     let now = Utc::now();
     match state.signer.verify_admin(token, now) {
         Ok(claims) => Ok((Some(claims.uid), None)),
-        Err(_) => {
-            let grant = state
-                .signer
-                .verify_join(token, now)
-                .map_err(|e| ApiError::from_token(&e))?;
-            Ok((None, Some(grant.pid)))
-        }
+        Err(_) => Ok((
+            None,
+            Some(
+                crate::access::admit(state, token, now)
+                    .await?
+                    .participant
+                    .id,
+            ),
+        )),
     }
 }
 
@@ -197,7 +199,8 @@ pub(crate) async fn may_watch(
         SessionKind::Defense => matches!(me.role, Role::Host | Role::Expert),
         SessionKind::Training => matches!(me.role, Role::Host | Role::Trainer),
     };
-    if me.session_id != session.id || !allowed {
+    // Taken off the booking, or the session cancelled: their rights went with it.
+    if me.session_id != session.id || !allowed || me.removed || session.cancelled {
         return Err(refused());
     }
     Ok(Caller::Participant(me))
@@ -263,7 +266,7 @@ async fn issue_link(
     ApiJson(request): ApiJson<LinkRequest>,
 ) -> Result<Json<Link>, ApiError> {
     let now = Utc::now();
-    let (admin, participant) = caller_ids(&state, &headers)?;
+    let (admin, participant) = caller_ids(&state, &headers).await?;
     let id = Uuid::parse_str(&raw).map_err(|_| ApiError::NotFound("recording"))?;
     let (recording, session) = produced_recording(&state, id).await?;
     let caller = may_watch(&state, admin, participant, &session).await?;

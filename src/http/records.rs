@@ -241,10 +241,10 @@ async fn scores_print(
     Ok(Html(format!(
         r#"<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>评分表 Score sheet · {title}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;width:100%}}td,th{{border:1px solid #444;padding:.4em}}.n{{text-align:right}}@media print{{button{{display:none}}}}</style></head>
-<body><h1>评分汇总 Score summary</h1><p>{title}</p><button onclick="print()">打印 Print</button>
+<body><h1>评分汇总 Score summary</h1><p>{title}</p><button type="button" data-print>打印 Print</button>
 <table><thead><tr><th>专家 Expert</th>{heads}<th>总分 Total</th><th>状态 State</th><th>意见 Comment</th></tr></thead><tbody>{rows}</tbody>
 <tfoot><tr><th>平均 Mean</th><td colspan="{span}" class="n">{mean}</td></tr></tfoot></table>
-<p>签字 Signature: ____________________ 日期 Date: ____________</p></body></html>"#,
+<p>签字 Signature: ____________________ 日期 Date: ____________</p><script src="/assets/print.js"></script></body></html>"#,
         title = html_escape(&r.title),
         span = r.criteria.len() + 3,
         mean = r

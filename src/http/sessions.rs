@@ -29,6 +29,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sessions/{id}/reschedule", post(reschedule_session))
         .route("/api/v1/sessions/{id}/cancel", post(cancel_session))
         .route(
+            "/api/v1/sessions/{id}/participants/{participant}",
+            axum::routing::delete(remove_participant),
+        )
+        .route(
+            "/api/v1/sessions/{id}/participants/{participant}/revoke",
+            post(revoke_links),
+        )
+        .route(
             "/api/v1/sessions/{id}/notifications",
             get(list_notifications),
         )
@@ -142,6 +150,7 @@ pub fn issue_join_link(state: &AppState, session: &Session, participant: &Partic
         may_subscribe: participant.role.may_subscribe(),
         nbf: valid_from.timestamp(),
         exp: valid_until.timestamp(),
+        generation: participant.link_generation,
     });
     JoinLink {
         participant_id: participant.id,
@@ -280,8 +289,84 @@ async fn cancel_session(
     })?;
     tracing::info!(session = %id, by = %admin.user_id, "session cancelled");
     let participants = state.store.participants(id).await?;
+    state.audit.record(
+        Some(id),
+        crate::audit::Actor::Admin(admin.user_id.to_string()),
+        "cancelled",
+        serde_json::json!({}),
+    );
+    // Open connections end now, before the e-mails go out.
+    crate::signaling::seats::on_cancelled(&state, &session, &participants).await;
     crate::notify::notify(&state, &session, &participants, NotificationKind::Cancel).await?;
     Ok(Json(session))
+}
+
+/// A participant of a session, by the ids in the path; 404 otherwise.
+async fn participant_of(
+    state: &AppState,
+    session: &str,
+    participant: &str,
+) -> Result<(Session, Participant), ApiError> {
+    let session = load_session(state, parse_id(session)?).await?;
+    let id = Uuid::parse_str(participant).map_err(|_| ApiError::NotFound("participant"))?;
+    match state.store.participant(id).await {
+        Ok(p) if p.session_id == session.id && !p.removed => Ok((session, p)),
+        Ok(_) | Err(scheduler::StoreError::NotFound) => Err(ApiError::NotFound("participant")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes a participant off a booking: their links stop working, their open connection
+/// closes, their time is released, and they get a cancellation of their invitation.
+/// Their score sheets and ratings stay on record.
+async fn remove_participant(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path((session, participant)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let (session, participant) = participant_of(&state, &session, &participant).await?;
+    let removed = state
+        .store
+        .remove_participant(session.id, participant.id)
+        .await?;
+    state.audit.record(
+        Some(session.id),
+        crate::audit::Actor::Admin(admin.user_id.to_string()),
+        "participantRemoved",
+        serde_json::json!({ "participant": removed.id }),
+    );
+    crate::signaling::seats::on_removed(&state, &removed);
+    let session = load_session(&state, session.id).await?;
+    crate::notify::notify(&state, &session, &[removed], NotificationKind::Cancel).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes a participant's links (a link was forwarded or leaked): every link issued
+/// so far stops working and their open connection closes; the answer is their new
+/// link, which is also sent to them.
+async fn revoke_links(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path((session, participant)): Path<(String, String)>,
+) -> Result<Json<JoinLink>, ApiError> {
+    let (session, participant) = participant_of(&state, &session, &participant).await?;
+    let renewed = state.store.revoke_participant_links(participant.id).await?;
+    state.audit.record(
+        Some(session.id),
+        crate::audit::Actor::Admin(admin.user_id.to_string()),
+        "linksRevoked",
+        serde_json::json!({ "participant": renewed.id }),
+    );
+    crate::signaling::seats::on_revoked(&state, &renewed);
+    crate::notify::notify(
+        &state,
+        &session,
+        std::slice::from_ref(&renewed),
+        NotificationKind::Update,
+    )
+    .await?;
+    audit_links_issued(&state, &admin, session.id, std::slice::from_ref(&renewed));
+    Ok(Json(issue_join_link(&state, &session, &renewed)))
 }
 
 async fn list_notifications(
@@ -297,22 +382,14 @@ async fn list_notifications(
 /// A participant downloads their own current invitation with their join link's token.
 async fn own_invitation(
     State(state): State<AppState>,
+    client: super::limits::ClientAddr,
     Path(token): Path<String>,
 ) -> Result<Response, ApiError> {
-    let grant = state
-        .signer
-        .verify_join(&token, Utc::now())
-        .map_err(|e| ApiError::from_token(&e))?;
-    let participant = state
-        .store
-        .participant(grant.pid)
-        .await
-        .map_err(|_| ApiError::NotFound("invitation"))?;
-    if participant.session_id != grant.sid {
-        return Err(ApiError::NotFound("invitation"));
-    }
-    let session = load_session(&state, grant.sid).await?;
-    let ics = crate::notify::invitation_for(&state, &session, &participant).await;
+    state
+        .limits
+        .charge(crate::budget::HttpClass::PublicRead, client)?;
+    let admitted = crate::access::admit(&state, &token, Utc::now()).await?;
+    let ics = crate::notify::invitation_for(&state, &admitted.session, &admitted.participant).await;
     Ok((
         [
             (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),

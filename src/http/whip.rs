@@ -62,6 +62,26 @@ impl Ingests {
     pub fn count(&self) -> usize {
         self.lock().len()
     }
+
+    /// How many feeds of one session are live.
+    pub fn count_of(&self, session: Uuid) -> usize {
+        self.lock().values().filter(|(s, _)| *s == session).count()
+    }
+}
+
+/// Ends every live feed of a session (it was cancelled).
+pub fn end_feeds_of(state: &AppState, session: Uuid) {
+    let mut live = state.ingests.lock();
+    let ended: Vec<Uuid> = live
+        .iter()
+        .filter(|(_, (s, _))| *s == session)
+        .map(|(r, _)| *r)
+        .collect();
+    for resource in ended {
+        if let Some((_, stop)) = live.remove(&resource) {
+            let _ = stop.send(());
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -78,8 +98,11 @@ async fn issue_token(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Result<Json<Issued>, ApiError> {
-    let (admin, participant) = caller_ids(&state, &headers)?;
+    let (admin, participant) = caller_ids(&state, &headers).await?;
     let session = super::sessions::load_session(&state, super::sessions::parse_id(&raw)?).await?;
+    if session.cancelled {
+        return Err(ApiError::Forbidden("the session was cancelled".into()));
+    }
     if session.kind != SessionKind::Training {
         return Err(ApiError::Forbidden(
             "WHIP ingest is for training sessions".into(),
@@ -97,9 +120,14 @@ async fn issue_token(
         ApiError::Forbidden("only the trainer, a host or an administrator may".into())
     })?;
     let now = Utc::now();
+    // Valid for the session (its buffer included) and no longer: a token that leaks
+    // after the training opens nothing.
     let end = session.starts_at
-        + chrono::Duration::minutes(session.duration_minutes + session.buffer_minutes + 120);
-    let expires_at = end.max(now + chrono::Duration::minutes(5));
+        + chrono::Duration::minutes(session.duration_minutes + session.buffer_minutes);
+    if end <= now {
+        return Err(ApiError::Forbidden("the session is over".into()));
+    }
+    let expires_at = end;
     let token = state.signer.sign_whip(&WhipClaims {
         sid: session.id,
         pid: publisher.id,
@@ -139,15 +167,45 @@ fn whip_claims(
     Ok(claims)
 }
 
+/// Largest SDP offer taken. An encoder's offer with three simulcast layers, audio and
+/// every codec Chromium lists is about 6 KB; anything near this is not an encoder.
+pub const MAX_OFFER_BYTES: usize = 32 * 1024;
+/// Most lines in an offer (same reasoning: real offers have about 100).
+const MAX_OFFER_LINES: usize = 1000;
+/// Live feeds per session at once: the trainer's studio and one spare (an encoder
+/// reconnecting before its old feed timed out).
+pub const MAX_FEEDS_PER_SESSION: usize = 2;
+
 /// Takes a WHIP client's offer.
 async fn ingest(
     State(state): State<AppState>,
+    client: super::limits::ClientAddr,
     headers: HeaderMap,
     Path(raw): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let session_id = Uuid::parse_str(&raw).map_err(|_| ApiError::NotFound("session"))?;
     let claims = whip_claims(&state, &headers, session_id)?;
+    // Charged once the token is checked (that is cheap); what follows is not.
+    state
+        .limits
+        .charge(crate::budget::HttpClass::Ingest, client)?;
+    // The offer is checked here, before it reaches the media thread.
+    if body.len() > MAX_OFFER_BYTES {
+        return Err(ApiError::MalformedBody(format!(
+            "an SDP offer has at most {MAX_OFFER_BYTES} bytes"
+        )));
+    }
+    if body.iter().filter(|b| **b == b'\n').count() > MAX_OFFER_LINES {
+        return Err(ApiError::MalformedBody(format!(
+            "an SDP offer has at most {MAX_OFFER_LINES} lines"
+        )));
+    }
+    if state.ingests.count_of(session_id) >= MAX_FEEDS_PER_SESSION {
+        return Err(ApiError::Conflict(format!(
+            "this session already has {MAX_FEEDS_PER_SESSION} live feeds; end one first (DELETE its resource)"
+        )));
+    }
     let is_sdp = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -95,6 +95,8 @@ struct Inner {
     canonical: HashMap<Uuid, Uuid>,
     /// (defense, id in the room) → their participant id in that defense.
     in_session: HashMap<(Uuid, Uuid), Uuid>,
+    /// When each day's last defense is booked to end.
+    ends: HashMap<Uuid, chrono::DateTime<chrono::Utc>>,
 }
 
 /// Who someone is across the defenses of a day: the registered person when known,
@@ -168,6 +170,53 @@ impl Days {
         inner.in_session.get(&(session, who)).copied()
     }
 
+    /// Takes a panel member's seat in one defense of a day away (they were taken off
+    /// that booking); returns their identity in the room. `None` when the session is
+    /// not part of a registered day or they had no seat in it.
+    pub fn unseat(&self, session: Uuid, participant: Uuid) -> Option<Uuid> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let canonical = inner.canonical.get(&participant).copied()?;
+        inner
+            .in_session
+            .remove(&(session, canonical))
+            .map(|_| canonical)
+    }
+
+    /// Whether someone known in a day's room as `who` has a seat in a defense of the
+    /// day that is still open, other than `except`.
+    pub fn has_open_seat(&self, room: Uuid, who: Uuid, except: Uuid) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(queue) = inner.queues.get(&room) else {
+            return false;
+        };
+        queue
+            .sessions
+            .iter()
+            .filter(|s| **s != except && !queue.closed.contains(s))
+            .any(|s| inner.in_session.contains_key(&(*s, who)))
+    }
+
+    /// Records when a day's last defense is booked to end.
+    pub fn set_end(&self, room: Uuid, end: chrono::DateTime<chrono::Utc>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.ends.insert(room, end);
+    }
+
+    /// When a day's last defense is booked to end (`None` outside panel days).
+    pub fn end_of(&self, room: Uuid) -> Option<chrono::DateTime<chrono::Utc>> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.ends.get(&room).copied()
+    }
+
+    /// Whether a session is part of a registered panel day.
+    pub fn is_day(&self, session: Uuid) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .room_of
+            .get(&session)
+            .is_some_and(|room| inner.queues.contains_key(room))
+    }
+
     /// The room a session is held in (itself unless part of a panel day).
     pub fn room_of(&self, session: Uuid) -> Uuid {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -223,6 +272,8 @@ mod tests {
             name: name.into(),
             role,
             person_id: None,
+            link_generation: 0,
+            removed: false,
         }
     }
 
@@ -272,6 +323,25 @@ mod tests {
             None,
             "李 does not judge b"
         );
+    }
+
+    #[test]
+    fn a_member_taken_off_one_defense_keeps_the_seats_of_the_others() {
+        use scheduler::Role;
+        let days = Days::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let a_people = vec![booked(a, "李", Role::Expert), booked(a, "王", Role::Expert)];
+        let b_people = vec![booked(b, "李", Role::Expert), booked(b, "王", Role::Expert)];
+        days.register(&[(a, a_people.clone()), (b, b_people.clone())]);
+        let li = a_people[0].id;
+        assert!(days.is_day(b));
+        assert_eq!(days.unseat(b, b_people[0].id), Some(li));
+        assert_eq!(days.in_session(b, li), None, "no seat in b any more");
+        assert_eq!(days.in_session(a, li), Some(li));
+        assert!(days.has_open_seat(a, li, b), "still sits in a");
+        assert!(!days.has_open_seat(a, li, a), "nothing but a");
+        assert_eq!(days.unseat(b, b_people[0].id), None, "only once");
+        assert!(!days.is_day(Uuid::new_v4()));
     }
 
     #[test]

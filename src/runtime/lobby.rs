@@ -24,6 +24,15 @@ impl Lobby {
             .or_insert(starts_in_lobby)
     }
 
+    /// Whether the participant waits in the lobby now (false for anyone never seen).
+    pub fn is_waiting(&self, session: Uuid, participant: Uuid) -> bool {
+        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting
+            .get(&(session, participant))
+            .copied()
+            .unwrap_or(false)
+    }
+
     /// Moves a participant into (`true`) or out of the lobby. Returns whether this
     /// changed anything.
     pub fn set(&self, session: Uuid, participant: Uuid, in_lobby: bool) -> bool {

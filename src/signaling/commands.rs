@@ -314,12 +314,13 @@ fn move_person(state: &AppState, session: Uuid, who: Uuid, to_lobby: bool) {
     if !state.lobby.set(session, who, to_lobby) {
         return;
     }
-    if let Some(media) = state
-        .presence
-        .tell(session, who, PresenceEvent::Lobby(to_lobby))
-    {
-        state.sfu.set_present(media, !to_lobby);
+    let waiting = to_lobby || !super::seats::is_seated(state, session, who);
+    if let Some(media) = state.presence.set_waiting(session, who, waiting) {
+        state.sfu.set_present(media, !waiting);
     }
+    state
+        .presence
+        .tell(session, who, PresenceEvent::Lobby(to_lobby));
 }
 
 /// Runs a rule of the session's defense; errors become the sender's reply.
@@ -465,7 +466,7 @@ fn ask_for_ratings(state: &AppState, session: Uuid) {
 /// After a defense of a panel day closes: the next one becomes current, its
 /// applicant is admitted, the panel gets the new phase and score sheets, and the
 /// applicants still waiting learn their place in the queue.
-async fn next_defense_of_the_day(state: &AppState, closed: Uuid) {
+pub async fn next_defense_of_the_day(state: &AppState, closed: Uuid) {
     let room = state.days.room_of(closed);
     let Some(next) = state.days.with(room, |q| q.close(closed)).flatten() else {
         return;
@@ -479,6 +480,9 @@ async fn next_defense_of_the_day(state: &AppState, closed: Uuid) {
     };
     let participants = state.store.participants(next).await.unwrap_or_default();
     crate::signaling::ws::ensure_defense(state, &session, &participants).await;
+    // Panel members without a seat in the new defense leave its media and roster;
+    // those with one come back.
+    super::seats::reseat(state, room);
     state.audit.record(
         Some(next),
         Actor::System,

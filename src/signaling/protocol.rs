@@ -281,6 +281,12 @@ pub enum ServerMessage {
     Lobby {
         /// In the lobby.
         in_lobby: bool,
+        /// Why, when it is not the applicant's lobby: `notSeated` for a panel member
+        /// who has no seat in the defense being held (a conflict of interest, or not
+        /// booked into it); they rejoin the room when the next defense they sit in
+        /// starts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<WaitReason>,
     },
     /// The agenda phase (on join and on every change). `endsAt` is the server's end of
     /// the phase's time (extensions included); clients count down to it. Time running
@@ -399,6 +405,14 @@ pub enum ServerMessage {
         /// Whether the connection is closing.
         fatal: bool,
     },
+}
+
+/// Why someone other than an applicant waits outside the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WaitReason {
+    /// A panel member without a seat in the defense being held.
+    NotSeated,
 }
 
 /// A chat message as participants see it.

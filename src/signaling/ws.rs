@@ -14,7 +14,7 @@ use axum::routing::get;
 use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
 use media::{JoinRequest, MediaGrant, PeerEvent};
-use scheduler::{Participant, Role, Session, StoreError};
+use scheduler::{Participant, Role, Session};
 use serde::Deserialize;
 
 use super::commands;
@@ -22,7 +22,7 @@ use super::metering;
 use super::presence::PresenceEvent;
 use super::protocol::{
     ClientMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, PeerInfo, ProtocolError, ServerMessage,
-    parse_client_message,
+    WaitReason, parse_client_message,
 };
 use crate::audit::Actor;
 use crate::auth::JoinGrant;
@@ -79,41 +79,32 @@ async fn upgrade(
     }
 }
 
-/// Checks the grant and that it names a participant of a session that still exists.
+/// Checks the link ([`crate::access::admit`]). A refused link that this server did
+/// sign is recorded as a join failure of its session, once per participant, reason and
+/// ten minutes (a page retrying an expired link must not write a row each time).
 async fn admit(
     state: &AppState,
     token: Option<&str>,
 ) -> Result<(JoinGrant, Participant, Session), ApiError> {
     let token = token.ok_or_else(ApiError::missing_credentials)?;
-    let grant = state.signer.verify_join(token, Utc::now()).map_err(|e| {
-        tracing::info!(code = e.code(), "signaling refused");
-        // An authentic link used outside its window is a join failure of that session.
-        if let Some(grant) = state.signer.authentic_join(token) {
-            metering::connection_event(
-                state,
-                grant.sid,
-                grant.pid,
-                "joinFailed",
-                json!({ "reason": e.code() }),
-            );
+    match crate::access::admit(state, token, Utc::now()).await {
+        Ok(a) => Ok((a.grant, a.participant, a.session)),
+        Err(e) => {
+            tracing::info!(code = e.code(), "signaling refused");
+            if let Some(grant) = state.signer.authentic_join(token)
+                && state.limits.first_join_failure(grant.pid, e.code())
+            {
+                metering::connection_event(
+                    state,
+                    grant.sid,
+                    grant.pid,
+                    "joinFailed",
+                    json!({ "reason": e.code() }),
+                );
+            }
+            Err(e.into())
         }
-        ApiError::from_token(&e)
-    })?;
-    let revoked = || ApiError::Unauthorized {
-        code: "revoked",
-        message: "this invitation no longer exists".into(),
-    };
-    let participant = match state.store.participant(grant.pid).await {
-        Ok(p) if p.session_id == grant.sid => p,
-        Ok(_) | Err(StoreError::NotFound) => return Err(revoked()),
-        Err(e) => return Err(e.into()),
-    };
-    let session = match state.store.session(grant.sid).await {
-        Ok(s) => s,
-        Err(StoreError::NotFound) => return Err(revoked()),
-        Err(e) => return Err(e.into()),
-    };
-    Ok((grant, participant, session))
+    }
 }
 
 async fn send(
@@ -226,7 +217,17 @@ async fn run(
         name: participant.name.clone(),
         role: participant.role,
     };
-    let mut registration = state.presence.join(room, me.clone());
+    // An applicant of a defense waits in the lobby until admitted; a panel member
+    // without a seat in the defense being held waits outside it. The SFU enforces
+    // both; the roster hides them from everyone but the hosts.
+    let in_lobby = state.lobby.on_join(
+        room,
+        participant.id,
+        session.kind == SessionKind::Defense && participant.role == Role::Applicant,
+    );
+    let seated = super::seats::is_seated(&state, room, participant.id);
+    let waiting = in_lobby || !seated;
+    let mut registration = state.presence.join(room, me.clone(), waiting);
     let mut peer = state.sfu.join(JoinRequest {
         room: room.to_string(),
         label: participant.id.to_string(),
@@ -249,14 +250,8 @@ async fn run(
     state
         .presence
         .set_media(room, participant.id, registration.connection, peer.id());
-    // An applicant of a defense waits in the lobby until admitted; the SFU enforces
-    // it. (The join above was queued first, so the forwarder knows them.)
-    let in_lobby = state.lobby.on_join(
-        room,
-        participant.id,
-        session.kind == SessionKind::Defense && participant.role == Role::Applicant,
-    );
-    if in_lobby {
+    // (The join above was queued first, so the forwarder knows them.)
+    if waiting {
         state.sfu.set_present(peer.id(), false);
     }
     let mut current = concerned_session(&state, room, &session, &participant).await;
@@ -274,7 +269,7 @@ async fn run(
             room,
             &current,
             &participant,
-            in_lobby,
+            (waiting, !seated),
             &registration.others,
         )
         .await,
@@ -293,10 +288,20 @@ async fn run(
     let mut budget = ConnectionBudget::default();
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+    // The link's time runs out: at its end (for a panel member, the day's last
+    // defense's end) plus the overrun grace, the connection closes.
+    let expiry = tokio::time::sleep(connection_lifetime(&state, room, &grant, &participant));
+    tokio::pin!(expiry);
     let mut last_heard = tokio::time::Instant::now();
     if greeted {
         loop {
             tokio::select! {
+                () = &mut expiry => {
+                    tracing::info!("the link's time is over; closing");
+                    let reason = ServerMessage::error("expired", "your link's time is over; this connection is closed", true);
+                    close_with(&mut sink, &mut stream, &reason).await;
+                    break;
+                }
                 _ = keepalive.tick() => {
                     if last_heard.elapsed() > DEAD_AFTER {
                         tracing::info!("no sign of life from the browser; closing");
@@ -424,8 +429,14 @@ async fn run(
                     let msg = match presence {
                         Some(PresenceEvent::Joined(participant)) => ServerMessage::ParticipantJoined { participant },
                         Some(PresenceEvent::Left(id)) => ServerMessage::ParticipantLeft { id },
-                        Some(PresenceEvent::Lobby(in_lobby)) => ServerMessage::Lobby { in_lobby },
+                        Some(PresenceEvent::Lobby(in_lobby)) => ServerMessage::Lobby { in_lobby, reason: None },
                         Some(PresenceEvent::Notice(message)) => message,
+                        Some(PresenceEvent::Revoked { code, message }) => {
+                            tracing::info!(code, "closing: the right to be here ended");
+                            let reason = ServerMessage::error(code, message, true);
+                            close_with(&mut sink, &mut stream, &reason).await;
+                            break;
+                        }
                         Some(PresenceEvent::Removed) => {
                             let _ = send(&mut sink, &ServerMessage::error("removed", "the host removed you from this session", true)).await;
                             break;
@@ -476,12 +487,15 @@ async fn join_state(
     room: Uuid,
     session: &Session,
     participant: &Participant,
-    in_lobby: bool,
+    (waiting, unseated): (bool, bool),
     others: &[PeerInfo],
 ) -> Vec<ServerMessage> {
     let mut out = Vec::new();
-    if in_lobby {
-        out.push(ServerMessage::Lobby { in_lobby: true });
+    if waiting {
+        out.push(ServerMessage::Lobby {
+            in_lobby: true,
+            reason: unseated.then_some(WaitReason::NotSeated),
+        });
     }
     out.extend(commands::phase_message(state, session.id));
     if participant.role == Role::Applicant
@@ -555,7 +569,15 @@ async fn place(
         }
     };
     let room = match &day {
-        Some(day) => state.days.register(day.as_slice())?,
+        Some(day) => {
+            let ids: Vec<(Uuid, Vec<Participant>)> =
+                day.iter().map(|(s, p)| (s.id, p.clone())).collect();
+            let room = state.days.register(&ids)?;
+            if let Some(end) = day.iter().map(|(s, _)| s.ends_at()).max() {
+                state.days.set_end(room, end);
+            }
+            room
+        }
         None => session.id,
     };
     let everyone: Vec<Participant> = match day {
@@ -596,7 +618,7 @@ async fn as_known_in_room(state: &AppState, participant: Participant) -> Option<
 async fn day_of(
     state: &AppState,
     session: &Session,
-) -> Result<Option<Vec<(Uuid, Vec<Participant>)>>, scheduler::StoreError> {
+) -> Result<Option<Vec<(Session, Vec<Participant>)>>, scheduler::StoreError> {
     let (Some(day), Some(panel)) = (session.defense_day_id, session.panel_id) else {
         return Ok(None);
     };
@@ -612,7 +634,7 @@ async fn day_of(
     let mut out = Vec::new();
     for s in sessions {
         let participants = state.store.participants(s.id).await?;
-        out.push((s.id, participants));
+        out.push((s, participants));
     }
     Ok(Some(out))
 }
@@ -708,6 +730,22 @@ pub async fn ensure_defense(state: &AppState, session: &Session, participants: &
         }
         defense
     });
+}
+
+/// How long from now a connection may stay open: until its link's end (a panel
+/// member's until the day's last defense ends) plus the configured overrun grace.
+fn connection_lifetime(
+    state: &AppState,
+    room: Uuid,
+    grant: &JoinGrant,
+    participant: &Participant,
+) -> Duration {
+    let link_end = chrono::DateTime::from_timestamp(grant.exp, 0).unwrap_or_else(Utc::now);
+    let end = match state.days.end_of(room) {
+        Some(day_end) if participant.role != Role::Applicant => link_end.max(day_end),
+        _ => link_end,
+    } + chrono::Duration::minutes(state.settings.overrun_grace_minutes);
+    (end - Utc::now()).to_std().unwrap_or(Duration::ZERO)
 }
 
 /// How long a closing connection's remaining input is read and discarded.

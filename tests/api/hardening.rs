@@ -210,3 +210,344 @@ async fn a_weak_configured_administrator_password_stops_the_start() {
         "{message}"
     );
 }
+
+/// An admin's POST or DELETE; returns status and JSON body (or null).
+async fn admin_send(app: &TestApp, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let res = app
+        .http
+        .request(method, format!("{}{path}", app.base))
+        .bearer_auth(app.admin_token().await)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// What a link's holder gets from each door a join link opens: the join page, the
+/// invitation, signaling, WHIP token issuance and recording links.
+async fn doors(app: &TestApp, token: &str, session: &str) -> Vec<(String, u16, String)> {
+    let mut out = Vec::new();
+    let page = app
+        .http
+        .get(format!("{}/j/{token}", app.base))
+        .send()
+        .await
+        .unwrap();
+    let status = page.status().as_u16();
+    let html = page.text().await.unwrap();
+    let code = html
+        .split("data-error-code=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("")
+        .to_owned();
+    out.push(("join page".into(), status, code));
+    for (name, request) in [
+        (
+            "invitation",
+            app.http
+                .get(format!("{}/j/{token}/invitation.ics", app.base)),
+        ),
+        (
+            "whip token",
+            app.http
+                .post(format!("{}/api/v1/sessions/{session}/whip-token", app.base))
+                .bearer_auth(token),
+        ),
+        (
+            "recording link",
+            app.http
+                .post(format!(
+                    "{}/api/v1/recordings/{}/links",
+                    app.base,
+                    uuid::Uuid::new_v4()
+                ))
+                .bearer_auth(token)
+                .json(&json!({"use": "play"})),
+        ),
+    ] {
+        let res = request.send().await.unwrap();
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        out.push((
+            name.into(),
+            status,
+            body["code"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    let ws = match tokio_tungstenite::connect_async(app.ws_url(token)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+        Ok(_) => 101,
+        Err(e) => panic!("{e}"),
+    };
+    out.push(("signaling".into(), ws, String::new()));
+    out
+}
+
+fn all_refused(doors: &[(String, u16, String)], code: &str) {
+    for (door, status, got) in doors {
+        assert_eq!(*status, 401, "{door}: {doors:?}");
+        if door != "signaling" {
+            assert_eq!(got, code, "{door}: {doors:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_session_closes_its_connections_and_every_door_of_its_links() {
+    let app = spawn_app().await;
+    let t = book_now_as(
+        &app,
+        "training",
+        &[("讲师", "trainer"), ("主持", "host"), ("农户", "trainee")],
+    )
+    .await;
+    let mut trainer = WsClient::join(&app, &t.tokens[0]).await;
+    let mut trainee = WsClient::join(&app, &t.tokens[2]).await;
+    let asked = std::time::Instant::now();
+    let (status, _) = admin_send(
+        &app,
+        reqwest::Method::POST,
+        &format!("/api/v1/sessions/{}/cancel", t.session),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for client in [&mut trainer, &mut trainee] {
+        let fatal = client.closed_with().await.expect("told why");
+        assert_eq!(fatal["code"], "cancelled", "{fatal}");
+    }
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(2),
+        "closed {:?} after the cancellation",
+        asked.elapsed()
+    );
+    all_refused(&doors(&app, &t.tokens[1], &t.session).await, "cancelled");
+    let entries = audit_entries(&app).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "cancelled" && e["sessionId"] == t.session.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_taken_off_the_booking_is_disconnected_and_their_link_is_void() {
+    let app = spawn_app().await;
+    let t = book_now_as(
+        &app,
+        "training",
+        &[
+            ("讲师", "trainer"),
+            ("农户甲", "trainee"),
+            ("农户乙", "trainee"),
+        ],
+    )
+    .await;
+    let mut trainer = WsClient::join(&app, &t.tokens[0]).await;
+    let mut removed = WsClient::join(&app, &t.tokens[1]).await;
+    let (status, _) = admin_send(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/sessions/{}/participants/{}", t.session, t.ids[1]),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let fatal = removed.closed_with().await.expect("told why");
+    assert_eq!(fatal["code"], "revoked", "{fatal}");
+    trainer
+        .wait_for("departure", |m| {
+            m["type"] == "participantLeft" && m["id"] == t.ids[1].as_str()
+        })
+        .await;
+    all_refused(&doors(&app, &t.tokens[1], &t.session).await, "revoked");
+    // The others' links still work; the booking no longer lists them; they were sent
+    // a cancellation of their invitation.
+    WsClient::join(&app, &t.tokens[2]).await;
+    let shown = app
+        .admin_get(&format!("/api/v1/sessions/{}", t.session))
+        .await;
+    assert!(
+        shown["joinLinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["participantId"] != t.ids[1].as_str())
+    );
+    let notes = app
+        .admin_get(&format!("/api/v1/sessions/{}/notifications", t.session))
+        .await;
+    assert!(
+        notes.as_array().unwrap().iter().any(|n| {
+            n["participantId"] == t.ids[1].as_str()
+                && n["kind"] == "cancel"
+                && n["ics"].as_str().unwrap().contains("METHOD:CANCEL")
+        }),
+        "{notes}"
+    );
+    let (again, _) = admin_send(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/sessions/{}/participants/{}", t.session, t.ids[1]),
+    )
+    .await;
+    assert_eq!(again, 404, "already off the booking");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_link_closes_its_connection_and_only_the_new_link_works() {
+    let app = spawn_app().await;
+    let d = book_now_as(&app, "defense", &[("秘书", "host"), ("专家", "expert")]).await;
+    let mut expert = WsClient::join(&app, &d.tokens[1]).await;
+    let (status, renewed) = admin_send(
+        &app,
+        reqwest::Method::POST,
+        &format!(
+            "/api/v1/sessions/{}/participants/{}/revoke",
+            d.session, d.ids[1]
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{renewed}");
+    let fatal = expert.closed_with().await.expect("told why");
+    assert_eq!(fatal["code"], "revoked", "{fatal}");
+    all_refused(&doors(&app, &d.tokens[1], &d.session).await, "revoked");
+    let new_token = renewed["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_token, d.tokens[1]);
+    let mut back = WsClient::join(&app, &new_token).await;
+    back.wait_type("scoreSheet").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_outlives_its_link_is_closed_as_expired() {
+    let app = crate::helpers::spawn_app_with(|c| c.auth.overrun_grace_minutes = 0).await;
+    let d = book_now_as(&app, "defense", &[("秘书", "host"), ("专家", "expert")]).await;
+    // The same participant's link, signed to end two seconds from now.
+    let now = chrono::Utc::now();
+    let token = app.state.signer.sign_join(&viva::auth::JoinGrant {
+        sid: d.session.parse().unwrap(),
+        pid: d.ids[1].parse().unwrap(),
+        role: scheduler::Role::Expert,
+        may_publish: true,
+        may_subscribe: true,
+        nbf: (now - chrono::Duration::minutes(1)).timestamp(),
+        exp: (now + chrono::Duration::seconds(2)).timestamp(),
+        generation: 0,
+    });
+    let mut expert = WsClient::join(&app, &token).await;
+    let fatal = expert
+        .closed_with()
+        .await
+        .expect("closed at the link's end");
+    assert_eq!(fatal["code"], "expired", "{fatal}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panel_member_without_a_seat_in_the_defense_held_gets_none_of_its_media_or_roster() {
+    use crate::helpers::{book_panel_day, id_of, token_of};
+    use crate::rtc_client::run_participant;
+    let app = spawn_app().await;
+    let day = book_panel_day(&app, 2).await;
+    let (first, second) = (&day[0], &day[1]);
+    let s2 = second["session"]["id"].as_str().unwrap();
+    let mut host = WsClient::join(&app, &token_of(first, "秘书")).await;
+    let mut e0 = WsClient::join(&app, &token_of(first, "专家0")).await;
+    let mut e2 = WsClient::join(&app, &token_of(first, "专家2")).await;
+    let e2_id = id_of(first, "专家2");
+    // A conflict of interest with the second project comes to light: 专家2 is taken
+    // off the second defense while the day runs.
+    let (status, _) = admin_send(
+        &app,
+        reqwest::Method::DELETE,
+        &format!(
+            "/api/v1/sessions/{s2}/participants/{}",
+            id_of(second, "专家2")
+        ),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let mut a2 = WsClient::join(&app, &token_of(second, "申请人1")).await;
+    let names: Vec<&str> = a2.welcome["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["秘书"],
+        "an applicant waiting in the lobby sees the host only"
+    );
+
+    // The first defense closes; the second, which 专家2 must not attend, is held.
+    for _ in 0..4 {
+        host.send(json!({"type": "advance"})).await;
+    }
+    e0.wait_for("scoring", |m| {
+        m["type"] == "phase" && m["phase"] == "scoring"
+    })
+    .await;
+    e0.send(json!({"type": "submitScores", "scores": [8, 8, 8, 8], "comment": ""}))
+        .await;
+    e0.wait_for("locked", |m| {
+        m["type"] == "scoreSheet" && m["locked"] == true
+    })
+    .await;
+    host.send(json!({"type": "advance"})).await;
+    let notice = e2
+        .wait_for("out of the room", |m| {
+            m["type"] == "lobby" && m["inLobby"] == true
+        })
+        .await;
+    assert_eq!(notice["reason"], "notSeated", "{notice}");
+    e0.wait_for("专家2 leaves the roster", |m| {
+        m["type"] == "participantLeft" && m["id"] == e2_id.as_str()
+    })
+    .await;
+    a2.wait_for("admitted", |m| {
+        m["type"] == "lobby" && m["inLobby"] == false
+    })
+    .await;
+    a2.drain(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !a2.saw(|m| m["type"] == "participantJoined" && m["participant"]["id"] == e2_id.as_str()),
+        "the applicant never learns 专家2 is there"
+    );
+
+    // Media: the panel and the applicant see and hear each other; 专家2 neither
+    // receives anything nor reaches anyone.
+    let limit = std::time::Duration::from_secs(6);
+    let (u0, u2, ue2) = (
+        app.ws_url(&token_of(first, "专家0")),
+        app.ws_url(&token_of(second, "申请人1")),
+        app.ws_url(&token_of(first, "专家2")),
+    );
+    let (expert, applicant, excluded) = tokio::join!(
+        run_participant(&u0, 1, &[2], 20, limit),
+        run_participant(&u2, 2, &[1], 20, limit),
+        run_participant(&ue2, 3, &[1, 2], 20, limit),
+    );
+    assert!(
+        expert.video_from.get(&2).copied().unwrap_or(0) >= 20
+            && applicant.video_from.get(&1).copied().unwrap_or(0) >= 20,
+        "{expert:?} {applicant:?}"
+    );
+    assert!(excluded.connected, "{excluded:?}");
+    assert!(
+        excluded.video_from.is_empty() && excluded.audio_from.is_empty(),
+        "the excluded expert received the defense: {excluded:?}"
+    );
+    assert!(
+        !expert.video_from.contains_key(&3)
+            && !expert.audio_from.contains_key(&3)
+            && !applicant.video_from.contains_key(&3)
+            && !applicant.audio_from.contains_key(&3),
+        "the excluded expert reached the defense: {expert:?} {applicant:?}"
+    );
+}

@@ -131,6 +131,7 @@ async fn a_link_signed_with_another_key_is_refused() {
         may_subscribe: true,
         nbf: 0,
         exp: (Utc::now() + Duration::hours(1)).timestamp(),
+        generation: 0,
     });
     assert_refused(&app, &token, "invalid_token").await;
 }
@@ -146,6 +147,7 @@ async fn a_correctly_signed_grant_for_nobody_is_refused_at_signaling() {
         may_subscribe: true,
         nbf: 0,
         exp: (Utc::now() + Duration::hours(1)).timestamp(),
+        generation: 0,
     });
     assert_eq!(ws_status(&app, &token).await, 401);
     assert_eq!(app.state.sfu.stats().await.unwrap().participants, 0);

@@ -19,6 +19,8 @@ pub struct WsClient {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Everything received so far, in order.
     pub seen: Vec<Value>,
+    /// The `welcome` the server answered `join` with.
+    pub welcome: Value,
 }
 
 impl WsClient {
@@ -33,9 +35,10 @@ impl WsClient {
         let mut client = Self {
             ws,
             seen: Vec::new(),
+            welcome: Value::Null,
         };
         client.send(json!({"type": "join", "protocol": 1})).await;
-        client.wait_type("welcome").await;
+        client.welcome = client.wait_type("welcome").await;
         client
     }
 

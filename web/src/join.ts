@@ -472,7 +472,7 @@ async function onMessage(msg: ServerMessage): Promise<void> {
     case "lobby":
       view.inLobby = msg.inLobby;
       document.body.classList.toggle("in-lobby", msg.inLobby);
-      setStatus(msg.inLobby ? t("inLobby") : t("connected"));
+      setStatus(msg.inLobby ? t(msg.reason === "notSeated" ? "notSeated" : "inLobby") : t("connected"));
       break;
     case "queue":
       view.queueAhead = msg.ahead;

@@ -46,7 +46,7 @@ export type ServerMessage =
   | { type: "offer"; sdp: string }
   | { type: "participantJoined"; participant: PeerInfo }
   | { type: "participantLeft"; id: string }
-  | { type: "lobby"; inLobby: boolean }
+  | { type: "lobby"; inLobby: boolean; reason?: "notSeated" }
   | { type: "queue"; ahead: number }
   | { type: "phase"; phase: Phase; endsAt: string | null }
   | { type: "phaseAlert"; phase: Phase; alert: "oneMinuteLeft" | "overtime" }
