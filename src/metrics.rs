@@ -202,6 +202,20 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     );
     gauge(
         &mut out,
+        "viva_unauthenticated_stun_total",
+        "counter",
+        "STUN checks naming a participant whose integrity did not verify (dropped).",
+        sfu.unauthenticated_checks,
+    );
+    gauge(
+        &mut out,
+        "viva_address_conflicts_total",
+        "counter",
+        "Authentic checks from an address another live participant uses (dropped).",
+        sfu.address_conflicts,
+    );
+    gauge(
+        &mut out,
         "viva_sent_datagrams_total",
         "counter",
         "UDP datagrams the media socket sent.",

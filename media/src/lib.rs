@@ -9,7 +9,9 @@
 //! - [`simulcast`]: asking browsers for their camera in three layers (SDP).
 //! - [`outbox`]: outgoing datagrams sent together with `sendmmsg(2)`.
 //! - [`delay`]: kernel receive stamps, and how long the media plane holds a packet.
-//! - [`stun`]: reads the ICE ufrag from STUN checks, to demultiplex the one port.
+//! - [`stun`]: reads the ICE ufrag from STUN checks and verifies their integrity.
+//! - [`demux`]: which connection a datagram on the one port belongs to; addresses
+//!   are learnt only from authentic checks (pure).
 //! - [`codec`]: facts read from payloads without decoding (VP8 keyframe starts).
 //! - [`recorder`]: writes forwarded RTP to crash-safe Matroska parts (GStreamer).
 //! - [`parts`]: when a recorded track starts a new part (pure).
@@ -23,6 +25,7 @@
 
 pub mod codec;
 pub mod delay;
+pub mod demux;
 pub mod downlink;
 pub mod feedback;
 pub mod forward;

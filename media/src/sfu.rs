@@ -59,6 +59,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::codec::{Vp8Ids, is_h264_keyframe_start, is_vp8_keyframe_start};
+use crate::demux::Demux;
 use crate::downlink::{LinkGovernor, LinkTotals};
 use crate::feedback::{FeedbackTally, LossFeedback, PassedGaps};
 use crate::forward::{
@@ -69,7 +70,6 @@ use crate::outbox::Outbox;
 use crate::quality::{ArrivalCounter, ArrivalCounts};
 use crate::recorder::{Captured, Codec, RecordingTap, RtpPacket, TrackInfo};
 use crate::simulcast;
-use crate::stun;
 use crate::twcc;
 
 /// Payload type of Opus in every SDP the SFU writes.
@@ -330,6 +330,12 @@ pub struct SfuStats {
     pub down_tracks: usize,
     /// Datagrams that matched no participant.
     pub unroutable_datagrams: u64,
+    /// STUN checks naming a participant whose MESSAGE-INTEGRITY did not verify.
+    pub unauthenticated_checks: u64,
+    /// Authentic checks from an address another live participant uses (dropped).
+    pub address_conflicts: u64,
+    /// Source addresses the demultiplexer knows now.
+    pub known_addresses: usize,
     /// Datagrams handed to the kernel.
     pub sent_datagrams: u64,
     /// Outgoing datagrams dropped because the socket buffer was full.
@@ -676,10 +682,8 @@ struct OutgoingTrack {
 struct Peer {
     room: String,
     label: String,
-    ufrag: String,
     pc: RTCPeerConnection,
     events: mpsc::UnboundedSender<PeerEvent>,
-    addrs: Vec<SocketAddr>,
     /// Set once the connection is up: when its counters began, and when its next
     /// sample is due (every [`SAMPLE_INTERVAL`] from connecting, so connections are
     /// read at different moments).
@@ -828,8 +832,8 @@ struct MediaLoop {
     /// Browser publishers are asked for simulcast.
     simulcast: bool,
     peers: HashMap<ParticipantId, Peer>,
-    by_ufrag: HashMap<String, ParticipantId>,
-    by_addr: HashMap<SocketAddr, ParticipantId>,
+    /// Which connection each datagram belongs to (authenticated address learning).
+    demux: Demux,
     rooms: HashMap<String, Forwarder>,
     /// Rooms being recorded.
     taps: HashMap<String, RecordingTap>,
@@ -865,8 +869,7 @@ impl MediaLoop {
             local_addr,
             simulcast,
             peers: HashMap::new(),
-            by_ufrag: HashMap::new(),
-            by_addr: HashMap::new(),
+            demux: Demux::default(),
             rooms: HashMap::new(),
             taps: HashMap::new(),
             scratch: Vec::new(),
@@ -1012,6 +1015,10 @@ impl MediaLoop {
                 stats.up_tracks = self.peers.values().map(|p| p.incoming.len()).sum();
                 stats.down_tracks = self.peers.values().map(|p| p.outgoing.len()).sum();
                 stats.rooms = self.rooms.len();
+                stats.unroutable_datagrams = self.demux.stats.unroutable;
+                stats.unauthenticated_checks = self.demux.stats.unauthenticated;
+                stats.address_conflicts = self.demux.stats.address_conflicts;
+                stats.known_addresses = self.demux.addresses();
                 let _ = reply.send(stats);
             }
             Command::Record { room, tap } => match tap {
@@ -1059,9 +1066,10 @@ impl MediaLoop {
         events: mpsc::UnboundedSender<PeerEvent>,
     ) -> Result<(), String> {
         let ufrag = format!("v{}{}", id.0, random_token(8));
+        let password = random_token(24);
         let feedback = FeedbackTally::default();
-        let mut pc =
-            build_peer_connection(now, &ufrag, feedback.clone()).map_err(|e| e.to_string())?;
+        let mut pc = build_peer_connection(now, &ufrag, &password, feedback.clone())
+            .map_err(|e| e.to_string())?;
         add_host_candidate(&mut pc, self.local_addr).map_err(|e| e.to_string())?;
 
         let mut slots = Vec::new();
@@ -1101,16 +1109,14 @@ impl MediaLoop {
                 .map_err(|e| e.to_string())?;
             }
         }
-        self.by_ufrag.insert(ufrag.clone(), id);
+        self.demux.add(id, &ufrag, &password);
         self.peers.insert(
             id,
             Peer {
                 room: request.room.clone(),
                 label: request.label,
-                ufrag,
                 pc,
                 events,
-                addrs: Vec::new(),
                 connected: None,
                 awaiting_answer: false,
                 needs_offer: answer.is_none(),
@@ -1157,12 +1163,7 @@ impl MediaLoop {
         if let Some(reason) = closed {
             let _ = peer.events.send(PeerEvent::Closed { reason });
         }
-        self.by_ufrag.remove(&peer.ufrag);
-        for addr in &peer.addrs {
-            if self.by_addr.get(addr) == Some(&id) {
-                self.by_addr.remove(addr);
-            }
-        }
+        self.demux.remove(id);
         let _ = peer.pc.close();
         let actions = match self.rooms.get_mut(&peer.room) {
             Some(forwarder) => {
@@ -1293,23 +1294,8 @@ impl MediaLoop {
 
     fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
         let now = Instant::now();
-        let by_ufrag = stun::local_ufrag(datagram).and_then(|u| self.by_ufrag.get(u).copied());
-        let id = match by_ufrag {
-            Some(id) => {
-                if self.by_addr.insert(from, id) != Some(id)
-                    && let Some(peer) = self.peers.get_mut(&id)
-                {
-                    peer.addrs.push(from);
-                }
-                id
-            }
-            None => match self.by_addr.get(&from) {
-                Some(id) => *id,
-                None => {
-                    self.stats.unroutable_datagrams += 1;
-                    return;
-                }
-            },
+        let Some(id) = self.demux.route(datagram, from, now) else {
+            return;
         };
         let local_addr = self.local_addr;
         let Some(peer) = self.peers.get_mut(&id) else {
@@ -2021,6 +2007,7 @@ fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
 fn build_peer_connection(
     now: Instant,
     ufrag: &str,
+    password: &str,
     tally: FeedbackTally,
 ) -> Result<RTCPeerConnection, rtc::shared::error::Error> {
     let mut media_engine = MediaEngine::default();
@@ -2065,7 +2052,7 @@ fn build_peer_connection(
     }
     let settings = SettingEngineBuilder::new()
         .with_lite(true)
-        .with_ice_credentials(ufrag.to_owned(), random_token(24))
+        .with_ice_credentials(ufrag.to_owned(), password.to_owned())
         .build();
     RTCPeerConnectionBuilder::new()
         .with_setting_engine(settings)
