@@ -32,13 +32,16 @@ pub struct Application {
 impl Application {
     /// Prepares everything and binds the ports.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
+        // The data directory holds the database, the signing key and recordings:
+        // this user's only.
+        crate::backup::private_dir(&config.storage.data_dir).with_context(|| {
             format!(
-                "creating data directory {}",
+                "preparing the data directory {}",
                 config.storage.data_dir.display()
             )
         })?;
         let key = signing_key(&config)?;
+        crate::telemetry::set_pseudonym_key(&key);
         let store = open_store(&config.database.url).await?;
         let generated_admin_password = bootstrap_administrator(&*store, &config).await?;
 

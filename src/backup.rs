@@ -115,7 +115,9 @@ async fn take(
     at: DateTime<Utc>,
 ) -> anyhow::Result<BackupOutcome> {
     let dir = &config.backup.dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Snapshots hold password hashes and everything needed to rebuild join links:
+    // readable by Viva's own user only.
+    private_dir(dir)?;
     let stem = format!("viva-{}", at.format("%Y%m%dT%H%M%S%.3fZ"));
     let extension = if config.database.url.starts_with("postgres") {
         "pgdump"
@@ -127,6 +129,7 @@ async fn take(
         .snapshot_into(&snapshot)
         .await
         .context("snapshot of the database")?;
+    make_private(&snapshot)?;
     let recordings = config.storage.data_dir.join("recordings");
     let assets = files_under(&recordings)
         .iter()
@@ -149,6 +152,7 @@ async fn take(
     let manifest_path = dir.join(format!("{stem}.manifest.json"));
     std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest)?)
         .with_context(|| format!("writing {}", manifest_path.display()))?;
+    make_private(&manifest_path)?;
     prune(dir, config.backup.keep);
     Ok(BackupOutcome {
         snapshot,
@@ -156,6 +160,29 @@ async fn take(
         bytes,
         assets: manifest.assets.len(),
     })
+}
+
+/// Creates `dir` (and its parents) if needed and makes it readable by this user only.
+pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    set_mode(dir, 0o700)
+}
+
+/// Makes a file readable and writable by this user only.
+pub fn make_private(file: &Path) -> anyhow::Result<()> {
+    set_mode(file, 0o600)
+}
+
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("restricting {} to its owner", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 /// Keeps the newest `keep` snapshots (and their manifests).
@@ -180,14 +207,13 @@ fn prune(dir: &Path, keep: usize) {
 pub async fn restore(config: &Config, snapshot: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(snapshot.is_file(), "{} is not a file", snapshot.display());
     if config.database.url.starts_with("postgres") {
-        let out = tokio::process::Command::new("pg_restore")
+        let out = scheduler::postgres::tool_command("pg_restore", &config.database.url)
             .args([
                 "--clean",
                 "--if-exists",
                 "--no-owner",
                 "--single-transaction",
             ])
-            .arg(format!("--dbname={}", config.database.url))
             .arg(snapshot)
             .output()
             .await

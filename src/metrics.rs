@@ -131,6 +131,7 @@ impl Metrics {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
+        .route("/healthz", get(crate::http::health::detailed))
         .with_state(state)
 }
 

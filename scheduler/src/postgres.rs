@@ -39,6 +39,68 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+/// A PostgreSQL client tool (`pg_dump`, `pg_restore`) for the database at `url`, with
+/// the password handed over in `PGPASSWORD` and the rest of the URL as `--dbname`: a
+/// command line is readable by every user of the machine (`ps`), the environment only
+/// by the process's owner.
+pub fn tool_command(program: &str, url: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let mut password = parsed.password().map(|p| {
+                url::form_urlencoded::parse(format!("p={p}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            });
+            let _ = parsed.set_password(None);
+            // `?password=` is accepted by libpq too.
+            let rest: Vec<(String, String)> = parsed
+                .query_pairs()
+                .filter(|(k, v)| {
+                    if k == "password" {
+                        password = Some(v.to_string());
+                        false
+                    } else {
+                        true
+                    }
+                })
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if rest.is_empty() {
+                parsed.set_query(None);
+            } else {
+                parsed.query_pairs_mut().clear().extend_pairs(rest);
+            }
+            if let Some(password) = password {
+                command.env("PGPASSWORD", password);
+            }
+            command.arg(format!("--dbname={parsed}"));
+        }
+        // Not a URL the parser takes (libpq also allows `postgres://user@/db?host=/run`):
+        // only a `password=` query field is taken out.
+        Err(_) => {
+            let (base, query) = url.split_once('?').unwrap_or((url, ""));
+            let mut kept = Vec::new();
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                match pair.strip_prefix("password=") {
+                    Some(password) => {
+                        command.env("PGPASSWORD", password);
+                    }
+                    None => kept.push(pair),
+                }
+            }
+            let dbname = if kept.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}?{}", kept.join("&"))
+            };
+            command.arg(format!("--dbname={dbname}"));
+        }
+    }
+    command
+}
+
 impl PgStore {
     /// Connects to `url` (`postgres://…`) and applies pending migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
@@ -1635,11 +1697,10 @@ impl Store for PgStore {
             )));
         }
         // pg_dump takes a consistent snapshot (one repeatable-read transaction).
-        let out = tokio::process::Command::new("pg_dump")
+        let out = tool_command("pg_dump", &self.url)
             .arg("--format=custom")
             .arg("--no-owner")
             .arg(format!("--file={}", dest.display()))
-            .arg(format!("--dbname={}", self.url))
             .output()
             .await
             .map_err(|e| {
@@ -2132,4 +2193,48 @@ fn job_from_row(row: &PgRow) -> Result<ProductionJob, StoreError> {
         outputs: row.try_get("outputs")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(command: &tokio::process::Command) -> Vec<String> {
+        command
+            .as_std()
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn password_env(command: &tokio::process::Command) -> Option<String> {
+        command
+            .as_std()
+            .get_envs()
+            .find(|(k, _)| *k == "PGPASSWORD")
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    #[test]
+    fn a_database_password_never_reaches_the_command_line() {
+        let c = tool_command(
+            "pg_dump",
+            "postgres://viva:s%40cret@db.example.org:5432/viva?sslmode=require",
+        );
+        let args = argv(&c).join(" ");
+        assert!(!args.contains("cret"), "{args}");
+        assert!(
+            args.contains("viva@db.example.org:5432/viva?sslmode=require"),
+            "{args}"
+        );
+        assert_eq!(password_env(&c).as_deref(), Some("s@cret"));
+        let q = tool_command(
+            "pg_restore",
+            "postgres://viva@/viva?host=/run/pg&password=hunter22",
+        );
+        assert!(!argv(&q).join(" ").contains("hunter22"));
+        assert_eq!(password_env(&q).as_deref(), Some("hunter22"));
+        let none = tool_command("pg_dump", "postgres://viva@localhost/viva");
+        assert_eq!(password_env(&none), None);
+    }
 }

@@ -37,6 +37,12 @@ pub enum ApiError {
     /// The body is not what the endpoint takes.
     #[error("{0}")]
     MalformedBody(String),
+    /// The query string is not what the endpoint takes.
+    #[error("{0}")]
+    MalformedQuery(String),
+    /// The method is not one this route takes.
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
     /// The change conflicts with stored data.
     #[error("{0}")]
     Conflict(String),
@@ -98,6 +104,8 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_body"),
+            ApiError::MalformedQuery(_) => (StatusCode::BAD_REQUEST, "malformed_query"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Unsupported(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Booking(c @ BookingConflict::PanelSize { .. }) => {
@@ -184,6 +192,23 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         ApiError::MalformedBody(rejection.body_text())
     }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::MalformedQuery(rejection.body_text())
+    }
+}
+
+/// `Query` whose rejection is an [`ApiError`] (a missing or malformed query field
+/// gets the JSON error shape, not axum's plain text).
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// Unknown routes answer the JSON error shape too.
+pub async fn no_route() -> ApiError {
+    ApiError::NotFound("route")
 }
 
 /// `Json` whose rejection is an [`ApiError`] (so malformed bodies get the same JSON

@@ -1,4 +1,5 @@
-//! `GET /healthz`: liveness plus what the deployment can do.
+//! `GET /healthz`: liveness plus what the deployment can do; the operators' listener
+//! has the detailed form (versions, addresses, participants).
 
 use axum::extract::State;
 use axum::routing::get;
@@ -14,10 +15,27 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
 }
 
+/// For anyone: whether the server can serve, and nothing an attacker could use (no
+/// versions, no addresses, no head counts).
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let h = check(&state).await;
+    Json(json!({
+        "status": h["status"],
+        "database": h["database"],
+        "media": { "running": h["media"]["running"] },
+        "recorder": { "canRecord": h["recorder"]["canRecord"] },
+    }))
+}
+
+/// Everything, for the operators' listener (`[admin] listen`, next to `/metrics`).
+pub async fn detailed(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(check(&state).await)
+}
+
+async fn check(state: &AppState) -> serde_json::Value {
     let database_ok = state.store.administrator_count().await.is_ok();
     let media = state.sfu.stats().await;
-    Json(json!({
+    json!({
         "status": if database_ok && media.is_some() { "ok" } else { "degraded" },
         "database": database_ok,
         "media": {
@@ -30,7 +48,7 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
             "canRecord": state.recorder.as_ref().as_ref().map(|r| r.can_record()).unwrap_or(false),
         },
         "version": env!("CARGO_PKG_VERSION"),
-    }))
+    })
 }
 
 /// The API's OpenAPI 3.1 document (`docs/openapi.json`, compiled in).

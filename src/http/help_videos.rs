@@ -4,7 +4,7 @@
 //! as a view of that video on that day, once per viewer. Defense recordings are
 //! confidential and can never be published.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -15,7 +15,7 @@ use scheduler::record::HelpVideo;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiQuery};
 use super::recordings::{caller_ids, may_watch, produced_recording, servable, serve_produced};
 use crate::state::AppState;
 
@@ -173,8 +173,12 @@ struct Search {
 
 async fn list(
     State(state): State<AppState>,
-    Query(search): Query<Search>,
+    client: super::limits::ClientAddr,
+    ApiQuery(search): ApiQuery<Search>,
 ) -> Result<Json<Vec<PublicVideo>>, ApiError> {
+    state
+        .limits
+        .charge(crate::budget::HttpClass::PublicRead, client)?;
     if search.q.chars().count() > 100 {
         return Err(ApiError::invalid("q", "at most 100 characters"));
     }
@@ -223,9 +227,14 @@ struct ViewCounted {
 /// video and day, so reloading or replaying does not inflate the yearly indicator.
 async fn count_view(
     State(state): State<AppState>,
+    client: super::limits::ClientAddr,
     Path(raw): Path<String>,
     ApiJson(report): ApiJson<ViewReport>,
 ) -> Result<Json<ViewCounted>, ApiError> {
+    // Each one is a database write anyone can make: budgeted per client.
+    state
+        .limits
+        .charge(crate::budget::HttpClass::AnonymousWrite, client)?;
     let video = published(&state, &raw).await?;
     let counted = state
         .store
@@ -249,7 +258,7 @@ struct Download {
 async fn serve(
     State(state): State<AppState>,
     Path((raw, file)): Path<(String, String)>,
-    Query(download): Query<Download>,
+    ApiQuery(download): ApiQuery<Download>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     if !servable(&file, "play") {

@@ -83,6 +83,7 @@ pub struct PublicLimits {
     budgets: Mutex<HashMap<HttpClass, ClientBudgets<IpAddr>>>,
     failures_by_name: Mutex<ClientBudgets<(IpAddr, String)>>,
     join_failures: Mutex<ClientBudgets<(uuid::Uuid, &'static str)>>,
+    media_uses: Mutex<ClientBudgets<([u8; 32], String)>>,
     password_checks: std::sync::Arc<Semaphore>,
     waiting: AtomicUsize,
     most_checks_at_once: AtomicUsize,
@@ -97,6 +98,9 @@ impl Default for PublicLimits {
                 TRACKED_CLIENTS,
             )),
             join_failures: Mutex::new(ClientBudgets::new((1, 1.0 / 600.0), TRACKED_CLIENTS)),
+            // A media link lives 15 minutes: its first use of a file is audited once
+            // in that time, whatever byte range it asks for.
+            media_uses: Mutex::new(ClientBudgets::new((1, 1.0 / 960.0), TRACKED_CLIENTS)),
             password_checks: std::sync::Arc::new(Semaphore::new(SIGN_IN_CONCURRENCY)),
             waiting: AtomicUsize::new(0),
             most_checks_at_once: AtomicUsize::new(0),
@@ -169,6 +173,19 @@ impl PublicLimits {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .charge(&(participant, reason), Instant::now())
+            .is_ok()
+    }
+
+    /// Whether this is the first use of a media link for `file` (only that one is
+    /// audited; a player's later range requests are not new downloads). Forgetting
+    /// a link under memory pressure audits it again, never less.
+    pub fn first_media_use(&self, token: &str, file: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.media_uses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .charge(&(key, file.to_owned()), Instant::now())
             .is_ok()
     }
 

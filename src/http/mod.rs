@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .merge(whip::router())
         .merge(crate::signaling::ws::router())
         .merge(pages::router(&state))
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // Added after the 1 MiB limit so uploads get their own, larger one.
         .merge(import::router())

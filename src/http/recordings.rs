@@ -348,7 +348,11 @@ async fn serve_media(
         (None, Some(claims.uid))
     };
     let caller = may_watch(&state, admin, participant, &session).await?;
-    if matches!(file.as_str(), "video.mp4" | "hls/index.m3u8") && !has_range_after_start(&request) {
+    // Every link's first fetch of the video or the playlist is on record, whatever
+    // range it asks for (a suffix range can take the whole file).
+    if matches!(file.as_str(), "video.mp4" | "hls/index.m3u8")
+        && state.limits.first_media_use(&token, &file)
+    {
         state.audit.record(
             Some(session.id),
             caller.actor(),
@@ -397,13 +401,4 @@ pub(crate) async fn serve_produced(
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
-}
-
-/// A player fetching the rest of a file it already started is not a new download.
-pub(crate) fn has_range_after_start(request: &axum::extract::Request) -> bool {
-    request
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|r| !r.starts_with("bytes=0-"))
 }

@@ -2,7 +2,7 @@
 //! and a printable page), ratings, chat, the audit log and its verification, and the
 //! programme criteria experts score on. Everything here needs an administrator.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, put};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::admin_auth::Admin;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// Routes of this area.
@@ -109,9 +109,10 @@ async fn scores_json(
 }
 
 /// One CSV field, quoted when it needs to be; formula-looking text is defused so that a
-/// comment cannot run as a spreadsheet formula.
+/// comment cannot run as a spreadsheet formula (OWASP's list: `=`, `+`, `-`, `@`, and
+/// a leading TAB or carriage return, which spreadsheets skip before reading `=`).
 fn csv_field(raw: &str) -> String {
-    let text = if raw.starts_with(['=', '+', '-', '@']) {
+    let text = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{raw}")
     } else {
         raw.to_owned()
@@ -351,7 +352,7 @@ struct SessionRow {
 async fn stability_list(
     _admin: Admin,
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<SessionRow>>, ApiError> {
     let now = chrono::Utc::now();
     let parse = |field: &'static str, raw: &Option<String>, default| match raw {
@@ -421,7 +422,7 @@ struct YearQuery {
 async fn year_report(
     _admin: Admin,
     State(state): State<AppState>,
-    Query(q): Query<YearQuery>,
+    ApiQuery(q): ApiQuery<YearQuery>,
 ) -> Result<Json<crate::report::YearReport>, ApiError> {
     let year = q.year.unwrap_or_else(crate::report::this_year);
     if !(2000..=2200).contains(&year) {
@@ -475,7 +476,7 @@ struct AuditQuery {
 async fn audit_log(
     _admin: Admin,
     State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     let limit = q.limit.unwrap_or(500).clamp(1, 5000);
     Ok(Json(state.store.audit_log(q.after.max(0), limit).await?))
@@ -548,5 +549,7 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("\t=1+1"), "'\t=1+1");
+        assert_eq!(csv_field("\r=1+1"), "\"'\r=1+1\"");
     }
 }

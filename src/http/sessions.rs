@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::admin_auth::Admin;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiQuery};
 use crate::auth::JoinGrant;
 use crate::state::AppState;
 use axum::http::header;
@@ -419,7 +419,7 @@ struct SessionWithPeople {
 async fn list_sessions(
     _admin: Admin,
     State(state): State<AppState>,
-    axum::extract::Query(range): axum::extract::Query<Range>,
+    ApiQuery(range): ApiQuery<Range>,
 ) -> Result<Json<Vec<SessionWithPeople>>, ApiError> {
     let (from, to) = (
         parse_utc_time("from", &range.from)?,

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
@@ -27,7 +27,7 @@ use super::protocol::{
 use crate::audit::Actor;
 use crate::auth::JoinGrant;
 use crate::budget::{ConnectionBudget, SignalingClass, Verdict};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ApiQuery};
 use crate::runtime::room::RoomRules;
 use crate::state::AppState;
 use scheduler::SessionKind;
@@ -67,7 +67,7 @@ struct RtcQuery {
 
 async fn upgrade(
     State(state): State<AppState>,
-    Query(query): Query<RtcQuery>,
+    ApiQuery(query): ApiQuery<RtcQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
     match admit(&state, query.token.as_deref()).await {

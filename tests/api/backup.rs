@@ -175,6 +175,15 @@ async fn a_sqlite_backup_restores_everything_and_lists_the_recordings() {
         .collect();
     files.sort();
     assert_eq!(files.len(), 2, "{files:?}");
+    // Password hashes and everything behind the join links: the owner's only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("backups")), 0o700);
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+    }
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
     assert_eq!(

@@ -551,3 +551,140 @@ async fn a_panel_member_without_a_seat_in_the_defense_held_gets_none_of_its_medi
         "the excluded expert reached the defense: {expert:?} {applicant:?}"
     );
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in [
+        "/",
+        "/help",
+        "/j/not-a-token",
+        "/api/v1/openapi.json",
+        "/healthz",
+    ] {
+        let res = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        let h = res.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert!(
+            !csp.contains("'unsafe-eval'") && !csp.contains("script-src 'self' 'unsafe-inline'")
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "no HSTS over plain http"
+        );
+    }
+    let secure =
+        crate::helpers::spawn_app_with(|c| c.http.public_url = "https://viva.example.org".into())
+            .await;
+    let res = secure
+        .http
+        .get(format!("{}/healthz", secure.bound))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000",
+        "HSTS once the public URL is https"
+    );
+}
+
+#[tokio::test]
+async fn rejections_are_the_json_error_shape_everywhere() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let cases = [
+        (
+            reqwest::Method::GET,
+            "/api/v1/sessions",
+            400,
+            "malformed_query",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/sessions?from=yesterday&to=x",
+            422,
+            "invalid_field",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/no-such-thing",
+            404,
+            "not_found",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/sessions",
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/audit?limit=many",
+            400,
+            "malformed_query",
+        ),
+    ];
+    for (method, path, status, code) in cases {
+        let res = app
+            .http
+            .request(method.clone(), format!("{}{path}", app.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{method} {path}");
+        let body: Value = res
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON: {e}"));
+        assert_eq!(body["code"], code, "{method} {path}: {body}");
+        assert!(body["message"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn anonymous_view_counts_are_budgeted_per_client() {
+    let app = spawn_app().await;
+    let video = uuid::Uuid::new_v4();
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let res = app
+            .http
+            .post(format!("{}/api/v1/help-videos/{video}/views", app.base))
+            .json(&json!({"viewer": uuid::Uuid::new_v4()}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(limited >= 15, "40 writes in a burst: {statuses:?}");
+    assert!(
+        statuses[..20].iter().all(|s| *s == 404),
+        "the burst passes: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_health_checks_learn_nothing_an_attacker_could_use() {
+    let app = spawn_app().await;
+    let body = app.get_json("/healthz").await;
+    let text = body.to_string();
+    assert!(
+        !text.contains("gstreamer") && !text.contains("participants") && !text.contains("version"),
+        "{text}"
+    );
+}

@@ -14,6 +14,8 @@ pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef0123456789";
 /// A running server. Dropping it stops the server and removes its files.
 pub struct TestApp {
     pub base: String,
+    /// Where the server listens (differs from `base` when a test sets a public URL).
+    pub bound: String,
     /// The admin (metrics) listener.
     pub admin_base: Option<String>,
     pub http: reqwest::Client,
@@ -56,6 +58,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     tweak(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let base = app.public_url().to_owned();
+    let bound = format!("http://{}", app.http_addr());
     let admin_base = app.admin_addr().map(|a| format!("http://{a}"));
     let state = app.state().clone();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -64,6 +67,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     }));
     TestApp {
         base,
+        bound,
         admin_base,
         http: reqwest::Client::new(),
         state,

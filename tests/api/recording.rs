@@ -1122,3 +1122,77 @@ async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them()
         );
     }
 }
+
+/// A player's later range requests are not new downloads, but no range makes a first
+/// download invisible: a suffix range (`bytes=-N`) that takes the whole file is on
+/// record like any first fetch of a link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_fetch_of_a_link_is_audited_whatever_range_it_asks_for() {
+    let _heavy = crate::helpers::CPU_HEAVY.read().await;
+    let app = spawn_app().await;
+    let (t, recording) = produced(&app).await;
+    let admin = app.admin_token().await;
+    let served = async || {
+        app.state.audit.flush().await;
+        app.admin_get("/api/v1/audit?limit=5000")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "mediaServed")
+            .count()
+    };
+    let download: Value = link(&app, &recording.to_string(), &admin, "download")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let url = download["url"].as_str().unwrap().to_owned();
+    let whole = app
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    // The trainer's own link (another link than the administrator's).
+    let fresh: Value = link(&app, &recording.to_string(), &t.tokens[0], "download")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let before = served().await;
+    let suffix = app
+        .http
+        .get(fresh["url"].as_str().unwrap())
+        .header("range", format!("bytes=-{}", whole.len()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(suffix.status(), 206);
+    assert_eq!(
+        suffix.bytes().await.unwrap().len(),
+        whole.len(),
+        "the whole file"
+    );
+    assert_eq!(
+        served().await,
+        before + 1,
+        "a suffix range is a download on record"
+    );
+    let rest = app
+        .http
+        .get(fresh["url"].as_str().unwrap())
+        .header("range", "bytes=100-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 206);
+    assert_eq!(
+        served().await,
+        before + 1,
+        "the same link's later ranges are not"
+    );
+}

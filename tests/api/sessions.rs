@@ -47,6 +47,26 @@ async fn health_reports_database_media_and_recorder() {
     assert_eq!(body["database"], true);
     assert_eq!(body["media"]["running"], true);
     assert_eq!(body["recorder"]["canRecord"], true);
+    // Nothing more for anonymous callers; the operators' listener has the details.
+    assert!(
+        body["recorder"]["gstreamer"].is_null() && body["media"]["participants"].is_null(),
+        "{body}"
+    );
+    assert!(
+        body["version"].is_null() && body["media"]["udp"].is_null(),
+        "{body}"
+    );
+    let detailed: Value = app
+        .http
+        .get(format!("{}/healthz", app.admin_base.clone().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(detailed["recorder"]["gstreamer"].is_string(), "{detailed}");
+    assert_eq!(detailed["media"]["participants"], 0);
 }
 
 #[tokio::test]
