@@ -208,6 +208,8 @@ pub enum HttpClass {
     PublicRead,
     /// WHIP offers (each one an SDP parse and a connection on the media thread).
     Ingest,
+    /// Signaling connections (each one a few database reads before the upgrade).
+    Connect,
 }
 
 impl HttpClass {
@@ -221,6 +223,9 @@ impl HttpClass {
             HttpClass::AnonymousWrite => (20, 1.0),
             HttpClass::PublicRead => (120, 20.0),
             HttpClass::Ingest => (5, 0.2),
+            // A whole panel behind one office NAT joins at once and pages reconnect
+            // after a network cut: generous, but not a loop's pace.
+            HttpClass::Connect => (200, 10.0),
         }
     }
 }

@@ -17,14 +17,21 @@ pub fn router() -> Router<AppState> {
 
 /// For anyone: whether the server can serve, and nothing an attacker could use (no
 /// versions, no addresses, no head counts).
-async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+async fn healthz(
+    State(state): State<AppState>,
+    client: super::limits::ClientAddr,
+) -> Result<Json<serde_json::Value>, super::error::ApiError> {
+    // Each check asks the database and the media thread: budgeted per client.
+    state
+        .limits
+        .charge(crate::budget::HttpClass::PublicRead, client)?;
     let h = check(&state).await;
-    Json(json!({
+    Ok(Json(json!({
         "status": h["status"],
         "database": h["database"],
         "media": { "running": h["media"]["running"] },
         "recorder": { "canRecord": h["recorder"]["canRecord"] },
-    }))
+    })))
 }
 
 /// Everything, for the operators' listener (`[admin] listen`, next to `/metrics`).

@@ -201,8 +201,12 @@ async fn published(state: &AppState, raw: &str) -> Result<HelpVideo, ApiError> {
 
 async fn one(
     State(state): State<AppState>,
+    client: super::limits::ClientAddr,
     Path(raw): Path<String>,
 ) -> Result<Json<PublicVideo>, ApiError> {
+    state
+        .limits
+        .charge(crate::budget::HttpClass::PublicRead, client)?;
     let video = published(&state, &raw).await?;
     Ok(Json(public(&state, video).await))
 }

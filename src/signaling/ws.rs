@@ -26,8 +26,10 @@ use super::protocol::{
 };
 use crate::audit::Actor;
 use crate::auth::JoinGrant;
+use crate::budget::HttpClass;
 use crate::budget::{ConnectionBudget, SignalingClass, Verdict};
 use crate::http::error::{ApiError, ApiQuery};
+use crate::http::limits::ClientAddr;
 use crate::runtime::room::RoomRules;
 use crate::state::AppState;
 use scheduler::SessionKind;
@@ -67,9 +69,15 @@ struct RtcQuery {
 
 async fn upgrade(
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiQuery(query): ApiQuery<RtcQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // Each attempt reads the database: a page reconnecting in a loop, or a bot
+    // opening and dropping sockets, is budgeted per client address.
+    if let Err(e) = state.limits.charge(HttpClass::Connect, client) {
+        return e.into_response();
+    }
     match admit(&state, query.token.as_deref()).await {
         Ok((grant, participant, session)) => ws
             .max_message_size(MAX_MESSAGE_BYTES + 1024)

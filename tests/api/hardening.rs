@@ -688,3 +688,22 @@ async fn anonymous_health_checks_learn_nothing_an_attacker_could_use() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_client_opening_signaling_sockets_in_a_loop_is_slowed_down() {
+    let app = spawn_app().await;
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..260 {
+        let status = match tokio_tungstenite::connect_async(app.ws_url("v1.not.a-token")).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+            Ok(_) => 101,
+            Err(e) => panic!("{e}"),
+        };
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    assert!(
+        statuses.get(&429).copied().unwrap_or(0) >= 40,
+        "a loop is refused before it reaches the database: {statuses:?}"
+    );
+    assert_eq!(statuses.get(&101), None);
+}
