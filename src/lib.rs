@@ -17,6 +17,7 @@
 //! - [`runtime`]: session rules (defense phases, countdowns, lobby, scoring), pure.
 //! - [`signaling`]: the WebSocket protocol, presence, and the adapter to the SFU.
 //! - [`state`]: what handlers share.
+//! - [`fuzzing`]: fuzz targets of the server's parsers of untrusted bytes.
 //!
 //! The media plane lives in the `media` crate, bookings and storage in `scheduler`;
 //! this crate wires them together and holds no media or booking rules itself.
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod backup;
 pub mod budget;
 pub mod config;
+pub mod fuzzing;
 pub mod http;
 pub mod import;
 pub mod metrics;

@@ -385,6 +385,45 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for LossFeedback {
     }
 }
 
+/// Fuzzing entry (`crate::fuzzing::rtcp`): what a subscriber's RTCP does to the
+/// interceptor that reads it, for every stream the packets name, and the keyframe
+/// requests the media loop looks for.
+pub(crate) fn read_feedback_for_fuzzing(packets: Vec<Box<dyn rtc::rtcp::Packet>>) {
+    use rtc::interceptor::AttributedPacket;
+    use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+    use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+    use rtc::shared::TransportContext;
+    let _ = packets.iter().any(|p| {
+        let any = p.as_any();
+        any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+    });
+    let mut feedback = LossFeedback::new(FeedbackTally::default());
+    let now = Instant::now();
+    for ssrc in packets.iter().flat_map(|p| p.destination_ssrc()) {
+        feedback.bind_local_stream(&StreamInfo {
+            ssrc,
+            clock_rate: 90_000,
+            ..Default::default()
+        });
+        let sr = SenderReport {
+            ssrc,
+            ntp_time: 7 << 32,
+            ..Default::default()
+        };
+        let _ = feedback.handle_write(TaggedPacket {
+            now,
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(sr)])),
+        });
+    }
+    let _ = feedback.handle_read(TaggedPacket {
+        now: now + Duration::from_millis(30),
+        transport: TransportContext::default(),
+        message: AttributedPacket::new(Packet::Rtcp(packets)),
+    });
+    while feedback.poll_read().is_some() {}
+}
+
 impl Interceptor for LossFeedback {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         self.streams.insert(

@@ -20,6 +20,7 @@
 //! - [`downlink`]: each subscriber's layer ceiling, from its link's loss (pure).
 //! - [`twcc`]: transport-wide congestion feedback for publishers (pure).
 //! - [`ids`]: identifier newtypes.
+//! - [`fuzzing`]: the fuzz targets of every parser that sees a participant's bytes.
 //!
 //! This crate knows nothing of sessions, people or the database; `viva` wires it in.
 
@@ -29,6 +30,7 @@ pub mod demux;
 pub mod downlink;
 pub mod feedback;
 pub mod forward;
+pub mod fuzzing;
 pub mod ids;
 pub mod outbox;
 pub mod parts;

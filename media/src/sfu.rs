@@ -1076,18 +1076,7 @@ impl MediaLoop {
         let answer = match &offer {
             Some(offer) => {
                 slots = slots_of_offer(offer);
-                let description =
-                    RTCSessionDescription::offer(offer.clone()).map_err(|e| e.to_string())?;
-                pc.set_remote_description(now, description)
-                    .map_err(|e| format!("the offer could not be applied: {e}"))?;
-                let answer = pc.create_answer(None).map_err(|e| e.to_string())?;
-                pc.set_local_description(now, answer)
-                    .map_err(|e| e.to_string())?;
-                Some(
-                    pc.local_description()
-                        .map(|d| d.sdp)
-                        .ok_or("no answer was produced")?,
-                )
+                Some(answer_offer(&mut pc, now, offer)?)
             }
             None => None,
         };
@@ -1935,6 +1924,78 @@ fn slots_of_offer(sdp: &str) -> Vec<usize> {
 }
 
 /// The payload type a codec has in the SFU's own SDP.
+/// Applies an ingest client's offer and returns the answer.
+fn answer_offer(pc: &mut RTCPeerConnection, now: Instant, offer: &str) -> Result<String, String> {
+    let description = RTCSessionDescription::offer(offer.to_owned()).map_err(|e| e.to_string())?;
+    pc.set_remote_description(now, description)
+        .map_err(|e| format!("the offer could not be applied: {e}"))?;
+    let answer = pc.create_answer(None).map_err(|e| e.to_string())?;
+    pc.set_local_description(now, answer)
+        .map_err(|e| e.to_string())?;
+    Ok(pc
+        .local_description()
+        .map(|d| d.sdp)
+        .ok_or("no answer was produced")?)
+}
+
+/// Fuzzing entry (`crate::fuzzing::sdp`): what the media thread does with SDP a client
+/// sent, as a WHIP offer and as a browser's answer to an offer asking for simulcast.
+pub(crate) fn apply_client_sdp(text: &str) {
+    let now = Instant::now();
+    let local: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 9));
+    let _ = slots_of_offer(text);
+    let _ = twcc::extension_id(text);
+    if let Ok(mut pc) = build_peer_connection(
+        now,
+        "vfuzz",
+        "fuzz-password-0123456789",
+        FeedbackTally::default(),
+    ) && add_host_candidate(&mut pc, local).is_ok()
+    {
+        let _ = answer_offer(&mut pc, now, text);
+    }
+    let Ok(mut pc) = build_peer_connection(
+        now,
+        "vfuzz",
+        "fuzz-password-0123456789",
+        FeedbackTally::default(),
+    ) else {
+        return;
+    };
+    if add_host_candidate(&mut pc, local).is_err() {
+        return;
+    }
+    for kind in [
+        RtpCodecKind::Audio,
+        RtpCodecKind::Video,
+        RtpCodecKind::Video,
+    ] {
+        let init = RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Recvonly,
+            streams: vec![],
+            send_encodings: vec![],
+        };
+        if pc.add_transceiver_from_kind(kind, Some(init)).is_err() {
+            return;
+        }
+    }
+    if pc
+        .create_offer(None)
+        .and_then(|offer| pc.set_local_description(now, offer))
+        .is_err()
+    {
+        return;
+    }
+    let mid = pc
+        .rtp_transceiver(1)
+        .and_then(|t| t.mid().clone())
+        .unwrap_or_else(|| "1".to_owned());
+    let _ = simulcast::answer_sends_layers(text, &mid);
+    let kept = simulcast::keep_layers_bound(text, &mid);
+    let _ = RTCSessionDescription::answer(kept)
+        .and_then(|answer| pc.set_remote_description(now, answer));
+}
+
 fn payload_type_of(codec: Codec) -> u8 {
     match codec {
         Codec::Opus => OPUS_PAYLOAD_TYPE,

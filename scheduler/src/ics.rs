@@ -56,7 +56,9 @@ fn utc(t: DateTime<Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// Escapes a TEXT value (RFC 5545 §3.3.11).
+/// Escapes a TEXT value (RFC 5545 §3.3.11). Control characters other than the line
+/// break (which becomes `\n`) are dropped: RFC 5545 forbids them, and an unescaped
+/// one could end the line and start a property of the sender's choosing.
 pub fn escape_text(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
@@ -65,16 +67,22 @@ pub fn escape_text(value: &str) -> String {
             ';' => out.push_str("\\;"),
             ',' => out.push_str("\\,"),
             '\n' => out.push_str("\\n"),
-            '\r' => {}
+            c if c.is_control() => {}
             c => out.push(c),
         }
     }
     out
 }
 
-/// Quotes a parameter value (RFC 5545 §3.2): DQUOTE is not allowed inside.
+/// A value written as it is (a URL, an address): control characters dropped.
+fn verbatim(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// Quotes a parameter value (RFC 5545 §3.2): DQUOTE and control characters are not
+/// allowed inside.
 fn param(value: &str) -> String {
-    format!("\"{}\"", value.replace('"', "'"))
+    format!("\"{}\"", verbatim(value).replace('"', "'"))
 }
 
 /// Folds a content line at 75 octets without splitting a UTF-8 character
@@ -132,7 +140,7 @@ pub fn render(inv: &Invitation) -> String {
         format!("DTEND:{}", utc(inv.ends_at)),
         format!("SUMMARY:{}", escape_text(&inv.title)),
         format!("DESCRIPTION:{}", escape_text(&description)),
-        format!("URL:{}", inv.join_url),
+        format!("URL:{}", verbatim(&inv.join_url)),
         "LOCATION:Viva".to_owned(),
         format!(
             "STATUS:{}",
@@ -144,8 +152,9 @@ pub fn render(inv: &Invitation) -> String {
     ];
     if let Some(email) = &inv.attendee_email {
         lines.push(format!(
-            "ATTENDEE;CN={};ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION:mailto:{email}",
-            param(&inv.attendee_name)
+            "ATTENDEE;CN={};ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION:mailto:{}",
+            param(&inv.attendee_name),
+            verbatim(email)
         ));
     }
     lines.push("END:VEVENT".to_owned());

@@ -5,6 +5,7 @@
 //!   parsed from raw input at the edge so that the rest of the system only ever sees
 //!   valid values.
 //! - [`ics`]: iCalendar invitations (stable UID, SEQUENCE, CANCEL).
+//! - [`fuzzing`]: fuzz targets of the CSV import and the invitation renderer.
 //! - [`import`]: CSV (UTF-8 with or without BOM, GBK) parsed and validated, all-or-nothing.
 //! - [`model`]: organisations, people, programmes, projects, conflicts of interest,
 //!   rooms, and the typed reasons a booking is refused.
@@ -22,6 +23,7 @@
 //! This crate knows nothing about media, HTTP or signaling.
 
 pub mod domain;
+pub mod fuzzing;
 pub mod ics;
 pub mod import;
 pub mod model;

@@ -176,6 +176,26 @@ const MAX_OFFER_LINES: usize = 1000;
 /// reconnecting before its old feed timed out).
 pub const MAX_FEEDS_PER_SESSION: usize = 2;
 
+/// What a WHIP body must be before it goes to the media thread: an SDP offer of
+/// bounded size and line count, in UTF-8.
+pub fn parse_offer(body: &[u8]) -> Result<String, ApiError> {
+    if body.len() > MAX_OFFER_BYTES {
+        return Err(ApiError::MalformedBody(format!(
+            "an SDP offer has at most {MAX_OFFER_BYTES} bytes"
+        )));
+    }
+    if body.iter().filter(|b| **b == b'\n').count() > MAX_OFFER_LINES {
+        return Err(ApiError::MalformedBody(format!(
+            "an SDP offer has at most {MAX_OFFER_LINES} lines"
+        )));
+    }
+    std::str::from_utf8(body)
+        .ok()
+        .filter(|sdp| sdp.starts_with("v=0"))
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::MalformedBody("the body is not an SDP offer".into()))
+}
+
 /// Takes a WHIP client's offer.
 async fn ingest(
     State(state): State<AppState>,
@@ -190,17 +210,6 @@ async fn ingest(
     state
         .limits
         .charge(crate::budget::HttpClass::Ingest, client)?;
-    // The offer is checked here, before it reaches the media thread.
-    if body.len() > MAX_OFFER_BYTES {
-        return Err(ApiError::MalformedBody(format!(
-            "an SDP offer has at most {MAX_OFFER_BYTES} bytes"
-        )));
-    }
-    if body.iter().filter(|b| **b == b'\n').count() > MAX_OFFER_LINES {
-        return Err(ApiError::MalformedBody(format!(
-            "an SDP offer has at most {MAX_OFFER_LINES} lines"
-        )));
-    }
     if state.ingests.count_of(session_id) >= MAX_FEEDS_PER_SESSION {
         return Err(ApiError::Conflict(format!(
             "this session already has {MAX_FEEDS_PER_SESSION} live feeds; end one first (DELETE its resource)"
@@ -217,11 +226,7 @@ async fn ingest(
         )
             .into_response());
     }
-    let offer = std::str::from_utf8(&body)
-        .ok()
-        .filter(|sdp| sdp.starts_with("v=0"))
-        .ok_or_else(|| ApiError::MalformedBody("the body is not an SDP offer".into()))?
-        .to_owned();
+    let offer = parse_offer(&body)?;
     // Simulcast layers are taken like a browser's (each trainee gets the layer its
     // tile and its link carry), unless the server has simulcast turned off: then the
     // encoder is told the remedy rather than given a feed it cannot forward as meant.
