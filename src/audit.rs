@@ -1,12 +1,14 @@
 //! The audit log's one writer. Every event goes into one queue and is appended, in
 //! the order it was recorded, by one task (the store hash-chains each entry to the
-//! last). Nothing is ever dropped: a failed append is retried with back-off until it
+//! last); whatever has queued up is written in one transaction, so a burst costs one
+//! commit. Nothing is ever dropped: a failed append is retried with back-off until it
 //! succeeds, loudly logged meanwhile.
 //!
-//! The queue is bounded where it matters: participants' commands are refused
-//! ([`AuditLog::has_room`]) while more than [`SOFT_LIMIT`] entries wait, so a
-//! flooding client is refused rather than any record lost. Entries the server itself
-//! and administrators cause are always taken (their rate is bounded by the budgets in
+//! The queue is bounded where it matters: a participant whose entries are waiting to
+//! be written beyond [`PER_ACTOR_LIMIT`] has their commands refused
+//! ([`AuditLog::has_room_for`]), so a flood is refused at its source rather than any
+//! record lost, and nobody else waits for it. Entries the server itself and
+//! administrators cause are always taken (their rate is bounded by the budgets in
 //! front of them). Tests wait for the writer with [`AuditLog::flush`] instead of
 //! polling. Details carry ids and codes, never tokens, passwords or names.
 
@@ -41,9 +43,14 @@ impl Actor {
     }
 }
 
-/// Entries waiting beyond which participants' commands are refused. At the measured
-/// append rate on SQLite (a few thousand a second) this is under a second of work.
-pub const SOFT_LIMIT: usize = 1024;
+/// Entries of one participant waiting to be written beyond which their commands are
+/// refused (a person acting causes a handful at a time).
+pub const PER_ACTOR_LIMIT: usize = 32;
+/// Entries waiting in all beyond which every participant's commands are refused (a
+/// database that stopped taking writes), to bound the queue's memory.
+pub const TOTAL_LIMIT: usize = 100_000;
+/// Most entries written in one transaction.
+const BATCH: usize = 256;
 
 /// Longest wait between two attempts at an append that keeps failing.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
@@ -63,7 +70,27 @@ pub struct AuditLog {
 struct Inner {
     jobs: mpsc::UnboundedSender<Job>,
     pending: AtomicUsize,
+    /// Entries waiting per actor label.
+    pending_by_actor: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     refused_for_backlog: AtomicU64,
+}
+
+impl Inner {
+    fn written(&self, entries: &[NewAuditEntry]) {
+        self.pending.fetch_sub(entries.len(), Ordering::SeqCst);
+        let mut by_actor = self
+            .pending_by_actor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for entry in entries {
+            if let Some(n) = by_actor.get_mut(&entry.actor) {
+                *n -= 1;
+                if *n == 0 {
+                    by_actor.remove(&entry.actor);
+                }
+            }
+        }
+    }
 }
 
 impl AuditLog {
@@ -74,6 +101,7 @@ impl AuditLog {
             inner: Arc::new(Inner {
                 jobs,
                 pending: AtomicUsize::new(0),
+                pending_by_actor: Default::default(),
                 refused_for_backlog: AtomicU64::new(0),
             }),
         };
@@ -97,9 +125,18 @@ impl AuditLog {
             detail,
         };
         self.inner.pending.fetch_add(1, Ordering::SeqCst);
-        if self.inner.jobs.send(Job::Append(entry)).is_err() {
+        *self
+            .inner
+            .pending_by_actor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(entry.actor.clone())
+            .or_default() += 1;
+        if let Err(mpsc::error::SendError(Job::Append(entry))) =
+            self.inner.jobs.send(Job::Append(entry))
+        {
             // Only after the writer stopped, at the very end of a shutdown.
-            self.inner.pending.fetch_sub(1, Ordering::SeqCst);
+            self.inner.written(std::slice::from_ref(&entry));
             tracing::error!(
                 action,
                 "AUDIT EVENT NOT RECORDED: the audit writer has stopped"
@@ -107,11 +144,21 @@ impl AuditLog {
         }
     }
 
-    /// Whether a participant's command may run now: false while the writer is
-    /// behind by more than [`SOFT_LIMIT`] entries (the command is then refused, and
-    /// counted, so that no audit entry is ever lost to a flood).
-    pub fn has_room(&self) -> bool {
-        let room = self.inner.pending.load(Ordering::SeqCst) < SOFT_LIMIT;
+    /// Whether a participant's command may run now: false while more than
+    /// [`PER_ACTOR_LIMIT`] of their own entries wait to be written (or the whole
+    /// queue is past [`TOTAL_LIMIT`]). The command is then refused, and counted, so
+    /// that no audit entry is ever lost to a flood and nobody else is held up by it.
+    pub fn has_room_for(&self, participant: Uuid) -> bool {
+        let label = Actor::Participant(participant).label();
+        let own = self
+            .inner
+            .pending_by_actor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&label)
+            .copied()
+            .unwrap_or(0);
+        let room = own < PER_ACTOR_LIMIT && self.inner.pending.load(Ordering::SeqCst) < TOTAL_LIMIT;
         if !room {
             self.inner
                 .refused_for_backlog
@@ -140,20 +187,39 @@ impl AuditLog {
 }
 
 async fn write(store: Arc<dyn Store>, mut queue: mpsc::UnboundedReceiver<Job>, inner: Arc<Inner>) {
+    let mut batch: Vec<NewAuditEntry> = Vec::new();
+    let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(job) = queue.recv().await {
-        match job {
-            Job::Flush(done) => {
-                let _ = done.send(());
+        // Take whatever else is already queued: one transaction for the lot.
+        let mut next = Some(job);
+        while let Some(job) = next {
+            match job {
+                Job::Append(entry) => batch.push(entry),
+                // A flush is answered once everything queued before it is written.
+                Job::Flush(done) => flushes.push(done),
             }
-            Job::Append(entry) => {
-                let mut wait = Duration::from_millis(50);
-                while let Err(e) = store.append_audit(&entry).await {
-                    tracing::error!(error = %e, action = %entry.action, retry_in_ms = wait.as_millis() as u64, "audit event not written yet; retrying");
+            next = if batch.len() < BATCH {
+                queue.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        let mut wait = Duration::from_millis(50);
+        while !batch.is_empty() {
+            match store.append_audit_batch(&batch).await {
+                Ok(_) => {
+                    inner.written(&batch);
+                    batch.clear();
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, entries = batch.len(), retry_in_ms = wait.as_millis() as u64, "audit events not written yet; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(MAX_RETRY_WAIT);
                 }
-                inner.pending.fetch_sub(1, Ordering::SeqCst);
             }
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(());
         }
     }
 }

@@ -236,6 +236,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn chat(&self, session: Uuid) -> Result<Vec<ChatMessage>, StoreError>;
     /// Appends to the audit log, chaining the entry to the last one.
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
+    /// Appends several entries in order, in one transaction (all or none): one commit
+    /// for a burst instead of one each, so the audit writer keeps up.
+    async fn append_audit_batch(
+        &self,
+        entries: &[NewAuditEntry],
+    ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Up to `limit` audit entries after `after_seq`, oldest first.
     async fn audit_log(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 

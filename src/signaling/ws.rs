@@ -361,7 +361,7 @@ async fn run(
                         (Verdict::Allow, Ok(ClientMessage::Candidate { .. })) => Vec::new(),
                         (Verdict::Allow, Ok(ClientMessage::Leave)) => break,
                         (Verdict::Allow, Ok(ClientMessage::Join { .. })) => vec![ServerMessage::error("already_joined", "join was already accepted", false)],
-                        (Verdict::Allow, Ok(_)) if !state.audit.has_room() => {
+                        (Verdict::Allow, Ok(_)) if !state.audit.has_room_for(participant.id) => {
                             // The audit writer is behind: refuse rather than act
                             // without a record (`crate::audit`).
                             vec![ServerMessage::error("busy", "the server is busy; try again in a moment", false)]

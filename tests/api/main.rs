@@ -24,6 +24,7 @@ mod scheduling;
 mod session_runtime;
 mod sessions;
 mod signaling;
+mod soak;
 mod stability;
 mod whip;
 mod ws_client;

@@ -562,8 +562,13 @@ function connect(): void {
   signaling.onMessage = (msg) => void onMessage(msg);
   signaling.onClose = () => {
     if (signaling !== current || leaving) return;
-    if (fatal === "removed" || fatal === "replaced" || fatal === "revoked") {
-      setStatus(t(fatal === "removed" ? "removed" : fatal === "replaced" ? "replaced" : "reconnectNeeded"), "error");
+    // These end the seat for good: the page says why and does not come back.
+    const final: Record<string, "removed" | "replaced" | "linkRevoked" | "sessionCancelled" | "linkExpired"> = {
+      removed: "removed", replaced: "replaced", revoked: "linkRevoked", cancelled: "sessionCancelled", expired: "linkExpired",
+    };
+    const reason = fatal ? final[fatal] : undefined;
+    if (reason) {
+      setStatus(t(reason), "error");
       media?.close();
       return;
     }
