@@ -210,6 +210,8 @@ pub enum HttpClass {
     Ingest,
     /// Signaling connections (each one a few database reads before the upgrade).
     Connect,
+    /// Signaling connections of one participant (per link, not per address).
+    Rejoin,
 }
 
 impl HttpClass {
@@ -226,6 +228,8 @@ impl HttpClass {
             // A whole panel behind one office NAT joins at once and pages reconnect
             // after a network cut: generous, but not a loop's pace.
             HttpClass::Connect => (200, 10.0),
+            // Ten joins in a row, then one every 3 s.
+            HttpClass::Rejoin => (10, 1.0 / 3.0),
         }
     }
 }

@@ -84,6 +84,7 @@ pub struct PublicLimits {
     failures_by_name: Mutex<ClientBudgets<(IpAddr, String)>>,
     join_failures: Mutex<ClientBudgets<(uuid::Uuid, &'static str)>>,
     media_uses: Mutex<ClientBudgets<([u8; 32], String)>>,
+    joins: Mutex<ClientBudgets<uuid::Uuid>>,
     password_checks: std::sync::Arc<Semaphore>,
     waiting: AtomicUsize,
     most_checks_at_once: AtomicUsize,
@@ -101,6 +102,10 @@ impl Default for PublicLimits {
             // A media link lives 15 minutes: its first use of a file is audited once
             // in that time, whatever byte range it asks for.
             media_uses: Mutex::new(ClientBudgets::new((1, 1.0 / 960.0), TRACKED_CLIENTS)),
+            joins: Mutex::new(ClientBudgets::new(
+                HttpClass::Rejoin.limits(),
+                TRACKED_CLIENTS,
+            )),
             password_checks: std::sync::Arc::new(Semaphore::new(SIGN_IN_CONCURRENCY)),
             waiting: AtomicUsize::new(0),
             most_checks_at_once: AtomicUsize::new(0),
@@ -174,6 +179,18 @@ impl PublicLimits {
             .unwrap_or_else(|e| e.into_inner())
             .charge(&(participant, reason), Instant::now())
             .is_ok()
+    }
+
+    /// Charges one signaling connection of `participant`: every join and leave is
+    /// announced to the room (pages redraw their roster), so one link reconnecting in
+    /// a loop would keep everyone's page busy. A page rejoining after a network cut
+    /// (back-off 1, 2, 4, 8 s) stays well inside.
+    pub fn charge_join(&self, participant: uuid::Uuid) -> Result<(), ApiError> {
+        self.joins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .charge(&participant, Instant::now())
+            .map_err(ApiError::too_many)
     }
 
     /// Whether this is the first use of a media link for `file` (only that one is

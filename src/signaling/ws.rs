@@ -16,6 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use media::{JoinRequest, MediaGrant, PeerEvent};
 use scheduler::{Participant, Role, Session};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use super::commands;
 use super::metering;
@@ -79,10 +80,20 @@ async fn upgrade(
         return e.into_response();
     }
     match admit(&state, query.token.as_deref()).await {
+        Ok((grant, ..)) if state.limits.charge_join(grant.pid).is_err() => {
+            ApiError::too_many(Duration::from_secs(3)).into_response()
+        }
         Ok((grant, participant, session)) => ws
             .max_message_size(MAX_MESSAGE_BYTES + 1024)
             .read_buffer_size(SIGNALING_READ_BUFFER)
-            .on_upgrade(move |socket| run(socket, state, grant, participant, session)),
+            .on_upgrade(move |socket| {
+                // The span is attached to the future, not entered across its awaits:
+                // an entered guard held over an await moves between threads and
+                // corrupts the subscriber's span registry (the hostile soak made
+                // tracing-subscriber panic on exactly that).
+                let span = tracing::info_span!("signaling", session = %session.id, participant = %participant.id, role = %participant.role);
+                run(socket, state, grant, participant, session).instrument(span)
+            }),
         Err(e) => e.into_response(),
     }
 }
@@ -132,8 +143,6 @@ async fn run(
     participant: Participant,
     session: Session,
 ) {
-    let span = tracing::info_span!("signaling", session = %session.id, participant = %participant.id, role = %participant.role);
-    let _enter = span.enter();
     let (mut sink, mut stream) = socket.split();
 
     // 1. The first message must be `join` with a protocol version we speak.
