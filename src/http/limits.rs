@@ -237,6 +237,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_refused_join_is_recorded_once_per_participant_reason_and_ten_minutes() {
+        let limits = PublicLimits::default();
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        assert!(limits.first_join_failure(a, "expired"));
+        assert!(
+            (0..100).all(|_| !limits.first_join_failure(a, "expired")),
+            "a page retrying an expired link writes one row"
+        );
+        assert!(
+            limits.first_join_failure(a, "revoked"),
+            "another reason is news"
+        );
+        assert!(
+            limits.first_join_failure(b, "expired"),
+            "another participant too"
+        );
+    }
+
+    #[test]
     fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let client: IpAddr = "203.0.113.7".parse().unwrap();

@@ -17,7 +17,7 @@
 //! never subscribes to anything.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -47,14 +47,19 @@ pub fn router() -> Router<AppState> {
         .route("/whip/{session}/{resource}", delete(end))
 }
 
-/// Live WHIP feeds: resource → (session, stop).
+/// A feed's entry: its session, and what stops it once it is live (`None` while its
+/// offer is being answered: the place is taken, so the per-session cap holds even
+/// for offers arriving at once).
+type Feed = (Uuid, Option<oneshot::Sender<()>>);
+
+/// Live WHIP feeds: resource → feed.
 #[derive(Debug, Default)]
 pub struct Ingests {
-    live: Mutex<HashMap<Uuid, (Uuid, oneshot::Sender<()>)>>,
+    live: Mutex<HashMap<Uuid, Feed>>,
 }
 
 impl Ingests {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (Uuid, oneshot::Sender<()>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Feed>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -63,24 +68,81 @@ impl Ingests {
         self.lock().len()
     }
 
-    /// How many feeds of one session are live.
+    /// How many feeds of one session are live (or being answered).
     pub fn count_of(&self, session: Uuid) -> usize {
         self.lock().values().filter(|(s, _)| *s == session).count()
+    }
+
+    /// Takes one of the session's [`MAX_FEEDS_PER_SESSION`] places for a new feed, or
+    /// `None` when they are all taken. The place is given back when the returned
+    /// reservation is dropped without [`Reservation::go_live`].
+    fn reserve(self: &Arc<Self>, session: Uuid) -> Option<Reservation> {
+        let mut live = self.lock();
+        if live.values().filter(|(s, _)| *s == session).count() >= MAX_FEEDS_PER_SESSION {
+            return None;
+        }
+        let resource = Uuid::new_v4();
+        live.insert(resource, (session, None));
+        Some(Reservation {
+            ingests: self.clone(),
+            resource,
+            live: false,
+        })
+    }
+
+    /// Ends one feed; returns whether it existed in `session`.
+    fn end(&self, session: Uuid, resource: Uuid) -> bool {
+        let mut live = self.lock();
+        match live.get(&resource) {
+            Some((owner, _)) if *owner == session => {
+                if let Some((_, Some(stop))) = live.remove(&resource) {
+                    let _ = stop.send(());
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A feed's place, held while its offer is answered.
+#[derive(Debug)]
+struct Reservation {
+    ingests: Arc<Ingests>,
+    resource: Uuid,
+    live: bool,
+}
+
+impl Reservation {
+    /// The feed is live: `stop` ends it.
+    fn go_live(mut self, stop: oneshot::Sender<()>) -> Uuid {
+        if let Some(feed) = self.ingests.lock().get_mut(&self.resource) {
+            feed.1 = Some(stop);
+        }
+        self.live = true;
+        self.resource
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.live {
+            self.ingests.lock().remove(&self.resource);
+        }
     }
 }
 
 /// Ends every live feed of a session (it was cancelled).
 pub fn end_feeds_of(state: &AppState, session: Uuid) {
-    let mut live = state.ingests.lock();
-    let ended: Vec<Uuid> = live
+    let resources: Vec<Uuid> = state
+        .ingests
+        .lock()
         .iter()
         .filter(|(_, (s, _))| *s == session)
         .map(|(r, _)| *r)
         .collect();
-    for resource in ended {
-        if let Some((_, stop)) = live.remove(&resource) {
-            let _ = stop.send(());
-        }
+    for resource in resources {
+        state.ingests.end(session, resource);
     }
 }
 
@@ -210,11 +272,11 @@ async fn ingest(
     state
         .limits
         .charge(crate::budget::HttpClass::Ingest, client)?;
-    if state.ingests.count_of(session_id) >= MAX_FEEDS_PER_SESSION {
+    let Some(reservation) = state.ingests.reserve(session_id) else {
         return Err(ApiError::Conflict(format!(
             "this session already has {MAX_FEEDS_PER_SESSION} live feeds; end one first (DELETE its resource)"
         )));
-    }
+    };
     let is_sdp = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -277,9 +339,8 @@ async fn ingest(
             )));
         }
     };
-    let resource = Uuid::new_v4();
     let (stop, stopped) = oneshot::channel();
-    state.ingests.lock().insert(resource, (session.id, stop));
+    let resource = reservation.go_live(stop);
     let ingests = state.ingests.clone();
     tokio::spawn(async move {
         let mut stopped = stopped;
@@ -325,16 +386,9 @@ async fn end(
     let session = Uuid::parse_str(&raw).map_err(|_| ApiError::NotFound("session"))?;
     let claims = whip_claims(&state, &headers, session)?;
     let resource = Uuid::parse_str(&resource).map_err(|_| ApiError::NotFound("resource"))?;
-    let mut live = state.ingests.lock();
-    match live.get(&resource) {
-        Some((owner, _)) if *owner == session => {
-            if let Some((_, stop)) = live.remove(&resource) {
-                let _ = stop.send(());
-            }
-        }
-        _ => return Err(ApiError::NotFound("resource")),
+    if !state.ingests.end(session, resource) {
+        return Err(ApiError::NotFound("resource"));
     }
-    drop(live);
     state.audit.record(
         Some(session),
         crate::audit::Actor::Participant(claims.pid),

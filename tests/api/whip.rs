@@ -273,3 +273,64 @@ async fn with_simulcast_off_an_encoder_offering_it_is_told_what_to_change() {
     );
     assert_eq!(app.state.ingests.count(), 0, "nothing is left behind");
 }
+
+/// A session takes at most two live feeds (the studio and one spare), even when
+/// offers arrive at once; an offer is bounded before the media thread sees it; the
+/// token lives as long as the session's booked time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_takes_two_feeds_at_most_and_bounded_offers_for_its_booked_time() {
+    let app = spawn_app().await;
+    let Training {
+        body,
+        tokens,
+        session,
+        endpoint,
+        whip,
+    } = training_with_whip(&app).await;
+    let start: chrono::DateTime<Utc> = body["session"]["startsAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ends = start + chrono::Duration::minutes(60);
+    let issued: Value = token_for(&app, &session, &tokens[0])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let expires: chrono::DateTime<Utc> = issued["expiresAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        expires, ends,
+        "valid for the booked time, not hours after it"
+    );
+
+    let oversized = format!(
+        "v=0\r\n{}",
+        "a=x-padding:0123456789abcdef\r\n".repeat(2_000)
+    );
+    let res = app
+        .http
+        .post(&endpoint)
+        .bearer_auth(&whip)
+        .header("content-type", "application/sdp")
+        .body(oversized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        app.state.ingests.count(),
+        0,
+        "no place is kept by a refused offer"
+    );
+
+    let limit = Duration::from_secs(4);
+    let (a, b, c) = tokio::join!(
+        run_whip_publisher(&endpoint, &whip, 1, true, limit),
+        run_whip_publisher(&endpoint, &whip, 2, true, limit),
+        run_whip_publisher(&endpoint, &whip, 3, true, limit),
+    );
+    let mut statuses = vec![a.status, b.status, c.status];
+    statuses.sort();
+    assert_eq!(statuses, vec![201, 201, 409], "{a:?} {b:?} {c:?}");
+}
