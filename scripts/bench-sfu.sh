@@ -76,7 +76,7 @@ start_sfu() { # viva | viva-b | janus
     [[ $1 == viva-b ]] && bin=$VIVA_B
     rm -rf "$work/viva"; mkdir -p "$work/viva"
     VIVA_HTTP__LISTEN=$sfu_ip:18080 VIVA_HTTP__PUBLIC_URL=http://$sfu_ip:18080 \
-    VIVA_MEDIA__UDP_LISTEN=$sfu_ip:50100 VIVA_MEDIA__ANNOUNCE_IP=$sfu_ip \
+    VIVA_MEDIA__UDP_LISTEN=$sfu_ip:50100 VIVA_MEDIA__TCP_LISTEN=$sfu_ip:50100 VIVA_MEDIA__ANNOUNCE_IP=$sfu_ip \
     VIVA_DATABASE__URL="sqlite://$work/viva/viva.db" VIVA_STORAGE__DATA_DIR="$work/viva" \
     VIVA_BACKUP__DIR="$work/viva/backups" VIVA_BACKUP__EVERY_HOURS=0 VIVA_ADMIN__LISTEN=$sfu_ip:19464 \
     VIVA_AUTH__ADMIN_PASSWORD="$password" RUST_LOG=error \

@@ -27,7 +27,7 @@ mkdir -p "$out"
 # No UI, no CPU-governor or core-pattern checks (this may run in a container), and
 # a fresh start each time (-i: the stored corpus).
 export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 \
-  AFL_NO_AFFINITY=1 AFL_AUTORESUME=0 AFL_FORCE_UI=0
+  AFL_NO_AFFINITY=1
 rm -rf "$out/default"
 (cd fuzz && cargo afl fuzz -V "$seconds" -t 2000 -i "corpus/$target" -o "out/$target" \
   "target/release/$target" >"out/$target/afl.log" 2>&1) || {

@@ -47,10 +47,16 @@ impl Application {
 
         let sfu = Sfu::start(SfuConfig {
             udp_bind: config.media.udp_listen,
+            tcp_bind: config.media.tcp_bind(),
             announce_ip: config.media.announce_ip,
             simulcast: config.media.simulcast,
         })
-        .with_context(|| format!("binding media UDP {}", config.media.udp_listen))?;
+        .with_context(|| {
+            format!(
+                "binding media UDP {} and ICE-TCP {:?}",
+                config.media.udp_listen, config.media.tcp_listen
+            )
+        })?;
         let recorder = media::recorder::probe();
         match &recorder {
             Ok(r) if r.can_record() => {

@@ -135,6 +135,10 @@ pub struct HttpConfig {
 pub struct MediaConfig {
     /// The one UDP port for all participants' media.
     pub udp_listen: SocketAddr,
+    /// The ICE-TCP port (RFC 6544), offered beside UDP for networks that drop UDP;
+    /// empty turns it off.
+    #[serde(default = "default_tcp_listen")]
+    pub tcp_listen: String,
     /// The address announced to browsers in ICE candidates.
     pub announce_ip: IpAddr,
     /// Ask browsers for their camera in three simulcast layers, and take WHIP
@@ -190,6 +194,17 @@ pub struct AuthConfig {
     pub overrun_grace_minutes: i64,
 }
 
+fn default_tcp_listen() -> String {
+    "0.0.0.0:50000".into()
+}
+
+impl MediaConfig {
+    /// The ICE-TCP address, when ICE-TCP is on.
+    pub fn tcp_bind(&self) -> Option<SocketAddr> {
+        self.tcp_listen.parse().ok()
+    }
+}
+
 fn default_overrun_grace() -> i64 {
     60
 }
@@ -204,6 +219,7 @@ impl Default for Config {
             },
             media: MediaConfig {
                 udp_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 50000),
+                tcp_listen: default_tcp_listen(),
                 announce_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 simulcast: true,
             },
@@ -308,6 +324,11 @@ impl Config {
         if !(1..=24 * 7).contains(&self.auth.admin_session_hours) {
             return Err(ConfigError::Invalid(
                 "auth.admin_session_hours must be between 1 and 168".into(),
+            ));
+        }
+        if !self.media.tcp_listen.is_empty() && self.media.tcp_bind().is_none() {
+            return Err(ConfigError::Invalid(
+                "media.tcp_listen must be an address like 0.0.0.0:50000, or empty".into(),
             ));
         }
         if !self.admin.listen.is_empty() && self.admin.listen.parse::<SocketAddr>().is_err() {

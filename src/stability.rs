@@ -586,6 +586,8 @@ mod tests {
             rtt_ms: Some(20.0),
             taken_at: None,
             counting_since: None,
+            transport: None,
+            tcp_dropped: 0,
         };
         let first = meter.on_sample(t0, &report(100, 5, 200, None));
         assert_eq!((first[0].packets, first[0].lost), (100, 5));
@@ -770,6 +772,8 @@ mod tests {
             rtt_ms: Some(12.0),
             taken_at: None,
             counting_since: None,
+            transport: None,
+            tcp_dropped: 0,
         };
         let mut meter = Meter::default();
         meter.on_sample(t0, &report(100));

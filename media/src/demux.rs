@@ -27,6 +27,19 @@ pub const ADDRESS_HOLD: Duration = Duration::from_secs(30);
 /// candidates of one or two interfaces, and a NAT rebinding or two).
 pub const MAX_ADDRESSES_PER_PEER: usize = 8;
 
+/// How a datagram reached the SFU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// The shared UDP port.
+    Udp,
+    /// A connection to the ICE-TCP port (`crate::tcp`).
+    Tcp,
+}
+
+/// Where a datagram came from: an address on one transport (the same address may be
+/// a UDP source and a TCP peer at once, and they are different paths).
+pub type Origin = (SocketAddr, Transport);
+
 /// What the demultiplexer refused, for the operators' metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DemuxStats {
@@ -50,8 +63,8 @@ struct Binding {
 #[derive(Debug, Default)]
 pub struct Demux {
     credentials: HashMap<String, (ParticipantId, String)>,
-    by_addr: HashMap<SocketAddr, Binding>,
-    addrs_of: HashMap<ParticipantId, VecDeque<SocketAddr>>,
+    by_addr: HashMap<Origin, Binding>,
+    addrs_of: HashMap<ParticipantId, VecDeque<Origin>>,
     /// What was refused so far.
     pub stats: DemuxStats,
 }
@@ -63,23 +76,22 @@ impl Demux {
             .insert(ufrag.to_owned(), (peer, password.to_owned()));
     }
 
-    /// Forgets a connection: its credentials and every address it was reached at.
-    pub fn remove(&mut self, peer: ParticipantId) {
+    /// Forgets a connection: its credentials and every address it was reached at
+    /// (returned, so that ICE-TCP connections among them can be closed).
+    pub fn remove(&mut self, peer: ParticipantId) -> Vec<Origin> {
         self.credentials.retain(|_, (p, _)| *p != peer);
+        let mut forgotten = Vec::new();
         for addr in self.addrs_of.remove(&peer).unwrap_or_default() {
             if self.by_addr.get(&addr).is_some_and(|b| b.peer == peer) {
                 self.by_addr.remove(&addr);
+                forgotten.push(addr);
             }
         }
+        forgotten
     }
 
     /// The connection a datagram from `from` belongs to, if any.
-    pub fn route(
-        &mut self,
-        datagram: &[u8],
-        from: SocketAddr,
-        now: Instant,
-    ) -> Option<ParticipantId> {
+    pub fn route(&mut self, datagram: &[u8], from: Origin, now: Instant) -> Option<ParticipantId> {
         if let Some(ufrag) = stun::local_ufrag(datagram)
             && let Some((peer, password)) = self.credentials.get(ufrag)
         {
@@ -102,12 +114,7 @@ impl Demux {
         }
     }
 
-    fn learn(
-        &mut self,
-        peer: ParticipantId,
-        from: SocketAddr,
-        now: Instant,
-    ) -> Option<ParticipantId> {
+    fn learn(&mut self, peer: ParticipantId, from: Origin, now: Instant) -> Option<ParticipantId> {
         if let Some(binding) = self.by_addr.get_mut(&from) {
             if binding.peer == peer {
                 binding.heard = now;
@@ -144,8 +151,8 @@ impl Demux {
 mod tests {
     use super::*;
 
-    fn addr(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
+    fn addr(port: u16) -> Origin {
+        (SocketAddr::from(([127, 0, 0, 1], port)), Transport::Udp)
     }
 
     fn check(ufrag: &str, password: &str) -> Vec<u8> {
@@ -214,6 +221,22 @@ mod tests {
         assert_eq!(d.stats.evicted, 1000 - MAX_ADDRESSES_PER_PEER as u64);
         assert_eq!(d.route(&RTP, addr(2999), t0), Some(a), "the newest is kept");
         assert_eq!(d.route(&RTP, addr(2000), t0), None, "the oldest forgotten");
+    }
+
+    #[test]
+    fn the_same_address_over_udp_and_tcp_are_two_sources() {
+        let (mut d, a, b) = two_peers();
+        let t0 = Instant::now();
+        let udp = addr(1000);
+        let tcp = (udp.0, Transport::Tcp);
+        d.route(&check("ufragA", "passwordA-24-characters!"), udp, t0);
+        assert_eq!(d.route(&RTP, tcp, t0), None, "learnt over UDP only");
+        assert_eq!(
+            d.route(&check("ufragB", "passwordB-24-characters!"), tcp, t0),
+            Some(b)
+        );
+        assert_eq!(d.route(&RTP, udp, t0), Some(a));
+        assert_eq!(d.route(&RTP, tcp, t0), Some(b));
     }
 
     #[test]

@@ -32,7 +32,15 @@ pub fn stun(data: &[u8]) {
             Some((p, rest)) => (u16::from(*p) % 16, rest),
             None => (0, datagram),
         };
-        let from = SocketAddr::from(([127, 0, 0, 1], 40_000 + port));
+        let transport = if port % 2 == 0 {
+            crate::demux::Transport::Udp
+        } else {
+            crate::demux::Transport::Tcp
+        };
+        let from = (
+            SocketAddr::from(([127, 0, 0, 1], 40_000 + port / 2)),
+            transport,
+        );
         let now = t0 + Duration::from_secs(i as u64);
         let _ = demux.route(body, from, now);
     }

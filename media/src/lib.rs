@@ -12,6 +12,8 @@
 //! - [`stun`]: reads the ICE ufrag from STUN checks and verifies their integrity.
 //! - [`demux`]: which connection a datagram on the one port belongs to; addresses
 //!   are learnt only from authentic checks (pure).
+//! - [`tcp`]: ICE over TCP on one port (RFC 6544/4571): framing (pure) and the
+//!   per-connection reader and bounded writer.
 //! - [`codec`]: facts read from payloads without decoding (VP8 keyframe starts).
 //! - [`recorder`]: writes forwarded RTP to crash-safe Matroska parts (GStreamer).
 //! - [`parts`]: when a recorded track starts a new part (pure).
@@ -40,6 +42,7 @@ pub mod recorder;
 pub mod sfu;
 pub mod simulcast;
 pub mod stun;
+pub mod tcp;
 pub mod twcc;
 
 pub use forward::{MediaGrant, MediaKind};

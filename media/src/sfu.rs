@@ -59,7 +59,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::codec::{Vp8Ids, is_h264_keyframe_start, is_vp8_keyframe_start};
-use crate::demux::Demux;
+use crate::demux::{Demux, Origin, Transport};
 use crate::downlink::{LinkGovernor, LinkTotals};
 use crate::feedback::{FeedbackTally, LossFeedback, PassedGaps};
 use crate::forward::{
@@ -70,6 +70,7 @@ use crate::outbox::Outbox;
 use crate::quality::{ArrivalCounter, ArrivalCounts};
 use crate::recorder::{Captured, Codec, RecordingTap, RtpPacket, TrackInfo};
 use crate::simulcast;
+use crate::tcp::{TcpEvent, TcpLink};
 use crate::twcc;
 
 /// Payload type of Opus in every SDP the SFU writes.
@@ -86,6 +87,9 @@ pub const H264_PAYLOAD_TYPE: u8 = 102;
 pub struct SfuConfig {
     /// The one UDP socket for all participants.
     pub udp_bind: SocketAddr,
+    /// The ICE-TCP port (RFC 6544 passive candidates), for participants whose network
+    /// drops UDP; `None`: UDP only.
+    pub tcp_bind: Option<SocketAddr>,
     /// The address put into ICE candidates (what browsers send to). Its port is the
     /// bound port.
     pub announce_ip: IpAddr,
@@ -160,6 +164,10 @@ pub struct MediaSample {
     /// Wall-clock time the connection connected, from which its counters count: the
     /// first sample's interval runs from here.
     pub counting_since: Option<std::time::SystemTime>,
+    /// How its media reached the SFU last: UDP or ICE-TCP.
+    pub transport: Option<Transport>,
+    /// Packets for it dropped so far because its ICE-TCP connection's queue was full.
+    pub tcp_dropped: u64,
 }
 
 /// One down-track's counters.
@@ -340,6 +348,13 @@ pub struct SfuStats {
     pub sent_datagrams: u64,
     /// Outgoing datagrams dropped because the socket buffer was full.
     pub dropped_datagrams: u64,
+    /// Packets for ICE-TCP peers dropped because their queue was full (they stopped
+    /// reading) or their connection was gone.
+    pub tcp_dropped: u64,
+    /// ICE-TCP connections refused because too many were open.
+    pub tcp_refused: u64,
+    /// ICE-TCP connections open now.
+    pub tcp_links: usize,
     /// `sendmmsg` calls that sent them.
     pub send_calls: u64,
     /// Times a subscriber's link changed its simulcast layer ceiling (loss).
@@ -354,6 +369,7 @@ pub struct SfuStats {
 pub struct Sfu {
     commands: mpsc::UnboundedSender<Command>,
     local_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
     next_id: Arc<AtomicU64>,
     media_thread: i32,
     simulcast: bool,
@@ -388,6 +404,16 @@ impl Sfu {
         let socket = bind_media_socket(config.udp_bind)?;
         let bound = socket.local_addr()?;
         let local_addr = SocketAddr::new(config.announce_ip, bound.port());
+        let tcp = match config.tcp_bind {
+            Some(addr) => {
+                let listener = std::net::TcpListener::bind(addr)?;
+                listener.set_nonblocking(true)?;
+                let port = listener.local_addr()?.port();
+                Some((listener, SocketAddr::new(config.announce_ip, port)))
+            }
+            None => None,
+        };
+        let tcp_addr = tcp.as_ref().map(|(_, a)| *a);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let simulcast = config.simulcast;
         // The thread reports its id once it runs (and so carries its name), so that
@@ -415,7 +441,19 @@ impl Sfu {
                             return;
                         }
                     };
-                    MediaLoop::new(socket, local_addr, config.simulcast)
+                    let tcp = match tcp {
+                        Some((listener, announced)) => {
+                            match tokio::net::TcpListener::from_std(listener) {
+                                Ok(l) => Some((l, announced)),
+                                Err(e) => {
+                                    warn!(error = %e, "ICE-TCP listener could not be registered");
+                                    None
+                                }
+                            }
+                        }
+                        None => None,
+                    };
+                    MediaLoop::new(socket, local_addr, config.simulcast, tcp)
                         .run(command_rx)
                         .await;
                 });
@@ -424,9 +462,13 @@ impl Sfu {
             .recv()
             .map_err(|_| io::Error::other("the media thread ended before it started"))?;
         info!(%bound, announced = %local_addr, "media plane listening (UDP)");
+        if let Some(tcp) = tcp_addr {
+            info!(announced = %tcp, "media plane listening (ICE-TCP)");
+        }
         Ok(Self {
             commands,
             local_addr,
+            tcp_addr,
             next_id: Arc::new(AtomicU64::new(1)),
             media_thread,
             simulcast,
@@ -448,6 +490,11 @@ impl Sfu {
     /// The address browsers send media to.
     pub fn media_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The ICE-TCP address announced to browsers, when ICE-TCP is on.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
     }
 
     /// Places a participant in a room. The first [`PeerEvent::Offer`] follows on the
@@ -682,6 +729,10 @@ struct OutgoingTrack {
 struct Peer {
     room: String,
     label: String,
+    /// How its last datagram came (UDP or ICE-TCP).
+    transport: Option<Transport>,
+    /// Its ICE-TCP peer address, when its media comes that way.
+    tcp_peer: Option<SocketAddr>,
     pc: RTCPeerConnection,
     events: mpsc::UnboundedSender<PeerEvent>,
     /// Set once the connection is up: when its counters began, and when its next
@@ -796,6 +847,8 @@ impl Peer {
             rtt_ms,
             taken_at,
             counting_since,
+            transport: self.transport,
+            tcp_dropped: 0,
         })
     }
 }
@@ -829,6 +882,13 @@ impl Sampling {
 struct MediaLoop {
     socket: tokio::net::UdpSocket,
     local_addr: SocketAddr,
+    /// The ICE-TCP listener and the address announced for it.
+    tcp_listener: Option<(tokio::net::TcpListener, SocketAddr)>,
+    /// Accepted ICE-TCP connections, by the peer's address.
+    tcp_links: HashMap<SocketAddr, TcpLink>,
+    /// Packets (and ends) from the ICE-TCP connections' readers.
+    tcp_events: mpsc::Receiver<TcpEvent>,
+    tcp_events_tx: mpsc::Sender<TcpEvent>,
     /// Browser publishers are asked for simulcast.
     simulcast: bool,
     peers: HashMap<ParticipantId, Peer>,
@@ -863,10 +923,20 @@ struct MediaLoop {
 const UNFLUSHED_SWEEP: Duration = Duration::from_millis(20);
 
 impl MediaLoop {
-    fn new(socket: tokio::net::UdpSocket, local_addr: SocketAddr, simulcast: bool) -> Self {
+    fn new(
+        socket: tokio::net::UdpSocket,
+        local_addr: SocketAddr,
+        simulcast: bool,
+        tcp_listener: Option<(tokio::net::TcpListener, SocketAddr)>,
+    ) -> Self {
+        let (tcp_events_tx, tcp_events) = mpsc::channel(TCP_EVENTS);
         Self {
             socket,
             local_addr,
+            tcp_listener,
+            tcp_links: HashMap::new(),
+            tcp_events,
+            tcp_events_tx,
             simulcast,
             peers: HashMap::new(),
             demux: Demux::default(),
@@ -923,7 +993,7 @@ impl MediaLoop {
                                 break;
                             }
                         };
-                        self.on_datagram(&buf[..n], from);
+                        self.on_datagram(&buf[..n], (from, Transport::Udp));
                         let sent = self.flush();
                         if let Some(arrived_ns) = arrived_ns
                             && sent > 0
@@ -931,6 +1001,21 @@ impl MediaLoop {
                         {
                             let held_ns = crate::delay::wall_ns().saturating_sub(arrived_ns);
                             self.stats.forward_delay.observe(held_ns / 1000);
+                        }
+                    }
+                }
+                accepted = accept_tcp(&self.tcp_listener) => {
+                    if let Ok((stream, from)) = accepted {
+                        self.on_tcp_accept(stream, from);
+                    }
+                }
+                Some(event) = self.tcp_events.recv() => {
+                    match event {
+                        TcpEvent::Packet(from, packet) => {
+                            self.on_datagram(&packet, (from, Transport::Tcp));
+                        }
+                        TcpEvent::Closed(from) => {
+                            self.tcp_links.remove(&from);
                         }
                     }
                 }
@@ -1019,6 +1104,7 @@ impl MediaLoop {
                 stats.unauthenticated_checks = self.demux.stats.unauthenticated;
                 stats.address_conflicts = self.demux.stats.address_conflicts;
                 stats.known_addresses = self.demux.addresses();
+                stats.tcp_links = self.tcp_links.len();
                 let _ = reply.send(stats);
             }
             Command::Record { room, tap } => match tap {
@@ -1071,6 +1157,9 @@ impl MediaLoop {
         let mut pc = build_peer_connection(now, &ufrag, &password, feedback.clone())
             .map_err(|e| e.to_string())?;
         add_host_candidate(&mut pc, self.local_addr).map_err(|e| e.to_string())?;
+        if let Some((_, tcp)) = &self.tcp_listener {
+            add_tcp_candidate(&mut pc, *tcp).map_err(|e| e.to_string())?;
+        }
 
         let mut slots = Vec::new();
         let answer = match &offer {
@@ -1104,6 +1193,8 @@ impl MediaLoop {
             Peer {
                 room: request.room.clone(),
                 label: request.label,
+                transport: None,
+                tcp_peer: None,
                 pc,
                 events,
                 connected: None,
@@ -1145,14 +1236,19 @@ impl MediaLoop {
         };
         // Read only for a listener: a dropped handle (a WHIP feed's end) has none.
         if !peer.events.is_closed()
-            && let Some(sample) = peer.measure(now)
+            && let Some(mut sample) = peer.measure(now)
         {
+            sample.tcp_dropped = tcp_dropped(&self.tcp_links, peer.tcp_peer);
             let _ = peer.events.send(PeerEvent::Sample(sample));
         }
         if let Some(reason) = closed {
             let _ = peer.events.send(PeerEvent::Closed { reason });
         }
-        self.demux.remove(id);
+        for (addr, transport) in self.demux.remove(id) {
+            if transport == Transport::Tcp {
+                self.tcp_links.remove(&addr);
+            }
+        }
         let _ = peer.pc.close();
         let actions = match self.rooms.get_mut(&peer.room) {
             Some(forwarder) => {
@@ -1281,22 +1377,39 @@ impl MediaLoop {
         self.apply(now, actions);
     }
 
-    fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr) {
+    fn on_datagram(&mut self, datagram: &[u8], from: Origin) {
         let now = Instant::now();
         let Some(id) = self.demux.route(datagram, from, now) else {
             return;
         };
-        let local_addr = self.local_addr;
+        let (peer_addr, transport) = from;
+        let (local_addr, transport_protocol) = match transport {
+            Transport::Udp => (self.local_addr, TransportProtocol::UDP),
+            Transport::Tcp => {
+                if let Some(link) = self.tcp_links.get_mut(&peer_addr) {
+                    link.authenticated = true;
+                }
+                let local = self
+                    .tcp_listener
+                    .as_ref()
+                    .map_or(self.local_addr, |(_, a)| *a);
+                (local, TransportProtocol::TCP)
+            }
+        };
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
+        peer.transport = Some(transport);
+        if transport == Transport::Tcp {
+            peer.tcp_peer = Some(peer_addr);
+        }
         let read = peer.pc.handle_read(TaggedBytesMut {
             now,
             transport: TransportContext {
                 local_addr,
-                peer_addr: from,
+                peer_addr,
                 ecn: None,
-                transport_protocol: TransportProtocol::UDP,
+                transport_protocol,
             },
             message: BytesMut::from(datagram),
         });
@@ -1306,11 +1419,28 @@ impl MediaLoop {
         self.drain(now, id);
     }
 
+    /// A new ICE-TCP connection: kept unless too many are open; until an authentic
+    /// check arrives over it, it belongs to nobody (and is closed after
+    /// [`TCP_UNAUTHENTICATED_FOR`]).
+    fn on_tcp_accept(&mut self, stream: tokio::net::TcpStream, from: SocketAddr) {
+        if self.tcp_links.len() >= MAX_TCP_LINKS {
+            self.stats.tcp_refused += 1;
+            return;
+        }
+        let link = TcpLink::start(stream, from, Instant::now(), self.tcp_events_tx.clone());
+        self.tcp_links.insert(from, link);
+    }
+
     fn on_timers(&mut self) {
         let now = Instant::now();
         if now >= self.next_sample {
             self.next_sample = now + SAMPLE_INTERVAL / SAMPLE_SLICES;
             self.sample(now);
+            // ICE-TCP connections that never sent an authentic check belong to
+            // nobody: closed after a while.
+            self.tcp_links.retain(|_, link| {
+                link.authenticated || now.duration_since(link.opened) < TCP_UNAUTHENTICATED_FOR
+            });
         }
         if now >= self.next_feedback {
             self.next_feedback = now + twcc::FEEDBACK_INTERVAL;
@@ -1353,7 +1483,7 @@ impl MediaLoop {
                 let _ = receiver.write_rtcp(now, vec![Box::new(feedback)]);
             }
             while let Some(out) = peer.pc.poll_write() {
-                self.outbox.push(out.message, out.transport.peer_addr);
+                emit(out, &mut self.outbox, &mut self.tcp_links, &mut self.stats);
             }
         }
     }
@@ -1375,7 +1505,8 @@ impl MediaLoop {
                 continue;
             }
             budget -= 1;
-            if let Some(sample) = peer.measure(now) {
+            if let Some(mut sample) = peer.measure(now) {
+                sample.tcp_dropped = tcp_dropped(&self.tcp_links, peer.tcp_peer);
                 let video = sample.down.iter().filter(|d| d.video);
                 let totals = video.fold(LinkTotals::default(), |t, d| LinkTotals {
                     sent: t.sent + d.packets_forwarded,
@@ -1408,7 +1539,7 @@ impl MediaLoop {
             let mut progressed = false;
             while let Some(out) = peer.pc.poll_write() {
                 progressed = true;
-                self.outbox.push(out.message, out.transport.peer_addr);
+                emit(out, &mut self.outbox, &mut self.tcp_links, &mut self.stats);
             }
             let mut events = Vec::new();
             while let Some(event) = peer.pc.poll_event() {
@@ -1735,8 +1866,12 @@ impl MediaLoop {
             }
             // One datagram per forwarded packet; see `MediaLoop::unflushed`.
             if let Some(datagram) = subscriber.pc.poll_write() {
-                self.outbox
-                    .push(datagram.message, datagram.transport.peer_addr);
+                emit(
+                    datagram,
+                    &mut self.outbox,
+                    &mut self.tcp_links,
+                    &mut self.stats,
+                );
             }
             if !subscriber.unflushed {
                 subscriber.unflushed = true;
@@ -1894,10 +2029,38 @@ impl MediaLoop {
             // connection has to say beyond datagrams is picked up on its next drain.
             if let Some(peer) = self.peers.get_mut(&id) {
                 while let Some(out) = peer.pc.poll_write() {
-                    self.outbox.push(out.message, out.transport.peer_addr);
+                    emit(out, &mut self.outbox, &mut self.tcp_links, &mut self.stats);
                 }
             }
         }
+    }
+}
+
+/// Packets dropped on a peer's ICE-TCP connection so far.
+fn tcp_dropped(links: &HashMap<SocketAddr, TcpLink>, peer: Option<SocketAddr>) -> u64 {
+    peer.and_then(|a| links.get(&a)).map_or(0, |l| l.dropped)
+}
+
+/// Sends what a connection wrote: over the shared UDP socket (batched in the outbox),
+/// or into the queue of the ICE-TCP connection it goes to, where a full queue (a
+/// peer that stopped reading) drops it and counts it on that connection.
+fn emit(
+    out: TaggedBytesMut,
+    outbox: &mut Outbox,
+    tcp_links: &mut HashMap<SocketAddr, TcpLink>,
+    stats: &mut SfuStats,
+) {
+    if out.transport.transport_protocol != TransportProtocol::TCP {
+        outbox.push(out.message, out.transport.peer_addr);
+        return;
+    }
+    let sent = tcp_links
+        .get_mut(&out.transport.peer_addr)
+        .is_some_and(|link| link.send(&out.message));
+    if sent {
+        stats.sent_datagrams += 1;
+    } else {
+        stats.tcp_dropped += 1;
     }
 }
 
@@ -2138,6 +2301,46 @@ pub fn add_host_candidate(
             ..Default::default()
         },
         ..Default::default()
+    }
+    .new_candidate_host()?;
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)
+}
+
+/// ICE-TCP connections open at once, authenticated or not; more are refused at
+/// accept (each holds two small tasks and a queue).
+const MAX_TCP_LINKS: usize = 4096;
+/// An ICE-TCP connection that has not sent an authentic check after this long is
+/// closed (it belongs to no participant).
+const TCP_UNAUTHENTICATED_FOR: Duration = Duration::from_secs(10);
+/// Packets from all ICE-TCP readers waiting for the media loop.
+const TCP_EVENTS: usize = 4096;
+
+/// Waits for the next ICE-TCP connection (forever, without a listener).
+async fn accept_tcp(
+    listener: &Option<(tokio::net::TcpListener, SocketAddr)>,
+) -> io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some((listener, _)) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Gives a connection its ICE-TCP candidate: a passive host candidate on `addr`
+/// (RFC 6544), which browsers connect to when UDP does not get through. Its lower
+/// local preference keeps UDP first wherever both work.
+pub fn add_tcp_candidate(
+    pc: &mut RTCPeerConnection,
+    addr: SocketAddr,
+) -> Result<(), rtc::shared::error::Error> {
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "tcp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        tcp_type: rtc::ice::tcp_type::TcpType::Passive,
     }
     .new_candidate_host()?;
     pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)

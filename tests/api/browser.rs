@@ -315,6 +315,7 @@ async fn a_viewer_behind_a_lossy_link_is_stepped_down_to_the_low_layer() {
     let host_ip: std::net::IpAddr = ns.host_ip.parse().unwrap();
     let app = spawn_app_with(|config| {
         config.media.udp_listen = std::net::SocketAddr::new(host_ip, 0);
+        config.media.tcp_listen = std::net::SocketAddr::new(host_ip, 0).to_string();
         config.media.announce_ip = host_ip;
     })
     .await;

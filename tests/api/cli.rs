@@ -18,6 +18,7 @@ fn serve_prints_the_admin_password_and_stops_on_sigterm() {
             format!("http://127.0.0.1:{http_port}"),
         )
         .env("VIVA_MEDIA__UDP_LISTEN", "127.0.0.1:0")
+        .env("VIVA_MEDIA__TCP_LISTEN", "127.0.0.1:0")
         .env_remove("VIVA_AUTH__ADMIN_PASSWORD")
         .env_remove("VIVA_AUTH__SIGNING_KEY")
         .stdout(Stdio::piped())

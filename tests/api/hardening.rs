@@ -197,6 +197,7 @@ async fn a_weak_configured_administrator_password_stops_the_start() {
     let mut config = viva::config::Config::default();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.media.udp_listen = "127.0.0.1:0".parse().unwrap();
+    config.media.tcp_listen = "127.0.0.1:0".into();
     config.admin.listen = String::new();
     config.database.url = format!("sqlite://{}", dir.path().join("viva.db").display());
     config.storage.data_dir = dir.path().join("data");

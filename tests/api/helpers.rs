@@ -45,6 +45,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.http.public_url = String::new();
     config.media.udp_listen = "127.0.0.1:0".parse().unwrap();
+    config.media.tcp_listen = "127.0.0.1:0".into();
     config.media.announce_ip = "127.0.0.1".parse().unwrap();
     config.database.url = format!("sqlite://{}", dir.path().join("viva.db").display());
     config.storage.data_dir = dir.path().join("data");

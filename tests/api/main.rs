@@ -17,6 +17,7 @@ mod mail;
 mod media_relay;
 mod netns;
 mod planning;
+mod reach;
 mod reconnect;
 mod recording;
 mod rtc_client;

@@ -112,6 +112,34 @@ impl Namespace {
             ))
     }
 
+    /// Drops every UDP datagram into and out of the namespace (an office that lets
+    /// no UDP through).
+    pub fn block_udp(&self) -> bool {
+        self.nft("add table inet fault")
+            && self.nft("add chain inet fault out { type filter hook output priority 0 ; }")
+            && self.nft("add chain inet fault in { type filter hook input priority 0 ; }")
+            && self.nft("add rule inet fault out meta l4proto udp drop")
+            && self.nft("add rule inet fault in meta l4proto udp drop")
+    }
+
+    /// A script that runs Chromium inside the namespace (for Playwright's
+    /// `executablePath`); removed when the returned path is dropped.
+    pub fn chromium_wrapper(&self) -> tempfile::TempPath {
+        use std::os::unix::fs::PermissionsExt;
+        let wrapper = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            wrapper.path(),
+            format!(
+                "#!/bin/sh\nexec ip netns exec {} {} \"$@\"\n",
+                self.name,
+                std::env::var("VIVA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(wrapper.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        wrapper.into_temp_path()
+    }
+
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
         self.nft("delete table inet fault");

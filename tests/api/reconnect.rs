@@ -19,6 +19,7 @@ async fn link_cuts_of_10_and_40_seconds_keep_the_seat_and_media_resumes() {
     let app = spawn_app_with(|config| {
         config.http.listen = std::net::SocketAddr::new(host_ip, 0);
         config.media.udp_listen = std::net::SocketAddr::new(host_ip, 0);
+        config.media.tcp_listen = std::net::SocketAddr::new(host_ip, 0).to_string();
         config.media.announce_ip = host_ip;
     })
     .await;

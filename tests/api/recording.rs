@@ -997,6 +997,7 @@ async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them()
             .env("VIVA_HTTP__LISTEN", format!("127.0.0.1:{port}"))
             .env("VIVA_HTTP__PUBLIC_URL", &base)
             .env("VIVA_MEDIA__UDP_LISTEN", "127.0.0.1:0")
+            .env("VIVA_MEDIA__TCP_LISTEN", "127.0.0.1:0")
             .env("VIVA_MEDIA__ANNOUNCE_IP", "127.0.0.1")
             .env("VIVA_ADMIN__LISTEN", "")
             .env(

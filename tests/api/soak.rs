@@ -215,6 +215,7 @@ async fn a_defense_holds_while_twenty_hostile_clients_attack() {
         .env("VIVA_HTTP__LISTEN", format!("127.0.0.1:{port}"))
         .env("VIVA_HTTP__PUBLIC_URL", &base)
         .env("VIVA_MEDIA__UDP_LISTEN", format!("127.0.0.1:{media_port}"))
+        .env("VIVA_MEDIA__TCP_LISTEN", "127.0.0.1:0")
         .env("VIVA_MEDIA__ANNOUNCE_IP", "127.0.0.1")
         // One camera encoding per browser instead of three layers: simulcast has
         // nothing to do with what is attacked here, and three browsers encoding three

@@ -194,6 +194,7 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
     let (hook, alerts) = crate::helpers::webhook_sink().await;
     let app = spawn_app_with(|config| {
         config.media.udp_listen = std::net::SocketAddr::new(host_ip, 0);
+        config.media.tcp_listen = std::net::SocketAddr::new(host_ip, 0).to_string();
         config.media.announce_ip = host_ip;
         config.alerts.webhook = hook;
     })
