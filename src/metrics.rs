@@ -217,6 +217,20 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     );
     gauge(
         &mut out,
+        "viva_tcp_dropped_total",
+        "counter",
+        "Packets for ICE-TCP peers dropped because their queue was full (they stopped reading).",
+        sfu.tcp_dropped,
+    );
+    gauge(
+        &mut out,
+        "viva_tcp_connections",
+        "gauge",
+        "ICE-TCP connections open now.",
+        sfu.tcp_links,
+    );
+    gauge(
+        &mut out,
         "viva_sent_datagrams_total",
         "counter",
         "UDP datagrams the media socket sent.",

@@ -21,6 +21,11 @@ use tokio::sync::mpsc;
 /// a peer that far behind is stalled, not slow.
 pub const QUEUED_PACKETS: usize = 256;
 
+/// The kernel's send buffer for one TCP peer. Together with [`QUEUED_PACKETS`] it
+/// bounds what a peer that stops reading can make the server hold (the kernel would
+/// otherwise grow it to megabytes on a fast link).
+pub const SEND_BUFFER: usize = 256 * 1024;
+
 /// Largest packet a frame carries (its length field's range).
 pub const MAX_FRAME: usize = u16::MAX as usize;
 
@@ -99,6 +104,7 @@ impl TcpLink {
         events: mpsc::Sender<TcpEvent>,
     ) -> Self {
         let _ = stream.set_nodelay(true);
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
         let (mut read, mut write) = stream.into_split();
         let (queue, mut outgoing) = mpsc::channel::<Bytes>(QUEUED_PACKETS);
         tokio::spawn(async move {

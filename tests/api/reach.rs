@@ -61,3 +61,72 @@ async fn with_all_udp_dropped_a_participant_joins_over_ice_tcp() {
         "a participant who can use UDP keeps it: {result}"
     );
 }
+
+/// A subscriber on ICE-TCP that stops reading (its connection stays open) must cost
+/// nobody else anything: the SFU drops its packets, counted, instead of waiting, and a
+/// UDP subscriber of the same publisher keeps getting every packet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_receiver_that_stops_reading_holds_up_nobody_else() {
+    use crate::rtc_client::{Options, run_participant_with};
+    use std::time::Duration;
+    let _quiet = crate::helpers::CPU_HEAVY.write().await;
+    let app = crate::helpers::spawn_app().await;
+    let tokens = app
+        .book_now(&[
+            ("专家甲", "expert"),
+            ("专家乙", "expert"),
+            ("专家丙", "expert"),
+        ])
+        .await;
+    let tcp = app.state.sfu.tcp_addr().expect("ICE-TCP is on in tests");
+    let limit = Duration::from_secs(15);
+    let urls: Vec<String> = tokens.iter().map(|t| app.ws_url(t)).collect();
+    let (publisher, viewer, stalled) = tokio::join!(
+        run_participant_with(
+            &urls[0],
+            1,
+            Options {
+                video_packets_per_tick: 10,
+                ..Options::default()
+            },
+            &[99],
+            1,
+            limit,
+        ),
+        run_participant_with(&urls[1], 2, Options::default(), &[99], 1, limit),
+        run_participant_with(
+            &urls[2],
+            3,
+            Options {
+                tcp: Some(tcp),
+                stall_after: Some(Duration::from_secs(2)),
+                ..Options::default()
+            },
+            &[99],
+            1,
+            limit,
+        ),
+    );
+    assert!(stalled.connected, "connected over ICE-TCP: {stalled:?}");
+    assert!(
+        stalled.video_from.get(&1).copied().unwrap_or(0) > 20,
+        "it received before it stalled: {stalled:?}"
+    );
+    let text = app.metrics().await;
+    let dropped = crate::helpers::metric(&text, "viva_tcp_dropped_total");
+    assert!(
+        dropped > 0.0,
+        "the stalled peer's packets were dropped: {text}"
+    );
+    // The UDP viewer missed nothing of what the publisher sent while connected (a
+    // handful at the very start and end aside).
+    let sent_audio = publisher.audio_sent as f64;
+    let got_audio = viewer.audio_from.get(&1).copied().unwrap_or(0) as f64;
+    let got_video = viewer.video_from.get(&1).copied().unwrap_or(0) as f64;
+    assert!(
+        got_audio >= 0.97 * sent_audio && got_video >= 0.97 * 10.0 * sent_audio,
+        "the UDP viewer lost packets while the TCP one stalled: audio {got_audio} of {sent_audio}, video {got_video} of {} (tcp dropped {dropped})",
+        10.0 * sent_audio
+    );
+    assert_eq!(viewer.corrupt, 0);
+}

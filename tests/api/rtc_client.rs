@@ -131,6 +131,48 @@ fn connection(
     pc
 }
 
+/// [`client_connection`] reaching the SFU over ICE-TCP: one active TCP candidate
+/// (RFC 6544) at `local_addr`'s address, as a browser behind a UDP-blocking firewall
+/// has.
+fn tcp_client_connection(
+    local_addr: std::net::SocketAddr,
+    codecs: &[RTCRtpCodecParameters],
+) -> rtc::peer_connection::RTCPeerConnection {
+    use rtc::ice::candidate::CandidateConfig;
+    use rtc::ice::candidate::candidate_host::CandidateHostConfig;
+    use rtc::peer_connection::transport::RTCIceCandidate;
+    let mut media_engine = MediaEngine::default();
+    for c in codecs {
+        let kind = if c.rtp_codec.mime_type.starts_with("audio") {
+            RtpCodecKind::Audio
+        } else {
+            RtpCodecKind::Video
+        };
+        media_engine.register_codec(c.clone(), kind).unwrap();
+    }
+    let registry = configure_rtcp_reports(configure_nack(Registry::new(), &mut media_engine));
+    let mut pc = RTCPeerConnectionBuilder::new()
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .build(Instant::now())
+        .unwrap();
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "tcp".to_owned(),
+            address: local_addr.ip().to_string(),
+            port: 9,
+            component: 1,
+            ..Default::default()
+        },
+        tcp_type: rtc::ice::tcp_type::TcpType::Active,
+    }
+    .new_candidate_host()
+    .unwrap();
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
+        .unwrap();
+    pc
+}
+
 fn h264_codec(payload_type: u8) -> RTCRtpCodecParameters {
     RTCRtpCodecParameters {
         rtp_codec: RTCRtpCodec {
@@ -212,6 +254,84 @@ pub struct Options {
     /// Asks for this simulcast layer (`low`, `medium`, `high`) of every video track
     /// it is offered, as a browser does for a small tile.
     pub prefer_layer: Option<&'static str>,
+    /// Reach the SFU over ICE-TCP (its passive candidate at this address) instead of
+    /// UDP.
+    pub tcp: Option<std::net::SocketAddr>,
+    /// Over ICE-TCP: stop reading the connection this long after it is up (keeping it
+    /// open), as a stalled receiver does.
+    pub stall_after: Option<Duration>,
+}
+
+/// Where a test client's media goes: a UDP socket, or an ICE-TCP connection whose
+/// packets are framed (RFC 4571) and which may be made to stop reading.
+enum Wire {
+    Udp(tokio::net::UdpSocket),
+    Tcp {
+        read: tokio::net::tcp::OwnedReadHalf,
+        write: tokio::net::tcp::OwnedWriteHalf,
+        server: std::net::SocketAddr,
+        decoder: media::tcp::FrameDecoder,
+        stall_at: Option<tokio::time::Instant>,
+    },
+}
+
+impl Wire {
+    fn local_addr(&self) -> std::net::SocketAddr {
+        match self {
+            Wire::Udp(socket) => socket.local_addr().unwrap(),
+            Wire::Tcp { write, .. } => write.local_addr().unwrap(),
+        }
+    }
+
+    fn protocol(&self) -> TransportProtocol {
+        match self {
+            Wire::Udp(_) => TransportProtocol::UDP,
+            Wire::Tcp { .. } => TransportProtocol::TCP,
+        }
+    }
+
+    async fn send(&mut self, packet: &[u8], to: std::net::SocketAddr) {
+        match self {
+            Wire::Udp(socket) => {
+                let _ = socket.send_to(packet, to).await;
+            }
+            Wire::Tcp { write, .. } => {
+                use tokio::io::AsyncWriteExt;
+                if let Some(framed) = media::tcp::frame(packet) {
+                    let _ = write.write_all(&framed).await;
+                }
+            }
+        }
+    }
+
+    /// The next packet and where it came from; never, once a TCP wire has stalled.
+    async fn recv(&mut self, buf: &mut [u8]) -> Option<(BytesMut, std::net::SocketAddr)> {
+        match self {
+            Wire::Udp(socket) => {
+                let (n, from) = socket.recv_from(buf).await.ok()?;
+                Some((BytesMut::from(&buf[..n]), from))
+            }
+            Wire::Tcp {
+                read,
+                server,
+                decoder,
+                stall_at,
+                ..
+            } => {
+                use tokio::io::AsyncReadExt;
+                loop {
+                    if stall_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                        std::future::pending::<()>().await;
+                    }
+                    if let Some(packet) = decoder.next_packet() {
+                        return Some((packet, *server));
+                    }
+                    let n = read.read(buf).await.ok().filter(|n| *n > 0)?;
+                    decoder.push(&buf[..n]);
+                }
+            }
+        }
+    }
 }
 
 /// Shared list of (arrival, width) of the browser keyframes a client received.
@@ -272,23 +392,38 @@ async fn run(
     let keyframe_log = options.keyframe_log.clone();
     let prefer_layer = options.prefer_layer;
     let video_per_tick = options.video_packets_per_tick.max(1);
-    let socket = match options.socket {
-        Some(socket) => {
-            socket.set_nonblocking(true).unwrap();
-            tokio::net::UdpSocket::from_std(socket).unwrap()
+    let stall_after = options.stall_after;
+    let mut wire = match (options.tcp, options.socket) {
+        (Some(server), _) => {
+            let stream = tokio::net::TcpStream::connect(server)
+                .await
+                .expect("ICE-TCP connects");
+            let (read, write) = stream.into_split();
+            Wire::Tcp {
+                read,
+                write,
+                server,
+                decoder: media::tcp::FrameDecoder::default(),
+                stall_at: None,
+            }
         }
-        None => tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        (None, Some(socket)) => {
+            socket.set_nonblocking(true).unwrap();
+            Wire::Udp(tokio::net::UdpSocket::from_std(socket).unwrap())
+        }
+        (None, None) => Wire::Udp(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap()),
     };
-    let local_addr = socket.local_addr().unwrap();
+    let local_addr = wire.local_addr();
     // Like a browser, a participant can also receive H.264 (from a studio encoder).
-    let mut pc = client_connection(
-        local_addr,
-        &[
-            codec(RtpCodecKind::Audio),
-            codec(RtpCodecKind::Video),
-            h264_codec(H264_PT),
-        ],
-    );
+    let codecs = [
+        codec(RtpCodecKind::Audio),
+        codec(RtpCodecKind::Video),
+        h264_codec(H264_PT),
+    ];
+    let mut pc = match wire {
+        Wire::Udp(_) => client_connection(local_addr, &codecs),
+        Wire::Tcp { .. } => tcp_client_connection(local_addr, &codecs),
+    };
 
     let ssrcs = (rand::random::<u32>(), rand::random::<u32>());
     let mut tracks = vec![
@@ -309,7 +444,7 @@ async fn run(
 
     loop {
         while let Some(out) = pc.poll_write() {
-            let _ = socket.send_to(&out.message, out.transport.peer_addr).await;
+            wire.send(&out.message, out.transport.peer_addr).await;
         }
         while let Some(event) = pc.poll_event() {
             if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
@@ -317,6 +452,9 @@ async fn run(
             ) = event
             {
                 received.connected = true;
+                if let (Wire::Tcp { stall_at, .. }, Some(after)) = (&mut wire, stall_after) {
+                    *stall_at = Some(tokio::time::Instant::now() + after);
+                }
             }
         }
         while let Some(TaggedRTCMessage { message, .. }) = pc.poll_read() {
@@ -402,13 +540,18 @@ async fn run(
                     _ => {}
                 }
             }
-            r = socket.recv_from(&mut buf) => {
-                if let Ok((n, peer_addr)) = r {
-                    let _ = pc.handle_read(TaggedBytesMut {
-                        now: Instant::now(),
-                        transport: TransportContext { local_addr, peer_addr, ecn: None, transport_protocol: TransportProtocol::UDP },
-                        message: BytesMut::from(&buf[..n]),
-                    });
+            r = wire.recv(&mut buf) => {
+                match r {
+                    Some((message, peer_addr)) => {
+                        let _ = pc.handle_read(TaggedBytesMut {
+                            now: Instant::now(),
+                            transport: TransportContext { local_addr, peer_addr, ecn: None, transport_protocol: wire.protocol() },
+                            message,
+                        });
+                    }
+                    // The server closed the ICE-TCP connection.
+                    None if matches!(wire, Wire::Tcp { .. }) => break,
+                    None => {}
                 }
             }
             _ = tick.tick() => {
