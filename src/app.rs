@@ -338,6 +338,26 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
+/// Opens a database that must already exist (commands that read, such as `viva
+/// report`): a SQLite file that is not there is an error that says where it was
+/// looked for, instead of an empty database made on the spot.
+pub async fn open_existing_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if !url.starts_with("postgres") {
+        let path = crate::backup::sqlite_path(url)?;
+        if !path.is_file() {
+            let shown = std::env::current_dir()
+                .map(|cwd| cwd.join(&path))
+                .unwrap_or_else(|_| path.clone());
+            anyhow::bail!(
+                "no Viva database at {} (database.url = {url}); run this where `viva serve` runs, \
+                 or point --config / VIVA_DATABASE__URL at its database",
+                shown.display()
+            );
+        }
+    }
+    open_store(url).await
+}
+
 /// The signing key: configured, or generated once into the data directory.
 fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
     if !config.auth.signing_key.is_empty() {

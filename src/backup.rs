@@ -249,7 +249,7 @@ pub async fn restore(config: &Config, snapshot: &Path) -> anyhow::Result<()> {
 }
 
 /// The file behind a `sqlite://` URL.
-fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
+pub fn sqlite_path(url: &str) -> anyhow::Result<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

@@ -151,7 +151,7 @@ async fn report(config: Config, year: Option<i32>, format: &str) -> anyhow::Resu
     if !(2000..=2200).contains(&year) {
         anyhow::bail!("--year {year} is out of range");
     }
-    let store = viva::app::open_store(&config.database.url).await?;
+    let store = viva::app::open_existing_store(&config.database.url).await?;
     let period = chrono::Duration::hours(i64::from(config.backup.every_hours.max(1)));
     let report =
         viva::report::year_report(store.as_ref(), year, chrono::Utc::now(), period).await?;

@@ -44,6 +44,21 @@ pub struct YearReport {
     pub stability_definition: &'static str,
     /// Indicators in display order.
     pub indicators: Vec<Indicator>,
+    /// How participants' media reached the SFU: participants per session and path
+    /// (one who moved from UDP to a relay counts under both).
+    pub connection_paths: ConnectionPaths,
+}
+
+/// Participants per session and path their media took (`docs/stability.md`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionPaths {
+    /// Over the SFU's UDP port.
+    pub udp: usize,
+    /// Over ICE-TCP (a network dropping UDP).
+    pub tcp: usize,
+    /// Through a TURN relay.
+    pub relay: usize,
 }
 
 fn indicator(
@@ -98,6 +113,7 @@ pub async fn year_report(
         .min(now);
     let sessions = store.sessions_between(start, end).await?;
     let (mut held, mut stable) = (0usize, 0usize);
+    let mut paths = ConnectionPaths::default();
     let (mut users, mut users_satisfied, mut experts, mut experts_satisfied) = (0, 0, 0, 0);
     for session in sessions.iter().filter(|s| !s.cancelled) {
         if session.kind == SessionKind::Defense {
@@ -113,6 +129,25 @@ pub async fn year_report(
                     if judge_session(&intervals(&samples)).stable {
                         stable += 1;
                     }
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for event in store.connection_events(session.id).await? {
+            if event.event != "path" {
+                continue;
+            }
+            let path = serde_json::from_str::<serde_json::Value>(&event.detail)
+                .ok()
+                .and_then(|d| d["path"].as_str().map(str::to_owned));
+            if let Some(path) = path
+                && seen.insert((event.participant_id, path.clone()))
+            {
+                match path.as_str() {
+                    "udp" => paths.udp += 1,
+                    "tcp" => paths.tcp += 1,
+                    "relay" => paths.relay += 1,
+                    _ => {}
                 }
             }
         }
@@ -145,6 +180,7 @@ pub async fn year_report(
     Ok(YearReport {
         year,
         stability_definition: DEFINITION_VERSION,
+        connection_paths: paths,
         indicators: vec![
             indicator(
                 "sessionsHeld",
@@ -243,6 +279,11 @@ impl YearReport {
                 i.note
             ));
         }
+        let p = &self.connection_paths;
+        out.push_str(&format!(
+            "连接路径 Connection paths (participants per session): UDP {}, ICE-TCP {}, TURN relay {}\n",
+            p.udp, p.tcp, p.relay
+        ));
         out
     }
 }

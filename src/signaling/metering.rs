@@ -81,6 +81,62 @@ pub fn record(
     });
 }
 
+/// The path a connection's media takes, as the stability record names it: `relay`
+/// when the browser's selected candidate is a TURN relay (only the browser knows), else
+/// `tcp` or `udp` by how its media reached the SFU.
+#[derive(Debug, Default)]
+pub struct PathTracker {
+    transport: Option<media::demux::Transport>,
+    relayed: bool,
+    recorded: Option<&'static str>,
+    tcp_dropped: u64,
+}
+
+impl PathTracker {
+    /// The path as known now.
+    pub fn current(&self) -> Option<&'static str> {
+        if self.relayed {
+            return Some("relay");
+        }
+        self.transport.map(|t| match t {
+            media::demux::Transport::Udp => "udp",
+            media::demux::Transport::Tcp => "tcp",
+        })
+    }
+
+    /// Packets dropped on its ICE-TCP connection so far.
+    pub fn tcp_dropped(&self) -> u64 {
+        self.tcp_dropped
+    }
+
+    /// Takes the SFU's reading; returns the path when it is new or changed.
+    pub fn on_sample(&mut self, sample: &media::sfu::MediaSample) -> Option<&'static str> {
+        if sample.transport.is_some() {
+            self.transport = sample.transport;
+        }
+        self.tcp_dropped = self.tcp_dropped.max(sample.tcp_dropped);
+        self.changed()
+    }
+
+    /// Takes the browser's selected local candidate type; returns the path when it is
+    /// new or changed.
+    pub fn on_browser(&mut self, candidate_type: Option<&str>) -> Option<&'static str> {
+        if let Some(kind) = candidate_type {
+            self.relayed = kind == "relay";
+        }
+        self.changed()
+    }
+
+    fn changed(&mut self) -> Option<&'static str> {
+        let now = self.current();
+        if now.is_some() && now != self.recorded {
+            self.recorded = now;
+            return now;
+        }
+        None
+    }
+}
+
 /// Stores something that happened to a participant's connection.
 pub fn connection_event(
     state: &AppState,
@@ -314,5 +370,45 @@ mod tests {
         );
         assert_eq!(up_a.last().unwrap().rtt_ms, Some(79.0), "worst RTT");
         assert_eq!(out.len(), 6);
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+    use media::demux::Transport;
+    use media::sfu::MediaSample;
+
+    fn over(transport: Transport, dropped: u64) -> MediaSample {
+        MediaSample {
+            transport: Some(transport),
+            tcp_dropped: dropped,
+            ..MediaSample::default()
+        }
+    }
+
+    #[test]
+    fn the_path_is_named_once_known_and_again_when_it_changes() {
+        let mut path = PathTracker::default();
+        assert_eq!(
+            path.on_browser(Some("host")),
+            None,
+            "not known before the SFU says"
+        );
+        assert_eq!(path.on_sample(&over(Transport::Udp, 0)), Some("udp"));
+        assert_eq!(path.on_sample(&over(Transport::Udp, 0)), None, "unchanged");
+        assert_eq!(path.on_sample(&over(Transport::Tcp, 3)), Some("tcp"));
+        assert_eq!(path.tcp_dropped(), 3);
+        assert_eq!(
+            path.on_browser(Some("relay")),
+            Some("relay"),
+            "the browser knows relays"
+        );
+        assert_eq!(
+            path.on_sample(&over(Transport::Udp, 0)),
+            None,
+            "still relayed"
+        );
+        assert_eq!(path.current(), Some("relay"));
     }
 }

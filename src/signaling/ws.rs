@@ -303,6 +303,9 @@ async fn run(
     // (`crate::budget`): every message passes its class's budget; sustained abuse
     // closes the connection with one audit entry.
     let mut budget = ConnectionBudget::default();
+    // The path its media takes (UDP, ICE-TCP, TURN relay), recorded as it becomes
+    // known or changes; what was dropped on its ICE-TCP connection, for the record.
+    let mut path = metering::PathTracker::default();
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     // The link's time runs out: at its end (for a panel member, the day's last
@@ -364,6 +367,9 @@ async fn run(
                         (Verdict::Allow, Ok(ClientMessage::Report(report))) => {
                             let per_track: Vec<(String, u64)> = report.tracks.iter().map(|t| (t.track_identifier.clone(), t.freeze_count)).collect();
                             meter.on_browser_freezes(report.freeze_count, &per_track);
+                            if let Some(changed) = path.on_browser(report.candidate_type.as_deref()) {
+                                metering::connection_event(&state, session.id, participant.id, "path", json!({ "path": changed }));
+                            }
                             metering::connection_event(&state, session.id, participant.id, "report", serde_json::to_value(&report).unwrap_or_default());
                             Vec::new()
                         }
@@ -422,6 +428,9 @@ async fn run(
                         Some(PeerEvent::Answer { .. }) => continue,
                         Some(PeerEvent::Rejected { reason }) => ServerMessage::error("rejected", reason, false),
                         Some(PeerEvent::Sample(sample)) => {
+                            if let Some(changed) = path.on_sample(&sample) {
+                                metering::connection_event(&state, session.id, participant.id, "path", json!({ "path": changed }));
+                            }
                             metering::record(&state, session.id, room, participant.id, meter.on_reading(&sample));
                             continue;
                         }
@@ -473,6 +482,7 @@ async fn run(
     // The connection's last interval (all of one shorter than an interval) is read as
     // it ends; bounded, so a busy media plane cannot hold up the leave.
     if let Ok(Some(sample)) = tokio::time::timeout(FINAL_SAMPLE_WAIT, peer.leave()).await {
+        path.on_sample(&sample);
         metering::record(
             &state,
             session.id,
@@ -490,7 +500,13 @@ async fn run(
         "leave",
         json!({}),
     );
-    metering::connection_event(&state, session.id, participant.id, "left", json!({}));
+    metering::connection_event(
+        &state,
+        session.id,
+        participant.id,
+        "left",
+        json!({ "path": path.current(), "tcpDropped": path.tcp_dropped() }),
+    );
     drop(peer);
     let _ = sink.close().await;
     tracing::info!("left");

@@ -410,3 +410,28 @@ fn thread_niceness(pid: u32) -> Vec<(String, i32)> {
     }
     out
 }
+
+/// Run where there is no database, `viva report` says where it looked, creates
+/// nothing, and fails (it used to print SQLite's raw "unable to open database file").
+#[test]
+fn report_without_a_database_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_viva"))
+        .args(["report", "--year", "2026"])
+        .current_dir(dir.path())
+        .env_remove("VIVA_DATABASE__URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = dir.path().join("data/viva.db");
+    assert!(
+        stderr.contains("no Viva database at") && stderr.contains(&expected.display().to_string()),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("code: 14"), "{stderr}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "a report creates nothing"
+    );
+}
