@@ -482,7 +482,15 @@ async fn run(
     // The connection's last interval (all of one shorter than an interval) is read as
     // it ends; bounded, so a busy media plane cannot hold up the leave.
     if let Ok(Some(sample)) = tokio::time::timeout(FINAL_SAMPLE_WAIT, peer.leave()).await {
-        path.on_sample(&sample);
+        if let Some(changed) = path.on_sample(&sample) {
+            metering::connection_event(
+                &state,
+                session.id,
+                participant.id,
+                "path",
+                json!({ "path": changed }),
+            );
+        }
         metering::record(
             &state,
             session.id,

@@ -60,6 +60,35 @@ async fn with_all_udp_dropped_a_participant_joins_over_ice_tcp() {
         result["openPath"]["protocol"], "udp",
         "a participant who can use UDP keeps it: {result}"
     );
+    // The stability record and the year's report name the path.
+    assert_eq!(recorded_path(&app, &body, 1).await, "tcp");
+    assert_eq!(recorded_path(&app, &body, 0).await, "udp");
+    let year = chrono::Utc::now().format("%Y").to_string();
+    let report = app.admin_get(&format!("/api/v1/report?year={year}")).await;
+    assert_eq!(report["connectionPaths"]["tcp"], 1, "{report}");
+    assert_eq!(report["connectionPaths"]["udp"], 1, "{report}");
+}
+
+/// The path the stability record names for the `index`-th participant of a booking.
+async fn recorded_path(app: &TestApp, body: &Value, index: usize) -> String {
+    let session = body["session"]["id"].as_str().unwrap().to_owned();
+    let participant = body["joinLinks"][index]["participantId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let within = std::time::Duration::from_secs(10);
+    crate::helpers::eventually("the path on record", within, async || {
+        let record = app
+            .admin_get(&format!("/api/v1/sessions/{session}/stability"))
+            .await;
+        record["events"].as_array()?.iter().find_map(|e| {
+            let detail: Value = serde_json::from_str(e["detail"].as_str()?).ok()?;
+            (e["participantId"] == participant.as_str() && e["event"] == "path")
+                .then(|| detail["path"].as_str().map(str::to_owned))
+                .flatten()
+        })
+    })
+    .await
 }
 
 /// A subscriber on ICE-TCP that stops reading (its connection stays open) must cost
