@@ -20,6 +20,8 @@ if [[ "${1:-}" == "--with-test-tools" ]]; then
   packages+=(postgresql postgresql-contrib)
   # Network namespaces and nftables loss for the fault and reconnection tests.
   packages+=(iproute2 nftables)
+  # A real TURN relay (TLS, throwaway certificate) for the reach tests.
+  packages+=(coturn openssl)
 fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -104,6 +104,7 @@ impl Application {
                 min_free_disk_mb: config.alerts.min_free_disk_mb,
                 retention_days: config.recording.retention_days,
                 trusted_proxies: config.http.trusted_proxies.clone(),
+                turn: config.turn.clone(),
             }),
         };
         let admin_listener = match config.admin.listen.parse::<SocketAddr>() {

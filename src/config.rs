@@ -65,6 +65,31 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Recording and post-production.
     pub recording: RecordingConfig,
+    /// A TURN relay (coturn) for participants whose network lets only TLS out.
+    #[serde(default)]
+    pub turn: TurnConfig,
+}
+
+/// A TURN relay run beside Viva (coturn with `use-auth-secret`; `docs/deploy.md`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct TurnConfig {
+    /// URLs handed to browsers, e.g. `turns:turn.example.org:443?transport=tcp`;
+    /// empty: no relay is offered.
+    pub urls: Vec<String>,
+    /// coturn's `static-auth-secret`: Viva signs each participant's credentials with it.
+    pub secret: Secret,
+    /// Longest a credential lives (it never outlives the participant's grant either).
+    pub max_lifetime_hours: u32,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            secret: Secret::default(),
+            max_lifetime_hours: 12,
+        }
+    }
 }
 
 /// Recording and how long recordings are kept.
@@ -261,6 +286,7 @@ impl Default for Config {
                 admin_session_hours: 12,
                 overrun_grace_minutes: default_overrun_grace(),
             },
+            turn: TurnConfig::default(),
         }
     }
 }
@@ -324,6 +350,21 @@ impl Config {
         if !(1..=24 * 7).contains(&self.auth.admin_session_hours) {
             return Err(ConfigError::Invalid(
                 "auth.admin_session_hours must be between 1 and 168".into(),
+            ));
+        }
+        if let Some(bad) = self
+            .turn
+            .urls
+            .iter()
+            .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "turn.urls: {bad:?} is not a turn: or turns: URL"
+            )));
+        }
+        if !self.turn.urls.is_empty() && self.turn.secret.is_empty() {
+            return Err(ConfigError::Invalid(
+                "turn.secret is required with turn.urls (coturn's static-auth-secret)".into(),
             ));
         }
         if !self.media.tcp_listen.is_empty() && self.media.tcp_bind().is_none() {

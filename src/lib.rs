@@ -17,6 +17,7 @@
 //! - [`runtime`]: session rules (defense phases, countdowns, lobby, scoring), pure.
 //! - [`signaling`]: the WebSocket protocol, presence, and the adapter to the SFU.
 //! - [`state`]: what handlers share.
+//! - [`turn`]: short-lived TURN relay credentials (coturn's `use-auth-secret`).
 //! - [`fuzzing`]: fuzz targets of the server's parsers of untrusted bytes.
 //!
 //! The media plane lives in the `media` crate, bookings and storage in `scheduler`;
@@ -44,3 +45,4 @@ pub mod signaling;
 pub mod stability;
 pub mod state;
 pub mod telemetry;
+pub mod turn;

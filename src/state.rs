@@ -34,6 +34,8 @@ pub struct Settings {
     pub retention_days: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The TURN relay offered to participants, if any.
+    pub turn: crate::config::TurnConfig,
 }
 
 /// Shared application state.

@@ -374,6 +374,19 @@ async fn ingest(
         header::LOCATION,
         HeaderValue::from_str(&location).map_err(|e| ApiError::Internal(e.into()))?,
     );
+    // The relay an encoder behind a strict firewall may use (RFC 9725 §4.6), with
+    // credentials that end with its token.
+    let until = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now);
+    if let Some(relay) =
+        crate::turn::ice_servers(&state.settings.turn, publisher.id, until, Utc::now())
+    {
+        for link in crate::turn::link_headers(&relay) {
+            headers.append(
+                header::LINK,
+                HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.into()))?,
+            );
+        }
+    }
     Ok(response)
 }
 

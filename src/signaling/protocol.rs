@@ -265,6 +265,10 @@ pub enum ServerMessage {
         session_kind: scheduler::SessionKind,
         /// Everyone else present.
         participants: Vec<PeerInfo>,
+        /// Relays to add to the connection's ICE servers before answering (TURN over
+        /// TLS for networks that let nothing else out); empty without a relay.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<crate::turn::IceServer>,
     },
     /// An SDP offer to answer.
     Offer {

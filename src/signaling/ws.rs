@@ -272,6 +272,7 @@ async fn run(
         state.sfu.set_present(peer.id(), false);
     }
     let mut current = concerned_session(&state, room, &session, &participant).await;
+    let lifetime = connection_lifetime(&state, room, &grant, &participant);
     let mut greeting = vec![ServerMessage::Welcome {
         protocol: PROTOCOL_VERSION,
         me,
@@ -279,6 +280,17 @@ async fn run(
         session_title: session.title.clone(),
         session_kind: session.kind,
         participants: registration.others.clone(),
+        // Relay credentials live as long as this connection may (its link's end and
+        // the overrun grace), no longer.
+        ice_servers: crate::turn::ice_servers(
+            &state.settings.turn,
+            participant.id,
+            Utc::now()
+                + chrono::Duration::from_std(lifetime).unwrap_or_else(|_| chrono::Duration::zero()),
+            Utc::now(),
+        )
+        .into_iter()
+        .collect(),
     }];
     greeting.extend(
         join_state(
@@ -310,7 +322,7 @@ async fn run(
         tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     // The link's time runs out: at its end (for a panel member, the day's last
     // defense's end) plus the overrun grace, the connection closes.
-    let expiry = tokio::time::sleep(connection_lifetime(&state, room, &grant, &participant));
+    let expiry = tokio::time::sleep(lifetime);
     tokio::pin!(expiry);
     let mut last_heard = tokio::time::Instant::now();
     if greeted {

@@ -8,6 +8,7 @@
 mod backup;
 mod browser;
 mod cli;
+mod coturn;
 mod fuzz_corpus;
 mod hardening;
 mod helpers;

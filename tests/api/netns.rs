@@ -122,6 +122,20 @@ impl Namespace {
             && self.nft("add rule inet fault in meta l4proto udp drop")
     }
 
+    /// Lets only TCP to these ports out of the namespace (and their answers in): a
+    /// network that allows TLS to a few ports and nothing else.
+    pub fn allow_only_tcp_to(&self, ports: &[u16]) -> bool {
+        let list = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.block_udp()
+            && self.nft(&format!(
+                "add rule inet fault out meta l4proto tcp tcp dport != {{ {list} }} drop"
+            ))
+    }
+
     /// A script that runs Chromium inside the namespace (for Playwright's
     /// `executablePath`); removed when the returned path is dropped.
     pub fn chromium_wrapper(&self) -> tempfile::TempPath {

@@ -159,3 +159,43 @@ async fn a_tcp_receiver_that_stops_reading_holds_up_nobody_else() {
     );
     assert_eq!(viewer.corrupt, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_only_tls_to_a_relay_allowed_media_flows_through_coturn() {
+    require_browser_tooling();
+    let _quiet = crate::helpers::CPU_HEAVY.write().await;
+    let Some(ns) = Namespace::for_test(6) else {
+        return;
+    };
+    let Some(turn) = crate::coturn::Coturn::start(&ns.host_ip) else {
+        return;
+    };
+    let relay = format!("turns:{}:{}?transport=tcp", ns.host_ip, turn.tls_port);
+    let secret = turn.secret.clone();
+    let (app, body) = server_for(&ns, |config| {
+        config.turn.urls = vec![relay.clone()];
+        config.turn.secret = viva::config::Secret::new(secret);
+    })
+    .await;
+    let http_port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        ns.allow_only_tcp_to(&[turn.tls_port, http_port]),
+        "nftables rules"
+    );
+    let urls = join_urls(&body);
+    let chromium = ns.chromium_wrapper();
+    let result = run_scenario(
+        "reach.mjs",
+        &[
+            urls[0].clone(),
+            urls[1].clone(),
+            chromium.to_string_lossy().into_owned(),
+            app.base.clone(),
+        ],
+    )
+    .await;
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["path"]["candidateType"], "relay", "{result}");
+    assert_eq!(recorded_path(&app, &body, 1).await, "relay");
+    assert_eq!(recorded_path(&app, &body, 0).await, "udp");
+}

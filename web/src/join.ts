@@ -440,6 +440,9 @@ async function onMessage(msg: ServerMessage): Promise<void> {
       view.me = msg.me;
       trainingSession = msg.sessionKind === "training";
       $("session-title").textContent = msg.sessionTitle;
+      // A relay for networks that let only TLS out: taken before the first offer is
+      // answered, so the browser gathers its relayed candidate with the others.
+      if (msg.iceServers?.length) media?.useRelays(msg.iceServers);
       view.roster.clear();
       for (const p of msg.participants) view.roster.set(p.id, p);
       for (const p of msg.participants) tile(p.id, labelFor(p), remoteStreams.get(p.id) ?? null, false);

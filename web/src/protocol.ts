@@ -33,6 +33,12 @@ export interface SheetSummary {
   total: number | null;
 }
 
+export interface IceServer {
+  urls: string[];
+  username: string;
+  credential: string;
+}
+
 export type ServerMessage =
   | {
       type: "welcome";
@@ -42,6 +48,8 @@ export type ServerMessage =
       sessionTitle: string;
       sessionKind: "defense" | "training";
       participants: PeerInfo[];
+      /** TURN relays (with short-lived credentials) to use besides the direct paths. */
+      iceServers?: IceServer[];
     }
   | { type: "offer"; sdp: string }
   | { type: "participantJoined"; participant: PeerInfo }

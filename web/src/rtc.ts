@@ -2,7 +2,7 @@
 // m-lines it offers as recvonly are this client's publishing slots, in order:
 // microphone, camera, screen. Remote tracks are grouped by their stream id, which the
 // SFU sets to the publisher's participant id. No DOM here beyond MediaStream objects.
-import type { BrowserReport, TrackReport } from "./protocol.js";
+import type { BrowserReport, IceServer, TrackReport } from "./protocol.js";
 
 export type Slot = "microphone" | "camera" | "screen";
 const SLOTS: Slot[] = ["microphone", "camera", "screen"];
@@ -22,6 +22,11 @@ export class MediaSession {
     this.pc.addEventListener("connectionstatechange", () =>
       this.onStateChange(this.pc.connectionState),
     );
+  }
+
+  /** Adds TURN relays to the connection's ICE servers (before the first answer). */
+  useRelays(servers: IceServer[]): void {
+    this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers: servers });
   }
 
   /** Sets (or clears) what a slot sends. Returns true when a new offer is needed for
