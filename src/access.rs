@@ -50,6 +50,47 @@ pub struct Admitted {
     pub session: Session,
 }
 
+/// Admits the holder of `token` to their set-up check at `now`: like [`admit`], but
+/// days before the session too (the check is for then), never after its end.
+pub async fn admit_for_check(
+    state: &AppState,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Admitted, AccessError> {
+    let grant = state
+        .signer
+        .authentic_join(token)
+        .ok_or(AccessError::Token(TokenError::BadSignature))?;
+    let ended = DateTime::from_timestamp(grant.exp, 0).unwrap_or(now);
+    if now > ended {
+        return Err(AccessError::Token(TokenError::Expired(ended)));
+    }
+    let participant = match state.store.participant(grant.pid).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound) => return Err(AccessError::Revoked),
+        Err(e) => return Err(AccessError::Store(e)),
+    };
+    if participant.session_id != grant.sid
+        || participant.removed
+        || participant.link_generation != grant.generation
+    {
+        return Err(AccessError::Revoked);
+    }
+    let session = match state.store.session(grant.sid).await {
+        Ok(s) => s,
+        Err(StoreError::NotFound) => return Err(AccessError::Revoked),
+        Err(e) => return Err(AccessError::Store(e)),
+    };
+    if session.cancelled {
+        return Err(AccessError::Cancelled);
+    }
+    Ok(Admitted {
+        grant,
+        participant,
+        session,
+    })
+}
+
 /// Admits the holder of `token` at `now`, or says why not.
 pub async fn admit(
     state: &AppState,

@@ -16,6 +16,7 @@
 //! - [`stability`]: stability definition v1: samples, live quality, verdicts.
 //! - [`runtime`]: session rules (defense phases, countdowns, lobby, scoring), pure.
 //! - [`signaling`]: the WebSocket protocol, presence, and the adapter to the SFU.
+//! - [`setup_check`]: the set-up check's verdict and advice (pure).
 //! - [`state`]: what handlers share.
 //! - [`turn`]: short-lived TURN relay credentials (coturn's `use-auth-secret`).
 //! - [`fuzzing`]: fuzz targets of the server's parsers of untrusted bytes.
@@ -41,6 +42,7 @@ pub mod production;
 pub mod recording;
 pub mod report;
 pub mod runtime;
+pub mod setup_check;
 pub mod signaling;
 pub mod stability;
 pub mod state;

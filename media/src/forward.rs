@@ -72,6 +72,9 @@ pub struct MediaGrant {
     pub publish: bool,
     /// May receive other participants' tracks.
     pub subscribe: bool,
+    /// Also receives its own tracks back (the set-up check's loopback through the
+    /// SFU: what a browser sends comes back over the same path).
+    pub echo: bool,
 }
 
 /// The facts about one incoming RTP packet that forwarding needs.
@@ -594,7 +597,7 @@ impl Forwarder {
         let mut subscribers: Vec<ParticipantId> = self
             .participants
             .iter()
-            .filter(|(pid, p)| **pid != publisher && p.grant.subscribe)
+            .filter(|(pid, p)| (**pid != publisher || p.grant.echo) && p.grant.subscribe)
             .map(|(pid, _)| *pid)
             .collect();
         subscribers.sort();
@@ -624,7 +627,7 @@ impl Forwarder {
             .up_tracks
             .get(&up_track)
             .ok_or(ForwardError::UnknownUpTrack(up_track))?;
-        if up.publisher == subscriber {
+        if up.publisher == subscriber && !participant.grant.echo {
             return Err(ForwardError::OwnTrack(subscriber));
         }
         if up
@@ -1040,10 +1043,12 @@ mod tests {
     const BOTH: MediaGrant = MediaGrant {
         publish: true,
         subscribe: true,
+        echo: false,
     };
     const WATCH_ONLY: MediaGrant = MediaGrant {
         publish: false,
         subscribe: true,
+        echo: false,
     };
     const A: ParticipantId = ParticipantId(1);
     const B: ParticipantId = ParticipantId(2);
@@ -1133,6 +1138,7 @@ mod tests {
         let publish_only = MediaGrant {
             publish: true,
             subscribe: false,
+            echo: false,
         };
         f.join(t0, A, BOTH).unwrap();
         f.join(t0, B, publish_only).unwrap();
@@ -1142,6 +1148,30 @@ mod tests {
             f.subscribe(t0, B, up).unwrap_err(),
             ForwardError::SubscribeNotAllowed(B)
         );
+    }
+
+    #[test]
+    fn an_echo_participant_gets_its_own_tracks_back_and_nobody_elses_changes() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        let echo = MediaGrant { echo: true, ..BOTH };
+        f.join(t0, A, echo).unwrap();
+        let (up, actions) = f.publish(t0, A, MediaKind::Video).unwrap();
+        let down = match actions[..] {
+            [
+                Action::AddDownTrack {
+                    subscriber: A,
+                    down_track,
+                    ..
+                },
+            ] => down_track,
+            _ => panic!("{actions:?}"),
+        };
+        f.bind(t0, down);
+        let mut out = Vec::new();
+        f.on_rtp(t0, up, 0, &meta(1, 0, true), &mut out);
+        assert_eq!(out.len(), 1, "the loopback forwards");
+        assert_eq!(out[0].subscriber, A);
     }
 
     #[test]
@@ -1366,6 +1396,7 @@ mod binding_tests {
     const BOTH: MediaGrant = MediaGrant {
         publish: true,
         subscribe: true,
+        echo: false,
     };
 
     fn meta(seq: u16, key: bool) -> RtpMeta {
@@ -1464,6 +1495,7 @@ mod presence_tests {
     const BOTH: MediaGrant = MediaGrant {
         publish: true,
         subscribe: true,
+        echo: false,
     };
     const PANEL: ParticipantId = ParticipantId(1);
     const APPLICANT: ParticipantId = ParticipantId(2);
@@ -1640,6 +1672,7 @@ mod simulcast_tests {
     const BOTH: MediaGrant = MediaGrant {
         publish: true,
         subscribe: true,
+        echo: false,
     };
     const PUBLISHER: ParticipantId = ParticipantId(1);
     const VIEWER: ParticipantId = ParticipantId(2);

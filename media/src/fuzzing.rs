@@ -56,6 +56,7 @@ pub fn rtp(data: &[u8]) {
     let both = MediaGrant {
         publish: true,
         subscribe: true,
+        echo: false,
     };
     if room.join(t0, publisher, both).is_err()
         || room.join(t0, viewer, both).is_err()

@@ -1743,6 +1743,57 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn record_setup_check(&self, c: &crate::record::SetupCheck) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO setup_checks (id, session_id, participant_id, at, user_agent, path, rtt_ms,
+             loss_percent, kbps, camera, microphone, verdict) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(c.id)
+        .bind(c.session_id)
+        .bind(c.participant_id)
+        .bind(c.at)
+        .bind(&c.user_agent)
+        .bind(&c.path)
+        .bind(c.rtt_ms)
+        .bind(c.loss_percent)
+        .bind(c.kbps)
+        .bind(c.camera)
+        .bind(c.microphone)
+        .bind(&c.verdict)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn setup_checks(
+        &self,
+        session: Uuid,
+    ) -> Result<Vec<crate::record::SetupCheck>, StoreError> {
+        sqlx::query("SELECT * FROM setup_checks WHERE session_id = $1 ORDER BY at, id")
+            .bind(session)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(crate::record::SetupCheck {
+                    id: row.try_get("id")?,
+                    session_id: row.try_get("session_id")?,
+                    participant_id: row.try_get("participant_id")?,
+                    at: row.try_get("at")?,
+                    user_agent: row.try_get("user_agent")?,
+                    path: row.try_get("path")?,
+                    rtt_ms: row.try_get("rtt_ms")?,
+                    loss_percent: row.try_get("loss_percent")?,
+                    kbps: row.try_get("kbps")?,
+                    camera: row.try_get("camera")?,
+                    microphone: row.try_get("microphone")?,
+                    verdict: row.try_get("verdict")?,
+                })
+            })
+            .collect()
+    }
+
     async fn snapshot_into(&self, dest: &std::path::Path) -> Result<(), StoreError> {
         if dest.exists() {
             return Err(StoreError::External(format!(

@@ -194,6 +194,36 @@ pub struct ConnectionEvent {
     pub detail: String,
 }
 
+/// A participant's set-up check (devices and network path, days before a session).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupCheck {
+    /// Id.
+    pub id: Uuid,
+    /// The session they are invited to.
+    pub session_id: Uuid,
+    /// The participant.
+    pub participant_id: Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Their browser, as it names itself.
+    pub user_agent: String,
+    /// How media reached the SFU: `udp`, `tcp`, `relay`; `None` when it did not.
+    pub path: Option<String>,
+    /// Round trip to the SFU, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Loss on the loopback through the SFU, percent.
+    pub loss_percent: Option<f64>,
+    /// Bitrate reached on the loopback, kbit/s.
+    pub kbps: Option<f64>,
+    /// A camera gave pictures.
+    pub camera: bool,
+    /// A microphone gave sound.
+    pub microphone: bool,
+    /// `good`, `fair`, `poor` or `blocked`.
+    pub verdict: String,
+}
+
 /// One backup attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

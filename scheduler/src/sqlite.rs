@@ -1701,6 +1701,57 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn record_setup_check(&self, c: &crate::record::SetupCheck) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO setup_checks (id, session_id, participant_id, at, user_agent, path, rtt_ms,
+             loss_percent, kbps, camera, microphone, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.id.to_string())
+        .bind(c.session_id.to_string())
+        .bind(c.participant_id.to_string())
+        .bind(timestamp(c.at))
+        .bind(&c.user_agent)
+        .bind(&c.path)
+        .bind(c.rtt_ms)
+        .bind(c.loss_percent)
+        .bind(c.kbps)
+        .bind(c.camera)
+        .bind(c.microphone)
+        .bind(&c.verdict)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(())
+    }
+
+    async fn setup_checks(
+        &self,
+        session: Uuid,
+    ) -> Result<Vec<crate::record::SetupCheck>, StoreError> {
+        sqlx::query("SELECT * FROM setup_checks WHERE session_id = ? ORDER BY at, id")
+            .bind(session.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(crate::record::SetupCheck {
+                    id: uuid_col(row, "id")?,
+                    session_id: uuid_col(row, "session_id")?,
+                    participant_id: uuid_col(row, "participant_id")?,
+                    at: time_col(row, "at")?,
+                    user_agent: row.try_get("user_agent")?,
+                    path: row.try_get("path")?,
+                    rtt_ms: row.try_get("rtt_ms")?,
+                    loss_percent: row.try_get("loss_percent")?,
+                    kbps: row.try_get("kbps")?,
+                    camera: row.try_get("camera")?,
+                    microphone: row.try_get("microphone")?,
+                    verdict: row.try_get("verdict")?,
+                })
+            })
+            .collect()
+    }
+
     async fn snapshot_into(&self, dest: &std::path::Path) -> Result<(), StoreError> {
         if dest.exists() {
             return Err(StoreError::External(format!(

@@ -253,6 +253,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn record_connection_event(&self, event: &ConnectionEvent) -> Result<(), StoreError>;
     /// A session's connection events, by time.
     async fn connection_events(&self, session: Uuid) -> Result<Vec<ConnectionEvent>, StoreError>;
+    /// Stores a set-up check.
+    async fn record_setup_check(&self, check: &crate::record::SetupCheck)
+    -> Result<(), StoreError>;
+    /// A session's set-up checks, oldest first.
+    async fn setup_checks(
+        &self,
+        session: Uuid,
+    ) -> Result<Vec<crate::record::SetupCheck>, StoreError>;
 
     /// Writes a consistent snapshot of the whole database to `dest` while it is in use
     /// (SQLite `VACUUM INTO`; PostgreSQL `pg_dump` custom format).

@@ -14,6 +14,7 @@ pub mod planning;
 pub mod recordings;
 pub mod records;
 pub mod sessions;
+pub mod setup;
 pub mod whip;
 
 use axum::Router;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(admin_auth::router())
         .merge(sessions::router())
+        .merge(setup::router())
         .merge(directory::router())
         .merge(planning::router())
         .merge(records::router())

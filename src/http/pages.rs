@@ -29,7 +29,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
 }
 
-async fn serve_page(dir: PathBuf, file: &str) -> Response {
+pub(crate) async fn serve_page(dir: PathBuf, file: &str) -> Response {
     match tokio::fs::read_to_string(dir.join(file)).await {
         Ok(html) => ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
         Err(_) => (
@@ -83,7 +83,7 @@ async fn join_page(
     }
 }
 
-fn explain(e: &AccessError) -> (String, String) {
+pub(crate) fn explain(e: &AccessError) -> (String, String) {
     let local = |t: chrono::DateTime<Utc>| {
         t.with_timezone(&chrono_tz::Asia::Shanghai)
             .format("%Y-%m-%d %H:%M (Asia/Shanghai)")
@@ -124,7 +124,7 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn error_html(code: &str, zh: &str, en: &str) -> String {
+pub(crate) fn error_html(code: &str, zh: &str, en: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="zh-CN">

@@ -127,6 +127,23 @@ pub struct JoinLink {
     pub(crate) url: String,
     valid_from: DateTime<Utc>,
     valid_until: DateTime<Utc>,
+    /// The participant's latest set-up check, for the secretary (`http::setup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    setup_check: Option<SetupCheckSummary>,
+}
+
+/// A set-up check as the secretary sees it beside a participant.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupCheckSummary {
+    at: DateTime<Utc>,
+    verdict: String,
+    path: Option<String>,
+    rtt_ms: Option<f64>,
+    loss_percent: Option<f64>,
+    kbps: Option<f64>,
+    camera: bool,
+    microphone: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,6 +179,7 @@ pub fn issue_join_link(state: &AppState, session: &Session, participant: &Partic
         ),
         valid_from,
         valid_until,
+        setup_check: None,
     }
 }
 
@@ -211,9 +229,28 @@ async fn show_session(
     let id = parse_id(&id)?;
     let session = load_session(&state, id).await?;
     let participants = state.store.participants(id).await?;
+    let checks = state.store.setup_checks(id).await?;
     let join_links = participants
         .iter()
-        .map(|p| issue_join_link(&state, &session, p))
+        .map(|p| {
+            let mut link = issue_join_link(&state, &session, p);
+            // The latest check of each participant (oldest first in the store).
+            link.setup_check = checks
+                .iter()
+                .rev()
+                .find(|c| c.participant_id == p.id)
+                .map(|c| SetupCheckSummary {
+                    at: c.at,
+                    verdict: c.verdict.clone(),
+                    path: c.path.clone(),
+                    rtt_ms: c.rtt_ms,
+                    loss_percent: c.loss_percent,
+                    kbps: c.kbps,
+                    camera: c.camera,
+                    microphone: c.microphone,
+                });
+            link
+        })
         .collect();
     audit_links_issued(&state, &admin, session.id, &participants);
     Ok(Json(SessionResponse {

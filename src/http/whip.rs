@@ -321,6 +321,7 @@ async fn ingest(
             grant: MediaGrant {
                 publish: true,
                 subscribe: false,
+                echo: false,
             },
             sources,
         },

@@ -3,6 +3,7 @@
 //! plane ([`ws`]); session commands (agenda, scores, host controls, chat, ratings)
 //! are carried out in [`commands`]; who sits where, and ending seats, in [`seats`].
 
+pub mod check;
 pub mod commands;
 pub mod metering;
 pub mod presence;

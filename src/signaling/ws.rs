@@ -66,6 +66,9 @@ const FINAL_SAMPLE_WAIT: Duration = Duration::from_secs(1);
 #[derive(Deserialize)]
 struct RtcQuery {
     token: Option<String>,
+    /// The set-up check's loopback session instead of the meeting (`signaling::check`).
+    #[serde(default)]
+    check: Option<u8>,
 }
 
 async fn upgrade(
@@ -78,6 +81,22 @@ async fn upgrade(
     // opening and dropping sockets, is budgeted per client address.
     if let Err(e) = state.limits.charge(HttpClass::Connect, client) {
         return e.into_response();
+    }
+    if query.check.is_some() {
+        let token = query.token.unwrap_or_default();
+        return match crate::access::admit_for_check(&state, &token, Utc::now()).await {
+            Ok(a) if state.limits.charge_join(a.participant.id).is_err() => {
+                ApiError::too_many(Duration::from_secs(3)).into_response()
+            }
+            Ok(a) => ws
+                .max_message_size(MAX_MESSAGE_BYTES + 1024)
+                .read_buffer_size(SIGNALING_READ_BUFFER)
+                .on_upgrade(move |socket| {
+                    let span = tracing::info_span!("setup_check", session = %a.session.id, participant = %a.participant.id);
+                    super::check::run(socket, state, a.participant, a.session).instrument(span)
+                }),
+            Err(e) => ApiError::from(e).into_response(),
+        };
     }
     match admit(&state, query.token.as_deref()).await {
         Ok((grant, ..)) if state.limits.charge_join(grant.pid).is_err() => {
@@ -253,6 +272,7 @@ async fn run(
             // source policy decides what actually flows.
             publish: grant.may_publish || has_slots,
             subscribe: grant.may_subscribe,
+            echo: false,
         },
         sources,
     });

@@ -67,6 +67,62 @@ async fn with_all_udp_dropped_a_participant_joins_over_ice_tcp() {
     let report = app.admin_get(&format!("/api/v1/report?year={year}")).await;
     assert_eq!(report["connectionPaths"]["tcp"], 1, "{report}");
     assert_eq!(report["connectionPaths"]["udp"], 1, "{report}");
+    // The set-up check, from the same network, finds the same path and says what to
+    // ask IT for.
+    let check = setup_check(&app, &body, 1, Some(&ns)).await;
+    assert_eq!(check["result"]["path"], "tcp", "{check}");
+    assert_sane_rtt(&check);
+    assert_eq!(check["verdict"], "fair", "{check}");
+    assert_eq!(check["advice"][0]["code"], "allowUdp", "{check}");
+}
+
+/// A loopback on one machine has a round trip of a few milliseconds, never zero or
+/// seconds.
+fn assert_sane_rtt(check: &Value) {
+    let rtt = check["result"]["rttMs"].as_f64().unwrap_or(-1.0);
+    assert!((0.01..200.0).contains(&rtt), "RTT {rtt}: {check}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_normal_network_the_setup_check_takes_udp_and_reports_ready() {
+    require_browser_tooling();
+    let _quiet = crate::helpers::CPU_HEAVY.write().await;
+    let app = crate::helpers::spawn_app().await;
+    let body = app
+        .book(
+            // Days before the session: the check is for then.
+            chrono::Utc::now() + chrono::Duration::days(3),
+            60,
+            &[("秘书", "host"), ("申请人", "applicant")],
+        )
+        .await;
+    let check = setup_check(&app, &body, 1, None).await;
+    assert_eq!(check["result"]["path"], "udp", "{check}");
+    assert_eq!(check["result"]["camera"], true, "{check}");
+    assert_eq!(check["result"]["microphone"], true, "{check}");
+    assert_sane_rtt(&check);
+    assert_eq!(check["verdict"], "good", "{check}");
+}
+
+/// Runs the `index`-th participant's set-up check in Chromium (from the namespace when
+/// given) and returns what the page measured and the server judged; checks it is
+/// stored and shown to the secretary beside them.
+async fn setup_check(app: &TestApp, body: &Value, index: usize, ns: Option<&Namespace>) -> Value {
+    let url = format!("{}/check", join_urls(body)[index]);
+    let chromium = ns.map(Namespace::chromium_wrapper);
+    let mut args = vec![url];
+    if let Some(path) = &chromium {
+        args.push(path.to_string_lossy().into_owned());
+        args.push(app.base.clone());
+    }
+    let result = run_scenario("check.mjs", &args).await;
+    assert_eq!(result["ok"], true, "{result}");
+    let session = body["session"]["id"].as_str().unwrap();
+    let shown = app.admin_get(&format!("/api/v1/sessions/{session}")).await;
+    let stored = &shown["joinLinks"][index]["setupCheck"];
+    assert_eq!(stored["verdict"], result["check"]["verdict"], "{shown}");
+    assert_eq!(stored["path"], result["check"]["result"]["path"], "{shown}");
+    result["check"].clone()
 }
 
 /// The path the stability record names for the `index`-th participant of a booking.
@@ -198,4 +254,53 @@ async fn with_only_tls_to_a_relay_allowed_media_flows_through_coturn() {
     assert_eq!(result["path"]["candidateType"], "relay", "{result}");
     assert_eq!(recorded_path(&app, &body, 1).await, "relay");
     assert_eq!(recorded_path(&app, &body, 0).await, "udp");
+    let check = setup_check(&app, &body, 1, Some(&ns)).await;
+    assert_eq!(check["result"]["path"], "relay", "{check}");
+    assert_sane_rtt(&check);
+    assert_eq!(check["verdict"], "fair", "{check}");
+}
+
+/// The join page in the two worst cases: opened over plain http from another address
+/// (no camera API: it says why and what to do, instead of a TypeError), and from a
+/// network where nothing reaches the media plane (after 15 s it says so and points to
+/// the set-up check, instead of spinning).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_join_page_explains_a_missing_camera_api_and_a_blocked_network() {
+    require_browser_tooling();
+    let _quiet = crate::helpers::CPU_HEAVY.write().await;
+    let Some(ns) = Namespace::for_test(7) else {
+        return;
+    };
+    let (app, body) = server_for(&ns, |_| {}).await;
+    let http_port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let url = join_urls(&body)[1].clone();
+    let chromium = ns.chromium_wrapper();
+    let chromium = chromium.to_string_lossy().into_owned();
+    let insecure = run_scenario(
+        "join_status.mjs",
+        &[
+            url.clone(),
+            chromium.clone(),
+            "insecure".into(),
+            "unsupported".into(),
+        ],
+    )
+    .await;
+    assert_eq!(insecure["ok"], true, "{insecure}");
+    assert_eq!(insecure["value"], "insecure", "{insecure}");
+
+    // Only the web server is reachable: no UDP, no TCP to the media port.
+    assert!(ns.allow_only_tcp_to(&[http_port]), "nftables rules");
+    let blocked = run_scenario(
+        "join_status.mjs",
+        &[url, chromium, app.base.clone(), "failed".into()],
+    )
+    .await;
+    assert_eq!(blocked["ok"], true, "{blocked}");
+    assert!(
+        blocked["checkLink"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("/check")),
+        "it points to the set-up check: {blocked}"
+    );
 }

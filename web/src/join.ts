@@ -11,6 +11,7 @@ import { languageToggle, roleName, t } from "./i18n.js";
 import { ChatLine, Criterion, PeerInfo, Phase, ServerMessage, VideoLayer, SheetSummary } from "./protocol.js";
 import { MediaSession } from "./rtc.js";
 import { SignalingClient } from "./signaling.js";
+import { mediaPath, unsupported } from "./support.js";
 
 interface Controls {
   muted: boolean;
@@ -549,6 +550,7 @@ async function onMessage(msg: ServerMessage): Promise<void> {
 function connect(): void {
   media?.close();
   media = new MediaSession();
+  void watchConnecting(media);
   signaling = new SignalingClient(token);
   const current = signaling;
   (window as unknown as { viva: object }).viva = { pc: media.pc, roster: view.roster, streams: remoteStreams, view };
@@ -597,7 +599,45 @@ setInterval(async () => {
   }
 }, 2000);
 
+/** How long media may take to connect before the page says so (with the check's
+ *  advice) instead of spinning. */
+const MEDIA_WITHIN_MS = 15_000;
+
+/** While media connects: which way it is being tried; after
+ *  [`MEDIA_WITHIN_MS`] without a connection, what to do. Runs once per connection. */
+async function watchConnecting(current: MediaSession): Promise<void> {
+  const started = performance.now();
+  while (media === current && current.pc.connectionState !== "connected" && !leaving) {
+    const trying = await mediaPath(current.pc).catch(() => null);
+    if (performance.now() - started > MEDIA_WITHIN_MS) {
+      statusEl.replaceChildren(
+        `${t("mediaFailed")} `,
+        h("a", { href: `${location.pathname}/check`, "data-advice": "check" }, t("checkSetup")),
+      );
+      statusEl.dataset.kind = "error";
+      statusEl.dataset.media = "failed";
+      return;
+    }
+    if (trying && performance.now() - started > 3_000) {
+      const label = trying.path === "udp" ? t("pathUdp") : trying.path === "tcp" ? t("pathTcp") : t("pathRelay");
+      setStatus(`${t("mediaSlow")} ${label}`);
+      statusEl.dataset.trying = trying.path;
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
 function main(): void {
+  const missing = unsupported();
+  if (missing) {
+    // No camera API here (plain http from another address, or an old browser): say why
+    // and what to do, instead of failing on the first call into it.
+    setStatus(t(missing === "insecure" ? "unsupportedInsecure" : "unsupportedBrowser"), "error");
+    statusEl.dataset.unsupported = missing;
+    leaveButton.disabled = true;
+    return;
+  }
+  $("toolbar").prepend(h("a", { href: `${location.pathname}/check`, class: "check-link" }, t("checkSetup")));
   leaveButton.addEventListener("click", () => {
     leaving = true;
     signaling?.close();

@@ -7,10 +7,11 @@ export class SignalingClient {
   onMessage: (msg: ServerMessage) => void = () => {};
   onClose: (code: number) => void = () => {};
 
-  constructor(token: string) {
+  /** `check`: the set-up check's loopback session instead of the meeting. */
+  constructor(token: string, check = false) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.socket = new WebSocket(
-      `${scheme}://${location.host}/rtc?token=${encodeURIComponent(token)}`,
+      `${scheme}://${location.host}/rtc?token=${encodeURIComponent(token)}${check ? "&check=1" : ""}`,
     );
     this.socket.addEventListener("open", () =>
       this.send({ type: "join", protocol: PROTOCOL_VERSION }),

@@ -1,0 +1,135 @@
+//! The set-up check's media session (`GET /rtc?token=…&check=1`): the participant's
+//! browser sends its camera and microphone into a room of its own and gets them back
+//! through the SFU, over whatever path its network allows (UDP, ICE-TCP, a TURN
+//! relay). The page measures that loopback; nothing is recorded or kept but the
+//! figures it posts (`http::setup`). Days before the session, like the check page.
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use chrono::Utc;
+use futures_util::{SinkExt, StreamExt};
+use media::sfu::SourcePolicy;
+use media::{JoinRequest, MediaGrant, PeerEvent};
+use scheduler::{Participant, Session};
+use uuid::Uuid;
+
+use super::protocol::{
+    ClientMessage, PROTOCOL_VERSION, PeerInfo, ProtocolError, ServerMessage, parse_client_message,
+};
+use crate::budget::{ConnectionBudget, SignalingClass, Verdict};
+use crate::state::AppState;
+
+/// The longest a check's media session runs.
+pub const CHECK_LIFETIME: Duration = Duration::from_secs(90);
+
+/// Runs one check session until the page leaves, the socket closes or
+/// [`CHECK_LIFETIME`] passes.
+pub async fn run(socket: WebSocket, state: AppState, participant: Participant, session: Session) {
+    let (mut sink, mut stream) = socket.split();
+    let send = async |sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+                      m: &ServerMessage| {
+        sink.send(Message::Text(m.to_text().into())).await.is_ok()
+    };
+    let first = tokio::time::timeout(super::ws::JOIN_TIMEOUT, stream.next()).await;
+    let joined = match first {
+        Ok(Some(Ok(Message::Text(text)))) => parse_client_message(&text),
+        _ => return,
+    };
+    if !matches!(joined, Ok(ClientMessage::Join { protocol }) if protocol == PROTOCOL_VERSION) {
+        let _ = send(
+            &mut sink,
+            &ServerMessage::error(
+                "join_first",
+                "the first message must be join (protocol 1)",
+                true,
+            ),
+        )
+        .await;
+        return;
+    }
+    let mut peer = state.sfu.join(JoinRequest {
+        room: format!("check:{}", Uuid::new_v4()),
+        label: format!("check-{}", participant.id),
+        grant: MediaGrant {
+            publish: true,
+            subscribe: true,
+            echo: true,
+        },
+        sources: SourcePolicy {
+            microphone: true,
+            camera: true,
+            screen: false,
+        },
+    });
+    let relay_until = Utc::now() + chrono::Duration::from_std(CHECK_LIFETIME).unwrap_or_default();
+    let welcome = ServerMessage::Welcome {
+        protocol: PROTOCOL_VERSION,
+        me: PeerInfo {
+            id: participant.id,
+            name: participant.name.clone(),
+            role: participant.role,
+        },
+        session_id: session.id,
+        session_title: session.title.clone(),
+        session_kind: session.kind,
+        participants: Vec::new(),
+        ice_servers: crate::turn::ice_servers(
+            &state.settings.turn,
+            participant.id,
+            relay_until,
+            Utc::now(),
+        )
+        .into_iter()
+        .collect(),
+    };
+    if !send(&mut sink, &welcome).await {
+        return;
+    }
+    let mut budget = ConnectionBudget::default();
+    let over = tokio::time::sleep(CHECK_LIFETIME);
+    tokio::pin!(over);
+    loop {
+        tokio::select! {
+            () = &mut over => {
+                let _ = send(&mut sink, &ServerMessage::error("check_over", "the check's time is over", true)).await;
+                break;
+            }
+            incoming = stream.next() => {
+                let parsed = match incoming {
+                    Some(Ok(Message::Text(text))) => parse_client_message(&text),
+                    Some(Ok(Message::Binary(_))) => Err(ProtocolError::Binary),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    _ => break,
+                };
+                let class = parsed.as_ref().map_or(SignalingClass::Malformed, |_| SignalingClass::Negotiation);
+                if budget.charge(class, std::time::Instant::now()) == Verdict::Close {
+                    break;
+                }
+                match parsed {
+                    Ok(ClientMessage::Answer { sdp }) => peer.answer(sdp),
+                    Ok(ClientMessage::Renegotiate) => peer.renegotiate(),
+                    Ok(ClientMessage::Leave) => break,
+                    // Nothing else has a meaning in a check.
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = send(&mut sink, &ServerMessage::error(e.code(), e.to_string(), false)).await;
+                    }
+                }
+            }
+            event = peer.next_event() => {
+                match event {
+                    Some(PeerEvent::Offer { sdp }) => {
+                        if !send(&mut sink, &ServerMessage::Offer { sdp }).await {
+                            break;
+                        }
+                    }
+                    Some(PeerEvent::Closed { .. }) | None => break,
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    drop(peer);
+    let _ = sink.close().await;
+}
