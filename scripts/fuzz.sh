@@ -7,9 +7,9 @@
 # TARGET is one of fuzz/Cargo.toml's binaries (signaling, token, whip_offer, stun,
 # rtp, rtcp, sdp, csv_import, ics). It starts from fuzz/corpus/TARGET and writes to
 # fuzz/out/TARGET. At the end it prints executions, speed, coverage paths and
-# crashes. With --keep, the inputs that reached new coverage are minimised
-# (afl-cmin) into fuzz/corpus/TARGET, which the test command replays; every crash is
-# copied there too (crash-*), so that it becomes a regression test once fixed.
+# crashes. With --keep, the inputs that reached new coverage are added to
+# fuzz/corpus/TARGET, which the test command replays; every crash is copied there too
+# (crash-*), so that it becomes a regression test once fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/fuzz.sh TARGET SECONDS [--keep]}
@@ -48,14 +48,14 @@ if [[ "$crashes" != "0" ]]; then
   done
 fi
 if [[ "$keep" == "--keep" ]]; then
-  tmp=$(mktemp -d)
-  (cd fuzz && AFL_SKIP_BIN_CHECK=1 cargo afl cmin -i "out/$target/default/queue" -o "$tmp/min" \
-    -- "target/release/$target" >/dev/null 2>&1) || cp -r "$out/default/queue" "$tmp/min"
+  # Every input that reached new coverage (AFL++ marks them "+cov"), named by its
+  # hash so that keeping twice adds nothing. (afl-cmin would minimise further, but
+  # finds no instrumentation output in cargo-afl's persistent-mode binaries.)
   n=0
-  for f in "$tmp"/min/*; do
+  for f in "$out"/default/queue/*+cov*; do
     [[ -f "$f" ]] || continue
-    cp "$f" "fuzz/corpus/$target/cov-$(sha256sum "$f" | cut -c1-16)"; n=$((n + 1))
+    name=cov-$(sha256sum "$f" | cut -c1-16)
+    [[ -e "fuzz/corpus/$target/$name" ]] || { cp "$f" "fuzz/corpus/$target/$name"; n=$((n + 1)); }
   done
-  rm -rf "$tmp"
-  echo "kept $n minimised inputs in fuzz/corpus/$target"
+  echo "kept $n new inputs that reached new coverage in fuzz/corpus/$target"
 fi

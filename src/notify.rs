@@ -83,7 +83,7 @@ impl Mailer {
             ContentType::parse(&format!("text/calendar; charset=utf-8; method={method}"))
                 .map_err(|e| e.to_string())?;
         let text = format!(
-            "{name}，您好：\n\n附件为会议日历邀请，其中包含您的个人入会链接（请勿转发）。\n\nThe attached calendar invitation contains your personal join link; please do not forward it.\n"
+            "{name}，您好：\n\n附件为会议日历邀请，其中包含您的个人入会链接（请勿转发），以及会前设备与网络检测的链接，请在会议前几天完成检测。\n\nThe attached calendar invitation contains your personal join link (please do not forward it) and a link to check your devices and network; please run the check a few days before the session.\n"
         );
         let message = Message::builder()
             .from(self.from.clone())

@@ -111,6 +111,27 @@ pub fn rtcp(data: &[u8]) {
     }
 }
 
+/// ICE-TCP's stream as the SFU reads it (RFC 4571 frames), fed in pieces whose sizes
+/// the input's first byte chooses: the packets taken out, framed again, are exactly
+/// the bytes consumed, whatever the pieces.
+pub fn tcp_frames(data: &[u8]) {
+    let Some((step, stream)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(*step).max(1);
+    let mut decoder = crate::tcp::FrameDecoder::default();
+    let mut rebuilt = Vec::new();
+    for piece in stream.chunks(step) {
+        decoder.push(piece);
+        while let Some(packet) = decoder.next_packet() {
+            let framed = crate::tcp::frame(&packet).expect("a decoded packet fits a frame");
+            rebuilt.extend_from_slice(&framed);
+        }
+    }
+    assert_eq!(rebuilt.len() + decoder.pending(), stream.len());
+    assert_eq!(&stream[..rebuilt.len()], &rebuilt[..]);
+}
+
 /// SDP as a client sends it: a WHIP encoder's offer, a browser's answer.
 pub fn sdp(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {

@@ -11,7 +11,9 @@ use crate::ics::{Invitation, Method, render};
 use crate::import::{Existing, ImportKind, decode, parse};
 
 /// An import file of every kind, against a directory that knows one organisation and
-/// one programme: never a panic, and never more records than the file has rows.
+/// one programme: never a panic, and never more records than the file has rows (the
+/// four `crash-*` inputs AFL++ found broke an earlier form of this invariant that
+/// forgot lone CR line ends; the importer itself was right).
 pub fn csv_import(data: &[u8]) {
     let Ok(text) = decode(data) else {
         return;
@@ -21,7 +23,10 @@ pub fn csv_import(data: &[u8]) {
         programmes: HashMap::from([("重点研发".to_owned(), uuid::Uuid::nil())]),
         ..Existing::default()
     };
-    let rows = text.lines().count();
+    // A record ends at LF, CRLF or a lone CR (old spreadsheets write those): at most
+    // one record per terminator, plus the last.
+    let rows =
+        1 + text.matches('\n').count() + text.matches('\r').count() - text.matches("\r\n").count();
     for kind in [
         ImportKind::Organisations,
         ImportKind::Experts,

@@ -112,12 +112,13 @@ pub fn render(inv: &Invitation) -> String {
             .to_string()
     };
     let description = format!(
-        "{} {}–{} ({})\n角色 Role: {}\n入会链接 Join link: {}\n此链接仅供本人使用。This link is personal.",
+        "{} {}–{} ({})\n角色 Role: {}\n入会链接 Join link: {}\n会前设备与网络检测 Check your devices and network beforehand: {}/check\n此链接仅供本人使用。This link is personal.",
         inv.title,
         local(inv.starts_at),
         inv.ends_at.with_timezone(&inv.time_zone).format("%H:%M"),
         inv.time_zone.name(),
         inv.attendee_role,
+        inv.join_url,
         inv.join_url,
     );
     let mut lines = vec![

@@ -14,6 +14,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("rtp", media::fuzzing::rtp),
     ("rtcp", media::fuzzing::rtcp),
     ("sdp", media::fuzzing::sdp),
+    ("tcp_frames", media::fuzzing::tcp_frames),
     ("csv_import", scheduler::fuzzing::csv_import),
     ("ics", scheduler::fuzzing::ics),
 ];

@@ -383,7 +383,9 @@ async function dayView(): Promise<HTMLElement> {
               note.className = r.ok ? "ok" : "error";
               note.textContent = r.ok ? t("moved") : `${t("refused")}: ${r.body?.message ?? r.status}`;
             });
-            return h("div", { class: "booking", "data-session": s.id }, h("strong", {}, s.title), when, move, note);
+            const people = h("div", { class: "people" });
+            const showPeople = h("button", { type: "button", onclick: () => void showParticipants(s.id, people) }, t("participantsChecks"));
+            return h("div", { class: "booking", "data-session": s.id }, h("strong", {}, s.title), when, move, note, showPeople, people);
           }),
         ),
       );
@@ -418,6 +420,31 @@ async function dayView(): Promise<HTMLElement> {
     result,
     bookings,
   );
+}
+
+interface CheckSummary {
+  at: string;
+  verdict: string;
+  path: string | null;
+  rttMs: number | null;
+  lossPercent: number | null;
+}
+
+/** A session's participants with their latest set-up check, so problems are fixed
+ *  before the day. */
+async function showParticipants(id: string, out: HTMLElement): Promise<void> {
+  const res = await api("GET", `/api/v1/sessions/${id}`);
+  if (!res.ok) return message(out, `${t("refused")}: ${res.body?.message ?? res.status}`, "error");
+  const links = res.body.joinLinks as { participantId: string; name: string; role: string; setupCheck?: CheckSummary }[];
+  out.replaceChildren(table(
+    [t("name"), t("roleColumn"), t("setupCheck")],
+    links.map((l) => {
+      const c = l.setupCheck;
+      const when = c ? new Date(c.at).toLocaleString() : "";
+      const figures = c?.path ? ` · ${c.path.toUpperCase()} · RTT ${Math.round(c.rttMs ?? 0)} ms` : "";
+      return [l.name, roleName(l.role), c ? `${t(`checkVerdict_${c.verdict}` as Parameters<typeof t>[0])}${figures} · ${when}` : t("notChecked")];
+    }),
+  ));
 }
 
 /** One lane per panel, one column per slot; refused bookings are marked. */

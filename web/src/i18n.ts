@@ -5,6 +5,14 @@ export type Lang = "zh-CN" | "en";
 
 const zh = {
   checkTitle: "设备与网络检测",
+  participantsChecks: "参会人与设备检测",
+  roleColumn: "角色",
+  setupCheck: "会前检测",
+  notChecked: "尚未检测",
+  checkVerdict_good: "就绪",
+  checkVerdict_fair: "可用（需改进）",
+  checkVerdict_poor: "较差",
+  checkVerdict_blocked: "无法连接",
   checkIntro: "请在会议前几天完成这项检测：摄像头、麦克风、扬声器，以及您的网络到会议服务器的连接。不会录制或保存任何音视频。",
   checkWaiting: "检测中……",
   checkOk: "正常",
@@ -250,6 +258,14 @@ export type Key = keyof typeof zh;
 
 const en: Record<Key, string> = {
   checkTitle: "Device and network check",
+  participantsChecks: "Participants and set-up checks",
+  roleColumn: "Role",
+  setupCheck: "Set-up check",
+  notChecked: "not checked yet",
+  checkVerdict_good: "ready",
+  checkVerdict_fair: "usable (to improve)",
+  checkVerdict_poor: "poor",
+  checkVerdict_blocked: "cannot connect",
   checkIntro: "Please run this check a few days before your session: camera, microphone, speakers, and your network's connection to the meeting server. No audio or video is recorded or kept.",
   checkWaiting: "Checking…",
   checkOk: "Working",
