@@ -13,6 +13,8 @@
 #   POINTS="defense 1;defense 3" OUT=/tmp/b scripts/bench-sfu.sh   # chosen points
 #   POINTS="floor 100000" scripts/bench-sfu.sh   # the kernel's share alone: datagrams
 #       # through the SFU's send path from core 1, paced, nothing else done (floor.jsonl)
+#   POINTS="tcp defense 3" scripts/bench-sfu.sh   # Viva over UDP against Viva with
+#       # every endpoint over ICE-TCP ("viva-tcp"): what the firewall fallback costs
 #   VIVA_B=/tmp/viva-before POINTS="defense 3" ROUNDS=3 scripts/bench-sfu.sh
 #       # two Viva binaries instead of Viva and Janus (target/release/viva is "viva",
 #       # VIVA_B is "viva-b"), A-B-B-A ROUNDS times: how a change is measured
@@ -92,11 +94,12 @@ start_sfu() { # viva | viva-b | janus
 
 run() { # target workload size
   start_sfu "$1"
-  local args=(--target "${1%-b}" --workload "$2" --size "$3" --seconds "$seconds" --warmup 4
+  local args=(--target "$(sed -E 's/-(b|tcp)$//' <<<"$1")" --workload "$2" --size "$3" --seconds "$seconds" --warmup 4
               --bind "$gen_ip" --sfu-pid "$sfu_pid")
   if [[ $1 == viva* ]]; then
     args+=(--viva "http://$sfu_ip:18080" --password "$password"
            --viva-metrics "http://$sfu_ip:19464/metrics")
+    [[ $1 == viva-tcp ]] && args+=(--tcp "$sfu_ip:50100")
   else args+=(--janus "http://$sfu_ip:8088/janus"); fi
   # The generator knows only viva and janus; the B binary's runs are relabelled.
   taskset -c 0 "$gen" "${args[@]}" | sed "s/\"target\":\"viva\"/\"target\":\"$1\"/" \
@@ -122,7 +125,7 @@ elif [[ -n ${QUICK:-} ]]; then
 else
   points=("floor 100000" "defense 1" "defense 2" "defense 3" "defense 4" "defense 5"
           "broadcast 50" "broadcast 100" "broadcast 200" "broadcast 300" "broadcast 500"
-          "meeting 5" "meeting 10" "meeting 15" "meeting 25")
+          "meeting 5" "meeting 10" "meeting 15" "meeting 25" "tcp defense 3" "tcp broadcast 200")
 fi
 : >"$out/results.jsonl"
 : >"$out/floor.jsonl"
@@ -131,8 +134,10 @@ pair=(viva janus)
 for point in "${points[@]}"; do
   set -- $point
   if [[ $1 == floor ]]; then floor "$2"; continue; fi
+  these=("${pair[@]}")
+  [[ $1 == tcp ]] && { these=(viva viva-tcp); shift; }
   for _ in $(seq 1 "${ROUNDS:-1}"); do
-    for target in "${pair[0]}" "${pair[1]}" "${pair[1]}" "${pair[0]}"; do run "$target" "$1" "$2"; done
+    for target in "${these[0]}" "${these[1]}" "${these[1]}" "${these[0]}"; do run "$target" "$1" "$2"; done
   done
 done
 "$gen" report "$out/results.jsonl" "$out"

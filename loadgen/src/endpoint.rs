@@ -1,5 +1,6 @@
 //! One WebRTC endpoint of the generator: a sans-IO `rtc` peer connection on its own
-//! loopback UDP socket, driven by one task. A publisher sends synthetic Opus (50
+//! UDP socket (or, with `--tcp`, its own ICE-TCP connection to the SFU, RFC 4571
+//! framing), driven by one task. A publisher sends synthetic Opus (50
 //! packets/s) and VP8 (30 frames/s, a keyframe every 3 s) in three simulcast layers
 //! (≈150 kbit/s, 500 kbit/s and 1.5 Mbit/s, named by RID) or in one (≈1.5 Mbit/s,
 //! `--layers 1`); every endpoint
@@ -209,12 +210,127 @@ pub struct Outcome {
     pub published: u64,
 }
 
+/// Where an endpoint's packets go.
+enum Wire {
+    /// Its own UDP socket; arrivals carry the kernel's receive stamps.
+    Udp(tokio::net::UdpSocket),
+    /// An ICE-TCP connection to the SFU's passive candidate, opened when the first
+    /// offer arrives (the SFU closes a connection that does not authenticate within
+    /// seconds, and booking every room takes a while).
+    Tcp {
+        server: SocketAddr,
+        link: Option<TcpLink>,
+    },
+}
+
+struct TcpLink {
+    read: tokio::net::tcp::OwnedReadHalf,
+    write: tokio::net::tcp::OwnedWriteHalf,
+    decoder: media::tcp::FrameDecoder,
+}
+
+/// One packet off the wire.
+struct Arrival {
+    message: BytesMut,
+    peer_addr: SocketAddr,
+    /// The kernel's arrival time (UDP only).
+    stamp_ns: Option<u64>,
+}
+
+impl Wire {
+    fn protocol(&self) -> TransportProtocol {
+        match self {
+            Wire::Udp(_) => TransportProtocol::UDP,
+            Wire::Tcp { .. } => TransportProtocol::TCP,
+        }
+    }
+
+    /// Opens the TCP connection if it is not yet open; returns its local address.
+    async fn connect(&mut self) -> Result<Option<SocketAddr>> {
+        let Wire::Tcp { server, link } = self else {
+            return Ok(None);
+        };
+        if link.is_none() {
+            let stream = tokio::net::TcpStream::connect(*server)
+                .await
+                .with_context(|| format!("ICE-TCP connection to {server}"))?;
+            stream.set_nodelay(true)?;
+            let (read, write) = stream.into_split();
+            *link = Some(TcpLink {
+                read,
+                write,
+                decoder: media::tcp::FrameDecoder::default(),
+            });
+        }
+        Ok(link.as_ref().and_then(|l| l.write.local_addr().ok()))
+    }
+
+    async fn send(&mut self, packet: &[u8], to: SocketAddr) {
+        match self {
+            Wire::Udp(socket) => {
+                let _ = socket.send_to(packet, to).await;
+            }
+            Wire::Tcp {
+                link: Some(link), ..
+            } => {
+                use tokio::io::AsyncWriteExt;
+                if let Some(framed) = media::tcp::frame(packet) {
+                    let _ = link.write.write_all(&framed).await;
+                }
+            }
+            Wire::Tcp { link: None, .. } => {}
+        }
+    }
+
+    /// The next packet; cancel-safe (a partly read TCP frame stays in the decoder).
+    /// Pends forever on a TCP wire not yet (or no longer) connected.
+    async fn recv(&mut self, buf: &mut [u8]) -> Arrival {
+        match self {
+            Wire::Udp(socket) => loop {
+                if socket.readable().await.is_err() {
+                    continue;
+                }
+                let received = socket.try_io(tokio::io::Interest::READABLE, || {
+                    media::delay::receive_stamped(socket, buf)
+                });
+                if let Ok((n, peer_addr, stamp_ns)) = received {
+                    return Arrival {
+                        message: BytesMut::from(&buf[..n]),
+                        peer_addr,
+                        stamp_ns,
+                    };
+                }
+            },
+            Wire::Tcp { server, link } => {
+                use tokio::io::AsyncReadExt;
+                loop {
+                    let Some(l) = link.as_mut() else {
+                        return std::future::pending().await;
+                    };
+                    if let Some(message) = l.decoder.next_packet() {
+                        return Arrival {
+                            message,
+                            peer_addr: *server,
+                            stamp_ns: None,
+                        };
+                    }
+                    match l.read.read(buf).await {
+                        Ok(n) if n > 0 => l.decoder.push(&buf[..n]),
+                        // The SFU closed it: this endpoint receives nothing more.
+                        _ => *link = None,
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// One endpoint before its task starts.
 pub struct Endpoint {
     id: u32,
     publish: bool,
     pc: RTCPeerConnection,
-    socket: tokio::net::UdpSocket,
+    wire: Wire,
     local_addr: SocketAddr,
     /// Simulcast layers published (1: none).
     layers: usize,
@@ -232,30 +348,35 @@ impl std::fmt::Debug for Endpoint {
             .field("id", &self.id)
             .field("publish", &self.publish)
             .field("local_addr", &self.local_addr)
+            .field("protocol", &self.wire.protocol())
             .finish_non_exhaustive()
     }
 }
 
 impl Endpoint {
-    /// A connection on a fresh UDP socket on `ip`; `publish` adds an audio and a
-    /// video track when the first description is exchanged.
-    pub async fn new(id: u32, publish: bool, ip: std::net::IpAddr, layers: usize) -> Result<Self> {
-        // A receive buffer of 1 MiB: the generator's own drops would otherwise count
-        // against the SFU.
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(SocketAddr::new(ip, 0)),
-            socket2::Type::DGRAM,
-            Some(socket2::Protocol::UDP),
-        )?;
-        socket.set_recv_buffer_size(1 << 20)?;
-        socket.bind(&SocketAddr::new(ip, 0).into())?;
-        socket.set_nonblocking(true)?;
-        // Arrival stamps from the kernel: the latency measured then excludes the
-        // generator's own wait before reading a datagram, which with hundreds of
-        // receivers on one thread would otherwise dominate.
-        media::delay::enable_receive_stamps(&socket)?;
-        let socket = tokio::net::UdpSocket::from_std(socket.into())?;
-        let local_addr = socket.local_addr()?;
+    /// A connection on a fresh UDP socket on `ip`, or over ICE-TCP to `tcp` (the
+    /// SFU's passive candidate) from `ip`; `publish` adds an audio and a video track
+    /// when the first description is exchanged.
+    pub async fn new(
+        id: u32,
+        publish: bool,
+        ip: std::net::IpAddr,
+        layers: usize,
+        tcp: Option<SocketAddr>,
+    ) -> Result<Self> {
+        let (wire, local_addr) = match tcp {
+            Some(server) => (
+                Wire::Tcp { server, link: None },
+                // The port is the connection's, known once it is open; ICE-TCP's
+                // active candidates announce port 9 (RFC 6544).
+                SocketAddr::new(ip, 9),
+            ),
+            None => {
+                let socket = udp_socket(ip)?;
+                let local_addr = socket.local_addr()?;
+                (Wire::Udp(socket), local_addr)
+            }
+        };
         let mut media_engine = MediaEngine::default();
         media_engine.register_codec(codec(RtpCodecKind::Audio), RtpCodecKind::Audio)?;
         media_engine.register_codec(codec(RtpCodecKind::Video), RtpCodecKind::Video)?;
@@ -267,12 +388,15 @@ impl Endpoint {
             .with_media_engine(media_engine)
             .with_interceptor_registry(registry)
             .build(Instant::now())?;
-        media::sfu::add_host_candidate(&mut pc, local_addr)?;
+        match wire {
+            Wire::Udp(_) => media::sfu::add_host_candidate(&mut pc, local_addr)?,
+            Wire::Tcp { .. } => add_active_tcp_candidate(&mut pc, ip)?,
+        }
         Ok(Self {
             id,
             publish,
             pc,
-            socket,
+            wire,
             local_addr,
             layers: layers.clamp(1, LAYER_SHAPES.len()),
             senders: Vec::new(),
@@ -414,9 +538,8 @@ impl Endpoint {
         let mut remote_open = true;
         loop {
             while let Some(datagram) = self.pc.poll_write() {
-                let _ = self
-                    .socket
-                    .send_to(&datagram.message, datagram.transport.peer_addr)
+                self.wire
+                    .send(&datagram.message, datagram.transport.peer_addr)
                     .await;
             }
             while let Some(event) = self.pc.poll_event() {
@@ -487,29 +610,21 @@ impl Endpoint {
                 () = tokio::time::sleep_until(timer) => {
                     let _ = self.pc.handle_timeout(Instant::now());
                 }
-                r = self.socket.readable() => {
-                    if r.is_err() {
-                        continue;
-                    }
-                    let received = self.socket.try_io(tokio::io::Interest::READABLE, || {
-                        media::delay::receive_stamped(&self.socket, &mut buf)
+                arrival = self.wire.recv(&mut buf) => {
+                    arrived_ns = arrival.stamp_ns;
+                    let _ = self.pc.handle_read(TaggedBytesMut {
+                        now: Instant::now(),
+                        transport: TransportContext {
+                            local_addr: self.local_addr,
+                            peer_addr: arrival.peer_addr,
+                            ecn: None,
+                            transport_protocol: self.wire.protocol(),
+                        },
+                        message: arrival.message,
                     });
-                    if let Ok((n, peer_addr, stamp)) = received {
-                        arrived_ns = stamp;
-                        let _ = self.pc.handle_read(TaggedBytesMut {
-                            now: Instant::now(),
-                            transport: TransportContext {
-                                local_addr: self.local_addr,
-                                peer_addr,
-                                ecn: None,
-                                transport_protocol: TransportProtocol::UDP,
-                            },
-                            message: BytesMut::from(&buf[..n]),
-                        });
-                    }
                 }
                 msg = remote.recv(), if remote_open => match msg {
-                    Some(Remote::Offer(sdp)) => match self.answer(sdp) {
+                    Some(Remote::Offer(sdp)) => match self.connect().await.and_then(|()| self.answer(sdp)) {
                         Ok(answer) => { let _ = replies.send(answer); }
                         Err(e) => eprintln!("endpoint {}: {e:#}", self.id),
                     },
@@ -549,6 +664,15 @@ impl Endpoint {
         }
         out.streams = incoming.len();
         out
+    }
+
+    /// Opens an ICE-TCP wire's connection (before the first answer, so that the
+    /// SFU's checks find it); a UDP wire is always open.
+    async fn connect(&mut self) -> Result<()> {
+        if let Some(local) = self.wire.connect().await? {
+            self.local_addr = local;
+        }
+        Ok(())
     }
 
     /// One Opus packet, sent at once (browsers do not pace audio).
@@ -651,6 +775,44 @@ impl Endpoint {
             out.published += 1;
         }
     }
+}
+
+/// A UDP socket on `ip` with a receive buffer of 1 MiB (the generator's own drops
+/// would otherwise count against the SFU) and the kernel's arrival stamps (the
+/// latency measured then excludes the generator's own wait before reading a datagram,
+/// which with hundreds of receivers on one thread would otherwise dominate).
+fn udp_socket(ip: std::net::IpAddr) -> Result<tokio::net::UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(SocketAddr::new(ip, 0)),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    socket.set_recv_buffer_size(1 << 20)?;
+    socket.bind(&SocketAddr::new(ip, 0).into())?;
+    socket.set_nonblocking(true)?;
+    media::delay::enable_receive_stamps(&socket)?;
+    Ok(tokio::net::UdpSocket::from_std(socket.into())?)
+}
+
+/// One active ICE-TCP host candidate (RFC 6544) at `ip`, as a browser behind a
+/// UDP-blocking firewall offers.
+fn add_active_tcp_candidate(pc: &mut RTCPeerConnection, ip: std::net::IpAddr) -> Result<()> {
+    use rtc::ice::candidate::CandidateConfig;
+    use rtc::ice::candidate::candidate_host::CandidateHostConfig;
+    use rtc::peer_connection::transport::RTCIceCandidate;
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "tcp".to_owned(),
+            address: ip.to_string(),
+            port: 9,
+            component: 1,
+            ..Default::default()
+        },
+        tcp_type: rtc::ice::tcp_type::TcpType::Active,
+    }
+    .new_candidate_host()?;
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+    Ok(())
 }
 
 /// A publisher's first tick at or after `now` on a clock of `period` started at

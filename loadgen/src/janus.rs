@@ -89,7 +89,7 @@ impl Janus {
         let mut id = first_id;
         for _ in 0..room.publishers {
             id += 1;
-            let mut endpoint = Endpoint::new(id, true, self.bind, self.layers).await?;
+            let mut endpoint = Endpoint::new(id, true, self.bind, self.layers, None).await?;
             let offer = endpoint.offer()?;
             let publisher = self.handle(&http).await?;
             let event = publisher
@@ -159,7 +159,7 @@ impl Janus {
                 .as_str()
                 .with_context(|| format!("no offer for subscriber {sub_id}: {event}"))?;
             let mut endpoint =
-                Endpoint::new(sub_id + 10_000, false, self.bind, self.layers).await?;
+                Endpoint::new(sub_id + 10_000, false, self.bind, self.layers, None).await?;
             let answer = endpoint.answer(offer.to_owned())?;
             subscriber
                 .message(

@@ -6,6 +6,7 @@
 //! viva-loadgen --target viva --viva http://127.0.0.1:8080 --password P \
 //!              --workload defense --size 2 --sfu-pid 1234 [--warmup 3] [--seconds 10]
 //!              [--viva-metrics http://127.0.0.1:9464/metrics]  # + the SFU's own delay
+//!              [--tcp 127.0.0.1:50000]  # every endpoint over ICE-TCP to this listener
 //! viva-loadgen --target janus --janus http://127.0.0.1:8088/janus ...
 //!              [--bind 10.77.0.2]   # the generator's media address (default 127.0.0.1)
 //!              [--layers 3]         # simulcast layers per publisher's video (1 or 3)
@@ -108,6 +109,10 @@ fn main() -> Result<()> {
             bind,
             metrics: flags.get("viva-metrics").cloned(),
             layers,
+            tcp: flags
+                .get("tcp")
+                .map(|a| a.parse().context("--tcp: not an address:port"))
+                .transpose()?,
         }),
         "janus" => Target::Janus(janus::Janus {
             base: get("janus")?,

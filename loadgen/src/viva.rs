@@ -27,6 +27,9 @@ pub struct Viva {
     /// The admin listener's `/metrics`, when given: the SFU's own forwarding delay is
     /// then read beside the generator's end-to-end latency.
     pub metrics: Option<String>,
+    /// The SFU's ICE-TCP listener, when every endpoint is to reach it over TCP
+    /// instead of UDP (as behind a firewall that drops UDP).
+    pub tcp: Option<std::net::SocketAddr>,
 }
 
 impl Viva {
@@ -162,7 +165,7 @@ impl Viva {
         for (i, (token, _)) in links.iter().enumerate().skip(1) {
             let publish = i <= room.publishers;
             let id = first_id + i as u32;
-            let endpoint = Endpoint::new(id, publish, self.bind, self.layers).await?;
+            let endpoint = Endpoint::new(id, publish, self.bind, self.layers, self.tcp).await?;
             let url = format!("{ws_base}/rtc?token={token}");
             spawned
                 .endpoints

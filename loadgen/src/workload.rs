@@ -114,6 +114,7 @@ pub enum Target {
 impl Target {
     fn name(&self) -> &'static str {
         match self {
+            Self::Viva(v) if v.tcp.is_some() => "viva-tcp",
             Self::Viva(_) => "viva",
             Self::Janus(_) => "janus",
         }
