@@ -184,8 +184,8 @@ async fn participant(
     let (replies, mut answers) = mpsc::unbounded_channel();
     let mut stopped = schedule.stopped();
     let run = tokio::spawn(endpoint.run(schedule, remote, replies));
-    match tokio_tungstenite::connect_async(url.as_str()).await {
-        Ok((mut ws, _)) => {
+    match connect(&url).await {
+        Ok(mut ws) => {
             let _ = ws
                 .send(Message::Text(
                     json!({"type":"join","protocol":1}).to_string().into(),
@@ -225,8 +225,34 @@ async fn participant(
     run.await.unwrap_or_default()
 }
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a signaling connection. Viva budgets connection attempts per client address
+/// (a burst, then ten a second): the generator, one address for hundreds of
+/// participants, waits and tries again on 429 as a page does.
+async fn connect(url: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::Error;
+    let mut attempts = 0;
+    loop {
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((ws, _)) => return Ok(ws),
+            Err(Error::Http(res)) if res.status() == 429 && attempts < 20 => {
+                attempts += 1;
+                let wait = res
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 async fn silent_host(url: String, applicant: Option<String>, schedule: Schedule) {
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
+    let Ok(mut ws) = connect(&url).await else {
         eprintln!("viva: the host could not connect");
         return;
     };
