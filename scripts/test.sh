@@ -17,4 +17,7 @@ trap 'scripts/pg-test-cluster.sh stop "$pg_dir"' EXIT
 VIVA_TEST_POSTGRES_URL=$(scripts/pg-test-cluster.sh start "$pg_dir")
 export VIVA_TEST_POSTGRES_URL
 
+# A failing test's message, not twenty frames of tokio, is what a truncated CI log
+# must keep.
+export RUST_BACKTRACE=0
 cargo test --workspace --locked

@@ -89,12 +89,25 @@ impl Drop for Namespace {
 }
 
 impl Namespace {
-    /// Runs `nft` inside the namespace.
+    /// Runs `nft` inside the namespace; a refused rule prints nft's reason.
     pub fn nft(&self, rule: &str) -> bool {
-        Command::new("ip")
+        let ran = Command::new("ip")
             .args(["netns", "exec", &self.name, "nft", rule])
-            .status()
-            .is_ok_and(|s| s.success())
+            .output();
+        match ran {
+            Ok(out) if out.status.success() => true,
+            Ok(out) => {
+                eprintln!(
+                    "nft {rule}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                false
+            }
+            Err(e) => {
+                eprintln!("nft {rule}: {e}");
+                false
+            }
+        }
     }
 
     /// Drops `percent`% of the UDP the namespace sends to (`uplink`) or receives from
@@ -154,9 +167,17 @@ impl Namespace {
         wrapper.into_temp_path()
     }
 
-    /// Removes every fault rule.
+    /// Removes every fault rule (none set is not an error).
     pub fn clear_faults(&self) {
-        self.nft("delete table inet fault");
+        let _ = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.name,
+                "nft",
+                "delete table inet fault",
+            ])
+            .output();
     }
 
     /// A UDP socket bound inside the namespace (on its veth address): a thread enters

@@ -694,37 +694,59 @@ async fn a_defense_holds_while_twenty_hostile_clients_attack() {
         println!("SOAK METRIC {line}");
     }
 
-    assert!(alive, "the server died: {log}");
-    assert!(!log.contains("panicked"), "the server panicked: {log}");
-    assert_eq!(
-        browser_side["ok"], true,
-        "the browsers' defense: {browser_side}"
+    // Every check is made and reported together, with the report: a failure in CI
+    // then says everything the run saw, not only its first broken promise.
+    let mut broken: Vec<String> = Vec::new();
+    let mut check = |holds: bool, what: String| {
+        if !holds {
+            broken.push(what);
+        }
+    };
+    check(alive, "the server died".into());
+    check(!log.contains("panicked"), "the server panicked".into());
+    check(
+        browser_side["ok"] == true,
+        format!("the browsers' defense: {browser_side}"),
     );
-    assert_eq!(
-        stability["verdict"]["stable"], true,
-        "the defense's verdict: {}",
-        stability["verdict"]
+    check(
+        stability["verdict"]["stable"] == true,
+        format!("the defense's verdict: {}", stability["verdict"]),
     );
     let sheet = scores["sheets"]
         .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["locked"] == true)
-        .unwrap_or_else(|| panic!("no stored sheet: {scores}"));
-    assert_eq!(sheet["scores"], json!([9, 9, 9, 9]));
+        .into_iter()
+        .flatten()
+        .find(|s| s["locked"] == true);
+    check(
+        sheet.is_some_and(|s| s["scores"] == json!([9, 9, 9, 9])),
+        format!("no stored sheet of 9s: {scores}"),
+    );
     let stored: Vec<&str> = stored_chat
         .as_array()
-        .unwrap()
-        .iter()
+        .into_iter()
+        .flatten()
         .filter_map(|m| m["text"].as_str())
         .collect();
     for text in &sent_chat {
-        assert!(stored.contains(&text.as_str()), "chat {text} was lost");
+        check(
+            stored.contains(&text.as_str()),
+            format!("chat {text} was lost"),
+        );
     }
-    assert_eq!(verify["intact"], true, "{verify}");
-    assert!(
+    check(verify["intact"] == true, format!("audit chain: {verify}"));
+    check(
         rss_after * 10 <= rss_before * 11,
-        "memory did not settle: {rss_before} KiB before, {rss_after} KiB after ({report})"
+        format!("memory did not settle: {rss_before} KiB before, {rss_after} KiB after"),
     );
+    if !broken.is_empty() {
+        let tail: String = {
+            let lines: Vec<&str> = log.lines().collect();
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        };
+        panic!(
+            "the soak broke {} promise(s): {broken:#?}\nreport: {report}\nserver log tail:\n{tail}",
+            broken.len()
+        );
+    }
     let _ = server.kill().await;
 }

@@ -41,7 +41,7 @@ await report(result, async () => {
   result.lanes = await page.locator("#day-bookings .lane-row .lane").allTextContents();
   const firstTime = await rows.nth(0).locator("input").inputValue();
   await rows.nth(1).locator("input").fill(firstTime);
-  await rows.nth(1).locator("button").click();
+  await rows.nth(1).locator('button[data-action="move"]').click();
   await page.waitForSelector("#day-bookings span.error");
   result.moveRefusal = await page.locator("#day-bookings span.error").first().textContent();
 

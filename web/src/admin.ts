@@ -374,7 +374,7 @@ async function dayView(): Promise<HTMLElement> {
           ...items.map((s) => {
             const when = h("input", { type: "datetime-local", value: localDateTimeValue(new Date(s.startsAt)) });
             const note = h("span", {});
-            const move = h("button", { type: "button" }, t("move"));
+            const move = h("button", { type: "button", "data-action": "move" }, t("move"));
             move.addEventListener("click", async () => {
               const r = await api("POST", `/api/v1/sessions/${s.id}/reschedule`, {
                 start: new Date(when.value).toISOString(),
@@ -384,7 +384,7 @@ async function dayView(): Promise<HTMLElement> {
               note.textContent = r.ok ? t("moved") : `${t("refused")}: ${r.body?.message ?? r.status}`;
             });
             const people = h("div", { class: "people" });
-            const showPeople = h("button", { type: "button", onclick: () => void showParticipants(s.id, people) }, t("participantsChecks"));
+            const showPeople = h("button", { type: "button", "data-action": "participants", onclick: () => void showParticipants(s.id, people) }, t("participantsChecks"));
             return h("div", { class: "booking", "data-session": s.id }, h("strong", {}, s.title), when, move, note, showPeople, people);
           }),
         ),
