@@ -92,7 +92,7 @@ impl Application {
             ingests: Arc::default(),
             recorder: Arc::new(recorder),
             limits: Arc::default(),
-            mailer: crate::notify::Mailer::from_config(&config.smtp),
+            mailer: crate::mail::Mailer::from_config(&config.smtp),
             settings: Arc::new(Settings {
                 public_url,
                 join_opens_minutes_before: config.auth.join_opens_minutes_before,
@@ -168,9 +168,21 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        // Recordings the last run left unfinished (crash, kill) are closed and queued for
-        // post-production: their parts are on disk and playable.
-        match crate::recording::recover_interrupted(&self.state).await {
+        // Live rooms come back as their participants left them, before the first join
+        // is taken (the listener is bound: joins wait in its backlog meanwhile).
+        let rebuilding = std::time::Instant::now();
+        let rebuilt = match crate::rooms::live::rebuild(&self.state).await {
+            Ok(rebuilt) => rebuilt,
+            Err(e) => {
+                tracing::error!(error = %e, "live rooms could not be rebuilt");
+                crate::rooms::live::Rebuilt::default()
+            }
+        };
+        let continuing: Vec<uuid::Uuid> = rebuilt.recording.iter().map(|(s, _)| *s).collect();
+        // Recordings the last run left unfinished (crash, kill) and whose session is
+        // not resumed are closed and queued for post-production: their parts are on
+        // disk and playable. Resumed sessions' recordings continue.
+        match crate::recording::recover_interrupted(&self.state, &continuing).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 recordings = n,
@@ -178,6 +190,36 @@ impl Application {
             ),
             Err(e) => tracing::error!(error = %e, "interrupted recordings could not be checked"),
         }
+        for (session, room) in rebuilt.recording.clone() {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::recording::resume(&state, session, &room.to_string()).await {
+                    tracing::error!(%session, error = %e, "the recording could not continue");
+                    crate::recording::on_close(&state, session, room);
+                }
+            });
+        }
+        // Under systemd: ready now, then fed while alive (`crate::supervision`).
+        let notifier = std::sync::Arc::new(crate::supervision::Notifier::from_env());
+        notifier.notify("READY=1");
+        let watchdog = tokio::spawn(crate::supervision::run_watchdog(
+            self.state.clone(),
+            notifier.clone(),
+        ));
+        tracing::info!(
+            rooms = rebuilt.rooms,
+            forgotten = rebuilt.forgotten,
+            server_gaps = rebuilt.gaps,
+            recordings = rebuilt.recording.len(),
+            took_ms = rebuilding.elapsed().as_millis() as u64,
+            "accepting joins"
+        );
+        // Live state is saved as it changes, with the heartbeat.
+        let (stop_saver, saver_stops) = tokio::sync::oneshot::channel();
+        let saver = tokio::spawn(crate::rooms::live::run_saver(
+            self.state.clone(),
+            saver_stops,
+        ));
         // Post-production: interrupted jobs resume, queued ones run one at a time (a
         // 2-core machine also relays live sessions).
         let production = crate::production::spawn_worker(
@@ -192,7 +234,7 @@ impl Application {
                 every.tick().await;
                 let now = std::time::Instant::now();
                 for (session, effects) in ticker_state.defenses.tick_all(now) {
-                    crate::signaling::commands::apply_effects(
+                    crate::rooms::effects::apply_effects(
                         &ticker_state,
                         session,
                         crate::audit::Actor::System,
@@ -286,7 +328,8 @@ impl Application {
         });
         // The admin listener runs beside the public one and stops with it.
         let admin = self.admin_listener.map(|listener| {
-            let router = crate::metrics::router(self.state.clone());
+            let router =
+                crate::http::admin::router(self.state.clone(), self.config.admin.fault_hooks);
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router).await {
                     tracing::error!(error = %e, "admin listener stopped");
@@ -295,14 +338,34 @@ impl Application {
         });
         let state = self.state.clone();
         let router = crate::http::router(self.state);
+        // A stop on purpose: every page is told the server restarts, and its
+        // connection ends the normal way (final statistics stored, seat kept).
+        let announce = state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            let rooms = announce.presence.rooms();
+            tracing::info!(rooms = rooms.len(), "stopping: telling every page");
+            for room in rooms {
+                announce
+                    .presence
+                    .broadcast(room, crate::signaling::presence::PresenceEvent::Restarting);
+            }
+        };
         let served = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        // Running recordings are finished cleanly (every part gets its index).
-        crate::recording::stop_all(&state).await;
+        notifier.notify("STOPPING=1");
+        watchdog.abort();
+        drain(&state).await;
+        // Recordings' parts are closed cleanly (every part gets its index); the
+        // recordings stay open for the restart to continue.
+        crate::recording::suspend_all(&state).await;
+        // The rooms' last state, and a heartbeat saying the stop was planned.
+        let _ = stop_saver.send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), saver).await;
         // Every audit entry recorded before the stop is written before the process
         // may exit.
         state.audit.flush().await;
@@ -320,6 +383,22 @@ impl Application {
         served
     }
 }
+
+/// Waits (at most [`DRAIN_WITHIN`]) for the signaling connections told of the stop
+/// to end, and a moment for their final statistics to be written.
+async fn drain(state: &AppState) {
+    let deadline = tokio::time::Instant::now() + DRAIN_WITHIN;
+    while state.presence.connected() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Their last samples are written by tasks of their own; a bounded grace lets
+    // them land without holding the stop.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+}
+
+/// How long a planned stop waits for connections to end (the whole stop stays
+/// within 5 s: connections take about 1 s to read their last interval).
+const DRAIN_WITHIN: std::time::Duration = std::time::Duration::from_millis(2500);
 
 /// Opens the configured database: PostgreSQL for `postgres://` URLs, SQLite otherwise.
 /// Migrations are applied.

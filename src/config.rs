@@ -128,6 +128,10 @@ pub struct BackupConfig {
 pub struct AdminListenerConfig {
     /// Address for `/metrics`; empty disables the listener.
     pub listen: String,
+    /// Fault hooks for supervision tests (`POST /faults/media-stall` on this
+    /// listener). Off in every real deployment.
+    #[serde(default)]
+    pub fault_hooks: bool,
 }
 
 /// Outgoing e-mail. Without a host, invitations are recorded and logged only.
@@ -272,6 +276,7 @@ impl Default for Config {
             },
             admin: AdminListenerConfig {
                 listen: "127.0.0.1:9464".into(),
+                fault_hooks: false,
             },
             smtp: SmtpConfig {
                 host: String::new(),

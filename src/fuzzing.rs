@@ -47,7 +47,7 @@ pub fn token(data: &[u8]) {
 
 /// A WHIP body: the HTTP checks, then what the media thread does with the offer.
 pub fn whip_offer(data: &[u8]) {
-    if let Ok(offer) = crate::http::whip::parse_offer(data) {
+    if let Ok(offer) = crate::ingest::parse_offer(data) {
         media::fuzzing::sdp(offer.as_bytes());
     }
 }

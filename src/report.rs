@@ -47,6 +47,9 @@ pub struct YearReport {
     /// How participants' media reached the SFU: participants per session and path
     /// (one who moved from UDP to a relay counts under both).
     pub connection_paths: ConnectionPaths,
+    /// Sessions (defenses and trainings) during which the server itself was away:
+    /// killed, crashed or restarted while they ran.
+    pub sessions_with_server_gaps: usize,
 }
 
 /// Participants per session and path their media took (`docs/stability.md`).
@@ -113,6 +116,7 @@ pub async fn year_report(
         .min(now);
     let sessions = store.sessions_between(start, end).await?;
     let (mut held, mut stable) = (0usize, 0usize);
+    let mut with_server_gaps = 0usize;
     let mut paths = ConnectionPaths::default();
     let (mut users, mut users_satisfied, mut experts, mut experts_satisfied) = (0, 0, 0, 0);
     for session in sessions.iter().filter(|s| !s.cancelled) {
@@ -126,11 +130,15 @@ pub async fn year_report(
                 let samples = store.samples(session.id).await?;
                 if !samples.is_empty() {
                     held += 1;
-                    if judge_session(&intervals(&samples)).stable {
+                    let gaps = crate::stability::server_gaps_of(store, session.id).await?;
+                    if judge_session(&intervals(&samples), &gaps).stable {
                         stable += 1;
                     }
                 }
             }
+        }
+        if !store.server_gaps(session.id).await?.is_empty() {
+            with_server_gaps += 1;
         }
         let mut seen = std::collections::BTreeSet::new();
         for event in store.connection_events(session.id).await? {
@@ -181,6 +189,7 @@ pub async fn year_report(
         year,
         stability_definition: DEFINITION_VERSION,
         connection_paths: paths,
+        sessions_with_server_gaps: with_server_gaps,
         indicators: vec![
             indicator(
                 "sessionsHeld",
@@ -283,6 +292,10 @@ impl YearReport {
         out.push_str(&format!(
             "连接路径 Connection paths (participants per session): UDP {}, ICE-TCP {}, TURN relay {}\n",
             p.udp, p.tcp, p.relay
+        ));
+        out.push_str(&format!(
+            "服务器中断 Sessions with a server restart during them: {}\n",
+            self.sessions_with_server_gaps
         ));
         out
     }

@@ -18,6 +18,11 @@
 //!   two intervals) counts as unacceptable.
 //! - A session is **stable** when every participant who had media was stable; its
 //!   reasons name who was not, in which direction, and when.
+//! - Time the server itself was away (killed, crashed, restarted: a *server gap*,
+//!   from its last heartbeat to its return) is nobody's fault in the room: a
+//!   participant's gap that overlaps it is not counted against them. The session
+//!   lists its server gaps, and is unstable with the reason "server restart" when
+//!   they add up to more than 10% of its measured time.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -199,8 +204,9 @@ pub fn quality(s: &IntervalSample) -> Quality {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reason {
-    /// Who.
-    pub participant_id: Uuid,
+    /// Who (`None`: the server itself was away).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participant_id: Option<Uuid>,
     /// The direction with the most unacceptable time, or `None` for gaps.
     pub direction: Option<Direction>,
     /// Start of the first unacceptable interval.
@@ -245,6 +251,57 @@ pub struct SessionVerdict {
     pub participants: Vec<ParticipantVerdict>,
     /// Why it is unstable (empty when stable).
     pub reasons: Vec<Reason>,
+    /// When the server itself was away during the session.
+    pub server_gaps: Vec<ServerGapSpan>,
+}
+
+/// A span when the server was away (see the module's notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerGapSpan {
+    /// The server's last heartbeat.
+    pub from: DateTime<Utc>,
+    /// Its return.
+    pub to: DateTime<Utc>,
+    /// A planned restart (SIGTERM) rather than a crash.
+    pub planned: bool,
+}
+
+impl From<&scheduler::record::ServerGap> for ServerGapSpan {
+    fn from(gap: &scheduler::record::ServerGap) -> Self {
+        Self {
+            from: gap.from,
+            to: gap.to,
+            planned: gap.planned,
+        }
+    }
+}
+
+/// A session's stored server gaps, as the judge takes them.
+pub async fn server_gaps_of(
+    store: &dyn scheduler::Store,
+    session: Uuid,
+) -> Result<Vec<ServerGapSpan>, scheduler::StoreError> {
+    Ok(store
+        .server_gaps(session)
+        .await?
+        .iter()
+        .map(ServerGapSpan::from)
+        .collect())
+}
+
+impl ServerGapSpan {
+    /// Whether a participant's media gap `[from, to]` is explained by this span (with
+    /// two intervals of slack each side: the last report before the stop and the
+    /// first after the reconnect).
+    fn explains(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        let slack = chrono::Duration::milliseconds((2.0 * INTERVAL_SECONDS * 1000.0) as i64);
+        from <= self.to + slack && to >= self.from - slack
+    }
+
+    fn seconds(&self) -> f64 {
+        (self.to - self.from).num_milliseconds().max(0) as f64 / 1000.0
+    }
 }
 
 fn share(part: u64, whole: u64) -> f64 {
@@ -259,6 +316,7 @@ fn share(part: u64, whole: u64) -> f64 {
 pub fn judge_participant(
     participant: Uuid,
     samples: &[IntervalSample],
+    server_gaps: &[ServerGapSpan],
 ) -> (ParticipantVerdict, Option<Reason>) {
     let samples = &pooled(samples);
     let by_time: Vec<&IntervalSample> = samples.iter().collect();
@@ -284,7 +342,9 @@ pub fn judge_participant(
         let length = group.iter().map(|s| s.seconds).fold(0.0, f64::max);
         if let Some(prev) = previous_end {
             let since = (at - prev).num_milliseconds() as f64 / 1000.0 - length;
-            if since > 2.0 * INTERVAL_SECONDS {
+            let resumed = at - chrono::Duration::milliseconds((length * 1000.0) as i64);
+            let servers_fault = server_gaps.iter().any(|g| g.explains(prev, resumed));
+            if since > 2.0 * INTERVAL_SECONDS && !servers_fault {
                 gaps += 1;
                 gap_seconds += since;
                 seconds += since;
@@ -350,7 +410,7 @@ pub fn judge_participant(
             None => format!("{gaps} reconnect gap(s), {gap_seconds:.0} s without media"),
         };
         Reason {
-            participant_id: participant,
+            participant_id: Some(participant),
             direction,
             from: first_bad.unwrap_or_default(),
             to: last_bad.unwrap_or_default(),
@@ -365,8 +425,11 @@ pub fn judge_participant(
     (verdict, reason)
 }
 
-/// Judges a session from every participant's samples.
-pub fn judge_session(samples: &[(Uuid, IntervalSample)]) -> SessionVerdict {
+/// Judges a session from every participant's samples and the server's gaps.
+pub fn judge_session(
+    samples: &[(Uuid, IntervalSample)],
+    server_gaps: &[ServerGapSpan],
+) -> SessionVerdict {
     let mut participants: Vec<Uuid> = samples.iter().map(|(p, _)| *p).collect();
     participants.sort();
     participants.dedup();
@@ -378,15 +441,32 @@ pub fn judge_session(samples: &[(Uuid, IntervalSample)]) -> SessionVerdict {
             .filter(|(who, _)| *who == p)
             .map(|(_, s)| s.clone())
             .collect();
-        let (verdict, reason) = judge_participant(p, &own);
+        let (verdict, reason) = judge_participant(p, &own, server_gaps);
         verdicts.push(verdict);
         reasons.extend(reason);
+    }
+    let away: f64 = server_gaps.iter().map(ServerGapSpan::seconds).sum();
+    let measured = verdicts.iter().map(|v| v.seconds).fold(0.0, f64::max);
+    if away > 0.0 && away > (1.0 - MIN_STABLE_SHARE) * (measured + away) {
+        let planned = server_gaps.iter().filter(|g| g.planned).count();
+        reasons.push(Reason {
+            participant_id: None,
+            direction: None,
+            from: server_gaps.iter().map(|g| g.from).min().unwrap_or_default(),
+            to: server_gaps.iter().map(|g| g.to).max().unwrap_or_default(),
+            acceptable_share: measured / (measured + away),
+            summary: format!(
+                "server restart: {} gap(s) ({planned} planned), {away:.0} s with the server away",
+                server_gaps.len()
+            ),
+        });
     }
     SessionVerdict {
         definition: DEFINITION_VERSION,
         stable: reasons.is_empty(),
         participants: verdicts,
         reasons,
+        server_gaps: server_gaps.to_vec(),
     }
 }
 
@@ -919,11 +999,13 @@ mod tests {
     fn ninety_percent_acceptable_time_is_stable_and_less_is_not() {
         let p = Uuid::new_v4();
         // 100 intervals, 10 of them at 10% loss: exactly 90% acceptable.
-        let (v, reason) = judge_participant(p, &series(100, |i| if i <= 10 { 100 } else { 0 }));
+        let (v, reason) =
+            judge_participant(p, &series(100, |i| if i <= 10 { 100 } else { 0 }), &[]);
         assert!((v.acceptable_share - 0.90).abs() < 1e-9);
         assert!(v.stable && reason.is_none());
         // 11 bad intervals: 89%.
-        let (v, reason) = judge_participant(p, &series(100, |i| if i <= 11 { 100 } else { 0 }));
+        let (v, reason) =
+            judge_participant(p, &series(100, |i| if i <= 11 { 100 } else { 0 }), &[]);
         assert!(!v.stable);
         let reason = reason.unwrap();
         assert_eq!(reason.direction, Some(Direction::Up));
@@ -941,11 +1023,11 @@ mod tests {
     #[test]
     fn steady_five_percent_loss_is_fair_and_stable_twenty_is_not() {
         let p = Uuid::new_v4();
-        let (v, _) = judge_participant(p, &series(30, |_| 50));
+        let (v, _) = judge_participant(p, &series(30, |_| 50), &[]);
         assert!(v.stable);
         assert!((v.uplink_loss - 0.05).abs() < 1e-9);
         assert_eq!(v.downlink_loss, 0.0);
-        let (v, _) = judge_participant(p, &series(30, |_| 200));
+        let (v, _) = judge_participant(p, &series(30, |_| 200), &[]);
         assert!(!v.stable && v.acceptable_share == 0.0);
     }
 
@@ -958,7 +1040,7 @@ mod tests {
             x.at += chrono::Duration::seconds(50);
             x
         }));
-        let (v, reason) = judge_participant(p, &s);
+        let (v, reason) = judge_participant(p, &s, &[]);
         assert_eq!(v.gaps, 1);
         assert!(!v.stable, "{v:?}");
         let reason = reason.unwrap();
@@ -967,7 +1049,67 @@ mod tests {
         // A short gap (one missing interval) is not a gap.
         let mut s = series(10, |_| 0);
         s.retain(|x| x.at != DateTime::from_timestamp(1_800_000_010, 0).unwrap());
-        assert_eq!(judge_participant(p, &s).0.gaps, 0);
+        assert_eq!(judge_participant(p, &s, &[]).0.gaps, 0);
+    }
+
+    #[test]
+    fn a_gap_while_the_server_was_away_is_not_the_participants() {
+        let t = |secs: i64| DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut s = series(10, |_| 0);
+        s.extend(series(10, |_| 0).into_iter().map(|mut x| {
+            x.at += chrono::Duration::seconds(50);
+            x
+        }));
+        // Last report at 20 s; the server's last heartbeat at 21 s, back at 45 s; the
+        // page reconnects and reports again from 52 s.
+        let crash = ServerGapSpan {
+            from: t(21),
+            to: t(45),
+            planned: false,
+        };
+        let (v, reason) = judge_participant(a, &s, &[crash]);
+        assert_eq!((v.gaps, v.stable, reason), (0, true, None));
+        let elsewhere = ServerGapSpan {
+            from: t(100),
+            to: t(110),
+            planned: true,
+        };
+        assert_eq!(
+            judge_participant(a, &s, &[elsewhere]).0.gaps,
+            1,
+            "another gap"
+        );
+
+        // The session: 24 s away out of 64 s is more than 10% of its time.
+        let all: Vec<(Uuid, IntervalSample)> = s
+            .iter()
+            .map(|x| (a, x.clone()))
+            .chain(s.iter().map(|x| (b, x.clone())))
+            .collect();
+        let v = judge_session(&all, &[crash]);
+        assert!(!v.stable);
+        assert_eq!(v.server_gaps, vec![crash]);
+        assert_eq!(
+            v.reasons.len(),
+            1,
+            "one reason, nobody blamed: {:?}",
+            v.reasons
+        );
+        assert_eq!(v.reasons[0].participant_id, None);
+        assert!(v.reasons[0].summary.starts_with("server restart"));
+        assert!(v.participants.iter().all(|p| p.stable && p.gaps == 0));
+        // A few seconds away in a long session: listed, and the session is stable.
+        let long: Vec<(Uuid, IntervalSample)> =
+            series(300, |_| 0).into_iter().map(|x| (a, x)).collect();
+        let blip = ServerGapSpan {
+            from: t(300),
+            to: t(306),
+            planned: true,
+        };
+        let v = judge_session(&long, &[blip]);
+        assert!(v.stable, "{:?}", v.reasons);
+        assert_eq!(v.server_gaps, vec![blip]);
     }
 
     #[test]
@@ -975,12 +1117,12 @@ mod tests {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let mut all: Vec<(Uuid, IntervalSample)> =
             series(20, |_| 0).into_iter().map(|s| (a, s)).collect();
-        assert!(judge_session(&all).stable);
+        assert!(judge_session(&all, &[]).stable);
         all.extend(series(20, |_| 300).into_iter().map(|s| (b, s)));
-        let v = judge_session(&all);
+        let v = judge_session(&all, &[]);
         assert!(!v.stable);
         assert_eq!(v.reasons.len(), 1);
-        assert_eq!(v.reasons[0].participant_id, b);
+        assert_eq!(v.reasons[0].participant_id, Some(b));
         assert_eq!(v.definition, "v1");
     }
 }

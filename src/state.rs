@@ -60,9 +60,9 @@ pub struct AppState {
     /// Who waits in a defense's lobby.
     pub lobby: Arc<crate::runtime::lobby::Lobby>,
     /// Live WHIP feeds.
-    pub ingests: Arc<crate::http::whip::Ingests>,
+    pub ingests: Arc<crate::ingest::Ingests>,
     /// Recordings running now.
-    pub recordings: Arc<crate::recording::Recordings>,
+    pub recordings: Arc<crate::recording::registry::Recordings>,
     /// Whether this machine can record (checked once at start).
     pub recorder: Arc<Result<RecorderCapability, String>>,
     /// Settings.
@@ -72,7 +72,7 @@ pub struct AppState {
     /// Histograms for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Budgets of the public endpoints per client, and the sign-in bounds.
-    pub limits: Arc<crate::http::limits::PublicLimits>,
+    pub limits: Arc<crate::limits::PublicLimits>,
     /// Outgoing e-mail, when an SMTP relay is configured.
-    pub mailer: Option<crate::notify::Mailer>,
+    pub mailer: Option<crate::mail::Mailer>,
 }

@@ -319,6 +319,8 @@ enum Command {
         room: String,
         up_track: UpTrackId,
     },
+    /// A fault hook: the media thread blocks for this long, as a hung loop would.
+    Stall(Duration),
 }
 
 /// Counters of the media plane.
@@ -373,6 +375,36 @@ pub struct Sfu {
     next_id: Arc<AtomicU64>,
     media_thread: i32,
     simulcast: bool,
+    /// When the media loop last went round (see [`LoopBeat`]).
+    beat: LoopBeat,
+}
+
+/// The media loop's heartbeat: it goes round at least once a second even when idle,
+/// and stamps this each time, so a loop that stops (a hang, a busy spin in one
+/// handler) shows as silence a supervisor can see without asking the loop.
+#[derive(Debug, Clone)]
+struct LoopBeat {
+    origin: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl LoopBeat {
+    fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn stamp(&self) {
+        let ms = self.origin.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.origin.elapsed().saturating_sub(last)
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -390,6 +422,7 @@ impl std::fmt::Debug for Command {
                 layer,
             } => write!(f, "PreferLayer({id}, {track_id}, {layer})"),
             Command::Stats { .. } => write!(f, "Stats"),
+            Command::Stall(d) => write!(f, "Stall({d:?})"),
             Command::Record { room, tap } => write!(f, "Record({room}, {})", tap.is_some()),
             Command::RequestKeyframe { room, up_track } => {
                 write!(f, "RequestKeyframe({room}, {up_track})")
@@ -419,6 +452,8 @@ impl Sfu {
         // The thread reports its id once it runs (and so carries its name), so that
         // whoever starts the SFU can tell it from the other threads without racing it.
         let (started, thread_id) = std::sync::mpsc::sync_channel(1);
+        let beat = LoopBeat::new();
+        let loop_beat = beat.clone();
         std::thread::Builder::new()
             .name(MEDIA_THREAD_NAME.into())
             .spawn(move || {
@@ -454,7 +489,7 @@ impl Sfu {
                         None => None,
                     };
                     MediaLoop::new(socket, local_addr, config.simulcast, tcp)
-                        .run(command_rx)
+                        .run(command_rx, loop_beat)
                         .await;
                 });
             })?;
@@ -472,7 +507,20 @@ impl Sfu {
             next_id: Arc::new(AtomicU64::new(1)),
             media_thread,
             simulcast,
+            beat,
         })
+    }
+
+    /// How long since the media loop last went round: about a second at most while it
+    /// works; more means it is stuck.
+    pub fn loop_silent_for(&self) -> Duration {
+        self.beat.silent_for()
+    }
+
+    /// A fault hook for supervision tests: blocks the media thread for `how_long`,
+    /// as a hung loop would. The server exposes it only when configured to.
+    pub fn stall(&self, how_long: Duration) {
+        let _ = self.commands.send(Command::Stall(how_long));
     }
 
     /// Whether publishers may send simulcast layers (`[media] simulcast`): browsers
@@ -952,9 +1000,10 @@ impl MediaLoop {
         }
     }
 
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>, beat: LoopBeat) {
         let mut buf = vec![0u8; 2048];
         loop {
+            beat.stamp();
             let deadline = self
                 .peers
                 .values_mut()
@@ -1093,6 +1142,10 @@ impl MediaLoop {
                 {
                     self.apply(now, vec![action]);
                 }
+            }
+            Command::Stall(how_long) => {
+                warn!(?how_long, "media loop stalled on purpose (fault hook)");
+                std::thread::sleep(how_long);
             }
             Command::Stats { reply } => {
                 let mut stats = self.stats;

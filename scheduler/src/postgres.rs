@@ -1794,6 +1794,113 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn save_live_state(
+        &self,
+        rooms: &[crate::record::LiveRoomRecord],
+        forget: &[Uuid],
+        beat: crate::record::Heartbeat,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for room in rooms {
+            sqlx::query(
+                "INSERT INTO live_rooms (room_id, state, saved_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (room_id) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
+            )
+            .bind(room.room_id)
+            .bind(&room.state)
+            .bind(room.saved_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        }
+        for room in forget {
+            sqlx::query("DELETE FROM live_rooms WHERE room_id = $1")
+                .bind(room)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO server_heartbeat (id, at, clean_stop) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at, clean_stop = excluded.clean_stop",
+        )
+        .bind(beat.at)
+        .bind(beat.clean_stop)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn live_rooms(&self) -> Result<Vec<crate::record::LiveRoomRecord>, StoreError> {
+        sqlx::query("SELECT * FROM live_rooms ORDER BY saved_at, room_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(crate::record::LiveRoomRecord {
+                    room_id: row.try_get("room_id")?,
+                    state: row.try_get("state")?,
+                    saved_at: row.try_get("saved_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_heartbeat(&self) -> Result<Option<crate::record::Heartbeat>, StoreError> {
+        sqlx::query("SELECT at, clean_stop FROM server_heartbeat WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| {
+                Ok(crate::record::Heartbeat {
+                    at: row.try_get("at")?,
+                    clean_stop: row.try_get("clean_stop")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn record_server_gaps(
+        &self,
+        gaps: &[crate::record::ServerGap],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for gap in gaps {
+            sqlx::query(
+                "INSERT INTO server_gaps (session_id, started_at, ended_at, planned) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (session_id, started_at) DO NOTHING",
+            )
+            .bind(gap.session_id)
+            .bind(gap.from)
+            .bind(gap.to)
+            .bind(gap.planned)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_write_error)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn server_gaps(
+        &self,
+        session: Uuid,
+    ) -> Result<Vec<crate::record::ServerGap>, StoreError> {
+        sqlx::query("SELECT * FROM server_gaps WHERE session_id = $1 ORDER BY started_at")
+            .bind(session)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(crate::record::ServerGap {
+                    session_id: row.try_get("session_id")?,
+                    from: row.try_get("started_at")?,
+                    to: row.try_get("ended_at")?,
+                    planned: row.try_get("planned")?,
+                })
+            })
+            .collect()
+    }
+
     async fn snapshot_into(&self, dest: &std::path::Path) -> Result<(), StoreError> {
         if dest.exists() {
             return Err(StoreError::External(format!(

@@ -556,3 +556,40 @@ pub struct HelpVideo {
     /// Views so far.
     pub views: i64,
 }
+
+/// A live room's state as last saved, so a restarted server rebuilds the room as its
+/// participants left it. `state` is the server's own JSON (the store does not read it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveRoomRecord {
+    /// The room (a session's id; a panel day's room is its first defense's).
+    pub room_id: Uuid,
+    /// The state, as the server serialised it.
+    pub state: String,
+    /// When it was saved.
+    pub saved_at: DateTime<Utc>,
+}
+
+/// The server's last sign of life: written with every save of live state, and once
+/// more when it stops on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Whether the server was stopping on purpose (SIGTERM) rather than running.
+    pub clean_stop: bool,
+}
+
+/// A span during a live session when the server itself was away (killed, crashed,
+/// restarted): the stability record blames no participant for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerGap {
+    /// The session.
+    pub session_id: Uuid,
+    /// The server's last sign of life before the gap.
+    pub from: DateTime<Utc>,
+    /// When the server was back.
+    pub to: DateTime<Utc>,
+    /// A planned restart (the server stopped on SIGTERM) rather than a crash.
+    pub planned: bool,
+}

@@ -262,6 +262,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         session: Uuid,
     ) -> Result<Vec<crate::record::SetupCheck>, StoreError>;
 
+    /// Saves live rooms' state and forgets ended ones, with the server's heartbeat,
+    /// in one transaction (the live-state writer calls this about once a second).
+    async fn save_live_state(
+        &self,
+        rooms: &[crate::record::LiveRoomRecord],
+        forget: &[Uuid],
+        beat: crate::record::Heartbeat,
+    ) -> Result<(), StoreError>;
+    /// Every saved live room.
+    async fn live_rooms(&self) -> Result<Vec<crate::record::LiveRoomRecord>, StoreError>;
+    /// The server's last heartbeat, if it ever ran on this database.
+    async fn last_heartbeat(&self) -> Result<Option<crate::record::Heartbeat>, StoreError>;
+    /// Stores the spans when the server was away during live sessions.
+    async fn record_server_gaps(&self, gaps: &[crate::record::ServerGap])
+    -> Result<(), StoreError>;
+    /// A session's server gaps, oldest first.
+    async fn server_gaps(&self, session: Uuid)
+    -> Result<Vec<crate::record::ServerGap>, StoreError>;
+
     /// Writes a consistent snapshot of the whole database to `dest` while it is in use
     /// (SQLite `VACUUM INTO`; PostgreSQL `pg_dump` custom format).
     async fn snapshot_into(&self, dest: &std::path::Path) -> Result<(), StoreError>;

@@ -2,7 +2,6 @@
 //! every administrator-only handler takes.
 
 use axum::extract::{FromRequestParts, State};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -94,17 +93,10 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(ApiError::missing_credentials)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(ApiError::missing_credentials)?;
+        let token = super::credentials::bearer(&parts.headers)?;
         let claims = state
             .signer
-            .verify_admin(token.trim(), Utc::now())
+            .verify_admin(token, Utc::now())
             .map_err(|e| ApiError::from_token(&e))?;
         Ok(Admin {
             user_id: claims.uid,

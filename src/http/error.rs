@@ -188,6 +188,15 @@ impl From<crate::access::AccessError> for ApiError {
     }
 }
 
+impl From<crate::limits::Limited> for ApiError {
+    fn from(e: crate::limits::Limited) -> Self {
+        match e {
+            crate::limits::Limited::TooMany(wait) => ApiError::TooMany(wait),
+            crate::limits::Limited::Busy(message) => ApiError::Busy(message),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         ApiError::MalformedBody(rejection.body_text())

@@ -15,8 +15,9 @@ use scheduler::record::HelpVideo;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::credentials::caller_ids;
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::recordings::{caller_ids, may_watch, produced_recording, servable, serve_produced};
+use super::recordings::{may_watch, produced_recording, servable, serve_produced};
 use crate::state::AppState;
 
 /// Routes of this area.

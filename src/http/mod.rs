@@ -1,7 +1,9 @@
 //! The HTTP surface: one router per area, merged in [`router`]. Handlers parse input
 //! into domain types, call the domain, and map the result; they hold no rules.
 
+pub mod admin;
 pub mod admin_auth;
+pub mod credentials;
 pub mod directory;
 pub mod error;
 pub mod headers;
@@ -13,6 +15,7 @@ pub mod pages;
 pub mod planning;
 pub mod recordings;
 pub mod records;
+pub mod rtc;
 pub mod sessions;
 pub mod setup;
 pub mod whip;
@@ -42,7 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(recordings::router())
         .merge(help_videos::router())
         .merge(whip::router())
-        .merge(crate::signaling::ws::router())
+        .merge(rtc::router())
         .merge(pages::router(&state))
         .fallback(error::no_route)
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })

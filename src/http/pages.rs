@@ -62,7 +62,7 @@ async fn join_page(
         .limits
         .charge(crate::budget::HttpClass::PublicRead, client)
     {
-        return e.into_response();
+        return super::error::ApiError::from(e).into_response();
     }
     match crate::access::admit(&state, &token, Utc::now()).await {
         Ok(_) => serve_page(state.settings.web_dir.clone(), "join.html").await,

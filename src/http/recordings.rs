@@ -18,6 +18,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 use super::admin_auth::Admin;
+use super::credentials::caller_ids;
 use super::error::{ApiError, ApiJson};
 use crate::auth::token::MediaClaims;
 use crate::state::AppState;
@@ -145,36 +146,6 @@ impl Caller {
             Caller::Admin(uid) => crate::audit::Actor::Admin(uid.to_string()),
             Caller::Participant(p) => crate::audit::Actor::Participant(p.id),
         }
-    }
-}
-
-pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(ApiError::missing_credentials)
-}
-
-/// The administrator or participant a bearer token names: (admin, participant).
-pub(crate) async fn caller_ids(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(Option<Uuid>, Option<Uuid>), ApiError> {
-    let token = bearer(headers)?;
-    let now = Utc::now();
-    match state.signer.verify_admin(token, now) {
-        Ok(claims) => Ok((Some(claims.uid), None)),
-        Err(_) => Ok((
-            None,
-            Some(
-                crate::access::admit(state, token, now)
-                    .await?
-                    .participant
-                    .id,
-            ),
-        )),
     }
 }
 

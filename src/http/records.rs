@@ -303,6 +303,7 @@ async fn stability(
             .map_err(|e| ApiError::from(scheduler::StoreError::Corrupt(format!("verdict: {e}"))))?,
         None => serde_json::to_value(crate::stability::judge_session(
             &crate::signaling::metering::intervals(&samples),
+            &crate::stability::server_gaps_of(state.store.as_ref(), session.id).await?,
         ))
         .unwrap_or_default(),
     };
@@ -380,9 +381,11 @@ async fn stability_list(
             Some((_, json)) => serde_json::from_str(&json).ok(),
             None => {
                 let samples = state.store.samples(s.id).await?;
+                let gaps = crate::stability::server_gaps_of(state.store.as_ref(), s.id).await?;
                 (!samples.is_empty()).then(|| {
                     serde_json::to_value(crate::stability::judge_session(
                         &crate::signaling::metering::intervals(&samples),
+                        &gaps,
                     ))
                     .unwrap_or_default()
                 })

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use scheduler::domain::{parse_time_zone, parse_utc_time};
 use scheduler::{
     NewParticipant, NewSession, Participant, PersonName, Role, Session, SessionKind, Title,
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::admin_auth::Admin;
 use super::error::{ApiError, ApiJson, ApiQuery};
-use crate::auth::JoinGrant;
+use crate::links::{JoinLink, SetupCheckSummary, issue_join_link};
 use crate::state::AppState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -117,70 +117,11 @@ impl CreateSessionRequest {
     }
 }
 
-/// A personal join link.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JoinLink {
-    participant_id: Uuid,
-    name: String,
-    role: Role,
-    pub(crate) url: String,
-    valid_from: DateTime<Utc>,
-    valid_until: DateTime<Utc>,
-    /// The participant's latest set-up check, for the secretary (`http::setup`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    setup_check: Option<SetupCheckSummary>,
-}
-
-/// A set-up check as the secretary sees it beside a participant.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SetupCheckSummary {
-    at: DateTime<Utc>,
-    verdict: String,
-    path: Option<String>,
-    rtt_ms: Option<f64>,
-    loss_percent: Option<f64>,
-    kbps: Option<f64>,
-    camera: bool,
-    microphone: bool,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SessionResponse {
     session: Session,
     join_links: Vec<JoinLink>,
-}
-
-/// Issues a participant's join link: valid from shortly before the start (configured)
-/// until the session's end.
-pub fn issue_join_link(state: &AppState, session: &Session, participant: &Participant) -> JoinLink {
-    let valid_from =
-        session.starts_at - Duration::minutes(state.settings.join_opens_minutes_before);
-    let valid_until = session.ends_at();
-    let token = state.signer.sign_join(&JoinGrant {
-        sid: session.id,
-        pid: participant.id,
-        role: participant.role,
-        may_publish: participant.role.may_publish(),
-        may_subscribe: participant.role.may_subscribe(),
-        nbf: valid_from.timestamp(),
-        exp: valid_until.timestamp(),
-        generation: participant.link_generation,
-    });
-    JoinLink {
-        participant_id: participant.id,
-        name: participant.name.clone(),
-        role: participant.role,
-        url: format!(
-            "{}/j/{token}",
-            state.settings.public_url.trim_end_matches('/')
-        ),
-        valid_from,
-        valid_until,
-        setup_check: None,
-    }
 }
 
 /// Every issued join link is audited: who issued it, for whom (never the link itself).
@@ -333,7 +274,7 @@ async fn cancel_session(
         serde_json::json!({}),
     );
     // Open connections end now, before the e-mails go out.
-    crate::signaling::seats::on_cancelled(&state, &session, &participants).await;
+    crate::rooms::seats::on_cancelled(&state, &session, &participants).await;
     crate::notify::notify(&state, &session, &participants, NotificationKind::Cancel).await?;
     Ok(Json(session))
 }
@@ -372,7 +313,7 @@ async fn remove_participant(
         "participantRemoved",
         serde_json::json!({ "participant": removed.id }),
     );
-    crate::signaling::seats::on_removed(&state, &removed);
+    crate::rooms::seats::on_removed(&state, &removed);
     let session = load_session(&state, session.id).await?;
     crate::notify::notify(&state, &session, &[removed], NotificationKind::Cancel).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -394,7 +335,7 @@ async fn revoke_links(
         "linksRevoked",
         serde_json::json!({ "participant": renewed.id }),
     );
-    crate::signaling::seats::on_revoked(&state, &renewed);
+    crate::rooms::seats::on_revoked(&state, &renewed);
     crate::notify::notify(
         &state,
         &session,

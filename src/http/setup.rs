@@ -34,7 +34,7 @@ async fn page(
     Path(token): Path<String>,
 ) -> Response {
     if let Err(e) = state.limits.charge(HttpClass::PublicRead, client) {
-        return e.into_response();
+        return ApiError::from(e).into_response();
     }
     match crate::access::admit_for_check(&state, &token, Utc::now()).await {
         Ok(_) => super::pages::serve_page(state.settings.web_dir.clone(), "check.html").await,

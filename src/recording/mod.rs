@@ -90,8 +90,51 @@ pub async fn start(state: &AppState, session: Uuid, room: &str) -> Result<Uuid, 
         error: None,
     };
     state.store.create_recording(&record).await?;
+    run_recorder(state, record, room, None).await
+}
+
+/// After a restart: continues the session's open recording (state `recording`, left
+/// by a crash or a planned stop) into new parts on the same timeline, so
+/// post-production joins the parts across the gap (which stays black and silent) and
+/// the chapters stay where they were; starts a new one when none is open.
+pub async fn resume(state: &AppState, session: Uuid, room: &str) -> Result<Uuid, StartError> {
+    if let Some(active) = state.recordings.active().get(&session) {
+        return Ok(active.recording);
+    }
+    let open = state
+        .store
+        .recordings_of_session(session)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|r| r.state == "recording");
+    let Some(record) = open else {
+        return start(state, session, room).await;
+    };
+    let continued = Utc::now();
+    let offset = (continued - record.started_at).to_std().unwrap_or_default();
+    let subdir = format!("continued-{}", continued.timestamp_millis());
+    tracing::info!(%session, recording = %record.id, offset_s = offset.as_secs(), "recording continues after a restart");
+    run_recorder(state, record, room, Some((subdir, offset))).await
+}
+
+/// Starts a recorder for `record`; `continuation` names the subdirectory of its new
+/// parts and where on the recording's timeline they begin.
+async fn run_recorder(
+    state: &AppState,
+    record: RecordingRecord,
+    room: &str,
+    continuation: Option<(String, std::time::Duration)>,
+) -> Result<Uuid, StartError> {
+    let session = record.session_id;
+    let settings = &state.settings;
     let base = recordings_dir(&settings.data_dir);
-    let relative = PathBuf::from(session.to_string()).join(record.id.to_string());
+    let mut relative = PathBuf::from(session.to_string()).join(record.id.to_string());
+    let mut offset_base = std::time::Duration::ZERO;
+    if let Some((subdir, offset)) = continuation {
+        relative = relative.join(subdir);
+        offset_base = offset;
+    }
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let keyframes = {
         let (sfu, room) = (state.sfu.clone(), room.to_owned());
@@ -115,7 +158,15 @@ pub async fn start(state: &AppState, session: Uuid, room: &str) -> Result<Uuid, 
             return Err(StartError::Unavailable(e.to_string()));
         }
     };
-    tokio::spawn(store_events(state.clone(), record.clone(), base, events_rx));
+    let suspended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let events = tokio::spawn(store_events(
+        state.clone(),
+        record.clone(),
+        base,
+        offset_base,
+        suspended.clone(),
+        events_rx,
+    ));
     state.sfu.record(room, Some(recorder.tap()));
     state.recordings.active().insert(
         session,
@@ -123,6 +174,8 @@ pub async fn start(state: &AppState, session: Uuid, room: &str) -> Result<Uuid, 
             recording: record.id,
             room: room.to_owned(),
             recorder,
+            suspended,
+            events,
         },
     );
     tracing::info!(%session, recording = %record.id, "recording started");
@@ -141,23 +194,44 @@ pub fn stop(state: &AppState, session: Uuid) -> bool {
     true
 }
 
-/// Stops every recording (server shutdown), waiting until their parts are closed.
-pub async fn stop_all(state: &AppState) {
+/// The server stops on purpose (SIGTERM): every recording's parts are closed cleanly
+/// (each gets its index), waiting until they are, but the recordings stay open: a
+/// session still live when the server is back continues them ([`resume`]); one that
+/// is over by then is closed by [`recover_interrupted`].
+pub async fn suspend_all(state: &AppState) {
     let all: Vec<Active> = state.recordings.active().drain().map(|(_, a)| a).collect();
     let mut waits = Vec::new();
     for active in all {
         state.sfu.record(&active.room, None);
-        waits.push(tokio::task::spawn_blocking(move || active.recorder.stop()));
+        active
+            .suspended
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let recorder = active.recorder;
+        let stopped = tokio::task::spawn_blocking(move || recorder.stop());
+        waits.push((stopped, active.events));
     }
-    for wait in waits {
-        let _ = wait.await;
+    // Every part's close is stored before the process may exit (bounded: a stuck
+    // write must not hold a restart).
+    for (stopped, events) in waits {
+        let _ = stopped.await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), events).await;
     }
 }
 
-/// Recordings found in state `recording` at start were cut off by a crash: their parts
-/// are on disk (and playable); mark them interrupted and queue their post-production.
-pub async fn recover_interrupted(state: &AppState) -> Result<usize, scheduler::StoreError> {
-    let cut = state.store.recordings_in_state("recording").await?;
+/// Recordings found in state `recording` at start, of sessions not resumed
+/// (`continuing`), were cut off: their parts are on disk (and playable); mark them
+/// interrupted and queue their post-production.
+pub async fn recover_interrupted(
+    state: &AppState,
+    continuing: &[Uuid],
+) -> Result<usize, scheduler::StoreError> {
+    let cut: Vec<RecordingRecord> = state
+        .store
+        .recordings_in_state("recording")
+        .await?
+        .into_iter()
+        .filter(|r| !continuing.contains(&r.session_id))
+        .collect();
     for mut recording in cut.iter().cloned() {
         recording.state = "interrupted".into();
         recording.stopped_at = Some(Utc::now());
@@ -192,6 +266,8 @@ async fn store_events(
     state: AppState,
     mut record: RecordingRecord,
     base: PathBuf,
+    offset_base: std::time::Duration,
+    suspended: std::sync::Arc<std::sync::atomic::AtomicBool>,
     mut events: mpsc::UnboundedReceiver<RecorderEvent>,
 ) {
     let relative = |path: &Path| {
@@ -219,7 +295,7 @@ async fn store_events(
                         codec: track.codec.encoding_name().to_owned(),
                         index: i64::from(index),
                         path: relative(&path),
-                        offset_ms: offset.as_millis() as i64,
+                        offset_ms: (offset_base + offset).as_millis() as i64,
                         opened_at: opened_at.into(),
                         closed: false,
                         clean: false,
@@ -241,6 +317,10 @@ async fn store_events(
                     participant_id: track.label.parse().ok(),
                     at: Utc::now(),
                 });
+                Ok(())
+            }
+            RecorderEvent::Stopped if suspended.load(std::sync::atomic::Ordering::SeqCst) => {
+                tracing::info!(recording = %record.id, "recording suspended for a restart");
                 Ok(())
             }
             RecorderEvent::Stopped => {

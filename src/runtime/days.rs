@@ -70,6 +70,25 @@ impl DayQueue {
         self.applicants.get(&session).copied()
     }
 
+    /// The day's defenses in booked order.
+    pub fn sessions(&self) -> &[Uuid] {
+        &self.sessions
+    }
+
+    /// The defenses closed so far (what must outlive the server).
+    pub fn closed(&self) -> Vec<Uuid> {
+        self.closed.iter().copied().collect()
+    }
+
+    /// Resumes a queue saved with these defenses closed (unknown ones are ignored).
+    pub fn resume_closed(&mut self, closed: &[Uuid]) {
+        for session in closed {
+            if self.sessions.contains(session) {
+                self.closed.insert(*session);
+            }
+        }
+    }
+
     /// Every open defense with its applicant, in order.
     pub fn waiting(&self) -> Vec<(Uuid, Uuid)> {
         self.sessions
@@ -239,6 +258,22 @@ impl Days {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumed_queue_holds_the_right_defense_and_applicant_next() {
+        let (s1, s2, s3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (a1, a2, a3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut before = DayQueue::new(vec![(s1, Some(a1)), (s2, Some(a2)), (s3, Some(a3))]);
+        before.close(s1);
+        let saved = before.closed();
+        let mut after = DayQueue::new(vec![(s1, Some(a1)), (s2, Some(a2)), (s3, Some(a3))]);
+        after.resume_closed(&saved);
+        after.resume_closed(&[Uuid::new_v4()]);
+        assert_eq!(after, before);
+        assert_eq!(after.current(), Some(s2));
+        assert_eq!(after.waiting(), vec![(s2, a2), (s3, a3)]);
+        assert_eq!(after.sessions(), &[s1, s2, s3]);
+    }
 
     #[test]
     fn defenses_are_held_in_booked_order_and_closing_one_moves_the_queue() {

@@ -176,6 +176,26 @@ pub enum Effect {
     },
 }
 
+/// A defense's live state as saved for a restart ([`Defense::live`],
+/// [`Defense::resume`]). Times are durations, not instants: an `Instant` means nothing
+/// to the next process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefenseLive {
+    /// The phase.
+    pub phase: Phase,
+    /// How long the phase had run when saved (`None` in the lobby).
+    pub phase_elapsed_ms: Option<u64>,
+    /// Extra time given to the phase.
+    pub extension_secs: u64,
+    /// The one-minute warning was given.
+    pub warned: bool,
+    /// Overtime was reported.
+    pub overtime_reported: bool,
+    /// The applicant was admitted.
+    pub applicant_in_room: bool,
+}
+
 /// Who is in the session, as far as the rules care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seat {
@@ -471,6 +491,38 @@ impl Defense {
         }
     }
 
+    /// What must outlive the server, at `now` (score sheets are stored on their own).
+    pub fn live(&self, now: Instant) -> DefenseLive {
+        DefenseLive {
+            phase: self.phase,
+            phase_elapsed_ms: self
+                .phase_started
+                .map(|started| now.saturating_duration_since(started).as_millis() as u64),
+            extension_secs: self.extension.as_secs(),
+            warned: self.warned,
+            overtime_reported: self.overtime_reported,
+            applicant_in_room: self.applicant_in_room,
+        }
+    }
+
+    /// Resumes a defense saved as `live`, `away` after it was saved: the phase, its
+    /// deadline (the clock kept running while the server was away), its extension, the
+    /// warnings already given and the applicant's admission are as they were. No
+    /// effect is produced: nothing changed for the people in the room.
+    pub fn resume(&mut self, live: &DefenseLive, away: Duration, now: Instant) {
+        self.phase = live.phase;
+        self.phase_started = live.phase_elapsed_ms.map(|ms| {
+            let elapsed = Duration::from_millis(ms) + away;
+            now.checked_sub(elapsed).unwrap_or(now)
+        });
+        self.extension = Duration::from_secs(live.extension_secs);
+        self.warned = live.warned;
+        self.overtime_reported = live.overtime_reported;
+        self.applicant_in_room = live.applicant_in_room
+            && live.phase.applicant_may_be_present()
+            && self.applicant().is_some();
+    }
+
     /// The weighted total of each submitted sheet (0–100) and their mean, for the host.
     /// The applicant is never shown this; the signaling layer only sends it to hosts.
     pub fn aggregate(&self) -> (BTreeMap<Uuid, f64>, Option<f64>) {
@@ -491,6 +543,93 @@ impl Defense {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumed_defense_keeps_its_phase_deadline_warnings_and_admission() {
+        let (host, expert, applicant) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let seats: BTreeMap<Uuid, Seat> = [
+            (host, Seat::Host),
+            (expert, Seat::Expert),
+            (applicant, Seat::Applicant),
+        ]
+        .into();
+        let budget = PhaseBudget {
+            presentation: Duration::from_secs(15 * 60),
+            qa: Duration::from_secs(10 * 60),
+            deliberation: Duration::from_secs(600),
+            scoring: Duration::from_secs(600),
+        };
+        let t0 = Instant::now();
+        let mut before = Defense::new(budget, Criterion::defaults(), seats.clone());
+        before.admit(host).unwrap();
+        before.advance(host, t0).unwrap();
+        before.advance(host, t0 + Duration::from_secs(60)).unwrap();
+        before.extend(host, 2).unwrap();
+        // Q&A began at t0+60 s with 10+2 minutes: saved 8 minutes in, 4 minutes left.
+        let saved_at = t0 + Duration::from_secs(60 + 8 * 60);
+        let live = before.live(saved_at);
+        assert_eq!(live.phase, Phase::Qa);
+        assert!(live.applicant_in_room);
+
+        // The server is away for 7 s; a new process with its own clock resumes it.
+        let away = Duration::from_secs(7);
+        let later = saved_at + Duration::from_secs(3600);
+        let mut after = Defense::new(budget, Criterion::defaults(), seats);
+        after.resume(&live, away, later);
+        assert_eq!(after.phase(), Phase::Qa);
+        assert!(after.applicant_in_room(), "still admitted, no host action");
+        assert_eq!(
+            after.remaining(later),
+            Some(Ok(Duration::from_secs(4 * 60) - away)),
+            "the same deadline: the clock ran while the server was away"
+        );
+        assert_eq!(
+            after.live(later + Duration::from_secs(1)).extension_secs,
+            120
+        );
+        // No second warning for a minute already warned of, and the host can go on.
+        assert!(after.tick(later).is_empty());
+        let warned = after.tick(later + Duration::from_secs(3 * 60 + 50));
+        assert_eq!(warned, vec![Effect::OneMinuteLeft(Phase::Qa)]);
+        let mut again = Defense::new(budget, Criterion::defaults(), BTreeMap::new());
+        again.resume(&after.live(later), Duration::ZERO, later);
+        assert!(
+            again
+                .tick(later + Duration::from_secs(3 * 60 + 50))
+                .is_empty(),
+            "warned once"
+        );
+        assert!(after.advance(host, later).is_ok());
+    }
+
+    #[test]
+    fn a_saved_lobby_or_deliberation_never_resumes_with_the_applicant_inside() {
+        let (host, applicant) = (Uuid::new_v4(), Uuid::new_v4());
+        let seats: BTreeMap<Uuid, Seat> = [(host, Seat::Host), (applicant, Seat::Applicant)].into();
+        let budget = PhaseBudget {
+            presentation: Duration::from_secs(60),
+            qa: Duration::from_secs(60),
+            deliberation: Duration::from_secs(60),
+            scoring: Duration::from_secs(60),
+        };
+        let now = Instant::now();
+        let mut d = Defense::new(budget, Criterion::defaults(), seats);
+        let forged = DefenseLive {
+            phase: Phase::Deliberation,
+            phase_elapsed_ms: Some(1_000),
+            extension_secs: 0,
+            warned: false,
+            overtime_reported: false,
+            applicant_in_room: true,
+        };
+        d.resume(&forged, Duration::ZERO, now);
+        assert!(!d.applicant_in_room());
+        let lobby = Defense::new(budget, Criterion::defaults(), BTreeMap::new()).live(now);
+        assert_eq!(lobby.phase_elapsed_ms, None);
+        d.resume(&lobby, Duration::from_secs(30), now);
+        assert_eq!(d.phase(), Phase::Lobby);
+        assert_eq!(d.remaining(now), None);
+    }
 
     struct Fixture {
         d: Defense,

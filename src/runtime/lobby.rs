@@ -33,6 +33,19 @@ impl Lobby {
             .unwrap_or(false)
     }
 
+    /// Everyone seen in these sessions and whether they wait (what must outlive the
+    /// server), sorted.
+    pub fn entries_of(&self, sessions: &[Uuid]) -> Vec<(Uuid, Uuid, bool)> {
+        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries: Vec<(Uuid, Uuid, bool)> = waiting
+            .iter()
+            .filter(|((session, _), _)| sessions.contains(session))
+            .map(|((session, participant), waits)| (*session, *participant, *waits))
+            .collect();
+        entries.sort();
+        entries
+    }
+
     /// Moves a participant into (`true`) or out of the lobby. Returns whether this
     /// changed anything.
     pub fn set(&self, session: Uuid, participant: Uuid, in_lobby: bool) -> bool {
@@ -56,6 +69,24 @@ mod tests {
         assert!(
             !lobby.on_join(s, a, true),
             "a reconnect keeps the admission"
+        );
+        assert_eq!(lobby.entries_of(&[s]).len(), 2);
+        assert!(lobby.entries_of(&[Uuid::new_v4()]).is_empty());
+    }
+
+    #[test]
+    fn saved_entries_put_back_keep_an_admitted_applicant_admitted() {
+        let before = Lobby::default();
+        let (s, a) = (Uuid::new_v4(), Uuid::new_v4());
+        before.on_join(s, a, true);
+        before.set(s, a, false);
+        let after = Lobby::default();
+        for (session, participant, waits) in before.entries_of(&[s]) {
+            after.set(session, participant, waits);
+        }
+        assert!(
+            !after.on_join(s, a, true),
+            "admitted before the restart, admitted after"
         );
     }
 }

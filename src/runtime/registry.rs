@@ -1,8 +1,7 @@
 //! Live per-session state held in memory by the server: one entry per session that
-//! someone joined (a defense's state machine, a room's rules). A restart loses the
-//! live phase and controls; what must survive (phase changes, scores, chat, ratings,
-//! the audit log) is written to the store as it happens, and score sheets are read
-//! back when a defense is rebuilt.
+//! someone joined (a defense's state machine, a room's rules). What people would
+//! notice losing is saved by `rooms::live` and rebuilt at start; scores, chat,
+//! ratings, phase changes and the audit log are written to the store as they happen.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -38,6 +37,12 @@ impl<T> Live<T> {
     pub fn contains(&self, session: Uuid) -> bool {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.contains_key(&session)
+    }
+
+    /// Every session (or room) with live state.
+    pub fn ids(&self) -> Vec<Uuid> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.keys().copied().collect()
     }
 
     /// Runs `f` on the session's state, if there is one.

@@ -24,7 +24,8 @@ use scheduler::{Role, SessionKind};
 use uuid::Uuid;
 
 /// A participant's controllable state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Controls {
     /// Muted by a host (or trainer) and not yet unmuted by themselves.
     pub muted: bool,
@@ -65,6 +66,20 @@ pub enum RoomEffect {
     Hand(Uuid, bool),
 }
 
+/// A room's rules as saved for a restart ([`RoomRules::live`], [`RoomRules::resume`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomLive {
+    /// Everyone whose controls differ from the defaults.
+    pub controls: Vec<(Uuid, Controls)>,
+    /// Removed participants.
+    pub removed: Vec<Uuid>,
+    /// The recording switch.
+    pub recording: bool,
+    /// The session was ended.
+    pub closed: bool,
+}
+
 /// One live session's room rules.
 #[derive(Debug)]
 pub struct RoomRules {
@@ -87,6 +102,35 @@ impl RoomRules {
             recording: false,
             closed: false,
         }
+    }
+
+    /// What must outlive the server: controls, removals, the recording switch and
+    /// whether the session was ended.
+    pub fn live(&self) -> RoomLive {
+        RoomLive {
+            controls: self
+                .controls
+                .iter()
+                .filter(|(_, c)| **c != Controls::default())
+                .map(|(id, c)| (*id, *c))
+                .collect(),
+            removed: self.removed.iter().copied().collect(),
+            recording: self.recording,
+            closed: self.closed,
+        }
+    }
+
+    /// Resumes rules saved as `live` (participants no longer booked are left out).
+    pub fn resume(&mut self, live: &RoomLive) {
+        self.controls = live
+            .controls
+            .iter()
+            .filter(|(id, _)| self.roles.contains_key(id))
+            .copied()
+            .collect();
+        self.removed = live.removed.iter().copied().collect();
+        self.recording = live.recording;
+        self.closed = live.closed;
     }
 
     /// A participant's role, if they belong to the session.
@@ -341,6 +385,46 @@ pub fn is_asked_for_rating(role: Role) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resumed_rules_keep_mutes_permissions_promotions_hands_and_removals() {
+        let mut w = training();
+        w.rules.promote(w.trainer, w.trainee, true).unwrap();
+        w.rules.allow_screen(w.host, w.trainee, true).unwrap();
+        w.rules.mute(w.host, w.trainee).unwrap();
+        w.rules.remove(w.host, w.observer).unwrap();
+        w.rules.force_recording(true);
+        let saved = w.rules.live();
+        let text = serde_json::to_string(&saved).unwrap();
+        let back: RoomLive = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, saved, "the saved form reads back");
+
+        let mut fresh = training();
+        let roles = w.rules.roles.clone();
+        fresh.rules = RoomRules::new(SessionKind::Training, roles);
+        fresh.rules.resume(&back);
+        assert_eq!(fresh.rules.sources(w.trainee), w.rules.sources(w.trainee));
+        assert!(!fresh.rules.sources(w.trainee).microphone, "still muted");
+        assert!(
+            fresh.rules.sources(w.trainee).screen,
+            "still allowed to share"
+        );
+        assert!(fresh.rules.is_removed(w.observer));
+        assert!(fresh.rules.recording());
+        assert_eq!(fresh.rules.live(), saved);
+    }
+
+    #[test]
+    fn resumed_rules_leave_out_people_no_longer_booked() {
+        let mut w = training();
+        w.rules.promote(w.trainer, w.trainee, true).unwrap();
+        let saved = w.rules.live();
+        let mut roles = w.rules.roles.clone();
+        roles.remove(&w.trainee);
+        let mut fresh = RoomRules::new(SessionKind::Training, roles);
+        fresh.resume(&saved);
+        assert!(fresh.live().controls.is_empty());
+    }
 
     struct World {
         rules: RoomRules,

@@ -6,17 +6,18 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
 use chrono::Utc;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use media::sfu::SourcePolicy;
 use media::{JoinRequest, MediaGrant, PeerEvent};
 use scheduler::{Participant, Session};
 use uuid::Uuid;
 
+use super::Frame;
 use super::protocol::{
     ClientMessage, PROTOCOL_VERSION, PeerInfo, ProtocolError, ServerMessage, parse_client_message,
 };
+use super::ws::{await_join, send};
 use crate::budget::{ConnectionBudget, SignalingClass, Verdict};
 use crate::state::AppState;
 
@@ -25,27 +26,17 @@ pub const CHECK_LIFETIME: Duration = Duration::from_secs(90);
 
 /// Runs one check session until the page leaves, the socket closes or
 /// [`CHECK_LIFETIME`] passes.
-pub async fn run(socket: WebSocket, state: AppState, participant: Participant, session: Session) {
-    let (mut sink, mut stream) = socket.split();
-    let send = async |sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-                      m: &ServerMessage| {
-        sink.send(Message::Text(m.to_text().into())).await.is_ok()
-    };
-    let first = tokio::time::timeout(super::ws::JOIN_TIMEOUT, stream.next()).await;
-    let joined = match first {
-        Ok(Some(Ok(Message::Text(text)))) => parse_client_message(&text),
-        _ => return,
-    };
-    if !matches!(joined, Ok(ClientMessage::Join { protocol }) if protocol == PROTOCOL_VERSION) {
-        let _ = send(
-            &mut sink,
-            &ServerMessage::error(
-                "join_first",
-                "the first message must be join (protocol 1)",
-                true,
-            ),
-        )
-        .await;
+pub async fn run<S, R>(
+    mut sink: S,
+    mut stream: R,
+    state: AppState,
+    participant: Participant,
+    session: Session,
+) where
+    S: Sink<Frame> + Unpin,
+    R: Stream<Item = Frame> + Unpin,
+{
+    if !await_join(&mut sink, &mut stream).await {
         return;
     }
     let mut peer = state.sfu.join(JoinRequest {
@@ -97,10 +88,10 @@ pub async fn run(socket: WebSocket, state: AppState, participant: Participant, s
             }
             incoming = stream.next() => {
                 let parsed = match incoming {
-                    Some(Ok(Message::Text(text))) => parse_client_message(&text),
-                    Some(Ok(Message::Binary(_))) => Err(ProtocolError::Binary),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    _ => break,
+                    Some(Frame::Text(text)) => parse_client_message(&text),
+                    Some(Frame::Binary(_)) => Err(ProtocolError::Binary),
+                    Some(Frame::Ping | Frame::Pong) => continue,
+                    Some(Frame::Close) | None => break,
                 };
                 let class = parsed.as_ref().map_or(SignalingClass::Malformed, |_| SignalingClass::Negotiation);
                 if budget.charge(class, std::time::Instant::now()) == Verdict::Close {

@@ -252,7 +252,8 @@ pub async fn compact_session(
     if raw.is_empty() {
         return Ok(false);
     }
-    let verdict = crate::stability::judge_session(&intervals(&raw));
+    let gaps = crate::stability::server_gaps_of(state.store.as_ref(), session).await?;
+    let verdict = crate::stability::judge_session(&intervals(&raw), &gaps);
     let json = serde_json::to_string(&verdict).unwrap_or_default();
     let aggregates = compact_records(&raw, 60);
     state

@@ -33,6 +33,8 @@ pub enum PresenceEvent {
     Notice(super::protocol::ServerMessage),
     /// The host removed this participant.
     Removed,
+    /// The server stops on purpose: say so and close (the page comes back).
+    Restarting,
     /// This participant's right to be here ended (the session was cancelled, they
     /// were taken off the booking, their link was revoked or expired): close with
     /// this code and message.

@@ -395,6 +395,9 @@ pub enum ServerMessage {
     },
     /// Your rating was stored.
     Rated,
+    /// The server is restarting (a planned stop): this connection closes now; join
+    /// again in a few seconds with the same link, and your seat will be as you left it.
+    Restarting,
     /// Someone left.
     ParticipantLeft {
         /// Who.

@@ -167,7 +167,7 @@ async fn password_guessing_is_slowed_then_refused_before_the_password_is_checked
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_sign_ins_never_run_more_password_checks_than_the_bound() {
-    use viva::http::limits::SIGN_IN_CONCURRENCY;
+    use viva::limits::SIGN_IN_CONCURRENCY;
     let app = spawn_app().await;
     let attempts = (0..40).map(|_| sign_in(&app, "admin", crate::helpers::ADMIN_PASSWORD));
     let statuses: Vec<u16> = futures_util::future::join_all(attempts)

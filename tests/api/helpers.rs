@@ -99,18 +99,7 @@ impl TestApp {
     }
 
     pub async fn admin_token(&self) -> String {
-        let res = self
-            .http
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json::<Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        admin_token_at(&self.http, &self.base).await
     }
 
     /// Books a session and returns the response body.
@@ -304,13 +293,14 @@ pub async fn fresh_postgres_database() -> Option<String> {
 /// (UTC), 2-minute phases. Returns each defense's session body (with join links), in
 /// booked order.
 pub async fn book_panel_day(app: &TestApp, projects: usize) -> Vec<Value> {
-    let token = app.admin_token().await;
+    book_panel_day_at(&app.http, &app.base, projects).await
+}
+
+/// [`book_panel_day`] on a server at `base` (one in another process).
+pub async fn book_panel_day_at(http: &reqwest::Client, base: &str, projects: usize) -> Vec<Value> {
+    let token = admin_token_at(http, base).await;
     let post = |path: &'static str, body: Value| {
-        let (http, url, token) = (
-            app.http.clone(),
-            format!("{}{path}", app.base),
-            token.clone(),
-        );
+        let (http, url, token) = (http.clone(), format!("{base}{path}"), token.clone());
         async move {
             let res = http
                 .post(url)
@@ -365,11 +355,9 @@ pub async fn book_panel_day(app: &TestApp, projects: usize) -> Vec<Value> {
     placed.sort_by_key(|p| p["slot"].as_u64());
     let mut out = Vec::new();
     for p in placed {
-        let res = app
-            .http
+        let res = http
             .get(format!(
-                "{}/api/v1/sessions/{}",
-                app.base,
+                "{base}/api/v1/sessions/{}",
                 p["sessionId"].as_str().unwrap()
             ))
             .bearer_auth(&token)
@@ -379,6 +367,21 @@ pub async fn book_panel_day(app: &TestApp, projects: usize) -> Vec<Value> {
         out.push(res.json::<Value>().await.unwrap());
     }
     out
+}
+
+/// An administrator's sign-in token from the server at `base`.
+pub async fn admin_token_at(http: &reqwest::Client, base: &str) -> String {
+    let res = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// The join token of the participant with this name in a session body.
@@ -499,5 +502,22 @@ where
             "{what} did not happen within {within:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A port free on loopback now (for a server in another process, told its ports).
+pub fn free_port(udp: bool) -> u16 {
+    if udp {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
     }
 }

@@ -5,6 +5,7 @@
 // Test helpers fail loudly by design.
 #![allow(clippy::unwrap_used)]
 
+mod architecture;
 mod backup;
 mod browser;
 mod cli;
@@ -21,6 +22,7 @@ mod planning;
 mod reach;
 mod reconnect;
 mod recording;
+mod restart;
 mod rtc_client;
 mod scheduling;
 mod session_runtime;

@@ -12,6 +12,8 @@ use crate::netns::Namespace;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_cuts_of_10_and_40_seconds_keep_the_seat_and_media_resumes() {
     require_browser_tooling();
+    // Measured under injected faults: no post-production beside it (helpers::CPU_HEAVY).
+    let _quiet = crate::helpers::CPU_HEAVY.write().await;
     let Some(ns) = Namespace::for_test(0) else {
         return;
     };

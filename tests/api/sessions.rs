@@ -250,7 +250,13 @@ async fn the_openapi_document_describes_every_route() {
     let mut routes = Vec::new();
     for dir in ["src/http", "src/signaling"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
-            let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let path = entry.unwrap().path();
+            // The operators' listener (`/metrics`, the detailed `/healthz`, fault
+            // hooks) is not the public API; docs/deploy.md describes it.
+            if path.ends_with("http/admin.rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
             for chunk in source.split(".route(\"").skip(1) {
                 let path = chunk.split('"').next().unwrap().to_owned();
                 let rest = &chunk[..chunk.find(".route(").unwrap_or(chunk.len()).min(200)];

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{ADMIN_PASSWORD, join_tokens, repo_root};
+use crate::helpers::{ADMIN_PASSWORD, free_port, join_tokens, repo_root};
 
 /// How long the warm-up attack runs before the soak's memory baseline is taken.
 const WARM_UP: Duration = Duration::from_secs(10);
@@ -65,22 +65,6 @@ impl Tally {
             "publicRequests": get(&self.requests),
             "publicRequestsRefused": get(&self.requests_refused),
         })
-    }
-}
-
-fn free_port(udp: bool) -> u16 {
-    if udp {
-        std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    } else {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
     }
 }
 

@@ -57,6 +57,10 @@ let camera: MediaStream | null = null;
 let leaving = false;
 let fatal: string | null = null;
 let attempt = 0;
+/** The server said it is restarting: the next close is expected, and said so. */
+let restarting = false;
+/** Longest wait between two reconnection attempts. */
+const RECONNECT_CAP_MS = 4000;
 
 function setStatus(text: string, kind: "info" | "error" | "left" = "info"): void {
   statusEl.textContent = text;
@@ -438,6 +442,7 @@ async function onMessage(msg: ServerMessage): Promise<void> {
   switch (msg.type) {
     case "welcome":
       attempt = 0;
+      restarting = false;
       view.me = msg.me;
       trainingSession = msg.sessionKind === "training";
       $("session-title").textContent = msg.sessionTitle;
@@ -530,6 +535,13 @@ async function onMessage(msg: ServerMessage): Promise<void> {
       }
       refreshLabels();
       break;
+    case "restarting": {
+      restarting = true;
+      setStatus(t("serverRestarting"), "error");
+      // Tests count the notices a page was shown.
+      document.body.dataset.restartNotices = String(Number(document.body.dataset.restartNotices ?? "0") + 1);
+      break;
+    }
     case "rated":
       ($("rating") as HTMLDialogElement).replaceChildren(h("p", { class: "ok" }, t("thanks")));
       break;
@@ -579,8 +591,10 @@ function connect(): void {
     }
     fatal = null;
     attempt += 1;
-    const delay = Math.min(1000 * 2 ** Math.min(attempt - 1, 3), 8000);
-    setStatus(t("reconnecting"), "error");
+    // 1, 2, 4, 4… s: a restarted server is back within seconds, and a page should
+    // not sleep through its return.
+    const delay = Math.min(1000 * 2 ** (attempt - 1), RECONNECT_CAP_MS);
+    setStatus(restarting ? t("serverRestarting") : t("reconnecting"), "error");
     setTimeout(connect, delay);
   };
 }

@@ -75,6 +75,7 @@ export type ServerMessage =
   | { type: "scores"; sheets: SheetSummary[]; mean: number | null }
   | { type: "rateRequest"; sessionId: string }
   | { type: "rated" }
+  | { type: "restarting" }
   | { type: "quality"; participantId: string; up: Quality | null; down: Quality | null }
   | { type: "error"; code: string; message: string; fatal: boolean };
 
