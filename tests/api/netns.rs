@@ -83,8 +83,27 @@ impl Namespace {
 
 impl Drop for Namespace {
     fn drop(&mut self) {
+        self.clear_arrival_faults();
         ip(&["link", "del", &self.host_if]);
         ip(&["netns", "del", &self.name]);
+    }
+}
+
+/// Runs one `nft` command in the host's namespace; a refused one prints nft's reason.
+fn nft_root(rule: &str) -> bool {
+    match Command::new("nft").arg(rule).output() {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            eprintln!(
+                "nft {rule}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("nft {rule}: {e}");
+            false
+        }
     }
 }
 
@@ -165,6 +184,101 @@ impl Namespace {
         .unwrap();
         std::fs::set_permissions(wrapper.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         wrapper.into_temp_path()
+    }
+
+    /// Drops `percent`% of the server's media port's UDP at random *on arrival*, at
+    /// the ingress of the receiving side's veth (nftables `netdev` family): for the
+    /// uplink at the host end (arriving at the server), for the downlink at the
+    /// namespace end (arriving at the client). Unlike [`Namespace::drop_udp`] the
+    /// sender's socket sees nothing: the packet leaves and is lost on the way, as on a
+    /// real network, so a browser neither holds nor resends it unasked. Audio (Opus,
+    /// payload type 111) and video (VP8, 96) RTP are counted apart, arrived and
+    /// dropped, from their clear-text RTP header ([`Namespace::arrival_counts`]).
+    pub fn drop_on_arrival(&self, port: u16, percent: u32, uplink: bool) -> bool {
+        let table = self.arrival_table();
+        let (device, field) = if uplink {
+            (self.host_if.clone(), "dport")
+        } else {
+            (self.host_if.replacen("vvh", "vvc", 1), "sport")
+        };
+        let udp = format!("ip protocol udp udp {field} {port}");
+        // The RTP payload type: 7 bits after the marker, in the UDP payload's second
+        // byte (the transport header's bits 64 + 8 + 1 on).
+        let pt = "@th,73,7";
+        let rules = [
+            format!("add table netdev {table}"),
+            format!(
+                "add chain netdev {table} in {{ type filter hook ingress device \"{device}\" priority 0 ; }}"
+            ),
+            format!("add rule netdev {table} in {udp} {pt} 111 counter comment \"audio\""),
+            format!("add rule netdev {table} in {udp} {pt} 96 counter comment \"video\""),
+            format!(
+                "add rule netdev {table} in {udp} numgen random mod 100 < {percent} meta mark set 0x5ad"
+            ),
+            format!(
+                "add rule netdev {table} in {udp} meta mark 0x5ad {pt} 111 counter comment \"audio-dropped\""
+            ),
+            format!(
+                "add rule netdev {table} in {udp} meta mark 0x5ad {pt} 96 counter comment \"video-dropped\""
+            ),
+            format!("add rule netdev {table} in {udp} meta mark 0x5ad counter drop"),
+        ];
+        if uplink {
+            rules.iter().all(|r| nft_root(r))
+        } else {
+            rules.iter().all(|r| self.nft(r))
+        }
+    }
+
+    /// What the on-arrival rule of one side saw: (audio, audio dropped, video, video
+    /// dropped) RTP packets, retransmissions included.
+    pub fn arrival_counts(&self, uplink: bool) -> Option<(u64, u64, u64, u64)> {
+        let table = self.arrival_table();
+        let args = ["list", "table", "netdev", table.as_str()];
+        let out = if uplink {
+            Command::new("nft").args(args).output().ok()?
+        } else {
+            Command::new("ip")
+                .args(["netns", "exec", &self.name, "nft"])
+                .args(args)
+                .output()
+                .ok()?
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let counted = |comment: &str| -> Option<u64> {
+            let line = text
+                .lines()
+                .find(|l| l.contains(&format!("comment \"{comment}\"")))?;
+            line.split("counter packets ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        Some((
+            counted("audio")?,
+            counted("audio-dropped")?,
+            counted("video")?,
+            counted("video-dropped")?,
+        ))
+    }
+
+    /// The on-arrival rules' table: named after the namespace, since the uplink's lives
+    /// in the host's namespace beside other tests' tables.
+    fn arrival_table(&self) -> String {
+        format!("viva_arrival_{}", self.host_if)
+    }
+
+    /// Removes the on-arrival rules, both sides (none set is not an error).
+    pub fn clear_arrival_faults(&self) {
+        let table = self.arrival_table();
+        let delete = ["delete", "table", "netdev", table.as_str()];
+        let _ = Command::new("nft").args(delete).output();
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft"])
+            .args(delete)
+            .output();
     }
 
     /// Removes every fault rule (none set is not an error).

@@ -978,10 +978,10 @@ async fn recordings_past_the_retention_period_lose_their_media_unless_published(
 }
 
 /// `viva serve` killed with SIGKILL mid-recording: every part on disk plays up to within
-/// a second of the kill, and the next start marks the recording interrupted and queues
-/// its post-production.
+/// a second of the kill, and when the session is not resumed the next start marks the
+/// recording interrupted and queues its post-production.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them() {
+async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them_when_not_resumed() {
     let _heavy = crate::helpers::CPU_HEAVY.read().await;
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -1096,6 +1096,17 @@ async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them()
     server.start_kill().unwrap();
     let killed_at = Utc::now();
     server.wait().await.unwrap();
+    // A live session's recording would continue after the restart (tests/api/
+    // restart.rs); this one has nothing to resume: its session was cancelled while the
+    // server was down, so the recording is closed as interrupted.
+    {
+        let url = format!("sqlite://{}", dir.path().join("data/viva.db").display());
+        let store = viva::app::open_existing_store(&url).await.unwrap();
+        store
+            .cancel_session(session.parse().unwrap())
+            .await
+            .unwrap();
+    }
 
     let _restarted = serve();
     up().await;

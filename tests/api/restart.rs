@@ -607,3 +607,98 @@ async fn a_hung_media_loop_fails_healthz_and_starves_the_watchdog() {
         .unwrap();
     assert_eq!(refused.status(), 404);
 }
+
+/// Start-up with 50 live sessions to rebuild: how long from `viva serve` starting to
+/// answering `/healthz` (joins are taken from then), and how long the rebuild itself
+/// took, median of three restarts. A benchmark, not a check: run by
+/// `scripts/bench-startup.sh`, which prints the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: scripts/bench-startup.sh"]
+async fn bench_startup_with_50_live_sessions() {
+    let mut serve = Serve::new(&[]);
+    serve.start().await;
+    let token = admin_token_at(&serve.http, &serve.base()).await;
+    let mut hosts = Vec::new();
+    for i in 0..50 {
+        let booked: Value = serve
+            .http
+            .post(format!("{}/api/v1/sessions", serve.base()))
+            .bearer_auth(&token)
+            .json(&json!({
+                "title": format!("答辩{i}"),
+                "kind": "defense",
+                "start": (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339(),
+                "durationMinutes": 60,
+                "timeZone": "Asia/Shanghai",
+                "participants": [
+                    {"name": format!("秘书{i}"), "role": "host"},
+                    {"name": format!("专家{i}"), "role": "expert"},
+                    {"name": format!("申请人{i}"), "role": "applicant"},
+                ],
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let tokens = crate::helpers::join_tokens(&booked);
+        let mut host = WsClient::join_url(&format!(
+            "ws://127.0.0.1:{}/rtc?token={}",
+            serve.port, tokens[0]
+        ))
+        .await;
+        host.send(json!({"type": "advance"})).await;
+        host.wait_for("presentation", |m| {
+            m["type"] == "phase" && m["phase"] == "presentation"
+        })
+        .await;
+        hosts.push(host);
+    }
+    serve.saved_after(chrono::Utc::now()).await;
+    drop(hosts);
+    let mut to_health = Vec::new();
+    let mut rebuilds = Vec::new();
+    for _ in 0..3 {
+        serve.kill().await;
+        let started = Instant::now();
+        serve.start().await;
+        to_health.push(started.elapsed().as_millis() as u64);
+        // The log is coloured; its escapes are dropped before reading the figures.
+        let log: String = {
+            let raw = serve.log();
+            let mut plain = String::with_capacity(raw.len());
+            let mut in_escape = false;
+            for c in raw.chars() {
+                match (in_escape, c) {
+                    (false, '\u{1b}') => in_escape = true,
+                    (true, 'm') => in_escape = false,
+                    (true, _) => {}
+                    (false, c) => plain.push(c),
+                }
+            }
+            plain
+        };
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("accepting joins"))
+            .expect("the start-up line")
+            .to_owned();
+        assert!(line.contains("rooms=50"), "{line}");
+        let took: u64 = line
+            .split("took_ms=")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .expect("took_ms");
+        rebuilds.push(took);
+    }
+    to_health.sort_unstable();
+    rebuilds.sort_unstable();
+    println!(
+        "BENCH startup with 50 live sessions: /healthz answered after {:?} ms (median {} ms); rebuild took {:?} ms (median {} ms)",
+        to_health, to_health[1], rebuilds, rebuilds[1]
+    );
+    serve.kill().await;
+}

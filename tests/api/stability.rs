@@ -511,3 +511,207 @@ async fn join_failures_are_recorded_with_their_reason() {
     }
     panic!("no joinFailed event");
 }
+
+/// Loss injected on arrival, with real browsers: two Chromium pages (in one network
+/// namespace) publish camera and microphone to each other while nftables drops N% of
+/// the media port's UDP at random at the ingress of the receiving side's veth: at the
+/// server (both uplinks) and at the namespace (both downlinks) at once. Chromium
+/// answers the SFU's NACKs by resending on the same SSRC (no RTX is negotiated);
+/// what is stored must still be the loss on the wire, per track and direction,
+/// against what the rules dropped of each kind (their counters read the clear-text
+/// RTP payload type).
+///
+/// Ignored: it does not hold yet (issue #19, item 3). At 20% the microphone's uplink
+/// reads right (20.4% stored, 20.3% dropped), but the camera's uplink reads about 16%
+/// against 20.5% dropped, and both downlinks read 15–17% against 19–20%. The SFU's
+/// expected count matches the browser's originals exactly (its `packetsSent` less
+/// `retransmittedPacketsSent`), and a log of every datagram reaching the socket shows
+/// the same first-sight gaps the counter stores, so packets are not lost inside the
+/// SFU; the accounting says some dropped originals are repaired before a later packet
+/// arrives, which the SFU cannot see as gaps. `scripts/loss-chromium.sh` runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "does not hold yet: issue #19 item 3 (scripts/loss-chromium.sh)"]
+async fn chromium_loss_on_arrival_is_stored_as_injected_both_ways() {
+    use crate::helpers::{join_urls, spawn_app_with};
+    use crate::netns::Namespace;
+    use tokio::io::AsyncBufReadExt;
+    crate::browser::require_browser_tooling();
+    let Some(ns) = Namespace::for_test(2) else {
+        return;
+    };
+    let _quiet = crate::helpers::CPU_HEAVY.write().await;
+    let _alone = crate::helpers::TIMING_SENSITIVE.lock().await;
+    let seconds: u64 = std::env::var("VIVA_LOSS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let host_ip: std::net::IpAddr = ns.host_ip.parse().unwrap();
+    let app = spawn_app_with(|config| {
+        config.http.listen = std::net::SocketAddr::new(host_ip, 0);
+        config.media.udp_listen = std::net::SocketAddr::new(host_ip, 0);
+        config.media.tcp_listen = String::new();
+        config.media.announce_ip = host_ip;
+        config.media.simulcast = false;
+    })
+    .await;
+    let port = app.state.sfu.media_addr().port();
+    let chromium = ns.chromium_wrapper();
+    let mut report = Vec::new();
+    let mut off = Vec::new();
+    for percent in [5u32, 20] {
+        ns.clear_arrival_faults();
+        let body = app
+            .book(
+                chrono::Utc::now() - chrono::Duration::minutes(1),
+                60,
+                &[("秘书", "host"), ("专家", "expert")],
+            )
+            .await;
+        let session = body["session"]["id"].as_str().unwrap().to_owned();
+        let urls = join_urls(&body);
+        let mut node = tokio::process::Command::new("node")
+            .arg(crate::helpers::repo_root().join("tests/browser/loss.mjs"))
+            .args([
+                urls[0].clone(),
+                urls[1].clone(),
+                chromium.to_string_lossy().into_owned(),
+                app.base.clone(),
+                seconds.to_string(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let mut progress = tokio::io::BufReader::new(node.stderr.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = progress.next_line().await {
+                if line.contains("loss: ready") {
+                    return true;
+                }
+                eprintln!("{line}");
+            }
+            false
+        })
+        .await;
+        assert!(
+            matches!(ready, Ok(true)),
+            "{percent}%: the call did not start"
+        );
+        assert!(ns.drop_on_arrival(port, percent, true), "uplink rule");
+        assert!(ns.drop_on_arrival(port, percent, false), "downlink rule");
+        let counted_from = chrono::Utc::now();
+        let output =
+            tokio::time::timeout(Duration::from_secs(seconds + 60), node.wait_with_output())
+                .await
+                .expect("the browsers finish")
+                .unwrap();
+        let counted_to = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let wire = (ns.arrival_counts(true), ns.arrival_counts(false));
+        ns.clear_arrival_faults();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let browsers: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))
+            .unwrap_or_else(|_| panic!("no result line: {stdout}"));
+        assert_eq!(browsers["ok"], true, "{browsers}");
+        report.push(format!(
+            "{percent}%: sent by the browsers (before, after): {} {}",
+            browsers["sentBefore"], browsers["sentAfter"]
+        ));
+        // The last intervals are written as the pages leave: wait (bounded).
+        let mut samples = stability(&app, &session).await;
+        for _ in 0..50 {
+            let latest = samples["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|s| {
+                    s["at"]
+                        .as_str()?
+                        .parse::<chrono::DateTime<chrono::Utc>>()
+                        .ok()
+                })
+                .max();
+            if latest.is_some_and(|at| at >= counted_to) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            samples = stability(&app, &session).await;
+        }
+        // (participant, direction, source) → (packets, lost) over whole intervals
+        // inside the fault's time.
+        let mut sums = std::collections::BTreeMap::<(String, String, String), (i64, i64)>::new();
+        for s in samples["samples"].as_array().unwrap() {
+            let at: chrono::DateTime<chrono::Utc> = s["at"].as_str().unwrap().parse().unwrap();
+            let began = at
+                - chrono::Duration::milliseconds((s["seconds"].as_f64().unwrap() * 1000.0) as i64);
+            if began < counted_from || at > counted_to {
+                continue;
+            }
+            let track = s["track"].as_str().unwrap();
+            let source = if track.contains("camera") {
+                "camera"
+            } else if track.contains("microphone") {
+                "microphone"
+            } else {
+                continue;
+            };
+            let key = (
+                s["participantId"].as_str().unwrap().to_owned(),
+                s["direction"].as_str().unwrap().to_owned(),
+                source.to_owned(),
+            );
+            let sum = sums.entry(key).or_default();
+            sum.0 += s["packets"].as_i64().unwrap();
+            sum.1 += s["lost"].as_i64().unwrap();
+        }
+        assert_eq!(
+            sums.len(),
+            8,
+            "both participants, both directions, both sources: {sums:?}"
+        );
+        // Pooled over both participants, per direction and source, against what the
+        // rule dropped of that kind on that side (retransmissions included: the same
+        // random draw).
+        let (Some(up), Some(down)) = wire else {
+            panic!("{percent}%: the rules' counters are unreadable");
+        };
+        for (direction, (audio, audio_dropped, video, video_dropped)) in
+            [("up", up), ("down", down)]
+        {
+            for (source, total, dropped) in [
+                ("microphone", audio, audio_dropped),
+                ("camera", video, video_dropped),
+            ] {
+                let (packets, lost) = sums
+                    .iter()
+                    .filter(|((_, d, s), _)| d == direction && s == source)
+                    .fold((0, 0), |(p, l), (_, (pp, ll))| (p + pp, l + ll));
+                let stored = 100.0 * lost as f64 / packets.max(1) as f64;
+                let injected = 100.0 * dropped as f64 / total.max(1) as f64;
+                report.push(format!(
+                    "{percent}% {direction} {source}: stored {lost}/{packets} = {stored:.2}%, dropped on the wire {dropped}/{total} = {injected:.2}%"
+                ));
+                if packets < 1_000 || (stored - injected).abs() > 1.5 {
+                    off.push(format!("{percent}% {direction} {source}: stored {stored:.2}%, dropped {injected:.2}%"));
+                }
+                // The rule does what it says (a wide bound: it is a random draw).
+                assert!(
+                    (injected - f64::from(percent)).abs() < 5.0,
+                    "{percent}% {direction} {source}: the rule dropped {injected:.2}%"
+                );
+            }
+        }
+        for ((who, direction, source), (packets, lost)) in &sums {
+            let measured = 100.0 * *lost as f64 / (*packets).max(1) as f64;
+            report.push(format!(
+                "  {percent}% {direction} {source} of {}: {lost}/{packets} = {measured:.2}%",
+                &who[..8]
+            ));
+        }
+    }
+    eprintln!("chromium loss on arrival:\n  {}", report.join("\n  "));
+    assert!(
+        off.is_empty(),
+        "stored loss off by more than 1.5 points: {off:?}\n{report:#?}"
+    );
+}
