@@ -20,6 +20,7 @@
 //! - [`recording`] and [`production`]: recording driven by sessions, post-production.
 //! - [`priority`]: thread priorities (the media thread first).
 //! - [`import`]: CSV import shared by `viva import` and the admin upload.
+//! - [`planning`]: planning (and booking) a defense day from panels and projects.
 //! - [`notify`]: per-participant invitations (.ics), recorded and logged.
 //! - [`backup`]: database snapshots with an asset manifest, restore, the schedule.
 //! - [`metrics`]: Prometheus text for `/metrics` (served by the admin listener).
@@ -54,6 +55,7 @@ pub mod links;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
+pub mod planning;
 pub mod priority;
 pub mod production;
 pub mod recording;

@@ -188,6 +188,15 @@ impl From<crate::access::AccessError> for ApiError {
     }
 }
 
+impl From<crate::planning::PlanningError> for ApiError {
+    fn from(e: crate::planning::PlanningError) -> Self {
+        match e {
+            crate::planning::PlanningError::Invalid(e) => ApiError::Validation(e),
+            crate::planning::PlanningError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::limits::Limited> for ApiError {
     fn from(e: crate::limits::Limited) -> Self {
         match e {
