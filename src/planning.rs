@@ -363,17 +363,7 @@ impl Planning {
             .enumerate()
             .map(|(i, id)| (*id, i))
             .collect();
-        let mut org_keys: HashMap<Uuid, u32> = HashMap::new();
-        let mut org_key = |id: Option<Uuid>| -> u32 {
-            match id {
-                // Unknown organisations never match each other.
-                None => u32::MAX - org_keys.len() as u32,
-                Some(id) => {
-                    let next = org_keys.len() as u32;
-                    *org_keys.entry(id).or_insert(next)
-                }
-            }
-        };
+        let mut orgs = OrgKeys::default();
         let day = spec.whole_day();
         let mask = |person: Uuid, kind: WindowKind| slot_mask(spec, &loaded.windows, person, kind);
         let experts: Vec<ExpertSpec> = expert_ids
@@ -381,74 +371,24 @@ impl Planning {
             .map(|id| {
                 let person = loaded.people.get(id);
                 ExpertSpec {
-                    organisation: org_key(person.and_then(|p| p.organisation_id)),
+                    organisation: orgs.key(person.and_then(|p| p.organisation_id)),
                     fields: person.map(|p| p.fields.clone()).unwrap_or_default(),
                     available: day & !mask(*id, WindowKind::Unavailable),
                 }
             })
             .collect();
-        let mut applicant_keys: HashMap<Uuid, u32> = HashMap::new();
-        let projects: Vec<ProjectSpec> = loaded
-            .projects
-            .iter()
-            .map(|p| {
-                let next = applicant_keys.len() as u32;
-                let applicant = *applicant_keys.entry(p.applicant_id).or_insert(next);
-                let unavailable = mask(p.applicant_id, WindowKind::Unavailable);
-                ProjectSpec {
-                    applicant,
-                    organisation: org_key(Some(p.organisation_id)),
-                    field: p.field.clone(),
-                    declared_conflicts: loaded
-                        .conflicts
-                        .iter()
-                        .filter(|(_, target)| match target {
-                            ConflictTarget::Project(id) => *id == p.id,
-                            ConflictTarget::Organisation(id) => *id == p.organisation_id,
-                        })
-                        .filter_map(|(expert, _)| expert_index.get(expert).copied())
-                        .collect(),
-                    available: day & !unavailable,
-                    preferred: day & !unavailable & mask(p.applicant_id, WindowKind::Preferred),
-                }
-            })
-            .collect();
-        // The strictest panel-size limits among the projects' programmes.
-        let limits = loaded
-            .projects
-            .iter()
-            .filter_map(|p| loaded.programmes.iter().find(|g| g.id == p.programme_id))
-            .fold((1usize, usize::MAX), |(lo, hi), g| {
-                (
-                    lo.max(g.min_panel_size as usize),
-                    hi.min(g.max_panel_size as usize),
-                )
-            });
-        let mut formed = Vec::new();
-        if let Some(pool) = &spec.pool {
-            let pool_indices: Vec<usize> = pool
-                .expert_ids
-                .iter()
-                .filter_map(|id| expert_index.get(id).copied())
-                .collect();
-            let specs =
-                planner::form_panels(&experts, &pool_indices, pool.panel_size, pool.panel_count);
-            for (i, spec) in specs.into_iter().enumerate() {
-                let members: Vec<Uuid> = spec.experts.iter().map(|&e| expert_ids[e]).collect();
-                let panel = Panel {
-                    id: Uuid::new_v4(),
-                    name: format!("自动组 {} Panel {}", i + 1, i + 1),
-                    chair_id: members.first().copied(),
-                    members: members.clone(),
-                };
-                formed.push(FormedPanel {
-                    id: panel.id,
-                    name: panel.name.clone(),
-                    members,
-                });
-                panels.push(panel);
-            }
-        }
+        let projects = project_specs(spec, loaded, &expert_index, &mut orgs);
+        let limits = panel_size_limits(loaded);
+        let formed = match &spec.pool {
+            Some(pool) => form_from_pool(pool, &experts, &expert_ids, &expert_index),
+            None => Vec::new(),
+        };
+        panels.extend(formed.iter().map(|f| Panel {
+            id: f.id,
+            name: f.name.clone(),
+            chair_id: f.members.first().copied(),
+            members: f.members.clone(),
+        }));
         let input = PlanInput {
             slots: spec.slots,
             experts,
@@ -471,6 +411,99 @@ impl Planning {
             formed,
         })
     }
+}
+
+/// Small keys for organisations, as the planner takes them: one key per organisation;
+/// an unknown organisation gets a key of its own, so it never matches another.
+#[derive(Default)]
+struct OrgKeys(HashMap<Uuid, u32>);
+
+impl OrgKeys {
+    fn key(&mut self, id: Option<Uuid>) -> u32 {
+        match id {
+            None => u32::MAX - self.0.len() as u32,
+            Some(id) => {
+                let next = self.0.len() as u32;
+                *self.0.entry(id).or_insert(next)
+            }
+        }
+    }
+}
+
+/// The projects as the planner takes them: applicant and organisation keys, field,
+/// declared conflicts (by expert index), and the applicant's slots.
+fn project_specs(
+    spec: &DaySpec,
+    loaded: &Loaded,
+    expert_index: &HashMap<Uuid, usize>,
+    orgs: &mut OrgKeys,
+) -> Vec<ProjectSpec> {
+    let day = spec.whole_day();
+    let mask = |person: Uuid, kind: WindowKind| slot_mask(spec, &loaded.windows, person, kind);
+    let mut applicant_keys: HashMap<Uuid, u32> = HashMap::new();
+    loaded
+        .projects
+        .iter()
+        .map(|p| {
+            let next = applicant_keys.len() as u32;
+            let applicant = *applicant_keys.entry(p.applicant_id).or_insert(next);
+            let unavailable = mask(p.applicant_id, WindowKind::Unavailable);
+            ProjectSpec {
+                applicant,
+                organisation: orgs.key(Some(p.organisation_id)),
+                field: p.field.clone(),
+                declared_conflicts: loaded
+                    .conflicts
+                    .iter()
+                    .filter(|(_, target)| match target {
+                        ConflictTarget::Project(id) => *id == p.id,
+                        ConflictTarget::Organisation(id) => *id == p.organisation_id,
+                    })
+                    .filter_map(|(expert, _)| expert_index.get(expert).copied())
+                    .collect(),
+                available: day & !unavailable,
+                preferred: day & !unavailable & mask(p.applicant_id, WindowKind::Preferred),
+            }
+        })
+        .collect()
+}
+
+/// The strictest panel-size limits among the projects' programmes.
+fn panel_size_limits(loaded: &Loaded) -> (usize, usize) {
+    loaded
+        .projects
+        .iter()
+        .filter_map(|p| loaded.programmes.iter().find(|g| g.id == p.programme_id))
+        .fold((1usize, usize::MAX), |(lo, hi), g| {
+            (
+                lo.max(g.min_panel_size as usize),
+                hi.min(g.max_panel_size as usize),
+            )
+        })
+}
+
+/// Panels formed for the day from a pool of experts (`planner::form_panels`), named in
+/// both languages; stored only when the day is booked.
+fn form_from_pool(
+    pool: &PoolSpec,
+    experts: &[ExpertSpec],
+    expert_ids: &[Uuid],
+    expert_index: &HashMap<Uuid, usize>,
+) -> Vec<FormedPanel> {
+    let pool_indices: Vec<usize> = pool
+        .expert_ids
+        .iter()
+        .filter_map(|id| expert_index.get(id).copied())
+        .collect();
+    planner::form_panels(experts, &pool_indices, pool.panel_size, pool.panel_count)
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| FormedPanel {
+            id: Uuid::new_v4(),
+            name: format!("自动组 {} Panel {}", i + 1, i + 1),
+            members: spec.experts.iter().map(|&e| expert_ids[e]).collect(),
+        })
+        .collect()
 }
 
 /// The slots that a person's windows of `kind` touch.
