@@ -18,6 +18,8 @@
 //! - [`recorder`]: writes forwarded RTP to crash-safe Matroska parts (GStreamer).
 //! - [`parts`]: when a recorded track starts a new part (pure).
 //! - [`production`]: composes a recording into MP4, HLS, thumbnail and chapters.
+//! - [`quality`]: what arrives per published stream: expected, lost at first sight,
+//!   recovered, jitter, frames (pure).
 //! - [`feedback`]: downlink loss before repair, counted from subscribers' NACKs.
 //! - [`downlink`]: each subscriber's layer ceiling, from its link's loss (pure).
 //! - [`twcc`]: transport-wide congestion feedback for publishers (pure).

@@ -2,11 +2,21 @@
 //! camelCase fields. The client's first message must be `join` carrying the protocol
 //! version it speaks; the server answers `welcome` or an `error` and closes.
 //!
-//! Client → server: `join`, `answer`, `candidate` (accepted and ignored: the SFU is
-//! ICE-lite and learns the browser's address from its checks), `leave`, and for hosts
-//! `admit` / `returnToLobby`.
-//! Server → client: `welcome`, `offer`, `participantJoined`, `participantLeft`, `lobby`,
-//! `error`.
+//! Client → server:
+//! - connection: `join`, `answer`, `candidate` (accepted and ignored: the SFU is
+//!   ICE-lite and learns the browser's address from its checks), `renegotiate`,
+//!   `leave`, `report` (the browser's own media figures), `preferLayer`;
+//! - the agenda (hosts): `admit`, `returnToLobby`, `advance`, `back`, `extend`,
+//!   `close`;
+//! - scores (experts; hosts reopen): `submitScores`, `reopenScores`;
+//! - room controls: `mute`, `unmute`, `askUnmute`, `allowScreen`, `promote`,
+//!   `raiseHand`, `remove`, `recording`;
+//! - training: `chat`, `removeChat`; everyone: `rate`.
+//!
+//! Server → client: `welcome`, `offer`, `participantJoined`, `participantLeft`,
+//! `lobby`, `queue`, `phase`, `phaseAlert`, `sources`, `participantState`,
+//! `unmuteRequested`, `recording`, `chat`, `chatRemoved`, `scoreSheet`, `scores`,
+//! `rateRequest`, `rated`, `quality`, `restarting`, `error`.
 
 use scheduler::Role;
 use serde::{Deserialize, Serialize};

@@ -169,3 +169,65 @@ fn every_module_says_what_it_owns() {
         "modules without a `//!` opening: {missing:#?}"
     );
 }
+
+#[test]
+fn every_crate_layout_names_each_of_its_modules() {
+    let mut missing = Vec::new();
+    for lib in ["src/lib.rs", "media/src/lib.rs", "scheduler/src/lib.rs"] {
+        let source = std::fs::read_to_string(repo_root().join(lib)).unwrap();
+        let doc: String = source
+            .lines()
+            .filter(|l| l.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for line in source.lines() {
+            if let Some(name) = line
+                .strip_prefix("pub mod ")
+                .and_then(|r| r.strip_suffix(';'))
+                && !doc.contains(&format!("[`{name}`]"))
+            {
+                missing.push(format!("{lib}: {name}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "modules the layout does not name: {missing:?}"
+    );
+}
+
+#[test]
+fn the_protocol_module_names_every_message() {
+    let source = std::fs::read_to_string(repo_root().join("src/signaling/protocol.rs")).unwrap();
+    let doc: String = source
+        .lines()
+        .filter(|l| l.starts_with("//!"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut missing = Vec::new();
+    for enum_name in ["pub enum ClientMessage", "pub enum ServerMessage"] {
+        let body = &source[source.find(enum_name).unwrap()..];
+        let body = &body[..body.find("\n}\n").unwrap()];
+        for line in body.lines() {
+            // A variant: four spaces, then its name (`Name {`, `Name,`, `Name(`).
+            let Some(rest) = line.strip_prefix("    ") else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+                continue;
+            }
+            let tag = format!("`{}{}`", name[..1].to_lowercase(), &name[1..]);
+            if !doc.contains(&tag) {
+                missing.push(tag);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "messages the module's opening does not name: {missing:?}"
+    );
+}
