@@ -9,23 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, join_urls, repo_root, spawn_app};
 
-pub fn require_browser_tooling() {
-    let chromium = std::env::var("VIVA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} is missing: run scripts/test.sh, which installs Debian's chromium"
-    );
-    assert!(
-        repo_root()
-            .join("tests/browser/node_modules/playwright-core")
-            .exists(),
-        "playwright-core is missing: run scripts/test.sh (npm ci in tests/browser)"
-    );
-    assert!(
-        repo_root().join("web/dist/assets/join.js").exists(),
-        "the web client is not built: run scripts/test.sh (npm run build in web)"
-    );
-}
+pub use crate::helpers::require_browser_tooling;
 
 pub async fn run_scenario(script: &str, args: &[String]) -> Value {
     let _alone = crate::helpers::TIMING_SENSITIVE.lock().await;

@@ -521,3 +521,22 @@ pub fn free_port(udp: bool) -> u16 {
             .port()
     }
 }
+
+/// Fails (with what to run) when Chromium, Playwright or the built web client is missing.
+pub fn require_browser_tooling() {
+    let chromium = std::env::var("VIVA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "{chromium} is missing: run scripts/test.sh, which installs Debian's chromium"
+    );
+    assert!(
+        repo_root()
+            .join("tests/browser/node_modules/playwright-core")
+            .exists(),
+        "playwright-core is missing: run scripts/test.sh (npm ci in tests/browser)"
+    );
+    assert!(
+        repo_root().join("web/dist/assets/join.js").exists(),
+        "the web client is not built: run scripts/test.sh (npm run build in web)"
+    );
+}

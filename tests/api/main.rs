@@ -28,7 +28,6 @@ mod scheduling;
 mod session_runtime;
 mod sessions;
 mod signaling;
-mod soak;
 mod stability;
 mod whip;
 mod ws_client;

@@ -616,31 +616,23 @@ async fn recordings_are_served_only_through_short_lived_signed_links_to_those_en
     );
 
     // Issuing and serving are audited, and no link ends up in the audit log.
-    let mut issued = 0;
-    let mut served = 0;
-    for _ in 0..50 {
-        let log = app.admin_get("/api/v1/audit?limit=5000").await;
-        let entries = log.as_array().unwrap();
-        issued = entries
-            .iter()
-            .filter(|e| e["action"] == "mediaLinkIssued")
-            .count();
-        served = entries
-            .iter()
-            .filter(|e| e["action"] == "mediaServed")
-            .count();
-        if issued >= 3 && served >= 2 {
-            assert!(
-                !log.to_string().contains(&token),
-                "no link in the audit log"
-            );
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // (Serving is recorded as the response goes out: waited for, with the writer
+    // flushed before each read.)
+    let log = crate::helpers::eventually(
+        "three issued and two served links in the audit log",
+        Duration::from_secs(5),
+        || async {
+            app.state.audit.flush().await;
+            let log = app.admin_get("/api/v1/audit?limit=5000").await;
+            let entries = log.as_array().unwrap();
+            let count = |action: &str| entries.iter().filter(|e| e["action"] == action).count();
+            (count("mediaLinkIssued") >= 3 && count("mediaServed") >= 2).then_some(log)
+        },
+    )
+    .await;
     assert!(
-        issued >= 3 && served >= 2,
-        "issued {issued}, served {served}"
+        !log.to_string().contains(&token),
+        "no link in the audit log"
     );
 }
 
@@ -961,20 +953,16 @@ async fn recordings_past_the_retention_period_lose_their_media_unless_published(
         0,
         "expired once"
     );
-    let mut audited = false;
-    for _ in 0..50 {
-        let log = app.admin_get("/api/v1/audit?limit=5000").await;
-        audited = log
-            .as_array()
+    // The sweep recorded its entries before returning: one flush, one read.
+    app.state.audit.flush().await;
+    let log = app.admin_get("/api/v1/audit?limit=5000").await;
+    assert!(
+        log.as_array()
             .unwrap()
             .iter()
-            .any(|e| e["action"] == "recordingExpired");
-        if audited {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(audited);
+            .any(|e| e["action"] == "recordingExpired"),
+        "the expiry is audited"
+    );
 }
 
 /// `viva serve` killed with SIGKILL mid-recording: every part on disk plays up to within

@@ -24,21 +24,23 @@ async fn audit(app: &TestApp, session: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Waits until the audit log holds `n` entries of `action` for the session (appends
-/// run in the background), bounded.
+/// Waits until the audit log holds `n` entries of `action` for the session: the
+/// audit writer is flushed before each read, so what was recorded is what is read.
 async fn await_audit(app: &TestApp, session: &str, action: &str, n: usize) -> Vec<Value> {
-    for _ in 0..50 {
-        let entries: Vec<Value> = audit(app, session)
-            .await
-            .into_iter()
-            .filter(|e| e["action"] == action)
-            .collect();
-        if entries.len() >= n {
-            return entries;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("fewer than {n} `{action}` audit entries");
+    crate::helpers::eventually(
+        &format!("{n} `{action}` audit entries"),
+        Duration::from_secs(5),
+        || async {
+            app.state.audit.flush().await;
+            let entries: Vec<Value> = audit(app, session)
+                .await
+                .into_iter()
+                .filter(|e| e["action"] == action)
+                .collect();
+            (entries.len() >= n).then_some(entries)
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -626,19 +628,20 @@ async fn programme_criteria_are_validated_and_stored() {
 }
 
 async fn await_audit_global(app: &TestApp, action: &str) {
-    for _ in 0..50 {
-        let log = app.admin_get("/api/v1/audit?limit=5000").await;
-        if log
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == action)
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no `{action}` in the audit log");
+    crate::helpers::eventually(
+        &format!("`{action}` in the audit log"),
+        Duration::from_secs(5),
+        || async {
+            app.state.audit.flush().await;
+            let log = app.admin_get("/api/v1/audit?limit=5000").await;
+            log.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == action)
+                .then_some(())
+        },
+    )
+    .await;
 }
 
 /// The SFU, not the page, enforces host controls: a muted expert's audio reaches
