@@ -171,34 +171,7 @@ impl Application {
         // Live rooms come back as their participants left them, before the first join
         // is taken (the listener is bound: joins wait in its backlog meanwhile).
         let rebuilding = std::time::Instant::now();
-        let rebuilt = match crate::rooms::live::rebuild(&self.state).await {
-            Ok(rebuilt) => rebuilt,
-            Err(e) => {
-                tracing::error!(error = %e, "live rooms could not be rebuilt");
-                crate::rooms::live::Rebuilt::default()
-            }
-        };
-        let continuing: Vec<uuid::Uuid> = rebuilt.recording.iter().map(|(s, _)| *s).collect();
-        // Recordings the last run left unfinished (crash, kill) and whose session is
-        // not resumed are closed and queued for post-production: their parts are on
-        // disk and playable. Resumed sessions' recordings continue.
-        match crate::recording::recover_interrupted(&self.state, &continuing).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                recordings = n,
-                "recordings interrupted by the last stop recovered"
-            ),
-            Err(e) => tracing::error!(error = %e, "interrupted recordings could not be checked"),
-        }
-        for (session, room) in rebuilt.recording.clone() {
-            let state = self.state.clone();
-            tokio::spawn(async move {
-                if let Err(e) = crate::recording::resume(&state, session, &room.to_string()).await {
-                    tracing::error!(%session, error = %e, "the recording could not continue");
-                    crate::recording::on_close(&state, session, room);
-                }
-            });
-        }
+        let rebuilt = resume_after_a_stop(&self.state).await;
         // Under systemd: ready now, then fed while alive (`crate::supervision`).
         let notifier = std::sync::Arc::new(crate::supervision::Notifier::from_env());
         notifier.notify("READY=1");
@@ -261,71 +234,8 @@ impl Application {
                 at: chrono::Utc::now(),
             });
         }
-        // Free disk space on the data disk, every 30 s.
-        let disk = {
-            let (alerts, dir, min) = (
-                self.state.alerts.clone(),
-                self.config.storage.data_dir.clone(),
-                self.config.alerts.min_free_disk_mb,
-            );
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
-                loop {
-                    every.tick().await;
-                    if let Some(free) = crate::alerts::free_disk_mb(&dir) {
-                        alerts.check(|c| c.on_free_disk(free, min, chrono::Utc::now()));
-                    }
-                }
-            })
-        };
-        // Recordings past the retention period lose their media, hourly.
-        let retention = {
-            let state = self.state.clone();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
-                loop {
-                    every.tick().await;
-                    match crate::recording::sweep_expired(&state, chrono::Utc::now()).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(
-                            recordings = n,
-                            "recordings expired under the retention policy"
-                        ),
-                        Err(e) => tracing::error!(error = %e, "retention sweep failed"),
-                    }
-                }
-            })
-        };
-        // Raw samples of finished sessions are compacted (verdict kept), every 10 min.
-        let compaction = {
-            let state = self.state.clone();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
-                loop {
-                    every.tick().await;
-                    crate::signaling::metering::compact_finished(
-                        &state,
-                        chrono::Duration::minutes(30),
-                    )
-                    .await;
-                }
-            })
-        };
-        // Scheduled backups: the first one period after the start.
-        let backups = (self.config.backup.every_hours > 0).then(|| {
-            let (store, config) = (self.state.store.clone(), self.config.clone());
-            tokio::spawn(async move {
-                let period =
-                    std::time::Duration::from_secs(u64::from(config.backup.every_hours) * 3600);
-                let mut every =
-                    tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-                loop {
-                    every.tick().await;
-                    // Failures are recorded and logged by `backup` itself.
-                    let _ = crate::backup::backup(store.as_ref(), &config).await;
-                }
-            })
-        });
+        // Housekeeping on timers: free disk, retention, compaction, backups.
+        let housekeeping = spawn_housekeeping(&self.state, &self.config);
         // The admin listener runs beside the public one and stops with it.
         let admin = self.admin_listener.map(|listener| {
             let router =
@@ -373,15 +283,114 @@ impl Application {
         if let Some(admin) = admin {
             admin.abort();
         }
-        if let Some(backups) = backups {
-            backups.abort();
+        for task in housekeeping {
+            task.abort();
         }
-        disk.abort();
-        compaction.abort();
         production.abort();
-        retention.abort();
         served
     }
+}
+
+/// The timers of a running server: free disk space every 30 s, the retention sweep
+/// hourly, compaction of finished sessions' samples every 10 min, and scheduled
+/// backups. Returned so the stop can end them.
+fn spawn_housekeeping(state: &AppState, config: &Config) -> Vec<tokio::task::JoinHandle<()>> {
+    // Free disk space on the data disk, every 30 s.
+    let disk = {
+        let (alerts, dir, min) = (
+            state.alerts.clone(),
+            config.storage.data_dir.clone(),
+            config.alerts.min_free_disk_mb,
+        );
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+            loop {
+                every.tick().await;
+                if let Some(free) = crate::alerts::free_disk_mb(&dir) {
+                    alerts.check(|c| c.on_free_disk(free, min, chrono::Utc::now()));
+                }
+            }
+        })
+    };
+    // Recordings past the retention period lose their media, hourly.
+    let retention = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                match crate::recording::sweep_expired(&state, chrono::Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        recordings = n,
+                        "recordings expired under the retention policy"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "retention sweep failed"),
+                }
+            }
+        })
+    };
+    // Raw samples of finished sessions are compacted (verdict kept), every 10 min.
+    let compaction = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                every.tick().await;
+                crate::signaling::metering::compact_finished(&state, chrono::Duration::minutes(30))
+                    .await;
+            }
+        })
+    };
+    // Scheduled backups: the first one period after the start.
+    let backups = (config.backup.every_hours > 0).then(|| {
+        let (store, config) = (state.store.clone(), config.clone());
+        tokio::spawn(async move {
+            let period =
+                std::time::Duration::from_secs(u64::from(config.backup.every_hours) * 3600);
+            let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                every.tick().await;
+                // Failures are recorded and logged by `backup` itself.
+                let _ = crate::backup::backup(store.as_ref(), &config).await;
+            }
+        })
+    });
+    let mut tasks = vec![disk, retention, compaction];
+    tasks.extend(backups);
+    tasks
+}
+
+/// What the last run left: live rooms rebuilt (`rooms::live`), their recordings
+/// continued, and recordings of sessions not resumed closed as interrupted and queued
+/// for post-production (their parts are on disk and playable).
+async fn resume_after_a_stop(state: &AppState) -> crate::rooms::live::Rebuilt {
+    let rebuilt = match crate::rooms::live::rebuild(state).await {
+        Ok(rebuilt) => rebuilt,
+        Err(e) => {
+            tracing::error!(error = %e, "live rooms could not be rebuilt");
+            crate::rooms::live::Rebuilt::default()
+        }
+    };
+    let continuing: Vec<uuid::Uuid> = rebuilt.recording.iter().map(|(s, _)| *s).collect();
+    match crate::recording::recover_interrupted(state, &continuing).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            recordings = n,
+            "recordings interrupted by the last stop recovered"
+        ),
+        Err(e) => tracing::error!(error = %e, "interrupted recordings could not be checked"),
+    }
+    for (session, room) in rebuilt.recording.clone() {
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::recording::resume(&state, session, &room.to_string()).await {
+                tracing::error!(%session, error = %e, "the recording could not continue");
+                crate::recording::on_close(&state, session, room);
+            }
+        });
+    }
+    rebuilt
 }
 
 /// Waits (at most [`DRAIN_WITHIN`]) for the signaling connections told of the stop

