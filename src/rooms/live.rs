@@ -197,87 +197,124 @@ pub struct Rebuilt {
 /// Rebuilds every saved room whose sessions are not over (see the module's notes).
 pub async fn rebuild(state: &AppState) -> Result<Rebuilt, StoreError> {
     let (now, wall) = (Instant::now(), Utc::now());
-    let grace = chrono::Duration::minutes(state.settings.overrun_grace_minutes);
-    let early = chrono::Duration::minutes(state.settings.join_opens_minutes_before);
     let beat = state.store.last_heartbeat().await?;
     let mut rebuilt = Rebuilt::default();
     let mut forget = Vec::new();
     let mut gaps = Vec::new();
     for record in state.store.live_rooms().await? {
-        let snapshot = match serde_json::from_str::<RoomSnapshot>(&record.state) {
-            Ok(s) if s.format == FORMAT => s,
-            Ok(s) => {
-                tracing::warn!(room = %record.room_id, format = s.format, "saved room in another format; not resumed");
-                forget.push(record.room_id);
-                continue;
+        match rebuild_room(state, &record, now, wall).await? {
+            Outcome::Forget => forget.push(record.room_id),
+            Outcome::Unloadable => {}
+            Outcome::Resumed {
+                room,
+                held,
+                recording,
+            } => {
+                rebuilt.rooms += 1;
+                if recording {
+                    rebuilt.recording.push((held.id, room));
+                }
+                // The server was away from its last heartbeat until now: a gap of the
+                // session being held, if it was under way.
+                if let Some(beat) = beat
+                    && under_way(state, &held, beat.at)
+                {
+                    gaps.push(ServerGap {
+                        session_id: held.id,
+                        from: beat.at,
+                        to: wall,
+                        planned: beat.clean_stop,
+                    });
+                }
             }
-            Err(e) => {
-                tracing::error!(room = %record.room_id, error = %e, "saved room unreadable; not resumed");
-                forget.push(record.room_id);
-                continue;
-            }
-        };
-        let mut sessions: Vec<Session> = Vec::new();
-        for id in &snapshot.sessions {
-            match state.store.session(*id).await {
-                Ok(session) => sessions.push(session),
-                Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let Some(first_open) = sessions
-            .iter()
-            .find(|s| !s.cancelled && s.ends_at() + grace > wall)
-        else {
-            forget.push(record.room_id);
-            continue;
-        };
-        let Some(room) = super::place::load(state, first_open).await else {
-            tracing::error!(room = %record.room_id, "saved room could not be loaded");
-            continue;
-        };
-        for (id, _) in &snapshot.defenses {
-            if let Some(session) = sessions.iter().find(|s| s.id == *id) {
-                let participants = state.store.participants(session.id).await?;
-                super::place::ensure_defense(state, session, &participants).await;
-            }
-        }
-        let away = (wall - record.saved_at).to_std().unwrap_or_default();
-        resume(state, room, &snapshot, away, now);
-        rebuilt.rooms += 1;
-        let current = state.days.current(room);
-        if snapshot.rules.recording {
-            rebuilt.recording.push((current, room));
-        }
-        // The server was away from its last heartbeat until now: a gap of the
-        // session being held, if it was under way.
-        if let (Some(beat), Some(held)) = (beat, sessions.iter().find(|s| s.id == current))
-            && held.starts_at - early <= beat.at
-            && beat.at <= held.ends_at() + grace
-        {
-            gaps.push(ServerGap {
-                session_id: held.id,
-                from: beat.at,
-                to: wall,
-                planned: beat.clean_stop,
-            });
         }
     }
     state.store.record_server_gaps(&gaps).await?;
     rebuilt.gaps = gaps.len();
     rebuilt.forgotten = forget.len();
-    state
-        .store
-        .save_live_state(
-            &[],
-            &forget,
-            Heartbeat {
-                at: wall,
-                clean_stop: false,
-            },
-        )
-        .await?;
+    let beat = Heartbeat {
+        at: wall,
+        clean_stop: false,
+    };
+    state.store.save_live_state(&[], &forget, beat).await?;
     Ok(rebuilt)
+}
+
+/// What became of one saved room.
+enum Outcome {
+    /// Unreadable, in another format, or its sessions are over: not resumed.
+    Forget,
+    /// Its sessions could not be loaded (logged; kept for the next start).
+    Unloadable,
+    /// Resumed: the room, the session held in it now, whether it was recording.
+    Resumed {
+        room: Uuid,
+        held: Box<Session>,
+        recording: bool,
+    },
+}
+
+/// Loads one saved room as a join would and resumes it as saved.
+async fn rebuild_room(
+    state: &AppState,
+    record: &LiveRoomRecord,
+    now: Instant,
+    wall: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    let snapshot = match serde_json::from_str::<RoomSnapshot>(&record.state) {
+        Ok(s) if s.format == FORMAT => s,
+        Ok(s) => {
+            tracing::warn!(room = %record.room_id, format = s.format, "saved room in another format; not resumed");
+            return Ok(Outcome::Forget);
+        }
+        Err(e) => {
+            tracing::error!(room = %record.room_id, error = %e, "saved room unreadable; not resumed");
+            return Ok(Outcome::Forget);
+        }
+    };
+    let mut sessions: Vec<Session> = Vec::new();
+    for id in &snapshot.sessions {
+        match state.store.session(*id).await {
+            Ok(session) => sessions.push(session),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let grace = chrono::Duration::minutes(state.settings.overrun_grace_minutes);
+    let Some(first_open) = sessions
+        .iter()
+        .find(|s| !s.cancelled && s.ends_at() + grace > wall)
+    else {
+        return Ok(Outcome::Forget);
+    };
+    let Some(room) = super::place::load(state, first_open).await else {
+        tracing::error!(room = %record.room_id, "saved room could not be loaded");
+        return Ok(Outcome::Unloadable);
+    };
+    for (id, _) in &snapshot.defenses {
+        if let Some(session) = sessions.iter().find(|s| s.id == *id) {
+            let participants = state.store.participants(session.id).await?;
+            super::place::ensure_defense(state, session, &participants).await;
+        }
+    }
+    let away = (wall - record.saved_at).to_std().unwrap_or_default();
+    resume(state, room, &snapshot, away, now);
+    let current = state.days.current(room);
+    let Some(held) = sessions.into_iter().find(|s| s.id == current) else {
+        return Ok(Outcome::Unloadable);
+    };
+    Ok(Outcome::Resumed {
+        room,
+        held: Box::new(held),
+        recording: snapshot.rules.recording,
+    })
+}
+
+/// Whether `session` was under way at `at`: its links were open and it was not over.
+fn under_way(state: &AppState, session: &Session, at: DateTime<Utc>) -> bool {
+    let grace = chrono::Duration::minutes(state.settings.overrun_grace_minutes);
+    let early = chrono::Duration::minutes(state.settings.join_opens_minutes_before);
+    session.starts_at - early <= at && at <= session.ends_at() + grace
 }
 
 /// Puts a loaded room back as saved.
