@@ -76,11 +76,16 @@ async fn with_all_udp_dropped_a_participant_joins_over_ice_tcp() {
     assert_eq!(check["advice"][0]["code"], "allowUdp", "{check}");
 }
 
-/// A loopback on one machine has a round trip of a few milliseconds, never zero or
-/// seconds.
+/// The check measured a round trip, in milliseconds: on one machine under a few
+/// milliseconds, never seconds. Chromium reports a candidate pair's round trip in
+/// whole milliseconds, so a sub-millisecond path (ICE-TCP over a veth) reads 0: that is
+/// a measurement, where a missing one reads null.
 fn assert_sane_rtt(check: &Value) {
-    let rtt = check["result"]["rttMs"].as_f64().unwrap_or(-1.0);
-    assert!((0.01..200.0).contains(&rtt), "RTT {rtt}: {check}");
+    let rtt = check["result"]["rttMs"].as_f64();
+    assert!(
+        rtt.is_some_and(|ms| (0.0..200.0).contains(&ms)),
+        "RTT {rtt:?}: {check}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
