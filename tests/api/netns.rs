@@ -191,9 +191,14 @@ impl Namespace {
     /// uplink at the host end (arriving at the server), for the downlink at the
     /// namespace end (arriving at the client). Unlike [`Namespace::drop_udp`] the
     /// sender's socket sees nothing: the packet leaves and is lost on the way, as on a
-    /// real network, so a browser neither holds nor resends it unasked. Audio (Opus,
-    /// payload type 111) and video (VP8, 96) RTP are counted apart, arrived and
-    /// dropped, from their clear-text RTP header ([`Namespace::arrival_counts`]).
+    /// real network, so a browser neither holds nor resends it unasked.
+    ///
+    /// Audio (Opus, payload type 111) and video (VP8, 96) RTP are counted apart, and
+    /// within each the *first* transmission of a sequence number apart from a repeat of
+    /// it: Viva negotiates no RTX, so a retransmission is the same SSRC and sequence
+    /// number sent again, and only a dynamic set of the (SSRC, number) pairs already
+    /// seen tells it from the original. The set is filled before the random draw, so a
+    /// dropped original makes its retransmission a repeat ([`Namespace::arrival_counts`]).
     pub fn drop_on_arrival(&self, port: u16, percent: u32, uplink: bool) -> bool {
         let table = self.arrival_table();
         let (device, field) = if uplink {
@@ -203,26 +208,36 @@ impl Namespace {
         };
         let udp = format!("ip protocol udp udp {field} {port}");
         // The RTP payload type: 7 bits after the marker, in the UDP payload's second
-        // byte (the transport header's bits 64 + 8 + 1 on).
+        // byte (the transport header's bits 64 + 8 + 1 on); the sequence number at bit
+        // 64 + 16, the SSRC at 64 + 64.
         let pt = "@th,73,7";
-        let rules = [
+        let key = "@th,128,32 . @th,80,16";
+        let mut rules = vec![
             format!("add table netdev {table}"),
+            format!(
+                "add set netdev {table} seen {{ typeof {key} ; size 1048576 ; flags dynamic ; }}"
+            ),
             format!(
                 "add chain netdev {table} in {{ type filter hook ingress device \"{device}\" priority 0 ; }}"
             ),
-            format!("add rule netdev {table} in {udp} {pt} 111 counter comment \"audio\""),
-            format!("add rule netdev {table} in {udp} {pt} 96 counter comment \"video\""),
+            format!("add rule netdev {table} in {udp} {key} @seen meta mark set {AGAIN:#x}"),
             format!(
-                "add rule netdev {table} in {udp} numgen random mod 100 < {percent} meta mark set 0x5ad"
+                "add rule netdev {table} in {udp} meta mark != {AGAIN:#x} add @seen {{ {key} }}"
             ),
             format!(
-                "add rule netdev {table} in {udp} meta mark 0x5ad {pt} 111 counter comment \"audio-dropped\""
+                "add rule netdev {table} in {udp} numgen random mod 100 < {percent} meta mark set meta mark or {DROPPED:#x}"
             ),
-            format!(
-                "add rule netdev {table} in {udp} meta mark 0x5ad {pt} 96 counter comment \"video-dropped\""
-            ),
-            format!("add rule netdev {table} in {udp} meta mark 0x5ad counter drop"),
         ];
+        for (payload_type, kind) in [(111, "audio"), (96, "video")] {
+            for (mark, class) in ArrivalClass::ALL {
+                rules.push(format!(
+                    "add rule netdev {table} in {udp} {pt} {payload_type} meta mark {mark:#x} counter comment \"{kind}-{class}\""
+                ));
+            }
+        }
+        rules.push(format!(
+            "add rule netdev {table} in {udp} meta mark and {DROPPED:#x} == {DROPPED:#x} drop"
+        ));
         if uplink {
             rules.iter().all(|r| nft_root(r))
         } else {
@@ -230,9 +245,8 @@ impl Namespace {
         }
     }
 
-    /// What the on-arrival rule of one side saw: (audio, audio dropped, video, video
-    /// dropped) RTP packets, retransmissions included.
-    pub fn arrival_counts(&self, uplink: bool) -> Option<(u64, u64, u64, u64)> {
+    /// What the on-arrival rule of one side saw, audio and video apart.
+    pub fn arrival_counts(&self, uplink: bool) -> Option<ArrivalTally> {
         let table = self.arrival_table();
         let args = ["list", "table", "netdev", table.as_str()];
         let out = if uplink {
@@ -245,7 +259,7 @@ impl Namespace {
                 .ok()?
         };
         let text = String::from_utf8_lossy(&out.stdout);
-        let counted = |comment: &str| -> Option<u64> {
+        let counted = |comment: String| -> Option<u64> {
             let line = text
                 .lines()
                 .find(|l| l.contains(&format!("comment \"{comment}\"")))?;
@@ -256,12 +270,23 @@ impl Namespace {
                 .parse()
                 .ok()
         };
-        Some((
-            counted("audio")?,
-            counted("audio-dropped")?,
-            counted("video")?,
-            counted("video-dropped")?,
-        ))
+        let kind = |kind: &str| -> Option<KindTally> {
+            let mut n = [0; 4];
+            for (slot, (_, class)) in n.iter_mut().zip(ArrivalClass::ALL) {
+                *slot = counted(format!("{kind}-{class}"))?;
+            }
+            let [first, first_dropped, again, again_dropped] = n;
+            Some(KindTally {
+                first: first + first_dropped,
+                first_dropped,
+                again: again + again_dropped,
+                again_dropped,
+            })
+        };
+        Some(ArrivalTally {
+            audio: kind("audio")?,
+            video: kind("video")?,
+        })
     }
 
     /// The on-arrival rules' table: named after the namespace, since the uplink's lives
@@ -308,4 +333,41 @@ impl Namespace {
         .join()
         .expect("namespace thread")
     }
+}
+
+/// The packet mark of a sequence number seen before on the on-arrival rule's side.
+const AGAIN: u32 = 0x2;
+/// The packet mark of one the rule's random draw drops.
+const DROPPED: u32 = 0x100;
+
+/// The four marks the on-arrival rule ends with, and their counters' names.
+struct ArrivalClass;
+
+impl ArrivalClass {
+    const ALL: [(u32, &'static str); 4] = [
+        (0, "first"),
+        (DROPPED, "first-dropped"),
+        (AGAIN, "again"),
+        (AGAIN | DROPPED, "again-dropped"),
+    ];
+}
+
+/// RTP packets of one kind that reached an on-arrival rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KindTally {
+    /// First transmissions of a sequence number (the originals), dropped ones included.
+    pub first: u64,
+    /// Of those, dropped by the rule: the loss on the wire against originals.
+    pub first_dropped: u64,
+    /// Repeats of a number seen before (retransmissions), dropped ones included.
+    pub again: u64,
+    /// Of those, dropped.
+    pub again_dropped: u64,
+}
+
+/// What one side's on-arrival rule saw.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ArrivalTally {
+    pub audio: KindTally,
+    pub video: KindTally,
 }
