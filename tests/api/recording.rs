@@ -22,7 +22,8 @@ async fn recordings_until(
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
     let mut last = Vec::new();
-    for _ in 0..100 {
+    // Up to a minute: post-production of a few seconds takes seconds on a busy machine.
+    for _ in 0..600 {
         last = app
             .admin_get(&format!("/api/v1/sessions/{session}/recordings"))
             .await
@@ -340,6 +341,173 @@ async fn post_production_resumes_after_a_restart_and_fails_visibly() {
         "{metrics}"
     );
     assert!(metrics.contains("viva_recordings_running 0"), "{metrics}");
+}
+
+/// A recording continued after a restart (`recording::resume` puts the new parts in
+/// `continued-<ms>/`, later on the recording's timeline) is produced as one video: the
+/// parts before and after the server's gap in their places, the gap black, and the
+/// chapters where the phases changed, one of them during the gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_production_joins_a_recording_continued_after_a_restart_across_the_gap() {
+    use scheduler::record::{ProductionJob, RecordingPart, RecordingRecord};
+    let _heavy = crate::helpers::CPU_HEAVY.read().await;
+    let app = spawn_app().await;
+    let t = book(
+        &app,
+        "training",
+        &[("讲师", "trainer"), ("农户", "trainee")],
+    )
+    .await;
+    let session: uuid::Uuid = t.session.parse().unwrap();
+    let store = app.state.store.clone();
+    let base = viva::recording::recordings_dir(&app.state.settings.data_dir);
+    let started = Utc::now() - chrono::Duration::minutes(1);
+    let second = |s: i64| started + chrono::Duration::seconds(s);
+    let recording = RecordingRecord {
+        id: uuid::Uuid::new_v4(),
+        session_id: session,
+        started_at: started,
+        stopped_at: Some(second(10)),
+        state: "stopped".into(),
+        error: None,
+    };
+    store.create_recording(&recording).await.unwrap();
+    // 0–3 s before the server stopped; 7–10 s after it came back.
+    let continued = format!("continued-{}", second(7).timestamp_millis());
+    for (subdir, offset_ms) in [("", 0), (continued.as_str(), 7_000)] {
+        for (source, video) in [("camera", true), ("microphone", false)] {
+            let relative = std::path::Path::new(&session.to_string())
+                .join(recording.id.to_string())
+                .join(subdir)
+                .join(format!("trainer-{source}-000.mkv"));
+            real_part(&base.join(&relative), video, 3);
+            store
+                .add_recording_part(&RecordingPart {
+                    id: uuid::Uuid::new_v4(),
+                    recording_id: recording.id,
+                    participant: t.ids[0].clone(),
+                    source: source.into(),
+                    codec: if video { "VP8" } else { "OPUS" }.into(),
+                    index: 0,
+                    path: relative.to_string_lossy().into_owned(),
+                    offset_ms,
+                    opened_at: second(offset_ms / 1000),
+                    closed: true,
+                    clean: subdir.is_empty(),
+                    bytes: 1,
+                })
+                .await
+                .unwrap();
+        }
+    }
+    // Questions began while the server was away (its deadline was kept).
+    for (phase, at) in [("presentation", 0), ("qa", 5), ("deliberation", 8)] {
+        store
+            .record_phase(session, phase, second(at))
+            .await
+            .unwrap();
+    }
+    let job = ProductionJob {
+        id: uuid::Uuid::new_v4(),
+        recording_id: recording.id,
+        state: "queued".into(),
+        attempts: 0,
+        progress: 0.0,
+        error: None,
+        outputs: None,
+        updated_at: Utc::now(),
+    };
+    store.save_production_job(&job).await.unwrap();
+    app.state.recordings.announce(job.id);
+    let done = recordings_until(&app, &t.session, |r| {
+        r.len() == 1
+            && matches!(
+                r[0]["production"]["state"].as_str(),
+                Some("done" | "failed")
+            )
+    })
+    .await;
+    assert_eq!(done[0]["production"]["state"], "done", "{done:#?}");
+    let outputs: Value =
+        serde_json::from_str(done[0]["production"]["outputs"].as_str().unwrap()).unwrap();
+    let mp4 = base.join(outputs["mp4"].as_str().unwrap());
+    let info = media::recorder::discover(&mp4).unwrap();
+    assert!(
+        info.duration.abs_diff(Duration::from_secs(10)) <= Duration::from_millis(300),
+        "one video over the whole timeline, gap included: {info:?}"
+    );
+    let chapters =
+        std::fs::read_to_string(base.join(outputs["chapters"].as_str().unwrap())).unwrap();
+    for cue in [
+        "00:00:00.000 --> 00:00:05.000\n陈述 Presentation",
+        "00:00:05.000 --> 00:00:08.000\n问答 Questions",
+        "00:00:08.000 --> ",
+    ] {
+        assert!(chapters.contains(cue), "{cue:?} in {chapters}");
+    }
+    let lit = |at: f64| lit_share_at(&mp4, Duration::from_secs_f64(at));
+    let (before, gap, after) = (lit(1.5), lit(5.0), lit(8.5));
+    assert!(
+        before > 0.05 && after > 0.05 && gap < 0.001,
+        "the parts show on both sides and the gap is black: lit share {before:.3}, {gap:.3}, {after:.3}"
+    );
+}
+
+/// The share of a video's pixels brighter than dark grey in the frame shown at `at`.
+fn lit_share_at(path: &std::path::Path, at: Duration) -> f64 {
+    use gstreamer::prelude::*;
+    gstreamer::init().unwrap();
+    let pipeline = gstreamer::parse::launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! \
+         appsink name=frames sync=false",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gstreamer::Pipeline>()
+    .unwrap();
+    let bus = pipeline.bus().unwrap();
+    let settle = || {
+        let message = bus
+            .timed_pop_filtered(
+                gstreamer::ClockTime::from_seconds(30),
+                &[
+                    gstreamer::MessageType::AsyncDone,
+                    gstreamer::MessageType::Error,
+                ],
+            )
+            .expect("the video prerolls");
+        assert!(
+            matches!(message.view(), gstreamer::MessageView::AsyncDone(_)),
+            "{message:?}"
+        );
+    };
+    pipeline.set_state(gstreamer::State::Paused).unwrap();
+    settle();
+    pipeline
+        .seek_simple(
+            gstreamer::SeekFlags::FLUSH | gstreamer::SeekFlags::ACCURATE,
+            gstreamer::ClockTime::from_nseconds(at.as_nanos() as u64),
+        )
+        .unwrap();
+    settle();
+    let sample = pipeline
+        .by_name("frames")
+        .unwrap()
+        .emit_by_name::<gstreamer::Sample>("pull-preroll", &[]);
+    let structure = sample.caps().unwrap().structure(0).unwrap().to_owned();
+    let (width, height) = (
+        structure.get::<i32>("width").unwrap() as usize,
+        structure.get::<i32>("height").unwrap() as usize,
+    );
+    let map = sample.buffer().unwrap().map_readable().unwrap();
+    // GRAY8 rows are padded to a multiple of four bytes.
+    let stride = width.div_ceil(4) * 4;
+    let lit = (0..height)
+        .flat_map(|row| &map[row * stride..row * stride + width])
+        .filter(|luma| **luma > 40)
+        .count();
+    pipeline.set_state(gstreamer::State::Null).unwrap();
+    lit as f64 / (width * height) as f64
 }
 
 /// A training session with one produced recording (real parts, post-production run by
