@@ -12,9 +12,14 @@
 //! - [`planner`]: places a defense day's projects into panels' slots (pure).
 //! - [`record`]: what a held session leaves: score sheets, ratings, chat, and the
 //!   hash-chained audit log with its verification.
-//! - [`store`]: the [`Store`] trait every storage backend implements, and its errors.
+//! - [`store`]: the storage traits by concern (accounts, directory, booking, session
+//!   records, audit, samples, live state, backups, recordings, help videos), [`Store`]
+//!   as their sum, and the errors.
 //! - [`sqlite`]: the embedded SQLite backend (the default).
-//! - [`postgres`]: the PostgreSQL backend for larger deployments.
+//! - [`postgres`]: the PostgreSQL backend for larger deployments. Both backends have
+//!   one file per concern, named alike (`sqlite/booking.rs` beside
+//!   `postgres/booking.rs`), so a pair reads side by side; the conformance suite
+//!   (`tests/conformance/`) is split the same way and runs every test on both.
 //!
 //! Booking integrity lives in the database in both backends: overlapping claims on one
 //! person or room are refused by a trigger (SQLite) or an exclusion constraint

@@ -57,26 +57,9 @@ pub struct UserRecord {
     pub password_hash: String,
 }
 
-/// Everything Viva stores about bookings and accounts.
+/// Password-login accounts of administrators.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
-    /// Books a session with its participants, atomically.
-    async fn create_session(
-        &self,
-        session: &NewSession,
-    ) -> Result<(Session, Vec<Participant>), StoreError>;
-    /// One session.
-    async fn session(&self, id: Uuid) -> Result<Session, StoreError>;
-    /// A session's participants, in invitation order.
-    async fn participants(&self, session_id: Uuid) -> Result<Vec<Participant>, StoreError>;
-    /// One participant.
-    async fn participant(&self, id: Uuid) -> Result<Participant, StoreError>;
-    /// Sessions starting in `[from, to)`, by start.
-    async fn sessions_between(
-        &self,
-        from: chrono::DateTime<chrono::Utc>,
-        to: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<Session>, StoreError>;
+pub trait AccountStore: Send + Sync {
     /// Number of administrator accounts.
     async fn administrator_count(&self) -> Result<i64, StoreError>;
     /// Creates an administrator account.
@@ -93,7 +76,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Looks up an account by login name.
     async fn user_by_username(&self, username: &str) -> Result<UserRecord, StoreError>;
+}
 
+/// The directory: organisations, people, programmes, projects, rooms, panels, conflicts of interest, availability, and the bulk import into them.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
     /// Creates an organisation (names are unique).
     async fn create_organisation(&self, name: &str) -> Result<Organisation, StoreError>;
     /// Creates a person.
@@ -118,7 +105,68 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Creates a virtual room (names are unique).
     async fn create_room(&self, name: &str) -> Result<Uuid, StoreError>;
+    /// Every organisation, by name.
+    async fn organisations(&self) -> Result<Vec<Organisation>, StoreError>;
+    /// Every person, by name.
+    async fn people(&self) -> Result<Vec<Person>, StoreError>;
+    /// Every programme, by name.
+    async fn programmes(&self) -> Result<Vec<Programme>, StoreError>;
+    /// Every project, by code.
+    async fn projects(&self) -> Result<Vec<Project>, StoreError>;
+    /// Every room, by name.
+    async fn rooms(&self) -> Result<Vec<Room>, StoreError>;
+    /// Creates a panel of experts (the chair must be a member).
+    async fn create_panel(
+        &self,
+        name: &str,
+        chair: Option<Uuid>,
+        members: &[Uuid],
+    ) -> Result<Panel, StoreError>;
+    /// Every panel, by name.
+    async fn panels(&self) -> Result<Vec<Panel>, StoreError>;
+    /// Declared conflicts of interest: (expert, target).
+    async fn conflicts(&self) -> Result<Vec<(Uuid, ConflictTarget)>, StoreError>;
+    /// Records an availability window.
+    async fn add_window(&self, window: &crate::model::AvailabilityWindow)
+    -> Result<(), StoreError>;
+    /// Windows overlapping `[from, to)`.
+    async fn windows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::model::AvailabilityWindow>, StoreError>;
+    /// What an import must not duplicate and may refer to.
+    async fn import_snapshot(&self) -> Result<crate::import::Existing, StoreError>;
+    /// Applies a validated import in one transaction: everything or nothing.
+    async fn apply_import(&self, batch: &crate::import::ImportBatch) -> Result<(), StoreError>;
+    /// Replaces a programme's criteria (validated by the caller).
+    async fn set_programme_criteria(
+        &self,
+        programme: Uuid,
+        criteria: &[Criterion],
+    ) -> Result<(), StoreError>;
+}
 
+/// Sessions and their participants: booking, moving, cancelling, removing and revoking, the invitations sent, defense days, and whether a session is recorded.
+#[async_trait]
+pub trait BookingStore: Send + Sync {
+    /// Books a session with its participants, atomically.
+    async fn create_session(
+        &self,
+        session: &NewSession,
+    ) -> Result<(Session, Vec<Participant>), StoreError>;
+    /// One session.
+    async fn session(&self, id: Uuid) -> Result<Session, StoreError>;
+    /// A session's participants, in invitation order.
+    async fn participants(&self, session_id: Uuid) -> Result<Vec<Participant>, StoreError>;
+    /// One participant.
+    async fn participant(&self, id: Uuid) -> Result<Participant, StoreError>;
+    /// Sessions starting in `[from, to)`, by start.
+    async fn sessions_between(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Session>, StoreError>;
     /// Moves a session to a new start and length. Participants and room are held for
     /// the new time under the same rules as a new booking; SEQUENCE goes up by one.
     async fn reschedule_session(
@@ -141,44 +189,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Voids every link issued to a participant so far (their link generation goes
     /// up); returns them as they are now. `NotFound` for an unknown or removed one.
     async fn revoke_participant_links(&self, participant: Uuid) -> Result<Participant, StoreError>;
-
     /// Records notifications (all or none).
     async fn record_notifications(&self, notifications: &[Notification]) -> Result<(), StoreError>;
     /// A session's notifications, oldest first.
     async fn notifications(&self, session_id: Uuid) -> Result<Vec<Notification>, StoreError>;
+    /// Records a defense day.
+    async fn create_defense_day(&self, day: &crate::model::DefenseDay) -> Result<(), StoreError>;
+    /// Sets whether a session is recorded automatically.
+    async fn set_recording_policy(&self, session: Uuid, record: bool) -> Result<(), StoreError>;
+    /// Whether a session is recorded automatically, if the booking said.
+    async fn recording_policy(&self, session: Uuid) -> Result<Option<bool>, StoreError>;
+}
 
-    /// Every organisation, by name.
-    async fn organisations(&self) -> Result<Vec<Organisation>, StoreError>;
-    /// Every person, by name.
-    async fn people(&self) -> Result<Vec<Person>, StoreError>;
-    /// Every programme, by name.
-    async fn programmes(&self) -> Result<Vec<Programme>, StoreError>;
-    /// Every project, by code.
-    async fn projects(&self) -> Result<Vec<Project>, StoreError>;
-    /// Every room, by name.
-    async fn rooms(&self) -> Result<Vec<Room>, StoreError>;
-    /// Creates a panel of experts (the chair must be a member).
-    async fn create_panel(
-        &self,
-        name: &str,
-        chair: Option<Uuid>,
-        members: &[Uuid],
-    ) -> Result<Panel, StoreError>;
-    /// Every panel, by name.
-    async fn panels(&self) -> Result<Vec<Panel>, StoreError>;
-    /// Declared conflicts of interest: (expert, target).
-    async fn conflicts(&self) -> Result<Vec<(Uuid, ConflictTarget)>, StoreError>;
-
-    /// Records an availability window.
-    async fn add_window(&self, window: &crate::model::AvailabilityWindow)
-    -> Result<(), StoreError>;
-    /// Windows overlapping `[from, to)`.
-    async fn windows(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<crate::model::AvailabilityWindow>, StoreError>;
-
+/// What a session leaves behind: agenda phases, score sheets and their criteria, ratings, chat.
+#[async_trait]
+pub trait SessionRecordStore: Send + Sync {
     /// Records an agenda phase change of a session.
     async fn record_phase(
         &self,
@@ -189,24 +214,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A session's phase changes in the order they happened (by their time: writes
     /// may arrive out of order).
     async fn phases(&self, session: Uuid) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
-
-    /// Records a defense day.
-    async fn create_defense_day(&self, day: &crate::model::DefenseDay) -> Result<(), StoreError>;
-
-    /// What an import must not duplicate and may refer to.
-    async fn import_snapshot(&self) -> Result<crate::import::Existing, StoreError>;
-    /// Applies a validated import in one transaction: everything or nothing.
-    async fn apply_import(&self, batch: &crate::import::ImportBatch) -> Result<(), StoreError>;
-
     /// The scoring criteria of the session's programme (the defaults when the session
     /// has no project or its programme defines none).
     async fn session_criteria(&self, session: Uuid) -> Result<Vec<Criterion>, StoreError>;
-    /// Replaces a programme's criteria (validated by the caller).
-    async fn set_programme_criteria(
-        &self,
-        programme: Uuid,
-        criteria: &[Criterion],
-    ) -> Result<(), StoreError>;
     /// Stores a submitted score sheet, replacing the expert's earlier one.
     async fn save_score_sheet(&self, sheet: &ScoreSheetRecord) -> Result<(), StoreError>;
     /// Unlocks a submitted sheet, keeping the host's reason. `NotFound` when there is none.
@@ -234,6 +244,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// A session's chat, oldest first, removed messages included (flagged).
     async fn chat(&self, session: Uuid) -> Result<Vec<ChatMessage>, StoreError>;
+}
+
+/// The append-only, numbered audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends to the audit log, chaining the entry to the last one.
     async fn append_audit(&self, entry: &NewAuditEntry) -> Result<AuditEntry, StoreError>;
     /// Appends several entries in order, in one transaction (all or none): one commit
@@ -244,7 +259,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Up to `limit` audit entries after `after_seq`, oldest first.
     async fn audit_log(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+}
 
+/// Stream statistics: interval samples, connection events, set-up checks, server gaps, their compaction and the stored verdicts.
+#[async_trait]
+pub trait SampleStore: Send + Sync {
     /// Stores interval samples (all or none).
     async fn record_samples(&self, samples: &[StreamSampleRecord]) -> Result<(), StoreError>;
     /// A session's samples, by time.
@@ -261,38 +280,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         session: Uuid,
     ) -> Result<Vec<crate::record::SetupCheck>, StoreError>;
-
-    /// Saves live rooms' state and forgets ended ones, with the server's heartbeat,
-    /// in one transaction (the live-state writer calls this about once a second).
-    async fn save_live_state(
-        &self,
-        rooms: &[crate::record::LiveRoomRecord],
-        forget: &[Uuid],
-        beat: crate::record::Heartbeat,
-    ) -> Result<(), StoreError>;
-    /// Every saved live room.
-    async fn live_rooms(&self) -> Result<Vec<crate::record::LiveRoomRecord>, StoreError>;
-    /// The server's last heartbeat, if it ever ran on this database.
-    async fn last_heartbeat(&self) -> Result<Option<crate::record::Heartbeat>, StoreError>;
     /// Stores the spans when the server was away during live sessions.
     async fn record_server_gaps(&self, gaps: &[crate::record::ServerGap])
     -> Result<(), StoreError>;
     /// A session's server gaps, oldest first.
     async fn server_gaps(&self, session: Uuid)
     -> Result<Vec<crate::record::ServerGap>, StoreError>;
-
-    /// Writes a consistent snapshot of the whole database to `dest` while it is in use
-    /// (SQLite `VACUUM INTO`; PostgreSQL `pg_dump` custom format).
-    async fn snapshot_into(&self, dest: &std::path::Path) -> Result<(), StoreError>;
-    /// Records a backup attempt.
-    async fn record_backup(&self, backup: &BackupRecord) -> Result<(), StoreError>;
-    /// Backup attempts in `[from, to)`, oldest first.
-    async fn backups(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<BackupRecord>, StoreError>;
-
     /// Replaces a session's samples with their aggregates and keeps its verdict (JSON),
     /// in one transaction.
     async fn compact_samples(
@@ -305,7 +298,44 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
     /// A compacted session's stored verdict: (stable, verdict JSON).
     async fn session_verdict(&self, session: Uuid) -> Result<Option<(bool, String)>, StoreError>;
+}
 
+/// Live rooms' state, kept across a restart, and the server's heartbeat.
+#[async_trait]
+pub trait LiveStateStore: Send + Sync {
+    /// Saves live rooms' state and forgets ended ones, with the server's heartbeat,
+    /// in one transaction (the live-state writer calls this about once a second).
+    async fn save_live_state(
+        &self,
+        rooms: &[crate::record::LiveRoomRecord],
+        forget: &[Uuid],
+        beat: crate::record::Heartbeat,
+    ) -> Result<(), StoreError>;
+    /// Every saved live room.
+    async fn live_rooms(&self) -> Result<Vec<crate::record::LiveRoomRecord>, StoreError>;
+    /// The server's last heartbeat, if it ever ran on this database.
+    async fn last_heartbeat(&self) -> Result<Option<crate::record::Heartbeat>, StoreError>;
+}
+
+/// Consistent snapshots of the database and the record of backups taken.
+#[async_trait]
+pub trait BackupStore: Send + Sync {
+    /// Writes a consistent snapshot of the whole database to `dest` while it is in use
+    /// (SQLite `VACUUM INTO`; PostgreSQL `pg_dump` custom format).
+    async fn snapshot_into(&self, dest: &std::path::Path) -> Result<(), StoreError>;
+    /// Records a backup attempt.
+    async fn record_backup(&self, backup: &BackupRecord) -> Result<(), StoreError>;
+    /// Backup attempts in `[from, to)`, oldest first.
+    async fn backups(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<BackupRecord>, StoreError>;
+}
+
+/// Recordings, their parts on disk, post-production jobs and retention.
+#[async_trait]
+pub trait RecordingStore: Send + Sync {
     /// Stores a new recording.
     async fn create_recording(&self, recording: &RecordingRecord) -> Result<(), StoreError>;
     /// Updates a recording's state, stop time and error.
@@ -337,11 +367,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// A recording's job.
     async fn production_job_of(&self, recording: Uuid)
     -> Result<Option<ProductionJob>, StoreError>;
-    /// Sets whether a session is recorded automatically.
-    async fn set_recording_policy(&self, session: Uuid, record: bool) -> Result<(), StoreError>;
-    /// Whether a session is recorded automatically, if the booking said.
-    async fn recording_policy(&self, session: Uuid) -> Result<Option<bool>, StoreError>;
+    /// Records that a recording's media were deleted under the retention policy.
+    async fn expire_recording(&self, recording: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// When a recording's media were deleted, if they were.
+    async fn recording_expired(&self, recording: Uuid)
+    -> Result<Option<DateTime<Utc>>, StoreError>;
+}
 
+/// Published help videos and their views.
+#[async_trait]
+pub trait HelpVideoStore: Send + Sync {
     /// Publishes a help video (one per recording: a second is a conflict).
     async fn publish_help_video(&self, video: &HelpVideo) -> Result<(), StoreError>;
     /// One help video.
@@ -368,10 +403,45 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
     ) -> Result<Vec<(Uuid, chrono::NaiveDate, i64)>, StoreError>;
+}
 
-    /// Records that a recording's media were deleted under the retention policy.
-    async fn expire_recording(&self, recording: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
-    /// When a recording's media were deleted, if they were.
-    async fn recording_expired(&self, recording: Uuid)
-    -> Result<Option<DateTime<Utc>>, StoreError>;
+/// Everything Viva stores: the sum of the stores by concern. The server holds an
+/// `Arc<dyn Store>`; callers bring the concern traits they use into scope with
+/// `use scheduler::store::prelude::*`.
+pub trait Store:
+    AccountStore
+    + DirectoryStore
+    + BookingStore
+    + SessionRecordStore
+    + AuditStore
+    + SampleStore
+    + LiveStateStore
+    + BackupStore
+    + RecordingStore
+    + HelpVideoStore
+    + std::fmt::Debug
+{
+}
+
+impl<T> Store for T where
+    T: AccountStore
+        + DirectoryStore
+        + BookingStore
+        + SessionRecordStore
+        + AuditStore
+        + SampleStore
+        + LiveStateStore
+        + BackupStore
+        + RecordingStore
+        + HelpVideoStore
+        + std::fmt::Debug
+{
+}
+
+/// The store's traits, for callers that use an `Arc<dyn Store>`.
+pub mod prelude {
+    pub use super::{
+        AccountStore, AuditStore, BackupStore, BookingStore, DirectoryStore, HelpVideoStore,
+        LiveStateStore, RecordingStore, SampleStore, SessionRecordStore, Store,
+    };
 }

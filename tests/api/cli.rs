@@ -183,8 +183,9 @@ fn viva_import_reads_gbk_and_refuses_a_file_with_any_bad_row() {
 fn report_prints_the_years_indicators_from_a_seeded_year() {
     use chrono::{DateTime, Duration as Span, Utc};
     use scheduler::record::{Rating, StreamSampleRecord};
+    use scheduler::store::prelude::*;
     use scheduler::{
-        NewParticipant, NewSession, PersonName, Role, SessionKind, SqliteStore, Store, Title,
+        NewParticipant, NewSession, PersonName, Role, SessionKind, SqliteStore, Title,
     };
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("year.db").display());

@@ -1,0 +1,65 @@
+//! PostgreSQL: password-login accounts of administrators.
+
+use super::*;
+
+#[async_trait]
+impl AccountStore for PgStore {
+    async fn administrator_count(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'administrator'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn create_administrator(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<UserRecord, StoreError> {
+        let user = UserRecord {
+            id: Uuid::new_v4(),
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+        };
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, role) VALUES ($1, $2, $3, 'administrator')",
+        )
+        .bind(user.id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write_error)?;
+        Ok(user)
+    }
+
+    async fn set_password_hash(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE username = $2")
+            .bind(password_hash)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<UserRecord, StoreError> {
+        let row = sqlx::query("SELECT id, username, password_hash FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(UserRecord {
+            id: row.try_get("id")?,
+            username: row.try_get("username")?,
+            password_hash: row.try_get("password_hash")?,
+        })
+    }
+}
