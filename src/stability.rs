@@ -176,7 +176,9 @@ pub fn pooled(samples: &[IntervalSample]) -> Vec<IntervalSample> {
 }
 
 /// Live connection quality of one direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, ts_rs::TS,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     /// Good.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::config::TurnConfig;
 
 /// One ICE server as a browser's `RTCPeerConnection` takes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct IceServer {
     /// `turn:` / `turns:` URLs.

@@ -31,7 +31,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
 }
 
 /// A participant's role in a session. It decides what they may publish and see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The secretary who runs the session.
@@ -106,7 +106,7 @@ impl FromStr for Role {
 }
 
 /// Defense or training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionKind {
     /// A project defense before an expert panel.

@@ -2,13 +2,15 @@
 //! which session ([`presence`]), and the pump between a participant's socket, the
 //! media plane and the room service ([`ws`]; `http::rtc` is its HTTP edge); session
 //! commands (agenda, scores, host controls, chat, ratings) are checked and run in
-//! [`commands`] (their effects by [`crate::rooms`]).
+//! [`commands`] (their effects by [`crate::rooms`]). The browser's copy of the
+//! protocol's types is generated from it ([`wire_types`]).
 
 pub mod check;
 pub mod commands;
 pub mod metering;
 pub mod presence;
 pub mod protocol;
+pub mod wire_types;
 pub mod ws;
 
 /// One frame of a signaling socket, whatever carries it (a WebSocket at the HTTP

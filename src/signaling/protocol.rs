@@ -29,7 +29,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// A message from the browser.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
 pub enum ClientMessage {
     /// First message: the protocol version the client speaks.
@@ -49,9 +49,11 @@ pub enum ClientMessage {
         candidate: String,
         /// Its m-line id.
         #[serde(default)]
+        #[ts(optional)]
         sdp_mid: Option<String>,
         /// Its m-line index.
         #[serde(default)]
+        #[ts(optional)]
         sdp_m_line_index: Option<u32>,
     },
     /// The participant leaves.
@@ -160,6 +162,7 @@ pub enum ClientMessage {
         comment: String,
         /// The session rated, as named by `rateRequest` (default: the current one).
         #[serde(default)]
+        #[ts(optional)]
         session_id: Option<Uuid>,
     },
     /// Ask the server for a fresh offer: a new local track for a slot, or an ICE
@@ -178,7 +181,7 @@ pub enum ClientMessage {
 }
 
 /// A received video track's wanted picture size: one simulcast layer each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum VideoLayer {
     /// The lowest layer (about a quarter of the camera's width).
@@ -201,7 +204,7 @@ impl VideoLayer {
 }
 
 /// What the browser measures itself; cumulative where the browser's counters are.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BrowserReport {
     /// Video frames decoded, all tracks.
@@ -228,7 +231,7 @@ pub struct BrowserReport {
 }
 
 /// The browser's view of one received video track (cumulative).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrackReport {
     /// The track's id as the SFU offered it in SDP (`inbound-rtp.trackIdentifier`).
@@ -245,7 +248,7 @@ pub struct TrackReport {
 }
 
 /// Someone in the session, as others see them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerInfo {
     /// Participant id; also the stream id of their media in SDP.
@@ -257,7 +260,7 @@ pub struct PeerInfo {
 }
 
 /// A message to the browser.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerMessage {
     /// The join succeeded.
@@ -425,7 +428,7 @@ pub enum ServerMessage {
 }
 
 /// Why someone other than an applicant waits outside the room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub enum WaitReason {
     /// A panel member without a seat in the defense being held.
@@ -433,7 +436,7 @@ pub enum WaitReason {
 }
 
 /// A chat message as participants see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatLine {
     /// Id (for removal).
@@ -449,7 +452,7 @@ pub struct ChatLine {
 }
 
 /// One expert's sheet as the host sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SheetSummary {
     /// Expert.

@@ -9,7 +9,7 @@
 import { h } from "./dom.js";
 import { languageToggle, t } from "./i18n.js";
 import type { Key } from "./i18n.js";
-import type { ServerMessage } from "./protocol.js";
+import type { ServerMessage } from "./wire.js";
 import { MediaSession } from "./rtc.js";
 import { SignalingClient } from "./signaling.js";
 import { mediaPath, unsupported } from "./support.js";

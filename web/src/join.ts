@@ -8,7 +8,7 @@
 
 import { h, patchChildren } from "./dom.js";
 import { languageToggle, roleName, t } from "./i18n.js";
-import { ChatLine, Criterion, PeerInfo, Phase, ServerMessage, VideoLayer, SheetSummary } from "./protocol.js";
+import { ChatLine, Criterion, PeerInfo, Phase, ServerMessage, VideoLayer, SheetSummary } from "./wire.js";
 import { MediaSession } from "./rtc.js";
 import { SignalingClient } from "./signaling.js";
 import { mediaPath, unsupported } from "./support.js";

@@ -2,7 +2,7 @@
 // m-lines it offers as recvonly are this client's publishing slots, in order:
 // microphone, camera, screen. Remote tracks are grouped by their stream id, which the
 // SFU sets to the publisher's participant id. No DOM here beyond MediaStream objects.
-import type { BrowserReport, IceServer, TrackReport } from "./protocol.js";
+import type { BrowserReport, IceServer, TrackReport } from "./wire.js";
 
 export type Slot = "microphone" | "camera" | "screen";
 const SLOTS: Slot[] = ["microphone", "camera", "screen"];

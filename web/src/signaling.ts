@@ -1,6 +1,6 @@
 // The signaling client: one WebSocket to /rtc, typed messages in and out. No DOM.
 
-import { ClientMessage, PROTOCOL_VERSION, ServerMessage } from "./protocol.js";
+import { ClientMessage, PROTOCOL_VERSION, ServerMessage } from "./wire.js";
 
 export class SignalingClient {
   private socket: WebSocket;
