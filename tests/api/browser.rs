@@ -177,8 +177,7 @@ async fn two_chromium_participants_see_and_hear_each_other() {
         .iter()
         .map(|l| l["participantId"].as_str().unwrap())
         .collect();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let report = loop {
+    let report = crate::helpers::settled(std::time::Duration::from_secs(10), async || {
         let report = app
             .admin_get(&format!("/api/v1/sessions/{session}/stability"))
             .await;
@@ -187,11 +186,9 @@ async fn two_chromium_participants_see_and_hear_each_other() {
                 .as_array()
                 .is_some_and(|s| s.iter().any(|s| s["participantId"] == who))
         };
-        if ids.iter().all(|who| sampled(who)) || std::time::Instant::now() > deadline {
-            break report;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    };
+        (ids.iter().all(|who| sampled(who)), report)
+    })
+    .await;
     let reports: Vec<serde_json::Value> = report["events"]
         .as_array()
         .unwrap()
@@ -330,25 +327,25 @@ async fn a_viewer_behind_a_lossy_link_is_stepped_down_to_the_low_layer() {
     // widths seen after it.
     let watch = async {
         let t0 = Instant::now();
-        let deadline = t0 + Duration::from_secs(40);
-        while !widest_since(t0).iter().any(|w| *w >= 640) {
-            assert!(
-                Instant::now() < deadline,
-                "no full-width keyframe on a clean link: {:?}",
-                widest_since(t0)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::helpers::eventually(
+            "a full-width keyframe on a clean link",
+            Duration::from_secs(40),
+            async || widest_since(t0).iter().any(|w| *w >= 640).then_some(()),
+        )
+        .await;
         assert!(ns.drop_udp(port, 20, false), "nftables rule");
         let lossy_from = Instant::now();
-        while !widest_since(lossy_from).iter().any(|w| *w <= 320) {
-            assert!(
-                Instant::now() < lossy_from + Duration::from_secs(25),
-                "still not stepped down at 20% loss: {:?}",
+        crate::helpers::eventually(
+            "a step down to the low layer at 20% loss",
+            Duration::from_secs(25),
+            async || {
                 widest_since(lossy_from)
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+                    .iter()
+                    .any(|w| *w <= 320)
+                    .then_some(())
+            },
+        )
+        .await;
         (lossy_from, widest_since(lossy_from))
     };
     let (received, published, (lossy_from, after)) = tokio::join!(viewer, publisher, watch);

@@ -505,6 +505,24 @@ where
     }
 }
 
+/// Waits until `check` says its value is complete (tried every 100 ms, for at most
+/// `within`), then returns the last value either way: for waits that only let
+/// background writes catch up before a test's own assertions judge what is there.
+pub async fn settled<T, F, Fut>(within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (bool, T)>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (complete, value) = check().await;
+        if complete || tokio::time::Instant::now() >= deadline {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// A port free on loopback now (for a server in another process, told its ports).
 pub fn free_port(udp: bool) -> u16 {
     if udp {

@@ -232,14 +232,11 @@ async fn the_host_runs_the_agenda_and_deliberation_returns_the_applicant_to_the_
     assert_eq!(closed["code"], "admission_closed");
 
     // Every change is stored with its time (chapters of the recording).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let phases = loop {
+    let phases = crate::helpers::settled(Duration::from_secs(5), async || {
         let phases = app.state.store.phases(session).await.unwrap();
-        if phases.len() >= 3 || tokio::time::Instant::now() > deadline {
-            break phases;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        (phases.len() >= 3, phases)
+    })
+    .await;
     let names: Vec<&str> = phases.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(names, vec!["presentation", "qa", "deliberation"]);
     assert!(phases.windows(2).all(|w| w[0].1 <= w[1].1));

@@ -89,16 +89,13 @@ async fn link_cuts_of_10_and_40_seconds_keep_the_seat_and_media_resumes() {
             .filter(|w| (w[1] - w[0]).num_seconds() >= 8)
             .count()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let report = loop {
+    let report = crate::helpers::settled(std::time::Duration::from_secs(10), async || {
         let report = app
             .admin_get(&format!("/api/v1/sessions/{session}/stability"))
             .await;
-        if gaps_in(&uplink_times(&report)) >= 2 || std::time::Instant::now() > deadline {
-            break report;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    };
+        (gaps_in(&uplink_times(&report)) >= 2, report)
+    })
+    .await;
     let events: Vec<&str> = report["events"]
         .as_array()
         .unwrap()

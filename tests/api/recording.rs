@@ -21,21 +21,21 @@ async fn recordings_until(
     session: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let mut last = Vec::new();
     // Up to a minute: post-production of a few seconds takes seconds on a busy machine.
-    for _ in 0..600 {
-        last = app
-            .admin_get(&format!("/api/v1/sessions/{session}/recordings"))
-            .await
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if done(&last) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("recordings never reached the expected state: {last:#?}");
+    crate::helpers::eventually(
+        "the recordings' expected state",
+        Duration::from_secs(60),
+        async || {
+            let recordings = app
+                .admin_get(&format!("/api/v1/sessions/{session}/recordings"))
+                .await
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            done(&recordings).then_some(recordings)
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,17 +199,15 @@ async fn without_disk_space_recording_refuses_to_start_and_says_so() {
             m["type"] == "recording" && m["on"] == false
         })
         .await;
-    for _ in 0..50 {
-        if alerts
+    crate::helpers::settled(Duration::from_secs(5), async || {
+        let arrived = alerts
             .lock()
             .unwrap()
             .iter()
-            .any(|a| a["kind"] == "recorderFailed" && a["sessionId"] == t.session.as_str())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .any(|a| a["kind"] == "recorderFailed" && a["sessionId"] == t.session.as_str());
+        (arrived, ())
+    })
+    .await;
     assert!(
         alerts
             .lock()
@@ -1139,50 +1137,9 @@ async fn recordings_past_the_retention_period_lose_their_media_unless_published(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them_when_not_resumed() {
     let _heavy = crate::helpers::CPU_HEAVY.read().await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let serve = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_viva"))
-            .arg("serve")
-            .current_dir(dir.path())
-            .env("VIVA_HTTP__LISTEN", format!("127.0.0.1:{port}"))
-            .env("VIVA_HTTP__PUBLIC_URL", &base)
-            .env("VIVA_MEDIA__UDP_LISTEN", "127.0.0.1:0")
-            .env("VIVA_MEDIA__TCP_LISTEN", "127.0.0.1:0")
-            .env("VIVA_MEDIA__ANNOUNCE_IP", "127.0.0.1")
-            .env("VIVA_ADMIN__LISTEN", "")
-            .env(
-                "VIVA_ALERTS__MIN_FREE_DISK_MB",
-                crate::helpers::TEST_MIN_FREE_DISK_MB.to_string(),
-            )
-            .env("VIVA_AUTH__ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
-            .env(
-                "VIVA_AUTH__SIGNING_KEY",
-                "a-signing-key-of-at-least-32-bytes!!",
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
-    };
-    let http = reqwest::Client::new();
-    let up = async || {
-        for _ in 0..150 {
-            if http.get(format!("{base}/healthz")).send().await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("viva serve did not come up");
-    };
-    let mut server = serve();
-    up().await;
+    let mut server = crate::helpers::ServeProcess::new(&[]);
+    let (base, port, http) = (server.base(), server.port, server.http.clone());
+    server.start().await;
     let token: Value = http
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"username": "admin", "password": crate::helpers::ADMIN_PASSWORD}))
@@ -1234,29 +1191,28 @@ async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them_w
     let _publishing = tokio::spawn(async move {
         run_participant(&publisher_url, 1, &[2], 1, Duration::from_secs(20)).await
     });
-    let mut opened = Vec::new();
-    for _ in 0..100 {
-        let r = recordings().await;
-        opened = r
-            .first()
-            .and_then(|r| r["parts"].as_array().cloned())
-            .unwrap_or_default();
-        if opened.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(opened.len(), 2, "camera and microphone parts opened");
+    crate::helpers::eventually(
+        "camera and microphone parts opened",
+        Duration::from_secs(10),
+        async || {
+            let r = recordings().await;
+            let opened = r.first().and_then(|r| r["parts"].as_array().cloned());
+            opened.filter(|parts| parts.len() == 2)
+        },
+    )
+    .await;
     // Let a few seconds of media be written, then kill -9 mid-stream.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    server.start_kill().unwrap();
+    server.kill().await;
     let killed_at = Utc::now();
-    server.wait().await.unwrap();
     // A live session's recording would continue after the restart (tests/api/
     // restart.rs); this one has nothing to resume: its session was cancelled while the
     // server was down, so the recording is closed as interrupted.
     {
-        let url = format!("sqlite://{}", dir.path().join("data/viva.db").display());
+        let url = format!(
+            "sqlite://{}",
+            server.dir.path().join("data/viva.db").display()
+        );
         let store = viva::app::open_existing_store(&url).await.unwrap();
         store
             .cancel_session(session.parse().unwrap())
@@ -1264,15 +1220,14 @@ async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them_w
             .unwrap();
     }
 
-    let _restarted = serve();
-    up().await;
+    server.start().await;
     let after = recordings().await;
     assert_eq!(after[0]["state"], "interrupted", "{after:#?}");
     assert!(
         after[0]["production"].is_object(),
         "post-production queued: {after:#?}"
     );
-    let parts_dir = viva::recording::recordings_dir(&dir.path().join("data"));
+    let parts_dir = viva::recording::recordings_dir(&server.dir.path().join("data"));
     for part in after[0]["parts"].as_array().unwrap() {
         let opened_at: chrono::DateTime<Utc> = part["openedAt"].as_str().unwrap().parse().unwrap();
         let written = (killed_at - opened_at).to_std().unwrap();

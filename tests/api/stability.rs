@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{join_tokens, spawn_app};
+use crate::helpers::{eventually, join_tokens, settled, spawn_app};
 
 async fn stability(app: &crate::helpers::TestApp, session: &str) -> Value {
     app.admin_get(&format!("/api/v1/sessions/{session}/stability"))
@@ -19,14 +19,11 @@ async fn clean_connections_are_sampled_both_ways_and_judged_stable() {
     let pair = app.book_training_pair().await;
     let session = &pair.session;
     pair.run_for(Duration::from_secs(7)).await;
-    let mut report = stability(&app, session).await;
-    for _ in 0..20 {
-        if report["samples"].as_array().unwrap().len() >= 8 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        report = stability(&app, session).await;
-    }
+    let report = settled(Duration::from_secs(2), async || {
+        let report = stability(&app, session).await;
+        (report["samples"].as_array().unwrap().len() >= 8, report)
+    })
+    .await;
     let samples = report["samples"].as_array().unwrap();
     let ids = [
         pair.participant_ids[0].as_str(),
@@ -240,19 +237,22 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
         // The fault starts once the faulty client is connected (the handshake is not
         // what is measured); only intervals wholly after it count.
         let inject = async {
-            for _ in 0..100 {
-                let events = stability(&app, &session).await;
-                let connected =
-                    events["events"].as_array().unwrap().iter().any(|e| {
-                        e["participantId"] == faulty.as_str() && e["event"] == "connected"
-                    });
-                if connected {
-                    assert!(ns.drop_udp(port, percent, uplink), "nftables rule");
-                    return chrono::Utc::now();
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            panic!("{percent}%: the faulty client never connected");
+            eventually(
+                "the faulty client connected",
+                Duration::from_secs(10),
+                async || {
+                    let events = stability(&app, &session).await;
+                    events["events"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|e| e["participantId"] == faulty.as_str() && e["event"] == "connected")
+                        .then_some(())
+                },
+            )
+            .await;
+            assert!(ns.drop_udp(port, percent, uplink), "nftables rule");
+            chrono::Utc::now()
         };
         let (a, b, counted_from) = tokio::join!(
             run_participant_with(&urls[0], 1, options, &[2, 99], 1, limit),
@@ -262,8 +262,8 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
         assert!(a.connected && b.connected, "{percent}%: {a:?} {b:?}");
         // Samples are written in the background: wait (bounded) for the last interval.
         let ended = chrono::Utc::now() - chrono::Duration::seconds(4);
-        let mut report = stability(&app, &session).await;
-        for _ in 0..50 {
+        let report = settled(Duration::from_secs(5), async || {
+            let report = stability(&app, &session).await;
             let last = report["samples"]
                 .as_array()
                 .unwrap()
@@ -276,12 +276,9 @@ async fn injected_loss_is_stored_as_injected_and_judged_by_the_definition() {
                         .ok()
                 })
                 .max();
-            if last.is_some_and(|at| at >= ended) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            report = stability(&app, &session).await;
-        }
+            (last.is_some_and(|at| at >= ended), report)
+        })
+        .await;
         let direction = if uplink { "up" } else { "down" };
         // (packets, lost) per track of one participant's samples in one direction,
         // over the intervals that began after the rule was in place.
@@ -411,25 +408,20 @@ async fn low_disk_space_raises_an_alert_on_the_webhook() {
         config.alerts.min_free_disk_mb = u64::MAX / 2;
     })
     .await;
-    for _ in 0..50 {
-        if alerts
+    let disk = eventually("a diskLow alert", Duration::from_secs(5), async || {
+        alerts
             .lock()
             .unwrap()
             .iter()
-            .any(|a| a["kind"] == "diskLow")
-        {
-            let all = alerts.lock().unwrap().clone();
-            let disk = all.iter().find(|a| a["kind"] == "diskLow").unwrap();
-            assert!(
-                disk["message"].as_str().unwrap().contains("MB free"),
-                "{disk}"
-            );
-            assert!(disk["at"].is_string());
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no diskLow alert: {:?}", alerts.lock().unwrap());
+            .find(|a| a["kind"] == "diskLow")
+            .cloned()
+    })
+    .await;
+    assert!(
+        disk["message"].as_str().unwrap().contains("MB free"),
+        "{disk}"
+    );
+    assert!(disk["at"].is_string());
 }
 
 /// A connection that ends before its first periodic sample (2 s after connecting) is
@@ -461,12 +453,11 @@ async fn a_connection_shorter_than_one_interval_is_measured_to_its_end() {
     // A's last datagrams may still sit in the SFU's socket when its leave is handled:
     // up to 5 packets (100 ms) may be missing; the periodic schedule alone stored none.
     let wanted = a.audio_sent as i64 - 5;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut report = stability(&app, session).await;
-    while stored(&report).1 < wanted && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        report = stability(&app, session).await;
-    }
+    let report = settled(Duration::from_secs(10), async || {
+        let report = stability(&app, session).await;
+        (stored(&report).1 >= wanted, report)
+    })
+    .await;
     let (samples, packets) = stored(&report);
     assert!(samples >= 1, "no uplink sample of A: {report:#}");
     assert!(
@@ -492,24 +483,21 @@ async fn join_failures_are_recorded_with_their_reason() {
     let token = &join_tokens(&body)[1];
     let refused = tokio_tungstenite::connect_async(app.ws_url(token)).await;
     assert!(refused.is_err(), "a link that is not open yet is refused");
-    for _ in 0..50 {
+    let e = eventually("a joinFailed event", Duration::from_secs(5), async || {
         let report = stability(&app, &session).await;
-        if let Some(e) = report["events"]
+        report["events"]
             .as_array()
             .unwrap()
             .iter()
             .find(|e| e["event"] == "joinFailed")
-        {
-            assert_eq!(e["participantId"], body["joinLinks"][1]["participantId"]);
-            assert!(
-                e["detail"].as_str().unwrap().contains("not_yet_valid"),
-                "{e}"
-            );
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no joinFailed event");
+            .cloned()
+    })
+    .await;
+    assert_eq!(e["participantId"], body["joinLinks"][1]["participantId"]);
+    assert!(
+        e["detail"].as_str().unwrap().contains("not_yet_valid"),
+        "{e}"
+    );
 }
 
 /// Loss injected on arrival, with real browsers: two Chromium pages (in one network
@@ -618,8 +606,8 @@ async fn chromium_loss_on_arrival_is_stored_as_injected_both_ways() {
             browsers["sentBefore"], browsers["sentAfter"]
         ));
         // The last intervals are written as the pages leave: wait (bounded).
-        let mut samples = stability(&app, &session).await;
-        for _ in 0..50 {
+        let samples = settled(Duration::from_secs(5), async || {
+            let samples = stability(&app, &session).await;
             let latest = samples["samples"]
                 .as_array()
                 .unwrap()
@@ -631,12 +619,9 @@ async fn chromium_loss_on_arrival_is_stored_as_injected_both_ways() {
                         .ok()
                 })
                 .max();
-            if latest.is_some_and(|at| at >= counted_to) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            samples = stability(&app, &session).await;
-        }
+            (latest.is_some_and(|at| at >= counted_to), samples)
+        })
+        .await;
         // (participant, direction, source) → (packets, lost) over whole intervals
         // inside the fault's time.
         let mut sums = std::collections::BTreeMap::<(String, String, String), (i64, i64)>::new();

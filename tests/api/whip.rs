@@ -129,20 +129,19 @@ async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() 
     trainer
         .send(json!({"type": "recording", "on": false}))
         .await;
-    let mut parts = Vec::new();
-    for _ in 0..100 {
+    let parts = crate::helpers::settled(Duration::from_secs(10), async || {
         let recordings = app
             .admin_get(&format!("/api/v1/sessions/{session}/recordings"))
             .await;
-        parts = recordings[0]["parts"]
+        let parts = recordings[0]["parts"]
             .as_array()
             .cloned()
             .unwrap_or_default();
-        if recordings[0]["state"] == "stopped" && parts.iter().all(|p| p["closed"] == true) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let closed =
+            recordings[0]["state"] == "stopped" && parts.iter().all(|p| p["closed"] == true);
+        (closed, parts)
+    })
+    .await;
     let studio = format!("whip-{trainer_id}");
     let mut tracks: Vec<(&str, &str)> = parts
         .iter()
