@@ -199,41 +199,8 @@ impl Application {
             self.state.clone(),
             self.config.recording.production_concurrency,
         );
-        // Countdown warnings and overtime for live defenses, once a second.
-        let ticker_state = self.state.clone();
-        let ticker = tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                every.tick().await;
-                let now = std::time::Instant::now();
-                for (session, effects) in ticker_state.defenses.tick_all(now) {
-                    crate::rooms::effects::apply_effects(
-                        &ticker_state,
-                        session,
-                        crate::audit::Actor::System,
-                        effects,
-                    );
-                }
-            }
-        });
-        // The recorder is checked once at start; a machine that cannot record is an alert.
-        let unusable = match self.state.recorder.as_ref() {
-            Ok(r) if r.can_record() => None,
-            Ok(r) => Some(format!(
-                "GStreamer elements missing: {:?}",
-                r.missing_elements
-            )),
-            Err(reason) => Some(reason.clone()),
-        };
-        if let Some(reason) = unusable {
-            self.state.alerts.send(crate::alerts::Alert {
-                kind: "recorderUnavailable",
-                message: format!("recording is unavailable: {reason}"),
-                session_id: None,
-                participant_id: None,
-                at: chrono::Utc::now(),
-            });
-        }
+        let ticker = spawn_defense_ticker(&self.state);
+        alert_if_recorder_unusable(&self.state);
         // Housekeeping on timers: free disk, retention, compaction, backups.
         let housekeeping = spawn_housekeeping(&self.state, &self.config);
         // The admin listener runs beside the public one and stops with it.
@@ -248,19 +215,7 @@ impl Application {
         });
         let state = self.state.clone();
         let router = crate::http::router(self.state);
-        // A stop on purpose: every page is told the server restarts, and its
-        // connection ends the normal way (final statistics stored, seat kept).
-        let announce = state.clone();
-        let shutdown = async move {
-            shutdown.await;
-            let rooms = announce.presence.rooms();
-            tracing::info!(rooms = rooms.len(), "stopping: telling every page");
-            for room in rooms {
-                announce
-                    .presence
-                    .broadcast(room, crate::signaling::presence::PresenceEvent::Restarting);
-            }
-        };
+        let shutdown = announce_the_stop(state.clone(), shutdown);
         let served = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -288,6 +243,61 @@ impl Application {
         }
         production.abort();
         served
+    }
+}
+
+/// Countdown warnings and overtime for live defenses, once a second.
+fn spawn_defense_ticker(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            let now = std::time::Instant::now();
+            for (session, effects) in state.defenses.tick_all(now) {
+                crate::rooms::effects::apply_effects(
+                    &state,
+                    session,
+                    crate::audit::Actor::System,
+                    effects,
+                );
+            }
+        }
+    })
+}
+
+/// The recorder is checked once at start; a machine that cannot record is an alert.
+fn alert_if_recorder_unusable(state: &AppState) {
+    let unusable = match state.recorder.as_ref() {
+        Ok(r) if r.can_record() => None,
+        Ok(r) => Some(format!(
+            "GStreamer elements missing: {:?}",
+            r.missing_elements
+        )),
+        Err(reason) => Some(reason.clone()),
+    };
+    if let Some(reason) = unusable {
+        state.alerts.send(crate::alerts::Alert {
+            kind: "recorderUnavailable",
+            message: format!("recording is unavailable: {reason}"),
+            session_id: None,
+            participant_id: None,
+            at: chrono::Utc::now(),
+        });
+    }
+}
+
+/// `shutdown`, followed by the stop on purpose being told: every page hears the
+/// server restarts, and its connection then ends the normal way (final statistics
+/// stored, seat kept).
+async fn announce_the_stop(state: AppState, shutdown: impl Future<Output = ()>) {
+    shutdown.await;
+    let rooms = state.presence.rooms();
+    tracing::info!(rooms = rooms.len(), "stopping: telling every page");
+    for room in rooms {
+        state
+            .presence
+            .broadcast(room, crate::signaling::presence::PresenceEvent::Restarting);
     }
 }
 
