@@ -114,60 +114,10 @@ pub async fn year_report(
         .single()
         .ok_or(StoreError::NotFound)?
         .min(now);
-    let sessions = store.sessions_between(start, end).await?;
-    let (mut held, mut stable) = (0usize, 0usize);
-    let mut with_server_gaps = 0usize;
-    let mut paths = ConnectionPaths::default();
-    let (mut users, mut users_satisfied, mut experts, mut experts_satisfied) = (0, 0, 0, 0);
-    for session in sessions.iter().filter(|s| !s.cancelled) {
-        if session.kind == SessionKind::Defense {
-            // Held: media flowed. A booked session nobody joined was not held. A
-            // compacted session's verdict of record is the stored one.
-            if let Some((was_stable, _)) = store.session_verdict(session.id).await? {
-                held += 1;
-                stable += usize::from(was_stable);
-            } else {
-                let samples = store.samples(session.id).await?;
-                if !samples.is_empty() {
-                    held += 1;
-                    let gaps = crate::stability::server_gaps_of(store, session.id).await?;
-                    if judge_session(&intervals(&samples), &gaps).stable {
-                        stable += 1;
-                    }
-                }
-            }
-        }
-        if !store.server_gaps(session.id).await?.is_empty() {
-            with_server_gaps += 1;
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for event in store.connection_events(session.id).await? {
-            if event.event != "path" {
-                continue;
-            }
-            let path = serde_json::from_str::<serde_json::Value>(&event.detail)
-                .ok()
-                .and_then(|d| d["path"].as_str().map(str::to_owned));
-            if let Some(path) = path
-                && seen.insert((event.participant_id, path.clone()))
-            {
-                match path.as_str() {
-                    "udp" => paths.udp += 1,
-                    "tcp" => paths.tcp += 1,
-                    "relay" => paths.relay += 1,
-                    _ => {}
-                }
-            }
-        }
-        for rating in store.ratings(session.id).await? {
-            let satisfied = rating.stars >= SATISFIED_FROM_STARS;
-            if rating.role == Role::Expert {
-                experts += 1;
-                experts_satisfied += usize::from(satisfied);
-            } else {
-                users += 1;
-                users_satisfied += usize::from(satisfied);
-            }
+    let mut tally = SessionTally::default();
+    for session in store.sessions_between(start, end).await? {
+        if !session.cancelled {
+            tally.add(store, &session).await?;
         }
     }
     let published = store
@@ -183,80 +133,202 @@ pub async fn year_report(
         .map(|(_, _, n)| n)
         .sum();
     let attempts = store.backups(start, end).await?;
-    let backups_on_time = crate::backup::on_time_share(&attempts, start, end, backup_period);
-    let backups_ok = attempts.iter().filter(|a| a.ok).count();
+    let backups = BackupTally {
+        attempts: attempts.len(),
+        ok: attempts.iter().filter(|a| a.ok).count(),
+        on_time: crate::backup::on_time_share(&attempts, start, end, backup_period),
+        period_hours: backup_period.num_hours(),
+    };
     Ok(YearReport {
         year,
         stability_definition: DEFINITION_VERSION,
-        connection_paths: paths,
-        sessions_with_server_gaps: with_server_gaps,
-        indicators: vec![
-            indicator(
-                "sessionsHeld",
-                "答辩场次 Defense sessions held",
-                Some(held as f64),
-                "count",
-                80.0,
-                "defense sessions in which media flowed".into(),
-            ),
-            indicator(
-                "stabilityRate",
-                "视频答辩稳定率 Video-defense stability rate",
-                percent(stable, held),
-                "percent",
-                95.0,
-                format!("{stable} stable of {held} held (definition {DEFINITION_VERSION})"),
-            ),
-            indicator(
-                "helpVideosPublished",
-                "帮助视频发布数 Help videos published",
-                Some(published as f64),
-                "count",
-                60.0,
-                "training recordings published to the help-video library this year".into(),
-            ),
-            indicator(
-                "helpVideoViews",
-                "帮助视频观看次数 Help-video views",
-                Some(views as f64),
-                "count",
-                20_000.0,
-                "plays of help videos this year (counted per video and day)".into(),
-            ),
-            indicator(
-                "userSatisfaction",
-                "用户满意度 User satisfaction",
-                percent(users_satisfied, users),
-                "percent",
-                95.0,
-                format!("{users_satisfied} of {users} applicant and trainee ratings at 4–5 stars"),
-            ),
-            indicator(
-                "expertSatisfaction",
-                "专家满意度 Expert satisfaction",
-                percent(experts_satisfied, experts),
-                "percent",
-                90.0,
-                format!("{experts_satisfied} of {experts} expert ratings at 4–5 stars"),
-            ),
-            indicator(
-                "backupsOnTime",
-                "按时备份率 Backups on time",
-                backups_on_time,
-                "percent",
-                95.0,
-                if backups_on_time.is_some() {
-                    format!(
-                        "{backups_ok} of {} attempts succeeded; share of {}-hour periods with a successful backup",
-                        attempts.len(),
-                        backup_period.num_hours()
-                    )
-                } else {
-                    "no backup on record this year".into()
-                },
-            ),
-        ],
+        sessions_with_server_gaps: tally.with_server_gaps,
+        indicators: indicators(&tally, published, views, &backups),
+        connection_paths: tally.paths,
     })
+}
+
+/// What the year's sessions add up to, session by session.
+#[derive(Default)]
+struct SessionTally {
+    held: usize,
+    stable: usize,
+    with_server_gaps: usize,
+    paths: ConnectionPaths,
+    users: usize,
+    users_satisfied: usize,
+    experts: usize,
+    experts_satisfied: usize,
+}
+
+impl SessionTally {
+    async fn add(
+        &mut self,
+        store: &dyn Store,
+        session: &scheduler::Session,
+    ) -> Result<(), StoreError> {
+        if session.kind == SessionKind::Defense {
+            self.add_verdict(store, session.id).await?;
+        }
+        if !store.server_gaps(session.id).await?.is_empty() {
+            self.with_server_gaps += 1;
+        }
+        self.add_paths(store, session.id).await?;
+        for rating in store.ratings(session.id).await? {
+            let satisfied = usize::from(rating.stars >= SATISFIED_FROM_STARS);
+            if rating.role == Role::Expert {
+                self.experts += 1;
+                self.experts_satisfied += satisfied;
+            } else {
+                self.users += 1;
+                self.users_satisfied += satisfied;
+            }
+        }
+        Ok(())
+    }
+
+    /// Held: media flowed. A booked defense nobody joined was not held. A compacted
+    /// session's verdict of record is the stored one.
+    async fn add_verdict(
+        &mut self,
+        store: &dyn Store,
+        session: uuid::Uuid,
+    ) -> Result<(), StoreError> {
+        if let Some((was_stable, _)) = store.session_verdict(session).await? {
+            self.held += 1;
+            self.stable += usize::from(was_stable);
+            return Ok(());
+        }
+        let samples = store.samples(session).await?;
+        if !samples.is_empty() {
+            self.held += 1;
+            let gaps = crate::stability::server_gaps_of(store, session).await?;
+            if judge_session(&intervals(&samples), &gaps).stable {
+                self.stable += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The path each participant's media took, once per participant and path.
+    async fn add_paths(
+        &mut self,
+        store: &dyn Store,
+        session: uuid::Uuid,
+    ) -> Result<(), StoreError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for event in store.connection_events(session).await? {
+            if event.event != "path" {
+                continue;
+            }
+            let path = serde_json::from_str::<serde_json::Value>(&event.detail)
+                .ok()
+                .and_then(|d| d["path"].as_str().map(str::to_owned));
+            if let Some(path) = path
+                && seen.insert((event.participant_id, path.clone()))
+            {
+                match path.as_str() {
+                    "udp" => self.paths.udp += 1,
+                    "tcp" => self.paths.tcp += 1,
+                    "relay" => self.paths.relay += 1,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The year's backup attempts, for the on-time indicator.
+struct BackupTally {
+    attempts: usize,
+    ok: usize,
+    on_time: Option<f64>,
+    period_hours: i64,
+}
+
+/// The indicators against the institute's targets.
+fn indicators(
+    tally: &SessionTally,
+    published: usize,
+    views: i64,
+    backups: &BackupTally,
+) -> Vec<Indicator> {
+    let SessionTally {
+        held,
+        stable,
+        users,
+        users_satisfied,
+        experts,
+        experts_satisfied,
+        ..
+    } = *tally;
+    let backups_on_time = backups.on_time;
+    vec![
+        indicator(
+            "sessionsHeld",
+            "答辩场次 Defense sessions held",
+            Some(held as f64),
+            "count",
+            80.0,
+            "defense sessions in which media flowed".into(),
+        ),
+        indicator(
+            "stabilityRate",
+            "视频答辩稳定率 Video-defense stability rate",
+            percent(stable, held),
+            "percent",
+            95.0,
+            format!("{stable} stable of {held} held (definition {DEFINITION_VERSION})"),
+        ),
+        indicator(
+            "helpVideosPublished",
+            "帮助视频发布数 Help videos published",
+            Some(published as f64),
+            "count",
+            60.0,
+            "training recordings published to the help-video library this year".into(),
+        ),
+        indicator(
+            "helpVideoViews",
+            "帮助视频观看次数 Help-video views",
+            Some(views as f64),
+            "count",
+            20_000.0,
+            "plays of help videos this year (counted per video and day)".into(),
+        ),
+        indicator(
+            "userSatisfaction",
+            "用户满意度 User satisfaction",
+            percent(users_satisfied, users),
+            "percent",
+            95.0,
+            format!("{users_satisfied} of {users} applicant and trainee ratings at 4–5 stars"),
+        ),
+        indicator(
+            "expertSatisfaction",
+            "专家满意度 Expert satisfaction",
+            percent(experts_satisfied, experts),
+            "percent",
+            90.0,
+            format!("{experts_satisfied} of {experts} expert ratings at 4–5 stars"),
+        ),
+        indicator(
+            "backupsOnTime",
+            "按时备份率 Backups on time",
+            backups_on_time,
+            "percent",
+            95.0,
+            if backups_on_time.is_some() {
+                format!(
+                    "{} of {} attempts succeeded; share of {}-hour periods with a successful backup",
+                    backups.ok, backups.attempts, backups.period_hours
+                )
+            } else {
+                "no backup on record this year".into()
+            },
+        ),
+    ]
 }
 
 impl YearReport {

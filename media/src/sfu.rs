@@ -35,7 +35,7 @@ use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
 };
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent, RTCTrackEventInit};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
@@ -1615,114 +1615,116 @@ impl MediaLoop {
         }
     }
 
+    /// A publisher's track (or one more simulcast layer of it) opened: it is published
+    /// to the room on the slot it arrived on, in the codec the publisher negotiated.
+    fn on_track_open(&mut self, now: Instant, id: ParticipantId, init: RTCTrackEventInit) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        // A simulcast layer names itself by RID; anything else is layer 0.
+        let layer = match init.rid.as_deref() {
+            None => None,
+            Some(rid) => match simulcast::layer_of(rid) {
+                Some(layer) => Some(layer),
+                None => {
+                    debug!(participant = %id, rid, "a layer the SFU did not ask for");
+                    return;
+                }
+            },
+        };
+        // `rtc` reports every receiving track again after each renegotiation,
+        // and a simulcast track once per layer; a receiver is published once.
+        if let Some((key, existing)) = peer
+            .incoming
+            .iter_mut()
+            .find(|(_, t)| t.receiver_id == init.receiver_id)
+        {
+            if let Some(layer) = layer
+                && existing.simulcast
+                && existing.ssrc_of(layer).is_none()
+            {
+                debug!(participant = %id, layer, "simulcast layer arrived");
+                existing
+                    .layers
+                    .push(IncomingLayer::new(layer, init.ssrc, existing.kind));
+            }
+            if *key != init.track_id {
+                let key = key.clone();
+                if let Some(again) = peer.incoming.remove(&key) {
+                    peer.incoming.insert(init.track_id, again);
+                }
+            }
+            return;
+        }
+        // The slot (transceiver) the track arrived on says what it is.
+        let slot = peer.slots.iter().position(|t| {
+            peer.pc.rtp_transceiver(*t).and_then(|t| t.receiver()) == Some(init.receiver_id)
+        });
+        let Some(source) = slot.map(|i| Source::SLOTS[i]) else {
+            debug!(participant = %id, "track on a transceiver that is no publishing slot");
+            return;
+        };
+        let kind = match source {
+            Source::Microphone => MediaKind::Audio,
+            Source::Camera | Source::Screen => MediaKind::Video,
+        };
+        let allowed = peer.sources.allows(source);
+        // The codec the publisher negotiated for this track (its first, for a
+        // browser that accepted several: it sends with the first).
+        let negotiated = peer.pc.rtp_receiver(init.receiver_id).and_then(|mut r| {
+            r.get_parameters()
+                .rtp_parameters
+                .codecs
+                .iter()
+                .find_map(|c| {
+                    Codec::from_mime(&c.rtp_codec.mime_type)
+                        .filter(|codec| codec.is_video() == (kind == MediaKind::Video))
+                        .map(|codec| (codec, c.payload_type))
+                })
+        });
+        let Some((codec, payload_type)) = negotiated else {
+            warn!(participant = %id, ?source, "track in a codec the SFU does not forward");
+            return;
+        };
+        let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
+            return;
+        };
+        let layers = if layer.is_some() { MAX_LAYERS as u8 } else { 1 };
+        match forwarder.publish_layered(now, id, kind, layers) {
+            Ok((up_track, mut actions)) => {
+                debug!(participant = %id, ?source, %up_track, layers, "track published");
+                if !allowed {
+                    actions.extend(forwarder.set_blocked(now, up_track, true));
+                }
+                peer.incoming.insert(
+                    init.track_id,
+                    IncomingTrack {
+                        up_track,
+                        kind,
+                        source,
+                        receiver_id: init.receiver_id,
+                        simulcast: layer.is_some(),
+                        layers: vec![IncomingLayer::new(layer.unwrap_or(0), init.ssrc, kind)],
+                        codec,
+                        recorded: Arc::new(TrackInfo {
+                            up_track,
+                            label: peer.label.clone(),
+                            source: source.name().to_owned(),
+                            codec,
+                            payload_type,
+                        }),
+                    },
+                );
+                self.apply(now, actions);
+            }
+            Err(e) => warn!(participant = %id, error = %e, "publish refused"),
+        }
+    }
+
     fn on_peer_event(&mut self, now: Instant, id: ParticipantId, event: RTCPeerConnectionEvent) {
         match event {
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
-                let Some(peer) = self.peers.get_mut(&id) else {
-                    return;
-                };
-                // A simulcast layer names itself by RID; anything else is layer 0.
-                let layer = match init.rid.as_deref() {
-                    None => None,
-                    Some(rid) => match simulcast::layer_of(rid) {
-                        Some(layer) => Some(layer),
-                        None => {
-                            debug!(participant = %id, rid, "a layer the SFU did not ask for");
-                            return;
-                        }
-                    },
-                };
-                // `rtc` reports every receiving track again after each renegotiation,
-                // and a simulcast track once per layer; a receiver is published once.
-                if let Some((key, existing)) = peer
-                    .incoming
-                    .iter_mut()
-                    .find(|(_, t)| t.receiver_id == init.receiver_id)
-                {
-                    if let Some(layer) = layer
-                        && existing.simulcast
-                        && existing.ssrc_of(layer).is_none()
-                    {
-                        debug!(participant = %id, layer, "simulcast layer arrived");
-                        existing
-                            .layers
-                            .push(IncomingLayer::new(layer, init.ssrc, existing.kind));
-                    }
-                    if *key != init.track_id {
-                        let key = key.clone();
-                        if let Some(again) = peer.incoming.remove(&key) {
-                            peer.incoming.insert(init.track_id, again);
-                        }
-                    }
-                    return;
-                }
-                // The slot (transceiver) the track arrived on says what it is.
-                let slot = peer.slots.iter().position(|t| {
-                    peer.pc.rtp_transceiver(*t).and_then(|t| t.receiver()) == Some(init.receiver_id)
-                });
-                let Some(source) = slot.map(|i| Source::SLOTS[i]) else {
-                    debug!(participant = %id, "track on a transceiver that is no publishing slot");
-                    return;
-                };
-                let kind = match source {
-                    Source::Microphone => MediaKind::Audio,
-                    Source::Camera | Source::Screen => MediaKind::Video,
-                };
-                let allowed = peer.sources.allows(source);
-                // The codec the publisher negotiated for this track (its first, for a
-                // browser that accepted several: it sends with the first).
-                let negotiated = peer.pc.rtp_receiver(init.receiver_id).and_then(|mut r| {
-                    r.get_parameters()
-                        .rtp_parameters
-                        .codecs
-                        .iter()
-                        .find_map(|c| {
-                            Codec::from_mime(&c.rtp_codec.mime_type)
-                                .filter(|codec| codec.is_video() == (kind == MediaKind::Video))
-                                .map(|codec| (codec, c.payload_type))
-                        })
-                });
-                let Some((codec, payload_type)) = negotiated else {
-                    warn!(participant = %id, ?source, "track in a codec the SFU does not forward");
-                    return;
-                };
-                let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
-                    return;
-                };
-                let layers = if layer.is_some() { MAX_LAYERS as u8 } else { 1 };
-                match forwarder.publish_layered(now, id, kind, layers) {
-                    Ok((up_track, mut actions)) => {
-                        debug!(participant = %id, ?source, %up_track, layers, "track published");
-                        if !allowed {
-                            actions.extend(forwarder.set_blocked(now, up_track, true));
-                        }
-                        peer.incoming.insert(
-                            init.track_id,
-                            IncomingTrack {
-                                up_track,
-                                kind,
-                                source,
-                                receiver_id: init.receiver_id,
-                                simulcast: layer.is_some(),
-                                layers: vec![IncomingLayer::new(
-                                    layer.unwrap_or(0),
-                                    init.ssrc,
-                                    kind,
-                                )],
-                                codec,
-                                recorded: Arc::new(TrackInfo {
-                                    up_track,
-                                    label: peer.label.clone(),
-                                    source: source.name().to_owned(),
-                                    codec,
-                                    payload_type,
-                                }),
-                            },
-                        );
-                        self.apply(now, actions);
-                    }
-                    Err(e) => warn!(participant = %id, error = %e, "publish refused"),
-                }
+                self.on_track_open(now, id, init);
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id)) => {
                 let Some(peer) = self.peers.get_mut(&id) else {
@@ -1844,7 +1846,6 @@ impl MediaLoop {
         let Some(forwarder) = self.rooms.get_mut(&peer.room) else {
             return;
         };
-        let payload_len = packet.payload.len();
         let mut outgoing = std::mem::take(&mut self.scratch);
         let keyframe_request = forwarder.on_rtp(now, up_track, layer, &meta, &mut outgoing);
         let mut recording_request = None;
@@ -1874,7 +1875,29 @@ impl MediaLoop {
                 });
             }
         }
-        for out in &outgoing {
+        self.send_forwards(now, &packet, &meta, payload_type, &outgoing);
+        self.scratch = outgoing;
+        let requests: Vec<Action> = keyframe_request
+            .into_iter()
+            .chain(recording_request)
+            .collect();
+        if !requests.is_empty() {
+            self.apply(now, requests);
+        }
+    }
+
+    /// Writes one arriving packet to every subscriber the forwarder chose, rewritten
+    /// for each (sequence number, timestamp, SSRC, the SFU's payload type, and the VP8
+    /// picture numbering after a layer switch), one datagram each.
+    fn send_forwards(
+        &mut self,
+        now: Instant,
+        packet: &rtc::rtp::Packet,
+        meta: &RtpMeta,
+        payload_type: u8,
+        outgoing: &[Outgoing],
+    ) {
+        for out in outgoing {
             let Some(subscriber) = self.peers.get_mut(&out.subscriber) else {
                 continue;
             };
@@ -1912,7 +1935,7 @@ impl MediaLoop {
                         down.forwarded += 1;
                         down.gaps.on_sent(out.sequence_number);
                         self.stats.forwarded_packets += 1;
-                        self.stats.forwarded_bytes += payload_len as u64;
+                        self.stats.forwarded_bytes += packet.payload.len() as u64;
                     }
                     Err(e) => debug!(subscriber = %out.subscriber, error = %e, "write_rtp"),
                 }
@@ -1931,13 +1954,96 @@ impl MediaLoop {
                 self.unflushed.push(out.subscriber);
             }
         }
-        self.scratch = outgoing;
-        let requests: Vec<Action> = keyframe_request
-            .into_iter()
-            .chain(recording_request)
-            .collect();
-        if !requests.is_empty() {
-            self.apply(now, requests);
+    }
+
+    /// Adds a sending track for `down_track` to the subscriber's connection, with the
+    /// publisher's codec and a fresh SSRC; true when the subscriber needs an offer.
+    fn add_down_track(
+        &mut self,
+        subscriber: ParticipantId,
+        down_track: DownTrackId,
+        publisher: ParticipantId,
+        up_track: UpTrackId,
+        kind: MediaKind,
+    ) -> bool {
+        let label = self
+            .peers
+            .get(&publisher)
+            .map(|p| p.label.clone())
+            .unwrap_or_default();
+        let ssrc = rand::random::<u32>();
+        let up = self
+            .peers
+            .get(&publisher)
+            .and_then(|p| p.incoming.values().find(|t| t.up_track == up_track));
+        let source = up.map(|t| t.source);
+        let up_codec = up.map_or(
+            match kind {
+                MediaKind::Audio => Codec::Opus,
+                MediaKind::Video => Codec::Vp8,
+            },
+            |t| t.codec,
+        );
+        let Some(peer) = self.peers.get_mut(&subscriber) else {
+            return false;
+        };
+        let (codec_kind, codec) = codec_params(up_codec);
+        let kind_name = match kind {
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+        };
+        let track_id = format!("{label}-{kind_name}-{down_track}");
+        let track = MediaStreamTrack::new(
+            label.clone(),
+            track_id.clone(),
+            label.clone(),
+            codec_kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: codec.rtp_codec,
+                ..Default::default()
+            }],
+        );
+        // A transceiver of its own: `add_track` would reuse the
+        // participant's receive-only publish slot of the same kind (JSEP
+        // reuse rules), which the browser answers as send-only.
+        let added = peer.pc.add_transceiver_from_track(
+            track,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Sendonly,
+                streams: vec![],
+                send_encodings: vec![],
+            }),
+        );
+        match added.map(RTCRtpSenderId::from) {
+            Ok(sender_id) => {
+                peer.outgoing.insert(
+                    down_track,
+                    OutgoingTrack {
+                        sender_id,
+                        ssrc,
+                        kind,
+                        publisher: label,
+                        source,
+                        track_id: track_id.clone(),
+                        forwarded: 0,
+                        gaps: PassedGaps::default(),
+                        offered: false,
+                        negotiated: false,
+                        bound: false,
+                    },
+                );
+                peer.outgoing_by_track.insert(track_id, down_track);
+                peer.needs_offer = true;
+                true
+            }
+            Err(e) => {
+                warn!(%subscriber, error = %e, "add_track failed");
+                false
+            }
         }
     }
 
@@ -1952,81 +2058,8 @@ impl MediaLoop {
                     up_track,
                     kind,
                 } => {
-                    let label = self
-                        .peers
-                        .get(&publisher)
-                        .map(|p| p.label.clone())
-                        .unwrap_or_default();
-                    let ssrc = rand::random::<u32>();
-                    let up = self
-                        .peers
-                        .get(&publisher)
-                        .and_then(|p| p.incoming.values().find(|t| t.up_track == up_track));
-                    let source = up.map(|t| t.source);
-                    let up_codec = up.map_or(
-                        match kind {
-                            MediaKind::Audio => Codec::Opus,
-                            MediaKind::Video => Codec::Vp8,
-                        },
-                        |t| t.codec,
-                    );
-                    let Some(peer) = self.peers.get_mut(&subscriber) else {
-                        continue;
-                    };
-                    let (codec_kind, codec) = codec_params(up_codec);
-                    let kind_name = match kind {
-                        MediaKind::Audio => "audio",
-                        MediaKind::Video => "video",
-                    };
-                    let track_id = format!("{label}-{kind_name}-{down_track}");
-                    let track = MediaStreamTrack::new(
-                        label.clone(),
-                        track_id.clone(),
-                        label.clone(),
-                        codec_kind,
-                        vec![RTCRtpEncodingParameters {
-                            rtp_coding_parameters: RTCRtpCodingParameters {
-                                ssrc: Some(ssrc),
-                                ..Default::default()
-                            },
-                            codec: codec.rtp_codec,
-                            ..Default::default()
-                        }],
-                    );
-                    // A transceiver of its own: `add_track` would reuse the
-                    // participant's receive-only publish slot of the same kind (JSEP
-                    // reuse rules), which the browser answers as send-only.
-                    let added = peer.pc.add_transceiver_from_track(
-                        track,
-                        Some(RTCRtpTransceiverInit {
-                            direction: RTCRtpTransceiverDirection::Sendonly,
-                            streams: vec![],
-                            send_encodings: vec![],
-                        }),
-                    );
-                    match added.map(RTCRtpSenderId::from) {
-                        Ok(sender_id) => {
-                            peer.outgoing.insert(
-                                down_track,
-                                OutgoingTrack {
-                                    sender_id,
-                                    ssrc,
-                                    kind,
-                                    publisher: label,
-                                    source,
-                                    track_id: track_id.clone(),
-                                    forwarded: 0,
-                                    gaps: PassedGaps::default(),
-                                    offered: false,
-                                    negotiated: false,
-                                    bound: false,
-                                },
-                            );
-                            peer.outgoing_by_track.insert(track_id, down_track);
-                            peer.needs_offer = true;
-                            renegotiate.push(subscriber);
-                        }
-                        Err(e) => warn!(%subscriber, error = %e, "add_track failed"),
+                    if self.add_down_track(subscriber, down_track, publisher, up_track, kind) {
+                        renegotiate.push(subscriber);
                     }
                 }
                 Action::RemoveDownTrack {

@@ -531,6 +531,22 @@ pub struct ProductionJob {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ProductionJob {
+    /// A new job for `recording`, waiting for a worker.
+    pub fn queued(recording: Uuid, at: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            recording_id: recording,
+            state: "queued".into(),
+            attempts: 0,
+            progress: 0.0,
+            error: None,
+            outputs: None,
+            updated_at: at,
+        }
+    }
+}
+
 /// A training recording published as a help video.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

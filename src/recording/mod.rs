@@ -246,16 +246,7 @@ async fn queue_production(state: &AppState, recording: Uuid) -> Result<(), sched
     if state.store.production_job_of(recording).await?.is_some() {
         return Ok(());
     }
-    let job = ProductionJob {
-        id: Uuid::new_v4(),
-        recording_id: recording,
-        state: "queued".into(),
-        attempts: 0,
-        progress: 0.0,
-        error: None,
-        outputs: None,
-        updated_at: Utc::now(),
-    };
+    let job = ProductionJob::queued(recording, Utc::now());
     state.store.save_production_job(&job).await?;
     state.recordings.announce(job.id);
     Ok(())

@@ -64,6 +64,55 @@ impl Refusal {
     }
 }
 
+/// A removed participant tried to come back: refused, on record twice (their
+/// connection events and the audit log).
+fn record_removed_rejoin(state: &AppState, session: Uuid, participant: Uuid) {
+    tracing::warn!("a removed participant tried to rejoin");
+    metering::connection_event(
+        state,
+        session,
+        participant,
+        "joinFailed",
+        json!({ "reason": "removed" }),
+    );
+    state.audit.record(
+        Some(session),
+        Actor::Participant(participant),
+        "refused",
+        json!({ "attempted": "join", "code": "removed" }),
+    );
+}
+
+/// The first message of a connection: who they are, the session, who else is there,
+/// and relay credentials that live as long as this connection may (its link's end
+/// and the overrun grace), no longer.
+fn welcome(
+    state: &AppState,
+    me: PeerInfo,
+    session: &Session,
+    others: &[PeerInfo],
+    lifetime: std::time::Duration,
+) -> ServerMessage {
+    let id = me.id;
+    ServerMessage::Welcome {
+        protocol: PROTOCOL_VERSION,
+        me,
+        session_id: session.id,
+        session_title: session.title.clone(),
+        session_kind: session.kind,
+        participants: others.to_vec(),
+        ice_servers: crate::turn::ice_servers(
+            &state.settings.turn,
+            id,
+            Utc::now()
+                + chrono::Duration::from_std(lifetime).unwrap_or_else(|_| chrono::Duration::zero()),
+            Utc::now(),
+        )
+        .into_iter()
+        .collect(),
+    }
+}
+
 /// Places a participant in their room and registers them; returns what their
 /// connection needs, or why they may not enter (refusals are recorded here).
 pub async fn enter(
@@ -89,20 +138,7 @@ pub async fn enter(
         })
         .unwrap_or_default();
     if removed {
-        tracing::warn!("a removed participant tried to rejoin");
-        metering::connection_event(
-            state,
-            session.id,
-            participant.id,
-            "joinFailed",
-            json!({ "reason": "removed" }),
-        );
-        state.audit.record(
-            Some(session.id),
-            Actor::Participant(participant.id),
-            "refused",
-            json!({ "attempted": "join", "code": "removed" }),
-        );
+        record_removed_rejoin(state, session.id, participant.id);
         return Err(Refusal::Removed);
     }
 
@@ -152,25 +188,7 @@ pub async fn enter(
     }
     let current = concerned_session(state, room, &session, &participant).await;
     let lifetime = connection_lifetime(state, room, grant, &participant);
-    let mut greeting = vec![ServerMessage::Welcome {
-        protocol: PROTOCOL_VERSION,
-        me,
-        session_id: session.id,
-        session_title: session.title.clone(),
-        session_kind: session.kind,
-        participants: registration.others.clone(),
-        // Relay credentials live as long as this connection may (its link's end and
-        // the overrun grace), no longer.
-        ice_servers: crate::turn::ice_servers(
-            &state.settings.turn,
-            participant.id,
-            Utc::now()
-                + chrono::Duration::from_std(lifetime).unwrap_or_else(|_| chrono::Duration::zero()),
-            Utc::now(),
-        )
-        .into_iter()
-        .collect(),
-    }];
+    let mut greeting = vec![welcome(state, me, &session, &registration.others, lifetime)];
     greeting.extend(
         join_state(
             state,

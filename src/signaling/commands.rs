@@ -276,30 +276,19 @@ fn defense_rule(
 /// How often a score sheet write is tried before the expert is told it failed.
 const SHEET_WRITE_ATTEMPTS: u32 = 5;
 
-/// Stores an expert's sheet after a submission (or its reopening), audits it, and
-/// tells the expert and the hosts. A write that keeps failing is retried; if it still
-/// fails, a submission is unlocked again and the expert is told to resubmit: a sheet
-/// the expert saw locked is always on record.
-async fn persist_sheet(
+/// Writes a submitted sheet (or a reopening) to the store, retrying with a doubling
+/// pause up to [`SHEET_WRITE_ATTEMPTS`] times; whether it is on record.
+async fn store_sheet(
     ctx: &Ctx<'_>,
-    expert: Uuid,
-    reopen_reason: Option<String>,
-) -> Vec<ServerMessage> {
+    stored_as: Uuid,
+    reopen_reason: Option<&str>,
+    sheet: Option<&ScoreSheet>,
+) -> bool {
     let session = ctx.session.id;
-    let Some(stored_as) = ctx.state.days.in_session(session, expert) else {
-        return Vec::new();
-    };
-    let Some(sheet) = ctx
-        .state
-        .defenses
-        .with(session, |d| d.sheet(expert).cloned())
-    else {
-        return Vec::new();
-    };
     let mut wait = std::time::Duration::from_millis(50);
     let mut attempt = 1;
-    let stored = loop {
-        let result = match (&reopen_reason, &sheet) {
+    loop {
+        let result = match (reopen_reason, sheet) {
             (Some(reason), _) => {
                 ctx.state
                     .store
@@ -335,7 +324,30 @@ async fn persist_sheet(
                 break false;
             }
         }
+    }
+}
+
+/// Stores an expert's sheet after a submission (or its reopening), audits it, and
+/// tells the expert and the hosts. A write that keeps failing is retried; if it still
+/// fails, a submission is unlocked again and the expert is told to resubmit: a sheet
+/// the expert saw locked is always on record.
+async fn persist_sheet(
+    ctx: &Ctx<'_>,
+    expert: Uuid,
+    reopen_reason: Option<String>,
+) -> Vec<ServerMessage> {
+    let session = ctx.session.id;
+    let Some(stored_as) = ctx.state.days.in_session(session, expert) else {
+        return Vec::new();
     };
+    let Some(sheet) = ctx
+        .state
+        .defenses
+        .with(session, |d| d.sheet(expert).cloned())
+    else {
+        return Vec::new();
+    };
+    let stored = store_sheet(ctx, stored_as, reopen_reason.as_deref(), sheet.as_ref()).await;
     let mut replies = Vec::new();
     if stored {
         match &reopen_reason {

@@ -405,16 +405,7 @@ async fn post_production_joins_a_recording_continued_after_a_restart_across_the_
             .await
             .unwrap();
     }
-    let job = ProductionJob {
-        id: uuid::Uuid::new_v4(),
-        recording_id: recording.id,
-        state: "queued".into(),
-        attempts: 0,
-        progress: 0.0,
-        error: None,
-        outputs: None,
-        updated_at: Utc::now(),
-    };
+    let job = ProductionJob::queued(recording.id, Utc::now());
     store.save_production_job(&job).await.unwrap();
     app.state.recordings.announce(job.id);
     let done = recordings_until(&app, &t.session, |r| {

@@ -76,16 +76,7 @@ async fn recordings_parts_and_production_jobs_are_kept(b: Backend) {
         w.store.recordings_of_session(s.id).await.unwrap(),
         vec![recording.clone()]
     );
-    let mut job = ProductionJob {
-        id: Uuid::new_v4(),
-        recording_id: recording.id,
-        state: "queued".into(),
-        attempts: 0,
-        progress: 0.0,
-        error: None,
-        outputs: None,
-        updated_at: at(9, 41),
-    };
+    let mut job = ProductionJob::queued(recording.id, at(9, 41));
     w.store.save_production_job(&job).await.unwrap();
     job.state = "running".into();
     job.attempts = 1;
