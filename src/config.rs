@@ -47,7 +47,6 @@ pub struct Config {
     pub http: HttpConfig,
     /// Media plane.
     pub media: MediaConfig,
-    /// Database.
     pub database: DatabaseConfig,
     /// Local files.
     pub storage: StorageConfig,

@@ -43,7 +43,6 @@ pub struct SetupCheckSummary {
     pub path: Option<String>,
     /// Round trip.
     pub rtt_ms: Option<f64>,
-    /// Loss.
     pub loss_percent: Option<f64>,
     /// Throughput.
     pub kbps: Option<f64>,

@@ -45,11 +45,9 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> PlanningError {
 /// The minutes of a defense's parts, as asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct AgendaMinutes {
-    /// Presentation.
     pub presentation: i64,
     /// Questions and answers.
     pub qa: i64,
-    /// Deliberation.
     pub deliberation: i64,
     /// Between two defenses.
     pub buffer: i64,

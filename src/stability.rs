@@ -72,7 +72,6 @@ pub struct IntervalSample {
     pub at: DateTime<Utc>,
     /// Length in seconds.
     pub seconds: f64,
-    /// Direction.
     pub direction: Direction,
     /// Which track: [`uplink_track`] or [`downlink_track`]; empty for a direction's
     /// pooled figures (and for samples stored before tracks were told apart).
@@ -181,7 +180,6 @@ pub fn pooled(samples: &[IntervalSample]) -> Vec<IntervalSample> {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
-    /// Good.
     Good,
     /// Acceptable.
     Fair,
@@ -235,7 +233,6 @@ pub struct ParticipantVerdict {
     pub uplink_loss: f64,
     /// Mean downlink loss over the session (before repair).
     pub downlink_loss: f64,
-    /// Stable.
     pub stable: bool,
     /// Number of reconnect gaps.
     pub gaps: usize,
@@ -247,7 +244,6 @@ pub struct ParticipantVerdict {
 pub struct SessionVerdict {
     /// Definition version.
     pub definition: &'static str,
-    /// Stable.
     pub stable: bool,
     /// Per participant.
     pub participants: Vec<ParticipantVerdict>,

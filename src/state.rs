@@ -65,7 +65,6 @@ pub struct AppState {
     pub recordings: Arc<crate::recording::registry::Recordings>,
     /// Whether this machine can record (checked once at start).
     pub recorder: Arc<Result<RecorderCapability, String>>,
-    /// Settings.
     pub settings: Arc<Settings>,
     /// Alerts (log and webhook).
     pub alerts: crate::alerts::Alerter,

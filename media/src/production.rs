@@ -51,7 +51,6 @@ impl InputPart {
 pub struct Chapter {
     /// Start on the recording's timeline.
     pub start: Duration,
-    /// Title.
     pub title: String,
 }
 

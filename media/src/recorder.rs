@@ -153,7 +153,6 @@ pub struct RtpPacket {
     pub ssrc: u32,
     /// Marker bit (end of a video frame).
     pub marker: bool,
-    /// Payload.
     pub payload: Bytes,
 }
 

@@ -253,7 +253,6 @@ impl Source {
 pub struct SourcePolicy {
     /// Microphone (false: muted by the host, or a trainee not promoted).
     pub microphone: bool,
-    /// Camera.
     pub camera: bool,
     /// Screen sharing.
     pub screen: bool,

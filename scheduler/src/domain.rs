@@ -282,7 +282,6 @@ impl Agenda {
 /// A session to book, already validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSession {
-    /// Title.
     pub title: Title,
     /// Defense or training.
     pub kind: SessionKind,
@@ -410,9 +409,7 @@ impl NewSession {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
-    /// Id.
     pub id: Uuid,
-    /// Title.
     pub title: String,
     /// Defense or training.
     pub kind: SessionKind,
@@ -457,7 +454,6 @@ pub struct Participant {
     pub session_id: Uuid,
     /// Display name.
     pub name: String,
-    /// Role.
     pub role: Role,
     /// The registered person, if any.
     pub person_id: Option<Uuid>,

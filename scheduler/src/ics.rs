@@ -25,7 +25,6 @@ pub struct Invitation {
     pub sequence: i64,
     /// Request or cancel.
     pub method: Method,
-    /// Title.
     pub title: String,
     /// Start, UTC.
     pub starts_at: DateTime<Utc>,

@@ -19,7 +19,6 @@ use crate::model::{NewPerson, NewProject, parse_project_code};
 pub enum ImportKind {
     /// Organisation names.
     Organisations,
-    /// Experts.
     Experts,
     /// Projects with their applicants.
     Projects,

@@ -10,7 +10,6 @@ use crate::domain::{DomainError, PersonName, Role};
 /// An organisation (university, institute, company) people and projects belong to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Organisation {
-    /// Id.
     pub id: Uuid,
     /// Name, unique.
     pub name: String,
@@ -37,15 +36,12 @@ pub struct NewPerson {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Person {
-    /// Id.
     pub id: Uuid,
     /// Display name.
     pub name: String,
     /// E-mail.
     pub email: Option<String>,
-    /// Organisation.
     pub organisation_id: Option<Uuid>,
-    /// Roles.
     pub roles: Vec<Role>,
     /// Expertise fields.
     pub fields: Vec<String>,
@@ -57,7 +53,6 @@ pub struct Person {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Programme {
-    /// Id.
     pub id: Uuid,
     /// Name, unique.
     pub name: String,
@@ -72,9 +67,7 @@ pub struct Programme {
 pub struct NewProject {
     /// Application code, unique (e.g. `2026-NY-0012`).
     pub code: String,
-    /// Title.
     pub title: String,
-    /// Programme.
     pub programme: Uuid,
     /// The applicant (a person).
     pub applicant: Uuid,
@@ -88,19 +81,12 @@ pub struct NewProject {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Project {
-    /// Id.
     pub id: Uuid,
-    /// Code.
     pub code: String,
-    /// Title.
     pub title: String,
-    /// Programme.
     pub programme_id: Uuid,
-    /// Applicant.
     pub applicant_id: Uuid,
-    /// Organisation.
     pub organisation_id: Uuid,
-    /// Field.
     pub field: String,
 }
 
@@ -235,7 +221,6 @@ impl NotificationKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
-    /// Id.
     pub id: Uuid,
     /// The session.
     pub session_id: Uuid,
@@ -255,7 +240,6 @@ pub struct Notification {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Panel {
-    /// Id.
     pub id: Uuid,
     /// Name, unique.
     pub name: String,
@@ -268,7 +252,6 @@ pub struct Panel {
 /// A virtual room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Room {
-    /// Id.
     pub id: Uuid,
     /// Name, unique.
     pub name: String,
@@ -312,7 +295,6 @@ pub struct AvailabilityWindow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DefenseDay {
-    /// Id.
     pub id: Uuid,
     /// The local date, `YYYY-MM-DD`.
     pub date: chrono::NaiveDate,

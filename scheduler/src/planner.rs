@@ -49,7 +49,6 @@ pub struct ProjectSpec {
     pub applicant: u32,
     /// The applying organisation's key.
     pub organisation: u32,
-    /// Field.
     pub field: String,
     /// Experts who declared a conflict with this project (indices).
     pub declared_conflicts: Vec<usize>,
@@ -64,11 +63,8 @@ pub struct ProjectSpec {
 pub struct PlanInput {
     /// Slots in the day (≤ [`MAX_SLOTS`]).
     pub slots: usize,
-    /// Experts.
     pub experts: Vec<ExpertSpec>,
-    /// Panels.
     pub panels: Vec<PanelSpec>,
-    /// Projects.
     pub projects: Vec<ProjectSpec>,
     /// Allowed panel sizes (inclusive).
     pub panel_size: (usize, usize),

@@ -121,7 +121,6 @@ pub struct Rating {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatMessage {
-    /// Id.
     pub id: Uuid,
     /// The session.
     pub session_id: Uuid,
@@ -165,7 +164,6 @@ pub struct StreamSampleRecord {
     pub jitter_ms: f64,
     /// Round trip, ms.
     pub rtt_ms: Option<f64>,
-    /// Keyframes.
     pub keyframes: i64,
     /// Freezes the browser reported.
     pub freezes: i64,
@@ -198,7 +196,6 @@ pub struct ConnectionEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SetupCheck {
-    /// Id.
     pub id: Uuid,
     /// The session they are invited to.
     pub session_id: Uuid,
@@ -228,7 +225,6 @@ pub struct SetupCheck {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupRecord {
-    /// Id.
     pub id: Uuid,
     /// When it finished.
     pub at: DateTime<Utc>,
@@ -464,7 +460,6 @@ mod tests {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingRecord {
-    /// Id.
     pub id: Uuid,
     /// The session recorded.
     pub session_id: Uuid,
@@ -483,7 +478,6 @@ pub struct RecordingRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingPart {
-    /// Id.
     pub id: Uuid,
     /// The recording.
     pub recording_id: Uuid,
@@ -513,7 +507,6 @@ pub struct RecordingPart {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductionJob {
-    /// Id.
     pub id: Uuid,
     /// The recording produced.
     pub recording_id: Uuid,
@@ -551,15 +544,11 @@ impl ProductionJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HelpVideo {
-    /// Id.
     pub id: Uuid,
     /// The recording it was produced from.
     pub recording_id: Uuid,
-    /// Title.
     pub title: String,
-    /// Description.
     pub description: String,
-    /// Tags.
     pub tags: Vec<String>,
     /// Crop or technique category (e.g. 果树, 水稻, 植保).
     pub category: String,

@@ -49,7 +49,6 @@ pub const AUDIT_APPEND_ATTEMPTS: usize = 50;
 /// A password-login account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
-    /// Id.
     pub id: Uuid,
     /// Login name.
     pub username: String,

@@ -30,7 +30,6 @@ pub enum StartError {
     /// Not enough free disk.
     #[error("not enough disk space to record: {free_mb} MB free, {min_mb} MB required")]
     LowDisk {
-        /// Free.
         free_mb: u64,
         /// Required.
         min_mb: u64,

@@ -81,13 +81,10 @@ impl Phase {
 /// Minutes planned for each timed phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhaseBudget {
-    /// Presentation.
     pub presentation: Duration,
     /// Questions and answers.
     pub qa: Duration,
-    /// Deliberation.
     pub deliberation: Duration,
-    /// Scoring.
     pub scoring: Duration,
 }
 
@@ -169,7 +166,6 @@ pub enum Effect {
     Overtime(Phase),
     /// The phase was extended.
     Extended {
-        /// Phase.
         phase: Phase,
         /// Extra time.
         by: Duration,
@@ -178,7 +174,6 @@ pub enum Effect {
     ScoreSubmitted(Uuid),
     /// A sheet was reopened (store it with the reason).
     ScoreReopened {
-        /// Expert.
         expert: Uuid,
         /// Why.
         reason: String,

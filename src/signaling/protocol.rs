@@ -113,7 +113,6 @@ pub enum ClientMessage {
     AllowScreen {
         /// Whom.
         participant_id: Uuid,
-        /// Allowed.
         allowed: bool,
     },
     /// Trainer or host: let a trainee speak, or silence them again.
@@ -136,15 +135,9 @@ pub enum ClientMessage {
         participant_id: Uuid,
     },
     /// Host (trainer in training): recording on or off.
-    Recording {
-        /// On.
-        on: bool,
-    },
+    Recording { on: bool },
     /// Training sessions: a chat message (1–1000 characters).
-    Chat {
-        /// Text.
-        text: String,
-    },
+    Chat { text: String },
     /// Host or trainer: remove a chat message.
     RemoveChat {
         /// The message.
@@ -239,7 +232,6 @@ pub struct TrackReport {
     /// Frames decoded.
     #[serde(default)]
     pub frames_decoded: u64,
-    /// Freezes.
     #[serde(default)]
     pub freeze_count: u64,
     /// Seconds frozen.
@@ -255,7 +247,6 @@ pub struct PeerInfo {
     pub id: Uuid,
     /// Display name.
     pub name: String,
-    /// Role.
     pub role: Role,
 }
 
@@ -325,9 +316,7 @@ pub enum ServerMessage {
     },
     /// Which of your sources reach the room (the SFU drops the others).
     Sources {
-        /// Microphone.
         microphone: bool,
-        /// Camera.
         camera: bool,
         /// Screen sharing.
         screen: bool,
@@ -349,10 +338,7 @@ pub enum ServerMessage {
     /// The host asks you to unmute.
     UnmuteRequested,
     /// Whether the session is being recorded (everyone sees an indicator).
-    Recording {
-        /// On.
-        on: bool,
-    },
+    Recording { on: bool },
     /// A chat message (also sent for the history on join).
     Chat {
         /// The message.
@@ -441,11 +427,9 @@ pub enum WaitReason {
 pub struct ChatLine {
     /// Id (for removal).
     pub id: Uuid,
-    /// Author.
     pub author_id: Uuid,
     /// Author's name.
     pub author_name: String,
-    /// Text.
     pub text: String,
     /// When.
     pub at: chrono::DateTime<chrono::Utc>,
@@ -455,9 +439,7 @@ pub struct ChatLine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SheetSummary {
-    /// Expert.
     pub expert_id: Uuid,
-    /// Name.
     pub name: String,
     /// Submitted and locked.
     pub submitted: bool,

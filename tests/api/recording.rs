@@ -3,6 +3,7 @@
 //! database as they are written, and a full disk refuses to record out loud.
 
 use std::time::Duration;
+use viva::signaling::protocol::ClientMessage;
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -49,7 +50,7 @@ async fn the_hosts_switch_records_every_forwarded_track_into_parts_on_disk() {
     .await;
     let mut host = WsClient::join(&app, &t.tokens[0]).await;
     let mut trainee_ws = WsClient::join(&app, &t.tokens[2]).await;
-    host.send(json!({"type": "recording", "on": true})).await;
+    host.say(ClientMessage::Recording { on: true }).await;
     trainee_ws
         .wait_for("the recording indicator", |m| {
             m["type"] == "recording" && m["on"] == true
@@ -63,7 +64,7 @@ async fn the_hosts_switch_records_every_forwarded_track_into_parts_on_disk() {
         run_participant(&urls[2], 2, &[1], 100, Duration::from_secs(4)),
     );
     assert!(trainer.connected);
-    host.send(json!({"type": "recording", "on": false})).await;
+    host.say(ClientMessage::Recording { on: false }).await;
     let recordings = recordings_until(&app, &t.session, |r| {
         r.len() == 1
             && r[0]["state"] == "stopped"
@@ -184,7 +185,7 @@ async fn without_disk_space_recording_refuses_to_start_and_says_so() {
     )
     .await;
     let mut trainer = WsClient::join(&app, &t.tokens[0]).await;
-    trainer.send(json!({"type": "recording", "on": true})).await;
+    trainer.say(ClientMessage::Recording { on: true }).await;
     let refused = trainer
         .wait_for("the refusal", |m| {
             m["type"] == "error" && m["code"] == "recording_refused"
@@ -1173,7 +1174,7 @@ async fn a_server_killed_mid_recording_leaves_playable_parts_and_recovers_them_w
     };
 
     let mut trainer = WsClient::join_url(&ws_url(&tokens[0])).await;
-    trainer.send(json!({"type": "recording", "on": true})).await;
+    trainer.say(ClientMessage::Recording { on: true }).await;
     trainer
         .wait_for("recording", |m| m["type"] == "recording" && m["on"] == true)
         .await;

@@ -7,6 +7,7 @@
 //! `/healthz` and stops feeding the systemd watchdog.
 
 use std::time::{Duration, Instant};
+use viva::signaling::protocol::ClientMessage;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -247,7 +248,7 @@ async fn a_panel_day_killed_between_defenses_resumes_with_the_next_applicant() {
     // The day's first applicant is the current one: admitted by the queue on arrival.
     assert_eq!(a1.welcome["type"], "welcome");
     for _ in 0..4 {
-        host.send(json!({"type": "advance"})).await;
+        host.say(ClientMessage::Advance).await;
     }
     expert
         .wait_for("scoring", |m| {
@@ -255,14 +256,17 @@ async fn a_panel_day_killed_between_defenses_resumes_with_the_next_applicant() {
         })
         .await;
     expert
-        .send(json!({"type": "submitScores", "scores": [7, 7, 7, 7], "comment": "第一项"}))
+        .say(ClientMessage::SubmitScores {
+            scores: vec![7, 7, 7, 7],
+            comment: "第一项".into(),
+        })
         .await;
     expert
         .wait_for("locked", |m| {
             m["type"] == "scoreSheet" && m["locked"] == true
         })
         .await;
-    host.send(json!({"type": "advance"})).await; // closed: the second defense is next
+    host.say(ClientMessage::Advance).await; // closed: the second defense is next
     host.wait_for("next defense's lobby", |m| {
         m["type"] == "phase" && m["phase"] == "lobby"
     })
@@ -491,7 +495,7 @@ async fn bench_startup_with_50_live_sessions() {
             serve.port, tokens[0]
         ))
         .await;
-        host.send(json!({"type": "advance"})).await;
+        host.say(ClientMessage::Advance).await;
         host.wait_for("presentation", |m| {
             m["type"] == "phase" && m["phase"] == "presentation"
         })

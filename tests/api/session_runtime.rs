@@ -3,6 +3,7 @@
 //! session's hands, chat and promotion; the audit log verifies.
 
 use std::time::Duration;
+use viva::signaling::protocol::ClientMessage;
 
 use serde_json::{Value, json};
 
@@ -208,7 +209,7 @@ async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
         .wait_for("lobby", |m| m["type"] == "lobby" && m["inLobby"] == true)
         .await;
 
-    host.send(json!({"type": "advance"})).await;
+    host.say(ClientMessage::Advance).await;
     host.wait_for("presentation", |m| {
         m["type"] == "phase" && m["phase"] == "presentation"
     })
@@ -220,8 +221,8 @@ async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
             m["type"] == "lobby" && m["inLobby"] == false
         })
         .await;
-    host.send(json!({"type": "advance"})).await; // Q&A
-    host.send(json!({"type": "advance"})).await; // deliberation
+    host.say(ClientMessage::Advance).await; // Q&A
+    host.say(ClientMessage::Advance).await; // deliberation
     applicant
         .wait_for("deliberation", |m| {
             m["type"] == "phase" && m["phase"] == "deliberation"
@@ -232,7 +233,7 @@ async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
             m["type"] == "lobby" && m["inLobby"] == true
         })
         .await;
-    host.send(json!({"type": "advance"})).await; // scoring
+    host.say(ClientMessage::Advance).await; // scoring
     expert1
         .wait_for("scoring", |m| {
             m["type"] == "phase" && m["phase"] == "scoring"
@@ -242,18 +243,27 @@ async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
     // A sheet that does not fit is refused; a good one is locked.
     assert_eq!(
         expert1
-            .refused(json!({"type": "submitScores", "scores": [11, 0, 0, 0], "comment": ""}))
+            .refuses(ClientMessage::SubmitScores {
+                scores: vec![11, 0, 0, 0],
+                comment: "".into()
+            })
             .await,
         "refused"
     );
     assert_eq!(
         expert1
-            .refused(json!({"type": "submitScores", "scores": [1, 2], "comment": ""}))
+            .refuses(ClientMessage::SubmitScores {
+                scores: vec![1, 2],
+                comment: "".into()
+            })
             .await,
         "refused"
     );
     expert1
-        .send(json!({"type": "submitScores", "scores": [10, 10, 10, 10], "comment": "很好 <b>"}))
+        .say(ClientMessage::SubmitScores {
+            scores: vec![10, 10, 10, 10],
+            comment: "很好 <b>".into(),
+        })
         .await;
     let locked = expert1
         .wait_for("locked sheet", |m| {
@@ -263,13 +273,19 @@ async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
     assert_eq!(locked["scores"], json!([10, 10, 10, 10]));
     assert_eq!(
         expert1
-            .refused(json!({"type": "submitScores", "scores": [1, 1, 1, 1], "comment": ""}))
+            .refuses(ClientMessage::SubmitScores {
+                scores: vec![1, 1, 1, 1],
+                comment: "".into()
+            })
             .await,
         "refused",
         "a submitted sheet is locked"
     );
     expert2
-        .send(json!({"type": "submitScores", "scores": [5, 5, 5, 5], "comment": "一般"}))
+        .say(ClientMessage::SubmitScores {
+            scores: vec![5, 5, 5, 5],
+            comment: "一般".into(),
+        })
         .await;
     let agg = host
         .wait_for("both sheets", |m| {
@@ -297,7 +313,10 @@ async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
         })
         .await;
     expert2
-        .send(json!({"type": "submitScores", "scores": [10, 10, 10, 0], "comment": "修正"}))
+        .say(ClientMessage::SubmitScores {
+            scores: vec![10, 10, 10, 0],
+            comment: "修正".into(),
+        })
         .await;
     expert2
         .wait_for("relocked", |m| {
@@ -307,21 +326,42 @@ async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
         })
         .await;
 
-    host.send(json!({"type": "advance"})).await; // closed
+    host.say(ClientMessage::Advance).await; // closed
     expert1.wait_type("rateRequest").await;
     applicant.wait_type("rateRequest").await;
     expert1
-        .send(json!({"type": "rate", "stars": 5, "comment": "流畅"}))
+        .say(ClientMessage::Rate {
+            stars: 5,
+            comment: "流畅".into(),
+            session_id: None,
+        })
         .await;
     expert1.wait_type("rated").await;
-    applicant.send(json!({"type": "rate", "stars": 4})).await;
+    applicant
+        .say(ClientMessage::Rate {
+            stars: 4,
+            comment: String::new(),
+            session_id: None,
+        })
+        .await;
     applicant.wait_type("rated").await;
     assert_eq!(
-        applicant.refused(json!({"type": "rate", "stars": 9})).await,
+        applicant
+            .refuses(ClientMessage::Rate {
+                stars: 9,
+                comment: String::new(),
+                session_id: None
+            })
+            .await,
         "invalid_rating"
     );
     assert_eq!(
-        host.refused(json!({"type": "rate", "stars": 5})).await,
+        host.refuses(ClientMessage::Rate {
+            stars: 5,
+            comment: String::new(),
+            session_id: None
+        })
+        .await,
         "forbidden"
     );
 
@@ -443,9 +483,7 @@ async fn training_hands_chat_promotion_and_close() {
         "the trainer may share the screen"
     );
 
-    trainee
-        .send(json!({"type": "raiseHand", "raised": true}))
-        .await;
+    trainee.say(ClientMessage::RaiseHand { raised: true }).await;
     trainer
         .wait_for("hand", |m| {
             m["type"] == "participantState"
@@ -455,12 +493,16 @@ async fn training_hands_chat_promotion_and_close() {
         .await;
 
     trainee
-        .send(json!({"type": "chat", "text": "请问施肥量？"}))
+        .say(ClientMessage::Chat {
+            text: "请问施肥量？".into(),
+        })
         .await;
     let line = host.wait_type("chat").await;
     assert_eq!(line["message"]["text"], "请问施肥量？");
     trainee
-        .send(json!({"type": "chat", "text": "广告广告"}))
+        .say(ClientMessage::Chat {
+            text: "广告广告".into(),
+        })
         .await;
     let spam = trainer
         .wait_for("spam", |m| {
@@ -468,7 +510,9 @@ async fn training_hands_chat_promotion_and_close() {
         })
         .await;
     assert_eq!(
-        trainee.refused(json!({"type": "chat", "text": "  "})).await,
+        trainee
+            .refuses(ClientMessage::Chat { text: "  ".into() })
+            .await,
         "invalid_chat"
     );
     assert_eq!(
@@ -516,19 +560,29 @@ async fn training_hands_chat_promotion_and_close() {
         })
         .await;
 
-    trainer.send(json!({"type": "recording", "on": true})).await;
+    trainer.say(ClientMessage::Recording { on: true }).await;
     trainee
         .wait_for("recording", |m| m["type"] == "recording" && m["on"] == true)
         .await;
 
     assert_eq!(
-        trainee.refused(json!({"type": "rate", "stars": 5})).await,
+        trainee
+            .refuses(ClientMessage::Rate {
+                stars: 5,
+                comment: String::new(),
+                session_id: None
+            })
+            .await,
         "not_closed"
     );
-    trainer.send(json!({"type": "close"})).await;
+    trainer.say(ClientMessage::Close).await;
     trainee.wait_type("rateRequest").await;
     trainee
-        .send(json!({"type": "rate", "stars": 5, "comment": "实用"}))
+        .say(ClientMessage::Rate {
+            stars: 5,
+            comment: "实用".into(),
+            session_id: None,
+        })
         .await;
     trainee.wait_type("rated").await;
     let ratings = app
@@ -714,7 +768,7 @@ async fn score_the_current_defense(
     comment: &str,
 ) {
     for _ in 0..4 {
-        host.send(json!({"type": "advance"})).await;
+        host.say(ClientMessage::Advance).await;
     }
     expert
         .wait_for("scoring", |m| {
@@ -722,7 +776,10 @@ async fn score_the_current_defense(
         })
         .await;
     expert
-        .send(json!({"type": "submitScores", "scores": vec![score; 4], "comment": comment}))
+        .say(ClientMessage::SubmitScores {
+            scores: vec![score; 4],
+            comment: comment.to_string(),
+        })
         .await;
     expert
         .wait_for("locked", |m| {
@@ -781,7 +838,7 @@ async fn a_panel_day_queues_applicants_and_moves_on_after_scoring() {
         "the next applicant waits for their turn"
     );
     score_the_current_defense(&mut host, &mut expert, 8, "一").await;
-    host.send(json!({"type": "advance"})).await; // closed → the next defense
+    host.say(ClientMessage::Advance).await; // closed → the next defense
 
     let request = a1.wait_type("rateRequest").await;
     assert_eq!(request["sessionId"], s1);

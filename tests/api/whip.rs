@@ -4,9 +4,10 @@
 //! and our grants say it must.
 
 use std::time::Duration;
+use viva::signaling::protocol::ClientMessage;
 
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::helpers::{TestApp, join_tokens, spawn_app, spawn_app_with};
 use crate::rtc_client::{
@@ -92,7 +93,7 @@ async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() 
 
     // The trainer records; the studio feed and a trainee run side by side.
     let mut trainer = WsClient::join(&app, &tokens[0]).await;
-    trainer.send(json!({"type": "recording", "on": true})).await;
+    trainer.say(ClientMessage::Recording { on: true }).await;
     trainer
         .wait_for("recording", |m| m["type"] == "recording" && m["on"] == true)
         .await;
@@ -126,9 +127,7 @@ async fn a_trainer_publishes_from_a_whip_client_to_trainees_and_the_recording() 
     assert_eq!(delete().await, 200);
     assert_eq!(delete().await, 404);
 
-    trainer
-        .send(json!({"type": "recording", "on": false}))
-        .await;
+    trainer.say(ClientMessage::Recording { on: false }).await;
     let parts = crate::helpers::settled(Duration::from_secs(10), async || {
         let recordings = app
             .admin_get(&format!("/api/v1/sessions/{session}/recordings"))

@@ -10,6 +10,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use viva::signaling::protocol::ClientMessage;
+
 use crate::helpers::TestApp;
 
 /// How long a test waits for an expected message.
@@ -42,6 +44,12 @@ impl WsClient {
         client
     }
 
+    /// Sends a message as the browser does: typed, serialized as on the wire.
+    pub async fn say(&mut self, message: ClientMessage) {
+        self.send(serde_json::to_value(message).unwrap()).await;
+    }
+
+    /// Sends raw JSON (for the wire-format and hostile-input tests).
     pub async fn send(&mut self, message: Value) {
         self.ws
             .send(Message::Text(message.to_string().into()))
@@ -120,6 +128,11 @@ impl WsClient {
         let e = self.wait_type("error").await;
         assert_eq!(e["fatal"], false, "{command}: {e}");
         e["code"].as_str().unwrap().to_owned()
+    }
+
+    /// [`WsClient::refused`] for a typed message.
+    pub async fn refuses(&mut self, message: ClientMessage) -> String {
+        self.refused(serde_json::to_value(message).unwrap()).await
     }
 
     /// Reads whatever arrives within `quiet` (for asserting something did not come).

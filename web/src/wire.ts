@@ -64,11 +64,7 @@ participantId: string, } | { "type": "allowScreen",
 /**
  * Whom.
  */
-participantId: string, 
-/**
- * Allowed.
- */
-allowed: boolean, } | { "type": "promote", 
+participantId: string, allowed: boolean, } | { "type": "promote", 
 /**
  * The trainee.
  */
@@ -84,15 +80,7 @@ raised: boolean, } | { "type": "remove",
 /**
  * Whom.
  */
-participantId: string, } | { "type": "recording", 
-/**
- * On.
- */
-on: boolean, } | { "type": "chat", 
-/**
- * Text.
- */
-text: string, } | { "type": "removeChat", 
+participantId: string, } | { "type": "recording", on: boolean, } | { "type": "chat", text: string, } | { "type": "removeChat", 
 /**
  * The message.
  */
@@ -182,15 +170,7 @@ phase: Phase,
 /**
  * `oneMinuteLeft` or `overtime`.
  */
-alert: string, } | { "type": "sources", 
-/**
- * Microphone.
- */
-microphone: boolean, 
-/**
- * Camera.
- */
-camera: boolean, 
+alert: string, } | { "type": "sources", microphone: boolean, camera: boolean, 
 /**
  * Screen sharing.
  */
@@ -214,11 +194,7 @@ promoted: boolean,
 /**
  * Hand raised.
  */
-handRaised: boolean, } | { "type": "unmuteRequested" } | { "type": "recording", 
-/**
- * On.
- */
-on: boolean, } | { "type": "chat", 
+handRaised: boolean, } | { "type": "unmuteRequested" } | { "type": "recording", on: boolean, } | { "type": "chat", 
 /**
  * The message.
  */
@@ -296,43 +272,23 @@ id: string,
 /**
  * Display name.
  */
-name: string, 
-/**
- * Role.
- */
-role: Role, };
+name: string, role: Role, };
 
 export type ChatLine = { 
 /**
  * Id (for removal).
  */
-id: string, 
-/**
- * Author.
- */
-authorId: string, 
+id: string, authorId: string, 
 /**
  * Author's name.
  */
-authorName: string, 
-/**
- * Text.
- */
-text: string, 
+authorName: string, text: string, 
 /**
  * When.
  */
 at: string, };
 
-export type SheetSummary = { 
-/**
- * Expert.
- */
-expertId: string, 
-/**
- * Name.
- */
-name: string, 
+export type SheetSummary = { expertId: string, name: string, 
 /**
  * Submitted and locked.
  */
@@ -380,11 +336,7 @@ trackIdentifier: string,
 /**
  * Frames decoded.
  */
-framesDecoded: number, 
-/**
- * Freezes.
- */
-freezeCount: number, 
+framesDecoded: number, freezeCount: number, 
 /**
  * Seconds frozen.
  */
