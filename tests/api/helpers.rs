@@ -154,33 +154,25 @@ impl TestApp {
         minutes: i64,
         people: &[(&str, &str)],
     ) -> Value {
-        let token = self.admin_token().await;
-        let participants: Vec<Value> = people
-            .iter()
-            .map(|(name, role)| json!({"name": name, "role": role}))
-            .collect();
-        let res = self
-            .http
-            .post(format!("{}/api/v1/sessions", self.base))
-            .bearer_auth(token)
-            .json(&json!({
-                "title": "项目答辩 · test",
-                "kind": kind,
-                "start": start.to_rfc3339(),
-                "durationMinutes": minutes,
-                "timeZone": "Asia/Shanghai",
-                "participants": participants,
-            }))
+        self.booking(kind)
+            .at(start)
+            .minutes(minutes)
+            .people(people)
             .send()
             .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            201,
-            "booking failed: {}",
-            res.text().await.unwrap()
-        );
-        res.json().await.unwrap()
+            .body
+    }
+
+    /// The one way tests book: `app.booking("defense").people(&[…]).send()`, a session
+    /// that began a minute ago and lasts an hour unless told otherwise.
+    pub fn booking<'a>(&'a self, kind: &'a str) -> Booking<'a> {
+        Booking {
+            app: self,
+            kind,
+            start: Utc::now() - Duration::minutes(1),
+            minutes: 60,
+            participants: Vec::new(),
+        }
     }
 
     /// Books a training session that began a minute ago with a trainer (first) and a
@@ -440,33 +432,94 @@ pub async fn webhook_sink() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Valu
 /// measure their neighbours' load instead of what they test.
 pub static TIMING_SENSITIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A booking being described ([`TestApp::booking`]); `send` books it.
+pub struct Booking<'a> {
+    app: &'a TestApp,
+    kind: &'a str,
+    start: DateTime<Utc>,
+    minutes: i64,
+    participants: Vec<Value>,
+}
+
+impl Booking<'_> {
+    pub fn at(mut self, start: DateTime<Utc>) -> Self {
+        self.start = start;
+        self
+    }
+
+    pub fn minutes(mut self, minutes: i64) -> Self {
+        self.minutes = minutes;
+        self
+    }
+
+    /// Free-text participants, `(name, role)`.
+    pub fn people(mut self, people: &[(&str, &str)]) -> Self {
+        self.participants.extend(
+            people
+                .iter()
+                .map(|(name, role)| json!({"name": name, "role": role})),
+        );
+        self
+    }
+
+    /// Books it as an administrator; asserts 201.
+    pub async fn send(self) -> Booked {
+        let res = self
+            .app
+            .http
+            .post(format!("{}/api/v1/sessions", self.app.base))
+            .bearer_auth(self.app.admin_token().await)
+            .json(&json!({
+                "title": "项目答辩 · test",
+                "kind": self.kind,
+                "start": self.start.to_rfc3339(),
+                "durationMinutes": self.minutes,
+                "timeZone": "Asia/Shanghai",
+                "participants": self.participants,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            201,
+            "booking failed: {}",
+            res.text().await.unwrap()
+        );
+        Booked::from_body(res.json().await.unwrap())
+    }
+}
+
 /// A session booked to start a minute ago, as the tests use it.
 pub struct Booked {
     pub session: String,
+    /// Join tokens, in the order the participants were given.
     pub tokens: Vec<String>,
+    /// Participant ids, in the same order.
     pub ids: Vec<String>,
+    /// The API's reply as it came.
+    pub body: Value,
+}
+
+impl Booked {
+    fn from_body(body: Value) -> Self {
+        Self {
+            session: body["session"]["id"].as_str().unwrap().to_owned(),
+            tokens: join_tokens(&body),
+            ids: body["joinLinks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["participantId"].as_str().unwrap().to_owned())
+                .collect(),
+            body,
+        }
+    }
 }
 
 /// Books a session of `kind` running now (started a minute ago, 60 minutes).
 pub async fn book_now_as(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> Booked {
-    let body = app
-        .book_kind(
-            kind,
-            chrono::Utc::now() - chrono::Duration::minutes(1),
-            60,
-            people,
-        )
-        .await;
-    Booked {
-        session: body["session"]["id"].as_str().unwrap().to_owned(),
-        tokens: join_tokens(&body),
-        ids: body["joinLinks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["participantId"].as_str().unwrap().to_owned())
-            .collect(),
-    }
+    app.booking(kind).people(people).send().await
 }
 
 /// Tests that load the CPU for seconds (GStreamer post-production) hold this for

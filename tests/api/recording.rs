@@ -12,10 +12,6 @@ use crate::helpers::{Booked, TestApp, book_now_as, spawn_app, spawn_app_with, we
 use crate::rtc_client::run_participant;
 use crate::ws_client::WsClient;
 
-async fn book(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> Booked {
-    book_now_as(app, kind, people).await
-}
-
 /// Polls the session's recordings until `done` holds for them (bounded).
 async fn recordings_until(
     app: &TestApp,
@@ -42,7 +38,7 @@ async fn recordings_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hosts_switch_records_every_forwarded_track_into_parts_on_disk() {
     let app = spawn_app().await;
-    let t = book(
+    let t = book_now_as(
         &app,
         "training",
         &[("主持", "host"), ("讲师", "trainer"), ("农户", "trainee")],
@@ -118,7 +114,7 @@ async fn a_defense_records_from_admission_unless_its_booking_says_not_to() {
         ("专家", "expert"),
         ("申请人", "applicant"),
     ];
-    let d = book(&app, "defense", &people).await;
+    let d = book_now_as(&app, "defense", &people).await;
     let mut host = WsClient::join(&app, &d.tokens[0]).await;
     let mut expert = WsClient::join(&app, &d.tokens[1]).await;
     let _applicant = WsClient::join(&app, &d.tokens[2]).await;
@@ -135,7 +131,7 @@ async fn a_defense_records_from_admission_unless_its_booking_says_not_to() {
     .await;
 
     // A booking that says "do not record" is not recorded at admission.
-    let quiet = book(&app, "defense", &people).await;
+    let quiet = book_now_as(&app, "defense", &people).await;
     let response = app
         .http
         .put(format!(
@@ -178,7 +174,7 @@ async fn without_disk_space_recording_refuses_to_start_and_says_so() {
         config.alerts.min_free_disk_mb = u64::MAX / 2;
     })
     .await;
-    let t = book(
+    let t = book_now_as(
         &app,
         "training",
         &[("讲师", "trainer"), ("农户", "trainee")],
@@ -273,7 +269,7 @@ async fn post_production_resumes_after_a_restart_and_fails_visibly() {
         config.storage.data_dir = data.clone();
     };
     let first = spawn_app_with(same_place).await;
-    let t = book(
+    let t = book_now_as(
         &first,
         "training",
         &[("讲师", "trainer"), ("农户", "trainee")],
@@ -351,7 +347,7 @@ async fn post_production_joins_a_recording_continued_after_a_restart_across_the_
     use scheduler::record::{ProductionJob, RecordingPart, RecordingRecord};
     let _heavy = crate::helpers::CPU_HEAVY.read().await;
     let app = spawn_app().await;
-    let t = book(
+    let t = book_now_as(
         &app,
         "training",
         &[("讲师", "trainer"), ("农户", "trainee")],
@@ -507,7 +503,7 @@ async fn produced(app: &TestApp) -> (Booked, uuid::Uuid) {
 }
 
 async fn produced_of(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> (Booked, uuid::Uuid) {
-    let t = book(app, kind, people).await;
+    let t = book_now_as(app, kind, people).await;
     let session: uuid::Uuid = t.session.parse().unwrap();
     let data_dir = app.state.settings.data_dir.clone();
     let recording =
@@ -734,7 +730,7 @@ async fn recordings_are_served_only_through_short_lived_signed_links_to_those_en
         403
     );
     // Someone else's trainer neither.
-    let other = book(
+    let other = book_now_as(
         &app,
         "training",
         &[("讲师", "trainer"), ("农户", "trainee")],

@@ -7,12 +7,8 @@ use viva::signaling::protocol::ClientMessage;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Booked, TestApp, book_now_as, spawn_app};
+use crate::helpers::{TestApp, book_now_as, spawn_app};
 use crate::ws_client::WsClient;
-
-async fn book(app: &TestApp, kind: &str, people: &[(&str, &str)]) -> Booked {
-    book_now_as(app, kind, people).await
-}
 
 async fn audit(app: &TestApp, session: &str) -> Vec<Value> {
     app.admin_get("/api/v1/audit?limit=5000")
@@ -47,7 +43,7 @@ async fn await_audit(app: &TestApp, session: &str, action: &str, n: usize) -> Ve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_forbidden_command_is_refused_audited_and_changes_nothing() {
     let app = spawn_app().await;
-    let d = book(
+    let d = book_now_as(
         &app,
         "defense",
         &[
@@ -181,7 +177,7 @@ async fn every_forbidden_command_is_refused_audited_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
     let app = spawn_app().await;
-    let d = book(
+    let d = book_now_as(
         &app,
         "defense",
         &[
@@ -456,7 +452,7 @@ async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_hands_chat_promotion_and_close() {
     let app = spawn_app().await;
-    let t = book(
+    let t = book_now_as(
         &app,
         "training",
         &[
@@ -594,7 +590,7 @@ async fn training_hands_chat_promotion_and_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_participant_is_disconnected_and_cannot_rejoin() {
     let app = spawn_app().await;
-    let d = book(
+    let d = book_now_as(
         &app,
         "defense",
         &[
@@ -704,7 +700,7 @@ async fn await_audit_global(app: &TestApp, action: &str) {
 async fn mute_and_promotion_are_enforced_in_the_media_plane() {
     use crate::rtc_client::run_participant;
     let app = spawn_app().await;
-    let d = book(
+    let d = book_now_as(
         &app,
         "defense",
         &[("秘书", "host"), ("专家一", "expert"), ("专家二", "expert")],
@@ -738,7 +734,7 @@ async fn mute_and_promotion_are_enforced_in_the_media_plane() {
         "the muted still hear: {muted:?}"
     );
 
-    let t = book(
+    let t = book_now_as(
         &app,
         "training",
         &[("讲师", "trainer"), ("农户", "trainee")],
@@ -919,7 +915,7 @@ async fn a_panel_day_queues_applicants_and_moves_on_after_scoring() {
 async fn screen_sharing_reaches_the_room_only_when_allowed() {
     use crate::rtc_client::{run_participant, run_participant_sharing, screen_tag};
     let app = spawn_app().await;
-    let d = book(
+    let d = book_now_as(
         &app,
         "defense",
         &[
@@ -964,7 +960,7 @@ async fn screen_sharing_reaches_the_room_only_when_allowed() {
         "the slides reach the panel once allowed: {expert:?}"
     );
 
-    let t = book(
+    let t = book_now_as(
         &app,
         "training",
         &[("讲师", "trainer"), ("农户", "trainee")],
@@ -989,7 +985,7 @@ async fn screen_sharing_reaches_the_room_only_when_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_flood_is_rate_limited_and_not_stored() {
     let app = spawn_app().await;
-    let t = book(
+    let t = book_now_as(
         &app,
         "training",
         &[("讲师", "trainer"), ("农户", "trainee")],
