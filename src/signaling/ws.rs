@@ -17,7 +17,8 @@ use super::commands;
 use super::metering;
 use super::presence::PresenceEvent;
 use super::protocol::{
-    ClientMessage, PROTOCOL_VERSION, ProtocolError, ServerMessage, parse_client_message,
+    BrowserReport, ClientMessage, PROTOCOL_VERSION, ProtocolError, ServerMessage,
+    parse_client_message,
 };
 use crate::audit::Actor;
 use crate::auth::JoinGrant;
@@ -106,24 +107,11 @@ where
     S: Sink<Frame> + Unpin,
     R: Stream<Item = Frame> + Unpin,
 {
-    let (room, participant, session) = (
-        entered.room,
-        entered.participant.clone(),
-        entered.session.clone(),
-    );
-    let mut protocol_errors = 0u32;
     let mut greeted = true;
     for message in &std::mem::take(&mut entered.greeting) {
         greeted = greeted && send(sink, message).await;
     }
-    let mut meter = crate::stability::Meter::default();
-    // What a hostile or buggy page can make the server do per second is bounded
-    // (`crate::budget`): every message passes its class's budget; sustained abuse
-    // closes the connection with one audit entry.
-    let mut budget = ConnectionBudget::default();
-    // The path its media takes (UDP, ICE-TCP, TURN relay), recorded as it becomes
-    // known or changes; what was dropped on its ICE-TCP connection, for the record.
-    let mut path = metering::PathTracker::default();
+    let mut connection = Connection::default();
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
     // The link's time runs out: at its end (for a panel member, the day's last
@@ -157,155 +145,189 @@ where
                         Some(Frame::Ping | Frame::Pong) => continue,
                         Some(Frame::Close) | None => break,
                     };
-                    let now = std::time::Instant::now();
-                    let class = match &parsed {
-                        Ok(message) => class_of(message),
-                        Err(_) => SignalingClass::Malformed,
-                    };
-                    let replies = match (budget.charge(class, now), parsed) {
-                        (Verdict::Close, _) => {
-                            close_for_abuse(state, &session, &participant, &budget, "flood");
-                            let reason = ServerMessage::error("rate_limited", "too many messages; this connection is closed", true);
-                            close_with(sink, stream, &reason).await;
-                            break;
-                        }
-                        (Verdict::Refuse, Ok(_)) if class.silent() => Vec::new(),
-                        (Verdict::Refuse, Ok(message)) => {
-                            vec![ServerMessage::error("rate_limited", format!("too many {} messages; wait a moment", commands::action_name(&message)), false)]
-                        }
-                        (Verdict::Allow, Ok(ClientMessage::Answer { sdp })) => { entered.peer.answer(sdp); Vec::new() }
-                        (Verdict::Allow, Ok(ClientMessage::PreferLayer { track, layer })) => {
-                            entered.peer.prefer_layer(track, layer.index());
-                            Vec::new()
-                        }
-                        (Verdict::Allow, Ok(ClientMessage::Renegotiate)) => {
-                            entered.peer.renegotiate();
-                            Vec::new()
-                        }
-                        (Verdict::Allow, Ok(ClientMessage::Report(report))) => {
-                            let per_track: Vec<(String, u64)> = report.tracks.iter().map(|t| (t.track_identifier.clone(), t.freeze_count)).collect();
-                            meter.on_browser_freezes(report.freeze_count, &per_track);
-                            if let Some(changed) = path.on_browser(report.candidate_type.as_deref()) {
-                                metering::connection_event(state, session.id, participant.id, "path", json!({ "path": changed }));
-                            }
-                            metering::connection_event(state, session.id, participant.id, "report", serde_json::to_value(&report).unwrap_or_default());
-                            Vec::new()
-                        }
-                        (Verdict::Allow, Ok(ClientMessage::Candidate { .. })) => Vec::new(),
-                        (Verdict::Allow, Ok(ClientMessage::Leave)) => break,
-                        (Verdict::Allow, Ok(ClientMessage::Join { .. })) => vec![ServerMessage::error("already_joined", "join was already accepted", false)],
-                        (Verdict::Allow, Ok(_)) if !state.audit.has_room_for(participant.id) => {
-                            // The audit writer is behind: refuse rather than act
-                            // without a record (`crate::audit`).
-                            vec![ServerMessage::error("busy", "the server is busy; try again in a moment", false)]
-                        }
-                        (Verdict::Allow, Ok(command)) => {
-                            // A panel member's commands concern the defense being held now.
-                            if entered.current.id != state.days.current(room) {
-                                entered.current = concerned_session(state, room, &session, &participant).await;
-                            }
-                            let action = commands::action_name(&command);
-                            let ctx = commands::Ctx { state, room, session: &entered.current, me: &participant };
-                            let replies = commands::handle(&ctx, command).await;
-                            if let Some(code) = replies.iter().find_map(refusal_code) {
-                                if code == "forbidden" && budget.audit_refusal(action, now) {
-                                    state.audit.record(Some(entered.current.id), Actor::Participant(participant.id), "refused", json!({ "attempted": action, "code": code }));
-                                }
-                                if budget.strike(now) == Verdict::Close {
-                                    close_for_abuse(state, &session, &participant, &budget, "refusals");
-                                    let reason = ServerMessage::error("rate_limited", "too many refused commands; this connection is closed", true);
-                                    close_with(sink, stream, &reason).await;
-                                    break;
-                                }
-                            }
-                            replies
-                        }
-                        (Verdict::Allow | Verdict::Refuse, Err(e)) => {
-                            protocol_errors += 1;
-                            let fatal = protocol_errors >= MAX_PROTOCOL_ERRORS;
-                            tracing::info!(code = e.code(), protocol_errors, "bad signaling message");
-                            let reply = ServerMessage::error(e.code(), e.to_string(), fatal);
-                            if !send(sink, &reply).await || fatal {
-                                break;
-                            }
-                            Vec::new()
-                        }
-                    };
-                    let mut open = true;
-                    for reply in &replies {
-                        open = open && send(sink, reply).await;
-                    }
-                    if !open {
+                    let step = connection.on_message(state, &mut entered, parsed).await;
+                    if !take_step(sink, stream, step).await {
                         break;
                     }
                 }
                 event = entered.peer.next_event() => {
-                    let msg = match event {
-                        Some(PeerEvent::Offer { sdp }) => ServerMessage::Offer { sdp },
-                        // Browsers are always offered to, never answered.
-                        Some(PeerEvent::Answer { .. }) => continue,
-                        Some(PeerEvent::Rejected { reason }) => ServerMessage::error("rejected", reason, false),
-                        Some(PeerEvent::Sample(sample)) => {
-                            if let Some(changed) = path.on_sample(&sample) {
-                                metering::connection_event(state, session.id, participant.id, "path", json!({ "path": changed }));
-                            }
-                            metering::record(state, session.id, room, participant.id, meter.on_reading(&sample));
-                            continue;
-                        }
-                        Some(PeerEvent::ConnectionState(connection)) => {
-                            metering::connection_event(state, session.id, participant.id, &connection, json!({}));
-                            continue;
-                        }
-                        Some(PeerEvent::Closed { reason }) => {
-                            let _ = send(sink, &ServerMessage::error("media_closed", reason, true)).await;
-                            break;
-                        }
-                        None => {
-                            let _ = send(sink, &ServerMessage::error("media_closed", "the media service stopped", true)).await;
-                            break;
-                        }
-                    };
-                    if !send(sink, &msg).await {
+                    let step = media_step(state, &entered, &mut connection.path, &mut connection.meter, event);
+                    if !take_step(sink, stream, step).await {
                         break;
                     }
                 }
                 presence = entered.registration.events.recv() => {
-                    let msg = match presence {
-                        Some(PresenceEvent::Joined(participant)) => ServerMessage::ParticipantJoined { participant },
-                        Some(PresenceEvent::Left(id)) => ServerMessage::ParticipantLeft { id },
-                        Some(PresenceEvent::Lobby(in_lobby)) => ServerMessage::Lobby { in_lobby, reason: None },
-                        Some(PresenceEvent::Notice(message)) => message,
-                        Some(PresenceEvent::Revoked { code, message }) => {
-                            tracing::info!(code, "closing: the right to be here ended");
-                            let reason = ServerMessage::error(code, message, true);
-                            close_with(sink, stream, &reason).await;
-                            break;
-                        }
-                        Some(PresenceEvent::Restarting) => {
-                            tracing::info!("closing: the server is restarting");
-                            let _ = send(sink, &ServerMessage::Restarting).await;
-                            break;
-                        }
-                        Some(PresenceEvent::Removed) => {
-                            let _ = send(sink, &ServerMessage::error("removed", "the host removed you from this session", true)).await;
-                            break;
-                        }
-                        Some(PresenceEvent::Replaced) | None => {
-                            let _ = send(sink, &ServerMessage::error("replaced", "you joined again from another window", true)).await;
-                            break;
-                        }
-                    };
-                    if !send(sink, &msg).await {
+                    if !take_step(sink, stream, presence_step(presence)).await {
                         break;
                     }
                 }
             }
         }
     }
-    // The connection's last interval (all of one shorter than an interval) is read as
-    // it ends; bounded, so a busy media plane cannot hold up the leave.
-    if let Ok(Some(sample)) = tokio::time::timeout(FINAL_SAMPLE_WAIT, entered.peer.leave()).await {
-        if let Some(changed) = path.on_sample(&sample) {
+    connection.read_last_interval(state, &mut entered).await;
+    crate::rooms::entry::leave(state, &entered);
+    connection.record_left(state, &entered);
+}
+
+/// What one connection keeps while it lasts.
+#[derive(Default)]
+struct Connection {
+    /// Its media's stability, interval by interval.
+    meter: crate::stability::Meter,
+    /// What a hostile or buggy page can make the server do per second is bounded
+    /// (`crate::budget`): every message passes its class's budget; sustained abuse
+    /// closes the connection with one audit entry.
+    budget: ConnectionBudget,
+    /// The path its media takes (UDP, ICE-TCP, TURN relay), recorded as it becomes
+    /// known or changes; what was dropped on its ICE-TCP connection, for the record.
+    path: metering::PathTracker,
+    /// Malformed messages so far ([`MAX_PROTOCOL_ERRORS`] closes).
+    protocol_errors: u32,
+}
+
+impl Connection {
+    /// One message from the page: charged to its budget, then answered, handed to the
+    /// media plane, recorded, or run as a session command.
+    async fn on_message(
+        &mut self,
+        state: &AppState,
+        entered: &mut Entered,
+        parsed: Result<ClientMessage, ProtocolError>,
+    ) -> Step {
+        let (session, participant) = (entered.session.clone(), entered.participant.clone());
+        let now = std::time::Instant::now();
+        let class = match &parsed {
+            Ok(message) => class_of(message),
+            Err(_) => SignalingClass::Malformed,
+        };
+        match (self.budget.charge(class, now), parsed) {
+            (Verdict::Close, _) => {
+                close_for_abuse(state, &session, &participant, &self.budget, "flood");
+                Step::Close(ServerMessage::error(
+                    "rate_limited",
+                    "too many messages; this connection is closed",
+                    true,
+                ))
+            }
+            (Verdict::Refuse, Ok(_)) if class.silent() => Step::Quiet,
+            (Verdict::Refuse, Ok(message)) => Step::Send(ServerMessage::error(
+                "rate_limited",
+                format!(
+                    "too many {} messages; wait a moment",
+                    commands::action_name(&message)
+                ),
+                false,
+            )),
+            (Verdict::Allow, Ok(ClientMessage::Answer { sdp })) => {
+                entered.peer.answer(sdp);
+                Step::Quiet
+            }
+            (Verdict::Allow, Ok(ClientMessage::PreferLayer { track, layer })) => {
+                entered.peer.prefer_layer(track, layer.index());
+                Step::Quiet
+            }
+            (Verdict::Allow, Ok(ClientMessage::Renegotiate)) => {
+                entered.peer.renegotiate();
+                Step::Quiet
+            }
+            (Verdict::Allow, Ok(ClientMessage::Report(report))) => {
+                self.on_report(state, entered, &report);
+                Step::Quiet
+            }
+            (Verdict::Allow, Ok(ClientMessage::Candidate { .. })) => Step::Quiet,
+            (Verdict::Allow, Ok(ClientMessage::Leave)) => Step::Leave,
+            (Verdict::Allow, Ok(ClientMessage::Join { .. })) => Step::Send(ServerMessage::error(
+                "already_joined",
+                "join was already accepted",
+                false,
+            )),
+            (Verdict::Allow, Ok(_)) if !state.audit.has_room_for(participant.id) => {
+                // The audit writer is behind: refuse rather than act without a record
+                // (`crate::audit`).
+                Step::Send(ServerMessage::error(
+                    "busy",
+                    "the server is busy; try again in a moment",
+                    false,
+                ))
+            }
+            (Verdict::Allow, Ok(command)) => self.run_command(state, entered, command, now).await,
+            (Verdict::Allow | Verdict::Refuse, Err(e)) => {
+                self.protocol_errors += 1;
+                let fatal = self.protocol_errors >= MAX_PROTOCOL_ERRORS;
+                tracing::info!(
+                    code = e.code(),
+                    protocol_errors = self.protocol_errors,
+                    "bad signaling message"
+                );
+                let reply = ServerMessage::error(e.code(), e.to_string(), fatal);
+                if fatal {
+                    Step::End(reply)
+                } else {
+                    Step::Send(reply)
+                }
+            }
+        }
+    }
+
+    /// A session command (agenda, scores, host controls, chat, ratings), run for the
+    /// defense being held now; refusals count toward closing an abusive connection.
+    async fn run_command(
+        &mut self,
+        state: &AppState,
+        entered: &mut Entered,
+        command: ClientMessage,
+        now: std::time::Instant,
+    ) -> Step {
+        let (room, session, participant) = (
+            entered.room,
+            entered.session.clone(),
+            entered.participant.clone(),
+        );
+        // A panel member's commands concern the defense being held now.
+        if entered.current.id != state.days.current(room) {
+            entered.current = concerned_session(state, room, &session, &participant).await;
+        }
+        let action = commands::action_name(&command);
+        let ctx = commands::Ctx {
+            state,
+            room,
+            session: &entered.current,
+            me: &participant,
+        };
+        let replies = commands::handle(&ctx, command).await;
+        if let Some(code) = replies.iter().find_map(refusal_code) {
+            if code == "forbidden" && self.budget.audit_refusal(action, now) {
+                state.audit.record(
+                    Some(entered.current.id),
+                    Actor::Participant(participant.id),
+                    "refused",
+                    json!({ "attempted": action, "code": code }),
+                );
+            }
+            if self.budget.strike(now) == Verdict::Close {
+                close_for_abuse(state, &session, &participant, &self.budget, "refusals");
+                return Step::Close(ServerMessage::error(
+                    "rate_limited",
+                    "too many refused commands; this connection is closed",
+                    true,
+                ));
+            }
+        }
+        Step::Reply(replies)
+    }
+
+    /// The browser's own view of its media: freezes to the meter, its media path and
+    /// the report itself to the record.
+    fn on_report(&mut self, state: &AppState, entered: &Entered, report: &BrowserReport) {
+        let (session, participant) = (&entered.session, &entered.participant);
+        let per_track: Vec<(String, u64)> = report
+            .tracks
+            .iter()
+            .map(|t| (t.track_identifier.clone(), t.freeze_count))
+            .collect();
+        self.meter
+            .on_browser_freezes(report.freeze_count, &per_track);
+        if let Some(changed) = self.path.on_browser(report.candidate_type.as_deref()) {
             metering::connection_event(
                 state,
                 session.id,
@@ -314,22 +336,182 @@ where
                 json!({ "path": changed }),
             );
         }
-        metering::record(
+        metering::connection_event(
             state,
             session.id,
-            room,
             participant.id,
-            meter.on_reading(&sample),
+            "report",
+            serde_json::to_value(report).unwrap_or_default(),
         );
     }
-    crate::rooms::entry::leave(state, &entered);
-    metering::connection_event(
-        state,
-        session.id,
-        participant.id,
-        "left",
-        json!({ "path": path.current(), "tcpDropped": path.tcp_dropped() }),
-    );
+
+    /// The connection's last interval (all of one shorter than an interval) is read as
+    /// it ends; bounded, so a busy media plane cannot hold up the leave.
+    async fn read_last_interval(&mut self, state: &AppState, entered: &mut Entered) {
+        let (room, session, participant) =
+            (entered.room, entered.session.id, entered.participant.id);
+        if let Ok(Some(sample)) =
+            tokio::time::timeout(FINAL_SAMPLE_WAIT, entered.peer.leave()).await
+        {
+            if let Some(changed) = self.path.on_sample(&sample) {
+                metering::connection_event(
+                    state,
+                    session,
+                    participant,
+                    "path",
+                    json!({ "path": changed }),
+                );
+            }
+            metering::record(
+                state,
+                session,
+                room,
+                participant,
+                self.meter.on_reading(&sample),
+            );
+        }
+    }
+
+    /// The connection's end on record, with the path its media took.
+    fn record_left(&self, state: &AppState, entered: &Entered) {
+        metering::connection_event(
+            state,
+            entered.session.id,
+            entered.participant.id,
+            "left",
+            json!({ "path": self.path.current(), "tcpDropped": self.path.tcp_dropped() }),
+        );
+    }
+}
+
+/// What one event asks of the participant's socket.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// Nothing to send.
+    Quiet,
+    /// Send this and go on.
+    Send(ServerMessage),
+    /// Send these and go on (a command's replies).
+    Reply(Vec<ServerMessage>),
+    /// The page leaves: end without a word.
+    Leave,
+    /// Send this last message and end the connection.
+    End(ServerMessage),
+    /// Tell why with a close frame, read what is still in flight, and end
+    /// ([`close_with`]).
+    Close(ServerMessage),
+}
+
+/// Carries out a [`Step`]; false when the connection ends.
+async fn take_step<S, R>(sink: &mut S, stream: &mut R, step: Step) -> bool
+where
+    S: Sink<Frame> + Unpin,
+    R: Stream<Item = Frame> + Unpin,
+{
+    match step {
+        Step::Quiet => true,
+        Step::Send(message) => send(sink, &message).await,
+        Step::Reply(replies) => {
+            let mut open = true;
+            for reply in &replies {
+                open = open && send(sink, reply).await;
+            }
+            open
+        }
+        Step::Leave => false,
+        Step::End(message) => {
+            let _ = send(sink, &message).await;
+            false
+        }
+        Step::Close(reason) => {
+            close_with(sink, stream, &reason).await;
+            false
+        }
+    }
+}
+
+/// What the room's presence tells this participant (pure).
+fn presence_step(event: Option<PresenceEvent>) -> Step {
+    match event {
+        Some(PresenceEvent::Joined(participant)) => {
+            Step::Send(ServerMessage::ParticipantJoined { participant })
+        }
+        Some(PresenceEvent::Left(id)) => Step::Send(ServerMessage::ParticipantLeft { id }),
+        Some(PresenceEvent::Lobby(in_lobby)) => Step::Send(ServerMessage::Lobby {
+            in_lobby,
+            reason: None,
+        }),
+        Some(PresenceEvent::Notice(message)) => Step::Send(message),
+        Some(PresenceEvent::Revoked { code, message }) => {
+            tracing::info!(code, "closing: the right to be here ended");
+            Step::Close(ServerMessage::error(code, message, true))
+        }
+        Some(PresenceEvent::Restarting) => {
+            tracing::info!("closing: the server is restarting");
+            Step::End(ServerMessage::Restarting)
+        }
+        Some(PresenceEvent::Removed) => Step::End(ServerMessage::error(
+            "removed",
+            "the host removed you from this session",
+            true,
+        )),
+        Some(PresenceEvent::Replaced) | None => Step::End(ServerMessage::error(
+            "replaced",
+            "you joined again from another window",
+            true,
+        )),
+    }
+}
+
+/// What the media plane says about this participant's connection: offers go to the
+/// page; samples, the media path and connection states go to the record.
+fn media_step(
+    state: &AppState,
+    entered: &Entered,
+    path: &mut metering::PathTracker,
+    meter: &mut crate::stability::Meter,
+    event: Option<PeerEvent>,
+) -> Step {
+    let (session, participant) = (entered.session.id, entered.participant.id);
+    match event {
+        Some(PeerEvent::Offer { sdp }) => Step::Send(ServerMessage::Offer { sdp }),
+        // Browsers are always offered to, never answered.
+        Some(PeerEvent::Answer { .. }) => Step::Quiet,
+        Some(PeerEvent::Rejected { reason }) => {
+            Step::Send(ServerMessage::error("rejected", reason, false))
+        }
+        Some(PeerEvent::Sample(sample)) => {
+            if let Some(changed) = path.on_sample(&sample) {
+                metering::connection_event(
+                    state,
+                    session,
+                    participant,
+                    "path",
+                    json!({ "path": changed }),
+                );
+            }
+            metering::record(
+                state,
+                session,
+                entered.room,
+                participant,
+                meter.on_reading(&sample),
+            );
+            Step::Quiet
+        }
+        Some(PeerEvent::ConnectionState(connection)) => {
+            metering::connection_event(state, session, participant, &connection, json!({}));
+            Step::Quiet
+        }
+        Some(PeerEvent::Closed { reason }) => {
+            Step::End(ServerMessage::error("media_closed", reason, true))
+        }
+        None => Step::End(ServerMessage::error(
+            "media_closed",
+            "the media service stopped",
+            true,
+        )),
+    }
 }
 
 /// How long a closing connection's remaining input is read and discarded.
@@ -415,6 +597,33 @@ mod tests {
 
     use super::*;
     use futures_util::stream;
+
+    #[test]
+    fn presence_events_become_messages_and_the_ends_say_why() {
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(
+            presence_step(Some(PresenceEvent::Left(id))),
+            Step::Send(ServerMessage::ParticipantLeft { id })
+        );
+        assert_eq!(
+            presence_step(Some(PresenceEvent::Restarting)),
+            Step::End(ServerMessage::Restarting)
+        );
+        let Step::Close(revoked) = presence_step(Some(PresenceEvent::Revoked {
+            code: "revoked",
+            message: "your link was revoked".into(),
+        })) else {
+            panic!("a revoked link closes with a close frame");
+        };
+        assert!(revoked.to_text().contains("\"fatal\":true"), "{revoked:?}");
+        for ends in [PresenceEvent::Removed, PresenceEvent::Replaced] {
+            assert!(matches!(presence_step(Some(ends)), Step::End(_)));
+        }
+        assert!(
+            matches!(presence_step(None), Step::End(_)),
+            "presence gone: the connection ends"
+        );
+    }
 
     fn sent_codes(sink: &[Frame]) -> Vec<String> {
         sink.iter()
