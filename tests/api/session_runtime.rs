@@ -10,6 +10,20 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, book_now_as, spawn_app};
 use crate::ws_client::WsClient;
 
+/// A participant id as the tests hold it (the API's string) for a typed message.
+fn id(text: impl AsRef<str>) -> uuid::Uuid {
+    text.as_ref().parse().unwrap()
+}
+
+/// A rating with no comment, of the current session.
+fn rate(stars: u8) -> ClientMessage {
+    ClientMessage::Rate {
+        stars,
+        comment: String::new(),
+        session_id: None,
+    }
+}
+
 async fn audit(app: &TestApp, session: &str) -> Vec<Value> {
     app.admin_get("/api/v1/audit?limit=5000")
         .await
@@ -61,20 +75,37 @@ async fn every_forbidden_command_is_refused_audited_and_changes_nothing() {
     let mut observer = WsClient::join(&app, &d.tokens[3]).await;
 
     let host_only = |target: &str| {
+        let target = id(target);
         vec![
-            json!({"type": "admit", "participantId": target}),
-            json!({"type": "returnToLobby", "participantId": target}),
-            json!({"type": "advance"}),
-            json!({"type": "back"}),
-            json!({"type": "extend", "minutes": 5}),
-            json!({"type": "reopenScores", "expertId": target, "reason": "x"}),
-            json!({"type": "mute", "participantId": target}),
-            json!({"type": "askUnmute", "participantId": target}),
-            json!({"type": "allowScreen", "participantId": target, "allowed": true}),
-            json!({"type": "remove", "participantId": target}),
-            json!({"type": "recording", "on": true}),
-            json!({"type": "removeChat", "id": target}),
-            json!({"type": "close"}),
+            ClientMessage::Admit {
+                participant_id: target,
+            },
+            ClientMessage::ReturnToLobby {
+                participant_id: target,
+            },
+            ClientMessage::Advance,
+            ClientMessage::Back,
+            ClientMessage::Extend { minutes: 5 },
+            ClientMessage::ReopenScores {
+                expert_id: target,
+                reason: "x".into(),
+            },
+            ClientMessage::Mute {
+                participant_id: target,
+            },
+            ClientMessage::AskUnmute {
+                participant_id: target,
+            },
+            ClientMessage::AllowScreen {
+                participant_id: target,
+                allowed: true,
+            },
+            ClientMessage::Remove {
+                participant_id: target,
+            },
+            ClientMessage::Recording { on: true },
+            ClientMessage::RemoveChat { id: target },
+            ClientMessage::Close,
         ]
     };
     let mut refusals = 0;
@@ -84,8 +115,8 @@ async fn every_forbidden_command_is_refused_audited_and_changes_nothing() {
         ("observer", &mut observer, applicant_id),
     ] {
         for command in host_only(target) {
-            let code = client.refused(command.clone()).await;
-            assert_eq!(code, "forbidden", "{who}: {command}");
+            let code = client.refuses(command.clone()).await;
+            assert_eq!(code, "forbidden", "{who}: {command:?}");
             refusals += 1;
         }
     }
@@ -93,35 +124,45 @@ async fn every_forbidden_command_is_refused_audited_and_changes_nothing() {
     // observers stay hidden; ratings wait for the close.
     let (h, e, a, o) = (0, 1, 2, 3);
     let mut clients = [host, expert, applicant, observer];
-    let sheet = json!({"type": "submitScores", "scores": [9, 9, 9, 9], "comment": ""});
+    let sheet = ClientMessage::SubmitScores {
+        scores: vec![9, 9, 9, 9],
+        comment: String::new(),
+    };
     for (who, command, want) in [
         (a, sheet.clone(), "forbidden"),
         (h, sheet.clone(), "forbidden"),
         (e, sheet, "refused"),
-        (e, json!({"type": "chat", "text": "hi"}), "forbidden"),
-        (o, json!({"type": "raiseHand", "raised": true}), "forbidden"),
-        (o, json!({"type": "rate", "stars": 5}), "forbidden"),
-        (e, json!({"type": "rate", "stars": 5}), "not_closed"),
+        (e, ClientMessage::Chat { text: "hi".into() }, "forbidden"),
+        (o, ClientMessage::RaiseHand { raised: true }, "forbidden"),
+        (o, rate(5), "forbidden"),
+        (e, rate(5), "not_closed"),
         (
             h,
-            json!({"type": "promote", "participantId": applicant_id, "promoted": true}),
+            ClientMessage::Promote {
+                participant_id: id(applicant_id),
+                promoted: true,
+            },
             "refused",
         ),
         (
             h,
-            json!({"type": "mute", "participantId": "00000000-0000-0000-0000-000000000000"}),
+            ClientMessage::Mute {
+                participant_id: uuid::Uuid::nil(),
+            },
             "unknown_participant",
         ),
         (
             h,
-            json!({"type": "remove", "participantId": host_id}),
+            ClientMessage::Remove {
+                participant_id: id(host_id),
+            },
             "refused",
         ),
     ] {
         assert_eq!(
-            clients[who].refused(command.clone()).await,
+            clients[who].refuses(command.clone()).await,
             want,
-            "{command}"
+            "{command:?}"
         );
         if want == "forbidden" {
             refusals += 1;
@@ -210,8 +251,10 @@ async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
         m["type"] == "phase" && m["phase"] == "presentation"
     })
     .await;
-    host.send(json!({"type": "admit", "participantId": applicant_id}))
-        .await;
+    host.say(ClientMessage::Admit {
+        participant_id: id(applicant_id),
+    })
+    .await;
     applicant
         .wait_for("admitted", |m| {
             m["type"] == "lobby" && m["inLobby"] == false
@@ -297,12 +340,18 @@ async fn a_defense_runs_to_locked_scores_ratings_and_exports() {
 
     // Reopening needs a reason; it unlocks the sheet and is recorded.
     assert_eq!(
-        host.refused(json!({"type": "reopenScores", "expertId": e2, "reason": "  "}))
-            .await,
+        host.refuses(ClientMessage::ReopenScores {
+            expert_id: id(e2),
+            reason: "  ".into()
+        })
+        .await,
         "refused"
     );
-    host.send(json!({"type": "reopenScores", "expertId": e2, "reason": "打分录入错误"}))
-        .await;
+    host.say(ClientMessage::ReopenScores {
+        expert_id: id(e2),
+        reason: "打分录入错误".into(),
+    })
+    .await;
     expert2
         .wait_for("unlocked", |m| {
             m["type"] == "scoreSheet" && m["locked"] == false && m["scores"].is_array()
@@ -513,12 +562,16 @@ async fn training_hands_chat_promotion_and_close() {
     );
     assert_eq!(
         trainee
-            .refused(json!({"type": "removeChat", "id": spam["message"]["id"]}))
+            .refuses(ClientMessage::RemoveChat {
+                id: id(spam["message"]["id"].as_str().unwrap())
+            })
             .await,
         "forbidden"
     );
-    host.send(json!({"type": "removeChat", "id": spam["message"]["id"]}))
-        .await;
+    host.say(ClientMessage::RemoveChat {
+        id: id(spam["message"]["id"].as_str().unwrap()),
+    })
+    .await;
     trainee.wait_type("chatRemoved").await;
 
     // A late joiner gets the history without the removed message.
@@ -540,7 +593,10 @@ async fn training_hands_chat_promotion_and_close() {
     );
 
     trainer
-        .send(json!({"type": "promote", "participantId": trainee_id, "promoted": true}))
+        .say(ClientMessage::Promote {
+            participant_id: id(trainee_id),
+            promoted: true,
+        })
         .await;
     trainee
         .wait_for("promoted", |m| {
@@ -548,7 +604,10 @@ async fn training_hands_chat_promotion_and_close() {
         })
         .await;
     trainer
-        .send(json!({"type": "promote", "participantId": trainee_id, "promoted": false}))
+        .say(ClientMessage::Promote {
+            participant_id: id(trainee_id),
+            promoted: false,
+        })
         .await;
     trainee
         .wait_for("demoted", |m| {
@@ -602,8 +661,10 @@ async fn a_removed_participant_is_disconnected_and_cannot_rejoin() {
     .await;
     let mut host = WsClient::join(&app, &d.tokens[0]).await;
     let mut expert = WsClient::join(&app, &d.tokens[1]).await;
-    host.send(json!({"type": "remove", "participantId": d.ids[1]}))
-        .await;
+    host.say(ClientMessage::Remove {
+        participant_id: id(&d.ids[1]),
+    })
+    .await;
     let e = expert.wait_type("error").await;
     assert_eq!(
         (e["code"].as_str(), e["fatal"].as_bool()),
@@ -707,8 +768,10 @@ async fn mute_and_promotion_are_enforced_in_the_media_plane() {
     )
     .await;
     let mut host = WsClient::join(&app, &d.tokens[0]).await;
-    host.send(json!({"type": "mute", "participantId": d.ids[1]}))
-        .await;
+    host.say(ClientMessage::Mute {
+        participant_id: id(&d.ids[1]),
+    })
+    .await;
     host.wait_for("muted", |m| {
         m["type"] == "participantState" && m["muted"] == true
     })
@@ -820,16 +883,20 @@ async fn a_panel_day_queues_applicants_and_moves_on_after_scoring() {
     let sheet = expert.wait_type("scoreSheet").await;
     assert_eq!(sheet["locked"], false);
     let a1_id = id_of(first, "申请人0");
-    host.send(json!({"type": "admit", "participantId": a1_id}))
-        .await;
+    host.say(ClientMessage::Admit {
+        participant_id: id(&a1_id),
+    })
+    .await;
     a1.wait_for("admitted", |m| {
         m["type"] == "lobby" && m["inLobby"] == false
     })
     .await;
     let a2_id = id_of(second, "申请人1");
     assert_eq!(
-        host.refused(json!({"type": "admit", "participantId": a2_id}))
-            .await,
+        host.refuses(ClientMessage::Admit {
+            participant_id: id(&a2_id)
+        })
+        .await,
         "refused",
         "the next applicant waits for their turn"
     );
@@ -859,7 +926,11 @@ async fn a_panel_day_queues_applicants_and_moves_on_after_scoring() {
     assert!(fresh["scores"].is_null());
     let rate = expert.wait_type("rateRequest").await;
     expert
-        .send(json!({"type": "rate", "stars": 4, "sessionId": rate["sessionId"]}))
+        .say(ClientMessage::Rate {
+            stars: 4,
+            comment: String::new(),
+            session_id: Some(id(rate["sessionId"].as_str().unwrap())),
+        })
         .await;
     expert.wait_type("rated").await;
 
@@ -927,8 +998,10 @@ async fn screen_sharing_reaches_the_room_only_when_allowed() {
     .await;
     let urls: Vec<String> = d.tokens.iter().map(|t| app.ws_url(t)).collect();
     let mut host = WsClient::join(&app, &d.tokens[0]).await;
-    host.send(json!({"type": "admit", "participantId": d.ids[2]}))
-        .await;
+    host.say(ClientMessage::Admit {
+        participant_id: id(&d.ids[2]),
+    })
+    .await;
     let limit = Duration::from_secs(6);
     let (expert, _) = tokio::join!(
         run_participant(&urls[1], 1, &[2], 30, limit),
@@ -944,8 +1017,11 @@ async fn screen_sharing_reaches_the_room_only_when_allowed() {
         "no screen before it is allowed"
     );
 
-    host.send(json!({"type": "allowScreen", "participantId": d.ids[2], "allowed": true}))
-        .await;
+    host.say(ClientMessage::AllowScreen {
+        participant_id: id(&d.ids[2]),
+        allowed: true,
+    })
+    .await;
     host.wait_for("allowed", |m| {
         m["type"] == "participantState" && m["screenAllowed"] == true
     })
@@ -994,7 +1070,9 @@ async fn a_chat_flood_is_rate_limited_and_not_stored() {
     let mut trainee = WsClient::join(&app, &t.tokens[1]).await;
     for i in 0..30 {
         trainee
-            .send(json!({"type": "chat", "text": format!("刷屏{i}")}))
+            .say(ClientMessage::Chat {
+                text: format!("刷屏{i}"),
+            })
             .await;
     }
     let refusal = trainee
