@@ -151,7 +151,7 @@ where
                     }
                 }
                 event = entered.peer.next_event() => {
-                    let step = media_step(state, &entered, &mut connection.path, &mut connection.meter, event);
+                    let step = connection.on_media_event(state, &entered, event);
                     if !take_step(sink, stream, step).await {
                         break;
                     }
@@ -348,27 +348,67 @@ impl Connection {
     /// The connection's last interval (all of one shorter than an interval) is read as
     /// it ends; bounded, so a busy media plane cannot hold up the leave.
     async fn read_last_interval(&mut self, state: &AppState, entered: &mut Entered) {
-        let (room, session, participant) =
-            (entered.room, entered.session.id, entered.participant.id);
         if let Ok(Some(sample)) =
             tokio::time::timeout(FINAL_SAMPLE_WAIT, entered.peer.leave()).await
         {
-            if let Some(changed) = self.path.on_sample(&sample) {
-                metering::connection_event(
-                    state,
-                    session,
-                    participant,
-                    "path",
-                    json!({ "path": changed }),
-                );
-            }
-            metering::record(
+            self.on_sample(state, entered, &sample);
+        }
+    }
+
+    /// One reading of the media plane: the path its media takes (recorded when it
+    /// changes) and the interval's samples to the record.
+    fn on_sample(&mut self, state: &AppState, entered: &Entered, sample: &media::sfu::MediaSample) {
+        let (session, participant) = (entered.session.id, entered.participant.id);
+        if let Some(changed) = self.path.on_sample(sample) {
+            metering::connection_event(
                 state,
                 session,
-                room,
                 participant,
-                self.meter.on_reading(&sample),
+                "path",
+                json!({ "path": changed }),
             );
+        }
+        metering::record(
+            state,
+            session,
+            entered.room,
+            participant,
+            self.meter.on_reading(sample),
+        );
+    }
+
+    /// What the media plane says about this participant's connection: offers go to
+    /// the page; samples, the media path and connection states go to the record.
+    fn on_media_event(
+        &mut self,
+        state: &AppState,
+        entered: &Entered,
+        event: Option<PeerEvent>,
+    ) -> Step {
+        let (session, participant) = (entered.session.id, entered.participant.id);
+        match event {
+            Some(PeerEvent::Offer { sdp }) => Step::Send(ServerMessage::Offer { sdp }),
+            // Browsers are always offered to, never answered.
+            Some(PeerEvent::Answer { .. }) => Step::Quiet,
+            Some(PeerEvent::Rejected { reason }) => {
+                Step::Send(ServerMessage::error("rejected", reason, false))
+            }
+            Some(PeerEvent::Sample(sample)) => {
+                self.on_sample(state, entered, &sample);
+                Step::Quiet
+            }
+            Some(PeerEvent::ConnectionState(connection)) => {
+                metering::connection_event(state, session, participant, &connection, json!({}));
+                Step::Quiet
+            }
+            Some(PeerEvent::Closed { reason }) => {
+                Step::End(ServerMessage::error("media_closed", reason, true))
+            }
+            None => Step::End(ServerMessage::error(
+                "media_closed",
+                "the media service stopped",
+                true,
+            )),
         }
     }
 
@@ -458,57 +498,6 @@ fn presence_step(event: Option<PresenceEvent>) -> Step {
         Some(PresenceEvent::Replaced) | None => Step::End(ServerMessage::error(
             "replaced",
             "you joined again from another window",
-            true,
-        )),
-    }
-}
-
-/// What the media plane says about this participant's connection: offers go to the
-/// page; samples, the media path and connection states go to the record.
-fn media_step(
-    state: &AppState,
-    entered: &Entered,
-    path: &mut metering::PathTracker,
-    meter: &mut crate::stability::Meter,
-    event: Option<PeerEvent>,
-) -> Step {
-    let (session, participant) = (entered.session.id, entered.participant.id);
-    match event {
-        Some(PeerEvent::Offer { sdp }) => Step::Send(ServerMessage::Offer { sdp }),
-        // Browsers are always offered to, never answered.
-        Some(PeerEvent::Answer { .. }) => Step::Quiet,
-        Some(PeerEvent::Rejected { reason }) => {
-            Step::Send(ServerMessage::error("rejected", reason, false))
-        }
-        Some(PeerEvent::Sample(sample)) => {
-            if let Some(changed) = path.on_sample(&sample) {
-                metering::connection_event(
-                    state,
-                    session,
-                    participant,
-                    "path",
-                    json!({ "path": changed }),
-                );
-            }
-            metering::record(
-                state,
-                session,
-                entered.room,
-                participant,
-                meter.on_reading(&sample),
-            );
-            Step::Quiet
-        }
-        Some(PeerEvent::ConnectionState(connection)) => {
-            metering::connection_event(state, session, participant, &connection, json!({}));
-            Step::Quiet
-        }
-        Some(PeerEvent::Closed { reason }) => {
-            Step::End(ServerMessage::error("media_closed", reason, true))
-        }
-        None => Step::End(ServerMessage::error(
-            "media_closed",
-            "the media service stopped",
             true,
         )),
     }
